@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Query latency benchmark on a seeded dataset: hot latency (median and max of 10
+# runs after 2 warm-ups) of overview, timeseries, top-events and an events page,
+# plus bytes on disk per event.
+# Usage: bench/query.sh [events] [days]   (needs a release build: cargo build --release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EVENTS=${1:-10000000}
+DAYS=${2:-30}
+BIN=${CARGO_TARGET_DIR:-target}/release/tally
+WORK=$(mktemp -d)
+trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+/usr/bin/time -f "seed: %e s, max RSS %M KiB" "$BIN" seed --events "$EVENTS" --days "$DAYS" --data-dir "$WORK/data"
+BYTES=$(du -sb "$WORK/data/events.duckdb" | cut -f1)
+python3 -c "print(f'disk: {$BYTES} bytes for {$EVENTS} events = {$BYTES/$EVENTS:.1f} B/event')"
+PORT=18124
+"$BIN" serve --bind 127.0.0.1 --port $PORT --data-dir "$WORK/data" >"$WORK/server.log" 2>&1 &
+PID=$!
+START=$(date +%s.%N)
+until curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null; do sleep 0.1; done
+python3 -c "print(f'start-up to ready (rebuilds the dedup index): {$(date +%s.%N)-$START:.2f} s')"
+echo "rss after start: $(awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' /proc/$PID/status)"
+ADMIN=$(python3 -c "import json;print(json.load(open('$WORK/data/bootstrap.json'))['admin_token'])")
+P=$(python3 -c "import json;print(json.load(open('$WORK/data/bootstrap.json'))['project_id'])")
+FROM=$(date -u -d "-$DAYS days" +%Y-%m-%dT%H:%M:%SZ)
+BASE="http://127.0.0.1:$PORT/api/v1/projects/$P"
+for q in "overview?from=$FROM" "timeseries?interval=day&from=$FROM" "timeseries?interval=day&math=unique_users&from=$FROM" \
+         "timeseries?interval=hour&event=%24pageview&tz=America%2FNew_York" "top-events?from=$FROM" "events?limit=100" \
+         "events?limit=100&event=purchase"; do
+  times=()
+  for i in $(seq 12); do
+    t=$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $ADMIN" "$BASE/$q")
+    [ "$i" -gt 2 ] && times+=("$t")
+  done
+  printf '%s\n' "${times[@]}" | python3 -c "
+import sys,statistics; v=[float(x)*1000 for x in sys.stdin]
+print(f'{sys.argv[1]:70s} median {statistics.median(v):7.1f} ms  max {max(v):7.1f} ms')" "$q"
+done
+echo "rss after queries: $(awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' /proc/$PID/status)"

@@ -1,0 +1,20 @@
+//! Tally's core: the event model, its validation rules, the error types shared by
+//! every layer, and the traits that decouple the HTTP layer from storage.
+//!
+//! Nothing here does I/O. Adapters (DuckDB, SQLite, later Kafka, ClickHouse and
+//! PostgreSQL) implement the traits in [`traits`]; the server only sees the traits.
+
+pub mod clock;
+pub mod error;
+pub mod event;
+pub mod traits;
+pub mod validate;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::{EventError, MetaError, SinkError, StoreError};
+pub use event::{Event, ProjectId, RawEvent};
+pub use traits::{
+    EventSink, EventStore, InsertOutcome, IssuedKey, KeyGrant, KeyKind, MetadataStore, Project,
+    SinkReceipt,
+};
+pub use validate::{Limits, Validator};

@@ -1,0 +1,272 @@
+//! Turning a [`RawEvent`] into an [`Event`], or saying exactly why not.
+//!
+//! Rules: `event` and `distinct_id` are required and non-empty (a numeric
+//! `distinct_id` is accepted and kept as its decimal text, as PostHog does);
+//! `uuid` must parse when given and is generated when absent; `timestamp` is
+//! RFC 3339, not more than [`Limits::max_future_skew`] ahead of the server clock
+//! and not before 2000; `properties` is an object. `$ip` is dropped from the
+//! properties so a raw IP address is never stored.
+
+use crate::clock::Clock;
+use crate::error::EventError;
+use crate::event::{Event, ProjectId, RawEvent};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// Size and shape limits applied at capture.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_event_bytes: usize,
+    pub max_body_bytes: usize,
+    pub max_event_name_chars: usize,
+    pub max_distinct_id_chars: usize,
+    pub max_future_skew: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_event_bytes: 1024 * 1024,
+            max_body_bytes: 20 * 1024 * 1024,
+            max_event_name_chars: 200,
+            max_distinct_id_chars: 200,
+            max_future_skew: Duration::hours(1),
+        }
+    }
+}
+
+/// Validates events against [`Limits`] using an injected clock.
+pub struct Validator<'a> {
+    pub limits: &'a Limits,
+    pub clock: &'a dyn Clock,
+}
+
+impl Validator<'_> {
+    pub fn validate(&self, project_id: ProjectId, raw: RawEvent) -> Result<Event, EventError> {
+        if raw.encoded_len > self.limits.max_event_bytes {
+            return Err(EventError::EventTooLarge {
+                size: raw.encoded_len,
+                max: self.limits.max_event_bytes,
+            });
+        }
+        let now = self.clock.now();
+        let event = required_string(raw.event, "event", self.limits.max_event_name_chars)?;
+        let distinct_id = match raw.distinct_id {
+            Some(Value::Number(n)) => n.to_string(),
+            other => required_string(other, "distinct_id", self.limits.max_distinct_id_chars)?,
+        };
+        let uuid = match raw.uuid {
+            None | Some(Value::Null) => Uuid::now_v7(),
+            Some(Value::String(s)) => {
+                Uuid::parse_str(&s).map_err(|e| EventError::InvalidUuid(e.to_string()))?
+            }
+            Some(_) => {
+                return Err(EventError::WrongType {
+                    field: "uuid",
+                    expected: "a string",
+                })
+            }
+        };
+        let timestamp = match raw.timestamp {
+            None | Some(Value::Null) => now,
+            Some(Value::String(s)) => parse_timestamp(&s)?,
+            Some(_) => {
+                return Err(EventError::WrongType {
+                    field: "timestamp",
+                    expected: "an RFC 3339 string",
+                })
+            }
+        };
+        if timestamp > now + self.limits.max_future_skew {
+            return Err(EventError::TimestampInFuture {
+                max_skew_secs: self.limits.max_future_skew.num_seconds(),
+            });
+        }
+        if timestamp < Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap() {
+            return Err(EventError::TimestampTooOld);
+        }
+        let mut properties = match raw.properties {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(m)) => m,
+            Some(_) => {
+                return Err(EventError::WrongType {
+                    field: "properties",
+                    expected: "an object",
+                })
+            }
+        };
+        properties.remove("$ip");
+        let text = |key: &str| properties.get(key).and_then(Value::as_str).map(str::to_owned);
+        let url = text("$current_url");
+        let path = text("$pathname").or_else(|| url.as_deref().map(path_of_url));
+        let referrer = text("$referrer").filter(|r| r != "$direct");
+        let session_id = text("$session_id");
+        Ok(Event {
+            uuid,
+            project_id,
+            event,
+            distinct_id,
+            timestamp,
+            received_at: now,
+            url,
+            path,
+            referrer,
+            session_id,
+            person_id: None,
+            browser: None,
+            os: None,
+            device: None,
+            country: None,
+            properties,
+        })
+    }
+}
+
+fn required_string(
+    value: Option<Value>,
+    field: &'static str,
+    max_chars: usize,
+) -> Result<String, EventError> {
+    match value {
+        None | Some(Value::Null) => Err(EventError::MissingField { field }),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(EventError::EmptyField { field }),
+        Some(Value::String(s)) if s.chars().count() > max_chars => Err(EventError::TooLong {
+            field,
+            max: max_chars,
+        }),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(EventError::WrongType {
+            field,
+            expected: "a string",
+        }),
+    }
+}
+
+fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, EventError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| EventError::InvalidTimestamp(e.to_string()))
+}
+
+/// The path part of a URL (`https://a.b/c/d?x#y` → `/c/d`); the input itself when it
+/// has no scheme.
+fn path_of_url(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path_start = if url.contains("://") {
+        after_scheme.find('/').map_or(after_scheme.len(), |i| i)
+    } else {
+        0
+    };
+    let path = &after_scheme[path_start..];
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    if path[..end].is_empty() {
+        "/".to_owned()
+    } else {
+        path[..end].to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    fn check(raw: RawEvent) -> Result<Event, EventError> {
+        let clock = FixedClock::new(now());
+        let limits = Limits::default();
+        Validator {
+            limits: &limits,
+            clock: &clock,
+        }
+        .validate(7, raw)
+    }
+
+    fn raw(v: Value) -> RawEvent {
+        RawEvent {
+            event: v.get("event").cloned(),
+            distinct_id: v.get("distinct_id").cloned(),
+            uuid: v.get("uuid").cloned(),
+            timestamp: v.get("timestamp").cloned(),
+            properties: v.get("properties").cloned(),
+            encoded_len: v.to_string().len(),
+        }
+    }
+
+    #[test]
+    fn accepts_a_full_event_and_extracts_columns() {
+        let e = check(raw(json!({
+            "event": "$pageview", "distinct_id": "u1",
+            "uuid": "0190a0a0-0000-7000-8000-000000000001",
+            "timestamp": "2026-11-22T10:00:00+01:00",
+            "properties": {"$current_url": "https://x.io/a/b?q=1", "$ip": "1.2.3.4", "$referrer": "$direct"}
+        })))
+        .unwrap();
+        assert_eq!(e.project_id, 7);
+        assert_eq!(e.timestamp, Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap());
+        assert_eq!(e.path.as_deref(), Some("/a/b"));
+        assert_eq!(e.referrer, None);
+        assert!(!e.properties.contains_key("$ip"), "raw IP must be dropped");
+        assert_eq!(e.received_at, now());
+    }
+
+    #[test]
+    fn numeric_distinct_id_is_kept_as_text() {
+        let e = check(raw(json!({"event": "x", "distinct_id": 42}))).unwrap();
+        assert_eq!(e.distinct_id, "42");
+    }
+
+    #[test]
+    fn missing_timestamp_and_uuid_are_filled_in() {
+        let a = check(raw(json!({"event": "x", "distinct_id": "d"}))).unwrap();
+        let b = check(raw(json!({"event": "x", "distinct_id": "d"}))).unwrap();
+        assert_eq!(a.timestamp, now());
+        assert_ne!(a.uuid, b.uuid);
+    }
+
+    #[test]
+    fn each_rule_has_its_own_code() {
+        let cases = [
+            (json!({"distinct_id": "d"}), "missing_field"),
+            (json!({"event": "", "distinct_id": "d"}), "empty_field"),
+            (json!({"event": "x", "distinct_id": "  "}), "empty_field"),
+            (json!({"event": 5, "distinct_id": "d"}), "invalid_type"),
+            (json!({"event": "x", "distinct_id": ["d"]}), "invalid_type"),
+            (json!({"event": "x", "distinct_id": "d", "uuid": "nope"}), "invalid_uuid"),
+            (json!({"event": "x", "distinct_id": "d", "timestamp": "yesterday"}), "invalid_timestamp"),
+            (json!({"event": "x", "distinct_id": "d", "timestamp": "2026-11-22T14:00:00Z"}), "timestamp_in_future"),
+            (json!({"event": "x", "distinct_id": "d", "timestamp": "1970-01-21T00:00:00Z"}), "timestamp_too_old"),
+            (json!({"event": "x", "distinct_id": "d", "properties": [1]}), "invalid_type"),
+            (json!({"event": "x".repeat(201), "distinct_id": "d"}), "field_too_long"),
+        ];
+        for (input, code) in cases {
+            let err = check(raw(input.clone())).expect_err(&input.to_string());
+            assert_eq!(err.code(), code, "{input}");
+        }
+    }
+
+    #[test]
+    fn a_timestamp_just_inside_the_skew_is_accepted() {
+        let e = check(raw(json!({"event": "x", "distinct_id": "d", "timestamp": "2026-11-22T12:59:00Z"})));
+        assert!(e.is_ok());
+    }
+
+    #[test]
+    fn oversized_event_is_rejected_by_encoded_size() {
+        let mut r = raw(json!({"event": "x", "distinct_id": "d"}));
+        r.encoded_len = 1024 * 1024 + 1;
+        assert_eq!(check(r).unwrap_err().code(), "event_too_large");
+    }
+
+    #[test]
+    fn path_of_url_handles_the_usual_shapes() {
+        assert_eq!(path_of_url("https://a.io"), "/");
+        assert_eq!(path_of_url("https://a.io/x/y#h"), "/x/y");
+        assert_eq!(path_of_url("/local?q"), "/local");
+    }
+}

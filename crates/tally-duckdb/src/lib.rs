@@ -1,0 +1,17 @@
+//! The embedded event store and query engine, on one DuckDB file in the data dir.
+//!
+//! One writer connection (inserts are serialised through it, one transaction per
+//! batch, durable at commit) and a pool of reader connections for queries, which
+//! DuckDB's MVCC lets run concurrently with the writer.
+
+mod config;
+mod dedup;
+mod query;
+mod schema;
+mod store;
+
+pub use config::DuckDbConfig;
+pub use store::{DuckDb, WriteHold};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,168 @@
+//! [`QueryEngine`] for DuckDB: runs the SQL from `tally_query::sql` on a reader
+//! connection and shapes the rows into answers.
+
+use crate::store::{internal, DuckDb};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use duckdb::types::{ToSqlOutput, Value};
+use duckdb::ToSql;
+use serde_json::{Map, Value as Json};
+use tally_core::StoreError;
+use tally_query::sql::{self, Sql, SqlParam};
+use tally_query::*;
+use uuid::Uuid;
+
+struct Bound<'a>(&'a SqlParam);
+
+impl ToSql for Bound<'_> {
+    fn to_sql(&self) -> duckdb::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            SqlParam::Int(i) => ToSqlOutput::Owned(Value::BigInt(*i)),
+            SqlParam::Text(s) => ToSqlOutput::Borrowed(duckdb::types::ValueRef::Text(s.as_bytes())),
+            SqlParam::Time(t) => ToSqlOutput::Owned(Value::BigInt(t.timestamp_micros())),
+        })
+    }
+}
+
+fn run<T>(
+    conn: &duckdb::Connection,
+    sql: &Sql,
+    mut map: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare(&sql.text).map_err(internal)?;
+    let mut rows = stmt
+        .query(duckdb::params_from_iter(sql.params.iter().map(Bound)))
+        .map_err(internal)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(internal)? {
+        out.push(map(row).map_err(internal)?);
+    }
+    Ok(out)
+}
+
+fn time(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+#[async_trait]
+impl QueryEngine for DuckDb {
+    async fn events(&self, q: EventsQuery) -> Result<EventsPage, StoreError> {
+        self.blocking(move |db| {
+            let sql = sql::events_page(&q);
+            let mut results = db.read(|c| {
+                run(c, &sql, |r| {
+                    let uuid: String = r.get(0)?;
+                    let props: Option<String> = r.get(9)?;
+                    Ok(EventRecord {
+                        uuid: Uuid::parse_str(&uuid).unwrap_or_default(),
+                        event: r.get(1)?,
+                        distinct_id: r.get(2)?,
+                        timestamp: time(r.get(3)?),
+                        received_at: time(r.get(4)?),
+                        url: r.get(5)?,
+                        path: r.get(6)?,
+                        referrer: r.get(7)?,
+                        session_id: r.get(8)?,
+                        properties: props
+                            .and_then(|p| serde_json::from_str::<Map<String, Json>>(&p).ok())
+                            .unwrap_or_default(),
+                    })
+                })
+            })?;
+            let next = if results.len() > q.limit {
+                results.truncate(q.limit);
+                results.last().map(|last| {
+                    Cursor {
+                        timestamp: last.timestamp,
+                        uuid: last.uuid,
+                    }
+                    .encode()
+                })
+            } else {
+                None
+            };
+            Ok(EventsPage { results, next })
+        })
+        .await
+    }
+
+    async fn timeseries(&self, q: TimeseriesQuery) -> Result<Timeseries, StoreError> {
+        self.blocking(move |db| {
+            let sql = sql::timeseries(&q);
+            let rows = db.read(|c| run(c, &sql, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))))?;
+            let mut values = vec![0u64; q.plan.starts.len()];
+            for (bucket, n) in rows {
+                let local = time(bucket).naive_utc();
+                if let Some(v) = values.get_mut(q.plan.index_of(local)) {
+                    *v += count(n);
+                }
+            }
+            let results = values
+                .into_iter()
+                .enumerate()
+                .map(|(i, value)| TimeseriesPoint {
+                    bucket: q.plan.label(i),
+                    value,
+                })
+                .collect();
+            Ok(Timeseries {
+                event: q.event,
+                interval: q.plan.interval,
+                math: q.math,
+                tz: q.plan.tz.name().to_owned(),
+                range: q.range,
+                results,
+            })
+        })
+        .await
+    }
+
+    async fn top_events(&self, q: TopEventsQuery) -> Result<TopEvents, StoreError> {
+        self.blocking(move |db| {
+            let sql = sql::top_events(&q);
+            let results = db.read(|c| {
+                run(c, &sql, |r| {
+                    Ok(TopEvent {
+                        event: r.get(0)?,
+                        count: count(r.get(1)?),
+                        unique_users: count(r.get(2)?),
+                    })
+                })
+            })?;
+            Ok(TopEvents {
+                range: q.range,
+                results,
+            })
+        })
+        .await
+    }
+
+    async fn overview(&self, q: OverviewQuery) -> Result<Overview, StoreError> {
+        self.blocking(move |db| {
+            let sql = sql::overview(&q);
+            let rows = db.read(|c| {
+                run(c, &sql, |r| {
+                    Ok([r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?])
+                })
+            })?;
+            let [a, b, c, d] = rows.first().copied().unwrap_or_default();
+            Ok(Overview {
+                range: q.range,
+                previous_range: q.range.previous(),
+                current: OverviewStats {
+                    events: count(a),
+                    unique_users: count(b),
+                },
+                previous: OverviewStats {
+                    events: count(c),
+                    unique_users: count(d),
+                },
+            })
+        })
+        .await
+    }
+}

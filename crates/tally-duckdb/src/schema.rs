@@ -1,0 +1,75 @@
+//! Versioned schema migrations for the events database. Each migration runs once,
+//! in its own transaction, and is recorded in `tally_migrations`.
+//!
+//! Layout: one flat, wide `events` table. Columns every query filters or groups on
+//! are typed (project, time, event name, distinct id, url parts, enrichment fields);
+//! all other properties stay in one JSON column. DuckDB has no clustered index:
+//! rows stay in insertion order, which follows time closely, so the per-row-group
+//! min/max of `timestamp` (zone maps) prune time-range scans. No ART index is
+//! declared — uniqueness of `(project_id, uuid)` is enforced by the writer (see
+//! `dedup`), because an ART index over every uuid is held in memory and slows bulk
+//! appends.
+
+use duckdb::Connection;
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "events table",
+    sql: "CREATE TABLE events (
+        project_id BIGINT NOT NULL,
+        timestamp TIMESTAMP NOT NULL,
+        event VARCHAR NOT NULL,
+        distinct_id VARCHAR NOT NULL,
+        uuid UUID NOT NULL,
+        received_at TIMESTAMP NOT NULL,
+        session_id VARCHAR,
+        person_id BIGINT,
+        url VARCHAR,
+        path VARCHAR,
+        referrer VARCHAR,
+        browser VARCHAR,
+        os VARCHAR,
+        device VARCHAR,
+        country VARCHAR,
+        properties JSON
+    );",
+}];
+
+/// The column order the appender writes in; must match the latest schema.
+pub const EVENT_COLUMNS: usize = 16;
+
+/// Applies every migration newer than the database's version.
+pub fn migrate(conn: &mut Connection) -> duckdb::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS tally_migrations (
+            version BIGINT PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL
+        );",
+    )?;
+    let current: i64 = conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM tally_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(m.sql)?;
+        tx.execute(
+            "INSERT INTO tally_migrations VALUES (?, ?, now()::TIMESTAMP)",
+            duckdb::params![m.version, m.name],
+        )?;
+        tx.commit()?;
+        tracing::info!(version = m.version, name = m.name, "applied events schema migration");
+    }
+    Ok(())
+}
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}

@@ -1,0 +1,287 @@
+//! [`DuckDb`]: the embedded [`EventStore`]. Each `insert_batch` is one transaction
+//! on the single writer connection; DuckDB writes and syncs its WAL at commit, so
+//! a batch is durable when the call returns. Duplicates of stored events are
+//! skipped (see `dedup`).
+
+use crate::config::DuckDbConfig;
+use crate::dedup::{fingerprint, DedupIndex, Key};
+use crate::schema;
+use async_trait::async_trait;
+use duckdb::types::{TimeUnit, Value};
+use duckdb::{params, Connection};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tally_core::{Event, EventStore, InsertOutcome, StoreError};
+use uuid::Uuid;
+
+/// The embedded store. Cheap to clone; clones share one database.
+#[derive(Clone)]
+pub struct DuckDb {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    writer: Mutex<Writer>,
+    /// Idle reader connections; a query takes one or clones a new one.
+    readers: Mutex<Vec<Connection>>,
+    template: Mutex<Connection>,
+}
+
+/// While alive, no insert runs. See [`DuckDb::hold_writes`].
+pub struct WriteHold<'a>(#[allow(dead_code)] MutexGuard<'a, Writer>);
+
+struct Writer {
+    conn: Connection,
+    dedup: DedupIndex,
+}
+
+pub(crate) fn internal(e: duckdb::Error) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a connection leaves DuckDB itself consistent (the
+    // transaction rolls back), so a poisoned lock is safe to keep using.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl DuckDb {
+    /// Opens (creating if needed) and migrates the database, then rebuilds the
+    /// duplicate index from the stored events.
+    pub fn open(config: &DuckDbConfig) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(&config.path).map_err(internal)?;
+        // Everything DuckDB needs is compiled in; never fetch an extension.
+        conn.execute_batch(
+            "SET autoinstall_known_extensions = false; SET autoload_known_extensions = false;",
+        )
+        .map_err(internal)?;
+        if let Some(limit) = &config.memory_limit {
+            conn.execute_batch(&format!("SET memory_limit = '{}'", sanitize_size(limit)?))
+                .map_err(internal)?;
+        }
+        if let Some(threads) = config.threads {
+            conn.execute_batch(&format!("SET threads = {threads}"))
+                .map_err(internal)?;
+        }
+        schema::migrate(&mut conn).map_err(internal)?;
+        let dedup = load_dedup_index(&conn).map_err(internal)?;
+        tracing::info!(path = %config.path.display(), stored_events = dedup.len(), "opened event store");
+        let template = conn.try_clone().map_err(internal)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(Writer { conn, dedup }),
+                readers: Mutex::new(Vec::new()),
+                template: Mutex::new(template),
+            }),
+        })
+    }
+
+    /// Runs `f` on a reader connection from the pool.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = match lock(&self.inner.readers).pop() {
+            Some(c) => c,
+            None => lock(&self.inner.template).try_clone().map_err(internal)?,
+        };
+        let out = f(&conn);
+        lock(&self.inner.readers).push(conn);
+        out
+    }
+
+    /// Runs blocking DuckDB work off the async runtime.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(DuckDb) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || f(db))
+            .await
+            .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
+    }
+
+    /// Stores a batch; see [`EventStore::insert_batch`].
+    pub fn insert_blocking(&self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
+        let mut writer = lock(&self.inner.writer);
+        let Writer { conn, dedup } = &mut *writer;
+        let fresh = select_fresh(conn, dedup, events)?;
+        let tx = conn.transaction().map_err(internal)?;
+        {
+            let mut app = tx.appender("events").map_err(internal)?;
+            for &i in &fresh {
+                append(&mut app, &events[i])?;
+            }
+            app.flush().map_err(internal)?;
+        }
+        tx.commit().map_err(internal)?;
+        for &i in &fresh {
+            dedup.insert(&(events[i].project_id, events[i].uuid));
+        }
+        Ok(InsertOutcome {
+            inserted: fresh.len(),
+            duplicates: events.len() - fresh.len(),
+        })
+    }
+
+    /// Blocks inserts until the returned guard is dropped (for a consistent copy of
+    /// the files, or to stall the writer in tests); reads go on.
+    pub fn hold_writes(&self) -> WriteHold<'_> {
+        WriteHold(lock(&self.inner.writer))
+    }
+
+    /// How many distinct events are stored, from the duplicate index.
+    pub fn stored_events(&self) -> usize {
+        lock(&self.inner.writer).dedup.len()
+    }
+
+    /// Folds the WAL into the database file.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        lock(&self.inner.writer)
+            .conn
+            .execute_batch("CHECKPOINT")
+            .map_err(internal)
+    }
+}
+
+fn sanitize_size(limit: &str) -> Result<&str, StoreError> {
+    let ok = !limit.is_empty()
+        && limit
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == ' ');
+    if ok {
+        Ok(limit)
+    } else {
+        Err(StoreError::Internal(format!("invalid memory limit `{limit}`")))
+    }
+}
+
+fn load_dedup_index(conn: &Connection) -> duckdb::Result<DedupIndex> {
+    let count: i64 = conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+    let mut index = DedupIndex::with_capacity(usize::try_from(count).unwrap_or(0));
+    let mut stmt = conn.prepare("SELECT project_id, uuid::VARCHAR FROM events")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let project: i64 = row.get(0)?;
+        let uuid: String = row.get(1)?;
+        if let Ok(uuid) = Uuid::parse_str(&uuid) {
+            index.insert(&(project, uuid));
+        }
+    }
+    Ok(index)
+}
+
+/// Indices of the events to store: not stored before and not repeated earlier in
+/// this batch.
+fn select_fresh(
+    conn: &Connection,
+    dedup: &DedupIndex,
+    events: &[Event],
+) -> Result<Vec<usize>, StoreError> {
+    let mut fresh = Vec::with_capacity(events.len());
+    let mut batch_fingerprints = HashSet::with_capacity(events.len());
+    let mut suspects = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let key = (e.project_id, e.uuid);
+        let fp = fingerprint(&key);
+        if dedup.may_contain(&key) || batch_fingerprints.contains(&fp) {
+            suspects.push(i);
+        } else {
+            batch_fingerprints.insert(fp);
+            fresh.push(i);
+        }
+    }
+    if suspects.is_empty() {
+        return Ok(fresh);
+    }
+    let stored = stored_keys(conn, suspects.iter().map(|&i| &events[i]))?;
+    let mut taken: HashSet<Key> = fresh
+        .iter()
+        .map(|&i| (events[i].project_id, events[i].uuid))
+        .collect();
+    for i in suspects {
+        let key = (events[i].project_id, events[i].uuid);
+        if !stored.contains(&key) && taken.insert(key) {
+            fresh.push(i);
+        }
+    }
+    Ok(fresh)
+}
+
+/// Which of these events' keys are already in the table (exact look-up).
+fn stored_keys<'a>(
+    conn: &Connection,
+    events: impl Iterator<Item = &'a Event>,
+) -> Result<HashSet<Key>, StoreError> {
+    let keys: Vec<Key> = events.map(|e| (e.project_id, e.uuid)).collect();
+    let mut found = HashSet::new();
+    for chunk in keys.chunks(500) {
+        let placeholders = vec!["(?, ?::UUID)"; chunk.len()].join(", ");
+        let sql = format!(
+            "SELECT project_id, uuid::VARCHAR FROM events \
+             WHERE (project_id, uuid) IN (SELECT * FROM (VALUES {placeholders}))"
+        );
+        let params: Vec<Value> = chunk
+            .iter()
+            .flat_map(|(p, u)| [Value::BigInt(*p), Value::Text(u.to_string())])
+            .collect();
+        let mut stmt = conn.prepare(&sql).map_err(internal)?;
+        let mut rows = stmt
+            .query(duckdb::params_from_iter(params))
+            .map_err(internal)?;
+        while let Some(row) = rows.next().map_err(internal)? {
+            let p: i64 = row.get(0).map_err(internal)?;
+            let u: String = row.get(1).map_err(internal)?;
+            if let Ok(u) = Uuid::parse_str(&u) {
+                found.insert((p, u));
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn micros(t: chrono::DateTime<chrono::Utc>) -> Value {
+    Value::Timestamp(TimeUnit::Microsecond, t.timestamp_micros())
+}
+
+fn append(app: &mut duckdb::Appender<'_>, e: &Event) -> Result<(), StoreError> {
+    let properties = serde_json::to_string(&e.properties)
+        .map_err(|err| StoreError::Internal(err.to_string()))?;
+    app.append_row(params![
+        e.project_id,
+        micros(e.timestamp),
+        e.event.as_str(),
+        e.distinct_id.as_str(),
+        e.uuid.to_string(),
+        micros(e.received_at),
+        e.session_id.as_deref(),
+        e.person_id,
+        e.url.as_deref(),
+        e.path.as_deref(),
+        e.referrer.as_deref(),
+        e.browser.as_deref(),
+        e.os.as_deref(),
+        e.device.as_deref(),
+        e.country.as_deref(),
+        properties,
+    ])
+    .map_err(internal)
+}
+
+#[async_trait]
+impl EventStore for DuckDb {
+    async fn insert_batch(&self, events: Vec<Event>) -> Result<InsertOutcome, StoreError> {
+        self.blocking(move |db| db.insert_blocking(&events)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.blocking(|db| {
+            db.read(|c| {
+                c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                    .map(|_| ())
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))
+            })
+        })
+        .await
+    }
+}

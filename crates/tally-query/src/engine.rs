@@ -1,0 +1,16 @@
+//! The query engine trait. It lives here rather than in tally-core because its
+//! requests and answers are this crate's types.
+
+use crate::types::*;
+use async_trait::async_trait;
+use tally_core::StoreError;
+
+/// Answers analytical questions about one project's events. Every request carries
+/// its project id and every implementation filters on it.
+#[async_trait]
+pub trait QueryEngine: Send + Sync + 'static {
+    async fn events(&self, q: EventsQuery) -> Result<EventsPage, StoreError>;
+    async fn timeseries(&self, q: TimeseriesQuery) -> Result<Timeseries, StoreError>;
+    async fn top_events(&self, q: TopEventsQuery) -> Result<TopEvents, StoreError>;
+    async fn overview(&self, q: OverviewQuery) -> Result<Overview, StoreError>;
+}

@@ -1,0 +1,17 @@
+//! Query definitions shared by every query engine: the typed requests and answers
+//! of the query API, time bucketing in named time zones, opaque page cursors, and
+//! the SQL each request compiles to. Engines (DuckDB now, ClickHouse later) run the
+//! SQL and shape rows into these answers; the HTTP layer only sees [`QueryEngine`].
+
+pub mod buckets;
+pub mod cursor;
+pub mod engine;
+pub mod error;
+pub mod sql;
+pub mod types;
+
+pub use buckets::{BucketPlan, OffsetSegment};
+pub use cursor::Cursor;
+pub use engine::QueryEngine;
+pub use error::QueryError;
+pub use types::*;

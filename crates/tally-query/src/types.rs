@@ -1,0 +1,260 @@
+//! Requests and answers of the query API.
+
+use crate::buckets::BucketPlan;
+use crate::cursor::Cursor;
+use crate::error::QueryError;
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::str::FromStr;
+use tally_core::ProjectId;
+use uuid::Uuid;
+
+/// The most events one page returns.
+pub const MAX_PAGE: usize = 1000;
+/// The page size when none is asked for.
+pub const DEFAULT_PAGE: usize = 100;
+
+/// A half-open UTC range `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TimeRange {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+impl TimeRange {
+    /// Builds a range from optional RFC 3339 bounds: `to` defaults to `now`, `from`
+    /// to `default_span` before `to`.
+    pub fn resolve(
+        from: Option<&str>,
+        to: Option<&str>,
+        now: DateTime<Utc>,
+        default_span: Duration,
+    ) -> Result<Self, QueryError> {
+        let to = match to {
+            Some(t) => parse_datetime(t, "to")?,
+            None => now,
+        };
+        let from = match from {
+            Some(f) => parse_datetime(f, "from")?,
+            None => to - default_span,
+        };
+        if from >= to {
+            return Err(QueryError::EmptyRange);
+        }
+        Ok(Self { from, to })
+    }
+
+    /// The range of the same length just before this one.
+    pub fn previous(&self) -> Self {
+        let span = self.to - self.from;
+        Self {
+            from: self.from - span,
+            to: self.from,
+        }
+    }
+}
+
+/// Parses an RFC 3339 date-time, or a bare date (`2026-11-01`, midnight UTC).
+pub fn parse_datetime(text: &str, field: &'static str) -> Result<DateTime<Utc>, QueryError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or(QueryError::InvalidDateTime { field })
+}
+
+/// Parses an IANA zone name; `None` means UTC.
+pub fn parse_tz(name: Option<&str>) -> Result<Tz, QueryError> {
+    match name {
+        None | Some("") => Ok(Tz::UTC),
+        Some(n) => Tz::from_str(n).map_err(|_| QueryError::InvalidTimeZone(n.to_owned())),
+    }
+}
+
+/// Checks a page size.
+pub fn page_limit(limit: Option<usize>) -> Result<usize, QueryError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(QueryError::InvalidLimit { max: MAX_PAGE }),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interval {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+impl FromStr for Interval {
+    type Err = QueryError;
+    fn from_str(s: &str) -> Result<Self, QueryError> {
+        match s {
+            "hour" => Ok(Self::Hour),
+            "day" => Ok(Self::Day),
+            "week" => Ok(Self::Week),
+            "month" => Ok(Self::Month),
+            _ => Err(QueryError::InvalidInterval),
+        }
+    }
+}
+
+impl Interval {
+    /// The unit name DuckDB's and ClickHouse's `date_trunc` take.
+    pub fn sql_unit(self) -> &'static str {
+        match self {
+            Self::Hour => "hour",
+            Self::Day => "day",
+            Self::Week => "week",
+            Self::Month => "month",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Math {
+    Total,
+    UniqueUsers,
+}
+
+impl FromStr for Math {
+    type Err = QueryError;
+    fn from_str(s: &str) -> Result<Self, QueryError> {
+        match s {
+            "total" => Ok(Self::Total),
+            "unique_users" => Ok(Self::UniqueUsers),
+            _ => Err(QueryError::InvalidMath),
+        }
+    }
+}
+
+/// `GET /events`: newest first, keyset-paginated.
+#[derive(Debug, Clone)]
+pub struct EventsQuery {
+    pub project_id: ProjectId,
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+    pub event: Option<String>,
+    pub distinct_id: Option<String>,
+    pub after: Option<DateTime<Utc>>,
+    pub before: Option<DateTime<Utc>>,
+}
+
+/// One stored event as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRecord {
+    pub uuid: Uuid,
+    pub event: String,
+    pub distinct_id: String,
+    pub timestamp: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub url: Option<String>,
+    pub path: Option<String>,
+    pub referrer: Option<String>,
+    pub session_id: Option<String>,
+    pub properties: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventsPage {
+    pub results: Vec<EventRecord>,
+    pub next: Option<String>,
+}
+
+/// `GET /timeseries`. Built through [`TimeseriesQuery::new`], which checks the
+/// range and plans its buckets, so an engine never sees an invalid one.
+#[derive(Debug, Clone)]
+pub struct TimeseriesQuery {
+    pub project_id: ProjectId,
+    pub event: Option<String>,
+    pub range: TimeRange,
+    pub math: Math,
+    pub plan: BucketPlan,
+}
+
+impl TimeseriesQuery {
+    pub fn new(
+        project_id: ProjectId,
+        event: Option<String>,
+        interval: Interval,
+        range: TimeRange,
+        tz: Tz,
+        math: Math,
+    ) -> Result<Self, QueryError> {
+        Ok(Self {
+            project_id,
+            event,
+            range,
+            math,
+            plan: BucketPlan::new(range, interval, tz)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimeseriesPoint {
+    /// Bucket start in the query's time zone, RFC 3339 with offset.
+    pub bucket: String,
+    pub value: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeseries {
+    pub event: Option<String>,
+    pub interval: Interval,
+    pub math: Math,
+    pub tz: String,
+    pub range: TimeRange,
+    pub results: Vec<TimeseriesPoint>,
+}
+
+/// `GET /top-events`.
+#[derive(Debug, Clone)]
+pub struct TopEventsQuery {
+    pub project_id: ProjectId,
+    pub range: TimeRange,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TopEvent {
+    pub event: String,
+    pub count: u64,
+    pub unique_users: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TopEvents {
+    pub range: TimeRange,
+    pub results: Vec<TopEvent>,
+}
+
+/// `GET /overview`.
+#[derive(Debug, Clone)]
+pub struct OverviewQuery {
+    pub project_id: ProjectId,
+    pub range: TimeRange,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct OverviewStats {
+    pub events: u64,
+    pub unique_users: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    pub range: TimeRange,
+    pub previous_range: TimeRange,
+    pub current: OverviewStats,
+    pub previous: OverviewStats,
+}

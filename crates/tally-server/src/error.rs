@@ -1,0 +1,115 @@
+//! The one place where errors become HTTP responses. Every error body has the
+//! shape `{"error": {"code": "...", "message": "..."}}`, with extra fields only
+//! where a client needs them (per-event rejections, `Retry-After`).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::json;
+use tally_core::{EventError, MetaError, SinkError, StoreError};
+use tally_ingest::DecodeError;
+use tally_query::QueryError;
+use thiserror::Error;
+
+/// One rejected event of a batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejection {
+    pub index: usize,
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl From<&EventError> for ErrorBody {
+    fn from(e: &EventError) -> Self {
+        Self {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Event(EventError),
+    #[error("no event in the batch was valid")]
+    AllRejected(Vec<Rejection>),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("invalid query parameter: {0}")]
+    BadParameter(String),
+    #[error("an API key is required: send `X-API-Key` or `Authorization: Bearer`")]
+    MissingKey,
+    #[error("the API key is not valid")]
+    InvalidKey,
+    #[error("this key cannot {0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Decode(DecodeError::BodyTooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            Self::Decode(DecodeError::UnsupportedEncoding(_)) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding")
+            }
+            Self::Decode(e) => (StatusCode::BAD_REQUEST, e.code()),
+            Self::Event(e @ EventError::EventTooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, e.code()),
+            Self::Event(e) => (StatusCode::BAD_REQUEST, e.code()),
+            Self::AllRejected(_) => (StatusCode::BAD_REQUEST, "all_events_rejected"),
+            Self::Query(e) => (StatusCode::BAD_REQUEST, e.code()),
+            Self::BadParameter(_) => (StatusCode::BAD_REQUEST, "invalid_parameter"),
+            Self::MissingKey => (StatusCode::UNAUTHORIZED, "missing_api_key"),
+            Self::InvalidKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Sink(SinkError::Overloaded { .. }) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            Self::Sink(_) | Self::Store(StoreError::Unavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            Self::Store(_) | Self::Meta(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(code, err = %self, "request failed");
+        }
+        let mut body = json!({"error": {"code": code, "message": self.to_string()}});
+        if let Self::AllRejected(rejected) = &self {
+            body["accepted"] = json!(0);
+            body["rejected"] = json!(rejected);
+        }
+        let mut response = (status, Json(body)).into_response();
+        let retry_after = match &self {
+            Self::Sink(SinkError::Overloaded { retry_after_secs }) => Some(*retry_after_secs),
+            Self::Sink(_) | Self::Store(StoreError::Unavailable(_)) => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

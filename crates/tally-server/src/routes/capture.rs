@@ -1,0 +1,72 @@
+//! `POST /api/v1/capture`: authenticate, read the body within limits, validate each
+//! event, hand the valid ones to the sink and answer once they are durable.
+//! A batch keeps its valid events and reports the invalid ones by index.
+
+use crate::auth::authenticate;
+use crate::error::{ApiError, ErrorBody, Rejection};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::Json;
+use serde::Serialize;
+use tally_core::Validator;
+use tally_ingest::{decode_body, parse_native, ContentEncoding, DecodeError};
+
+#[derive(Debug, Serialize)]
+pub struct CaptureReply {
+    pub accepted: usize,
+    pub rejected: Vec<Rejection>,
+}
+
+pub async fn capture(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<CaptureReply>, ApiError> {
+    let grant = authenticate(&state, &headers).await?;
+    let max = state.limits.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(DecodeError::BodyTooLarge { max }.into());
+    }
+    let encoding = ContentEncoding::from_header(
+        headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()),
+    )?;
+    let raw = axum::body::to_bytes(body, max)
+        .await
+        .map_err(|_| DecodeError::BodyTooLarge { max })?;
+    let plain = decode_body(&raw, encoding, max)?;
+    let payload = parse_native(&plain)?;
+
+    let validator = Validator {
+        limits: &state.limits,
+        clock: state.clock.as_ref(),
+    };
+    let mut events = Vec::with_capacity(payload.events.len());
+    let mut rejected = Vec::new();
+    for (index, raw) in payload.events.into_iter().enumerate() {
+        match raw.and_then(|r| validator.validate(grant.project_id, r)) {
+            Ok(event) => events.push(event),
+            Err(err) if !payload.is_batch => return Err(ApiError::Event(err)),
+            Err(err) => rejected.push(Rejection {
+                index,
+                error: ErrorBody::from(&err),
+            }),
+        }
+    }
+    if events.is_empty() {
+        return Err(ApiError::AllRejected(rejected));
+    }
+    if !rejected.is_empty() {
+        tracing::info!(project_id = grant.project_id, rejected = rejected.len(), "events rejected in batch");
+    }
+    let receipt = state.sink.send(events).await?;
+    Ok(Json(CaptureReply {
+        accepted: receipt.accepted,
+        rejected,
+    }))
+}

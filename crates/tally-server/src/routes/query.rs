@@ -1,0 +1,129 @@
+//! The read API of one project: events, timeseries, top events, overview. Every
+//! handler authorizes the key for the project in the path before querying.
+
+use crate::auth::authorize_read;
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use chrono::Duration;
+use serde::Deserialize;
+use tally_core::ProjectId;
+use tally_query::types::{page_limit, parse_datetime, parse_tz};
+use tally_query::*;
+
+fn params<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(t)| t)
+        .map_err(|e| ApiError::BadParameter(e.body_text()))
+}
+
+fn project(path: Result<Path<ProjectId>, axum::extract::rejection::PathRejection>) -> Result<ProjectId, ApiError> {
+    path.map(|Path(id)| id).map_err(|_| ApiError::NotFound)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventsParams {
+    limit: Option<usize>,
+    cursor: Option<String>,
+    event: Option<String>,
+    distinct_id: Option<String>,
+    after: Option<String>,
+    before: Option<String>,
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<ProjectId>, axum::extract::rejection::PathRejection>,
+    query: Result<Query<EventsParams>, QueryRejection>,
+) -> Result<Json<EventsPage>, ApiError> {
+    let project_id = project(path)?;
+    authorize_read(&state, &headers, project_id).await?;
+    let p = params(query)?;
+    let q = EventsQuery {
+        project_id,
+        limit: page_limit(p.limit)?,
+        cursor: p.cursor.as_deref().map(Cursor::decode).transpose()?,
+        event: p.event,
+        distinct_id: p.distinct_id,
+        after: p.after.as_deref().map(|t| parse_datetime(t, "after")).transpose()?,
+        before: p.before.as_deref().map(|t| parse_datetime(t, "before")).transpose()?,
+    };
+    Ok(Json(state.query.events(q).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TimeseriesParams {
+    event: Option<String>,
+    interval: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    tz: Option<String>,
+    math: Option<String>,
+}
+
+/// The range shown when none is asked for: enough buckets to see a shape.
+fn default_span(interval: Interval) -> Duration {
+    match interval {
+        Interval::Hour => Duration::hours(24),
+        Interval::Day => Duration::days(7),
+        Interval::Week => Duration::weeks(12),
+        Interval::Month => Duration::days(365),
+    }
+}
+
+pub async fn timeseries(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<ProjectId>, axum::extract::rejection::PathRejection>,
+    query: Result<Query<TimeseriesParams>, QueryRejection>,
+) -> Result<Json<Timeseries>, ApiError> {
+    let project_id = project(path)?;
+    authorize_read(&state, &headers, project_id).await?;
+    let p = params(query)?;
+    let interval: Interval = p.interval.as_deref().unwrap_or("day").parse()?;
+    let math: Math = p.math.as_deref().unwrap_or("total").parse()?;
+    let tz = parse_tz(p.tz.as_deref())?;
+    let range = TimeRange::resolve(p.from.as_deref(), p.to.as_deref(), state.clock.now(), default_span(interval))?;
+    let q = TimeseriesQuery::new(project_id, p.event.filter(|e| !e.is_empty()), interval, range, tz, math)?;
+    Ok(Json(state.query.timeseries(q).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RangeParams {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn top_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<ProjectId>, axum::extract::rejection::PathRejection>,
+    query: Result<Query<RangeParams>, QueryRejection>,
+) -> Result<Json<TopEvents>, ApiError> {
+    let project_id = project(path)?;
+    authorize_read(&state, &headers, project_id).await?;
+    let p = params(query)?;
+    let range = TimeRange::resolve(p.from.as_deref(), p.to.as_deref(), state.clock.now(), Duration::days(7))?;
+    let limit = match p.limit {
+        None => 20,
+        some => page_limit(some)?,
+    };
+    Ok(Json(state.query.top_events(TopEventsQuery { project_id, range, limit }).await?))
+}
+
+pub async fn overview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<ProjectId>, axum::extract::rejection::PathRejection>,
+    query: Result<Query<RangeParams>, QueryRejection>,
+) -> Result<Json<Overview>, ApiError> {
+    let project_id = project(path)?;
+    authorize_read(&state, &headers, project_id).await?;
+    let p = params(query)?;
+    let range = TimeRange::resolve(p.from.as_deref(), p.to.as_deref(), state.clock.now(), Duration::days(7))?;
+    Ok(Json(state.query.overview(OverviewQuery { project_id, range }).await?))
+}

@@ -1,0 +1,150 @@
+//! Assembling the embedded deployment: DuckDB events, SQLite metadata, the
+//! group-commit sink, the router — and the first-start bootstrap.
+
+use crate::config::Config;
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tally_core::{Clock, KeyKind, Limits, MetadataStore, ProjectId};
+use tally_duckdb::{DuckDb, DuckDbConfig};
+use tally_meta::{CachedMetadata, SqliteMeta};
+use tally_pipeline::{GroupCommitConfig, GroupCommitSink};
+use tally_server::AppState;
+use tokio::net::TcpListener;
+
+/// What the first start writes to `DATA_DIR/bootstrap.json` (mode 0600).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bootstrap {
+    pub project_id: ProjectId,
+    pub api_key: String,
+    pub admin_token: String,
+}
+
+pub const BOOTSTRAP_FILE: &str = "bootstrap.json";
+
+/// The stores of one data dir.
+pub struct Stores {
+    pub events: DuckDb,
+    pub meta: Arc<dyn MetadataStore>,
+}
+
+pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let meta = SqliteMeta::open(&config.data_dir.join("meta.sqlite"))
+        .await
+        .context("opening metadata store")?;
+    let meta: Arc<dyn MetadataStore> = Arc::new(CachedMetadata::new(Arc::new(meta), Duration::from_secs(60)));
+    let mut duck = DuckDbConfig::in_dir(&config.data_dir);
+    duck.memory_limit = config.duckdb_memory_limit.clone();
+    let events = tokio::task::spawn_blocking(move || DuckDb::open(&duck))
+        .await?
+        .context("opening event store")?;
+    Ok(Stores { events, meta })
+}
+
+/// On a data dir with no project, creates the `default` project with an ingest key
+/// and an admin token and writes them to `bootstrap.json`. Returns what the file
+/// holds, when it exists.
+pub async fn bootstrap(meta: &dyn MetadataStore, data_dir: &Path) -> anyhow::Result<Option<Bootstrap>> {
+    let path = data_dir.join(BOOTSTRAP_FILE);
+    if meta.list_projects().await?.is_empty() {
+        let project = meta.create_project("default").await?;
+        let ingest = meta.create_key(project.id, KeyKind::Ingest).await?;
+        let admin = meta.create_key(project.id, KeyKind::Admin).await?;
+        let b = Bootstrap {
+            project_id: project.id,
+            api_key: ingest.plaintext,
+            admin_token: admin.plaintext,
+        };
+        write_private(&path, &serde_json::to_vec_pretty(&b)?)?;
+        tracing::info!(path = %path.display(), project_id = project.id, "created the default project; its keys are in bootstrap.json");
+        return Ok(Some(b));
+    }
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).context("reading bootstrap.json")?)),
+        Err(_) => {
+            tracing::warn!(path = %path.display(), "bootstrap.json is missing; the keys it held still work");
+            Ok(None)
+        }
+    }
+}
+
+/// Writes a file readable by its owner only, atomically (temp file + rename).
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// A built app, ready to serve on its listener.
+pub struct App {
+    pub router: axum::Router,
+    pub listener: TcpListener,
+    pub port: u16,
+    pub bootstrap: Option<Bootstrap>,
+    pub data_dir: PathBuf,
+    pub events: DuckDb,
+}
+
+/// Binds the listener, opens the stores, bootstraps, and builds the router.
+pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+    let listener = TcpListener::bind((config.bind, config.port))
+        .await
+        .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
+    let port = listener.local_addr()?.port();
+    let stores = open_stores(config).await?;
+    let bootstrap = bootstrap(stores.meta.as_ref(), &config.data_dir).await?;
+    let sink = GroupCommitSink::spawn(
+        Arc::new(stores.events.clone()),
+        GroupCommitConfig {
+            max_queued_bytes: config.max_queued_mb * 1024 * 1024,
+            ..GroupCommitConfig::default()
+        },
+    );
+    let state = AppState {
+        meta: stores.meta,
+        sink: Arc::new(sink),
+        store: Arc::new(stores.events.clone()),
+        query: Arc::new(stores.events.clone()),
+        clock,
+        limits: Arc::new(Limits::default()),
+        port,
+        started: Instant::now(),
+    };
+    Ok(App {
+        router: tally_server::router(state),
+        listener,
+        port,
+        bootstrap,
+        data_dir: config.data_dir.clone(),
+        events: stores.events,
+    })
+}
+
+impl App {
+    /// Serves until `shutdown` resolves, then finishes in-flight requests (whose
+    /// events are committed before they are answered) and checkpoints the store.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        tracing::info!(port = self.port, data_dir = %self.data_dir.display(), "tally is serving");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        let events = self.events.clone();
+        tokio::task::spawn_blocking(move || events.checkpoint()).await??;
+        Ok(())
+    }
+}

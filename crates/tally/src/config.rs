@@ -1,0 +1,146 @@
+//! One typed configuration, layered: defaults → TOML file → `TALLY_*` environment
+//! → command-line flags, then validated. The loader takes the environment as an
+//! argument so tests can inject it.
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the event database, metadata and `bootstrap.json` live.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub bind: IpAddr,
+    /// Port to listen on; 0 picks a free one.
+    pub port: u16,
+    /// Events waiting for a durable commit may hold at most this many MiB.
+    pub max_queued_mb: usize,
+    /// DuckDB memory limit such as "4GB"; unset keeps DuckDB's default.
+    pub duckdb_memory_limit: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("tally-data"),
+            bind: IpAddr::from([0, 0, 0, 0]),
+            port: 8000,
+            max_queued_mb: 256,
+            duckdb_memory_limit: None,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub bind: Option<IpAddr>,
+    pub port: Option<u16>,
+}
+
+impl Config {
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+        flags: &Overrides,
+    ) -> anyhow::Result<Self> {
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("TALLY_CONFIG").map(PathBuf::from));
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        let var = |name: &str| env.get(name).filter(|v| !v.is_empty());
+        if let Some(v) = var("TALLY_DATA_DIR") {
+            config.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("TALLY_BIND") {
+            config.bind = v.parse().with_context(|| format!("TALLY_BIND={v} is not an IP address"))?;
+        }
+        if let Some(v) = var("TALLY_PORT") {
+            config.port = v.parse().with_context(|| format!("TALLY_PORT={v} is not a port"))?;
+        }
+        if let Some(v) = var("TALLY_MAX_QUEUED_MB") {
+            config.max_queued_mb = v
+                .parse()
+                .with_context(|| format!("TALLY_MAX_QUEUED_MB={v} is not a number"))?;
+        }
+        if let Some(v) = var("TALLY_DUCKDB_MEMORY_LIMIT") {
+            config.duckdb_memory_limit = Some(v.clone());
+        }
+        if let Some(v) = &flags.data_dir {
+            config.data_dir = v.clone();
+        }
+        if let Some(v) = flags.bind {
+            config.bind = v;
+        }
+        if let Some(v) = flags.port {
+            config.port = v;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.max_queued_mb == 0 {
+            bail!("max_queued_mb must be at least 1");
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            bail!("data_dir must not be empty");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        let c = Config::load(None, &env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.port, 8000);
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tally.toml");
+        std::fs::write(&file, "port = 9000\ndata_dir = \"/from/file\"\nmax_queued_mb = 64\n").unwrap();
+        let c = Config::load(Some(&file), &env(&[]), &Overrides::default()).unwrap();
+        assert_eq!((c.port, c.max_queued_mb), (9000, 64));
+        let e = env(&[("TALLY_PORT", "9100"), ("TALLY_DATA_DIR", "/from/env")]);
+        let c = Config::load(Some(&file), &e, &Overrides::default()).unwrap();
+        assert_eq!((c.port, c.data_dir.as_path()), (9100, Path::new("/from/env")));
+        let flags = Overrides { port: Some(9200), ..Default::default() };
+        let c = Config::load(Some(&file), &e, &flags).unwrap();
+        assert_eq!((c.port, c.data_dir.as_path(), c.max_queued_mb), (9200, Path::new("/from/env"), 64));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = Config::load(None, &env(&[("TALLY_PORT", "eighty")]), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("TALLY_PORT=eighty"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tally.toml");
+        std::fs::write(&file, "prot = 1\n").unwrap();
+        let err = Config::load(Some(&file), &env(&[]), &Overrides::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("prot"), "{err:#}");
+    }
+}

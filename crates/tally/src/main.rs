@@ -1,0 +1,93 @@
+//! `tally`: serve, seed and loadgen. With no subcommand it serves.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tally::config::{Config, Overrides};
+use tally::{app, loadgen, seed};
+
+#[derive(Parser)]
+#[command(name = "tally", version, about = "Self-hosted product analytics")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// Data directory (env TALLY_DATA_DIR; default ./tally-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Port (env TALLY_PORT; default 8000).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address to bind (env TALLY_BIND; default 0.0.0.0).
+    #[arg(long)]
+    bind: Option<IpAddr>,
+    /// TOML config file (env TALLY_CONFIG).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve capture, the query API and health endpoints.
+    Serve(ServeArgs),
+    /// Write a synthetic dataset straight into the data dir (server stopped).
+    Seed(seed::SeedArgs),
+    /// Send HTTP load to a running server and report throughput and latency.
+    Loadgen(loadgen::LoadgenArgs),
+}
+
+fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let env = std::env::vars().collect();
+    let flags = Overrides {
+        data_dir: args.data_dir.clone(),
+        bind: args.bind,
+        port: args.port,
+    };
+    Config::load(args.config.as_deref(), &env, &flags)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .init();
+    match Cli::parse().command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => {
+            let config = load_config(&args)?;
+            let app = app::build(&config, Arc::new(tally_core::SystemClock)).await?;
+            app.serve(shutdown_signal()).await
+        }
+        Command::Seed(args) => {
+            let config = load_config(&ServeArgs { data_dir: args.data_dir.clone(), ..Default::default() })?;
+            seed::run(&config, &args).await
+        }
+        Command::Loadgen(args) => loadgen::run(&args).await.context("loadgen"),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,156 @@
+//! Shared test harness: an app on a temporary data dir served over real HTTP on
+//! 127.0.0.1, or the real `tally` binary as a child process.
+#![allow(dead_code)]
+
+use reqwest::{Client, Response};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tally::app::{self, Bootstrap};
+use tally::config::Config;
+use tally_core::SystemClock;
+use tempfile::TempDir;
+
+pub struct TestServer {
+    pub base: String,
+    pub bootstrap: Bootstrap,
+    pub client: Client,
+    pub data_dir: PathBuf,
+    pub events: tally_duckdb::DuckDb,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub fn config(dir: &Path) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        bind: "127.0.0.1".parse().unwrap(),
+        port: 0,
+        ..Config::default()
+    }
+}
+
+impl TestServer {
+    pub async fn start(dir: &TempDir) -> Self {
+        Self::start_with(config(dir.path())).await
+    }
+
+    pub async fn start_with(config: Config) -> Self {
+        let app = app::build(&config, Arc::new(SystemClock)).await.expect("app builds");
+        let base = format!("http://127.0.0.1:{}", app.port);
+        let bootstrap = app.bootstrap.clone().expect("bootstrap");
+        let events = app.events.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            app.serve(async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        Self {
+            base,
+            bootstrap,
+            client: Client::new(),
+            data_dir: config.data_dir,
+            events,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops serving and waits until the stores are closed.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+        drop(self.events);
+    }
+
+    pub async fn capture(&self, body: &Value) -> Response {
+        self.client
+            .post(format!("{}/api/v1/capture", self.base))
+            .header("X-API-Key", &self.bootstrap.api_key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET a project route with the admin token; `path` starts after `/projects/{id}`.
+    pub async fn read(&self, path: &str) -> Response {
+        self.client
+            .get(format!("{}/api/v1/projects/{}{}", self.base, self.bootstrap.project_id, path))
+            .bearer_auth(&self.bootstrap.admin_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn read_json(&self, path: &str) -> Value {
+        let r = self.read(path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+}
+
+/// Asserts the error body shape and returns the code.
+pub async fn error_code(r: Response, status: u16) -> String {
+    assert_eq!(r.status().as_u16(), status);
+    let body: Value = r.json().await.expect("error body is JSON");
+    let message = body["error"]["message"].as_str().expect("error.message");
+    assert!(!message.is_empty());
+    body["error"]["code"].as_str().expect("error.code").to_owned()
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The real binary, serving a data dir.
+pub struct Binary {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Binary {
+    pub async fn spawn(data_dir: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
+            .arg(data_dir)
+            .env("TALLY_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn tally");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(format!("{base}/ready")).send().await {
+                if r.status() == 200 {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "tally did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { child, base }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+pub fn read_bootstrap(dir: &Path) -> Bootstrap {
+    serde_json::from_slice(&std::fs::read(dir.join("bootstrap.json")).unwrap()).unwrap()
+}
