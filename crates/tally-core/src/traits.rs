@@ -79,8 +79,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn get_project(&self, id: ProjectId) -> Result<Option<Project>, MetaError>;
     async fn list_projects(&self) -> Result<Vec<Project>, MetaError>;
     /// Issues a new random key for the project; stores only its argon2id hash.
-    async fn create_key(&self, project_id: ProjectId, kind: KeyKind)
-        -> Result<IssuedKey, MetaError>;
+    async fn create_key(
+        &self,
+        project_id: ProjectId,
+        kind: KeyKind,
+    ) -> Result<IssuedKey, MetaError>;
     /// Checks a presented key; `None` when it is unknown, revoked or wrong.
     async fn authenticate(&self, presented: &str) -> Result<Option<KeyGrant>, MetaError>;
     async fn ping(&self) -> Result<(), MetaError>;

@@ -97,7 +97,12 @@ impl Validator<'_> {
             }
         };
         properties.remove("$ip");
-        let text = |key: &str| properties.get(key).and_then(Value::as_str).map(str::to_owned);
+        let text = |key: &str| {
+            properties
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         let url = text("$current_url");
         let path = text("$pathname").or_else(|| url.as_deref().map(path_of_url));
         let referrer = text("$referrer").filter(|r| r != "$direct");
@@ -208,7 +213,10 @@ mod tests {
         })))
         .unwrap();
         assert_eq!(e.project_id, 7);
-        assert_eq!(e.timestamp, Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap());
+        assert_eq!(
+            e.timestamp,
+            Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap()
+        );
         assert_eq!(e.path.as_deref(), Some("/a/b"));
         assert_eq!(e.referrer, None);
         assert!(!e.properties.contains_key("$ip"), "raw IP must be dropped");
@@ -237,12 +245,30 @@ mod tests {
             (json!({"event": "x", "distinct_id": "  "}), "empty_field"),
             (json!({"event": 5, "distinct_id": "d"}), "invalid_type"),
             (json!({"event": "x", "distinct_id": ["d"]}), "invalid_type"),
-            (json!({"event": "x", "distinct_id": "d", "uuid": "nope"}), "invalid_uuid"),
-            (json!({"event": "x", "distinct_id": "d", "timestamp": "yesterday"}), "invalid_timestamp"),
-            (json!({"event": "x", "distinct_id": "d", "timestamp": "2026-11-22T14:00:00Z"}), "timestamp_in_future"),
-            (json!({"event": "x", "distinct_id": "d", "timestamp": "1970-01-21T00:00:00Z"}), "timestamp_too_old"),
-            (json!({"event": "x", "distinct_id": "d", "properties": [1]}), "invalid_type"),
-            (json!({"event": "x".repeat(201), "distinct_id": "d"}), "field_too_long"),
+            (
+                json!({"event": "x", "distinct_id": "d", "uuid": "nope"}),
+                "invalid_uuid",
+            ),
+            (
+                json!({"event": "x", "distinct_id": "d", "timestamp": "yesterday"}),
+                "invalid_timestamp",
+            ),
+            (
+                json!({"event": "x", "distinct_id": "d", "timestamp": "2026-11-22T14:00:00Z"}),
+                "timestamp_in_future",
+            ),
+            (
+                json!({"event": "x", "distinct_id": "d", "timestamp": "1970-01-21T00:00:00Z"}),
+                "timestamp_too_old",
+            ),
+            (
+                json!({"event": "x", "distinct_id": "d", "properties": [1]}),
+                "invalid_type",
+            ),
+            (
+                json!({"event": "x".repeat(201), "distinct_id": "d"}),
+                "field_too_long",
+            ),
         ];
         for (input, code) in cases {
             let err = check(raw(input.clone())).expect_err(&input.to_string());
@@ -252,7 +278,9 @@ mod tests {
 
     #[test]
     fn a_timestamp_just_inside_the_skew_is_accepted() {
-        let e = check(raw(json!({"event": "x", "distinct_id": "d", "timestamp": "2026-11-22T12:59:00Z"})));
+        let e = check(raw(
+            json!({"event": "x", "distinct_id": "d", "timestamp": "2026-11-22T12:59:00Z"}),
+        ));
         assert!(e.is_ok());
     }
 

@@ -93,7 +93,8 @@ impl QueryEngine for DuckDb {
     async fn timeseries(&self, q: TimeseriesQuery) -> Result<Timeseries, StoreError> {
         self.blocking(move |db| {
             let sql = sql::timeseries(&q);
-            let rows = db.read(|c| run(c, &sql, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))))?;
+            let rows =
+                db.read(|c| run(c, &sql, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))))?;
             let mut values = vec![0u64; q.plan.starts.len()];
             for (bucket, n) in rows {
                 let local = time(bucket).naive_utc();

@@ -152,7 +152,9 @@ fn sanitize_size(limit: &str) -> Result<&str, StoreError> {
     if ok {
         Ok(limit)
     } else {
-        Err(StoreError::Internal(format!("invalid memory limit `{limit}`")))
+        Err(StoreError::Internal(format!(
+            "invalid memory limit `{limit}`"
+        )))
     }
 }
 
@@ -216,10 +218,11 @@ fn stored_keys<'a>(
     let keys: Vec<Key> = events.map(|e| (e.project_id, e.uuid)).collect();
     let mut found = HashSet::new();
     for chunk in keys.chunks(500) {
-        let placeholders = vec!["(?, ?::UUID)"; chunk.len()].join(", ");
+        let placeholders = vec!["(?::BIGINT, ?::UUID)"; chunk.len()].join(", ");
         let sql = format!(
-            "SELECT project_id, uuid::VARCHAR FROM events \
-             WHERE (project_id, uuid) IN (SELECT * FROM (VALUES {placeholders}))"
+            "SELECT e.project_id, e.uuid::VARCHAR FROM events e \
+             JOIN (VALUES {placeholders}) AS k(project_id, uuid) \
+             ON e.project_id = k.project_id AND e.uuid = k.uuid"
         );
         let params: Vec<Value> = chunk
             .iter()

@@ -1,188 +1,56 @@
-//! Tests against a real DuckDB file in a temporary directory.
+//! The backend conformance suite plus DuckDB-specific checks, on a real DuckDB
+//! file in a temporary directory.
 
 use crate::{DuckDb, DuckDbConfig};
-use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
-use serde_json::{json, Map};
-use tally_core::{Event, EventStore};
-use tally_query::*;
-use uuid::Uuid;
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
-
-fn event(project: i64, name: &str, who: &str, ts: &str) -> Event {
-    let mut properties = Map::new();
-    properties.insert("plan".into(), json!("pro"));
-    Event {
-        uuid: Uuid::new_v4(),
-        project_id: project,
-        event: name.into(),
-        distinct_id: who.into(),
-        timestamp: at(ts),
-        received_at: at(ts),
-        url: Some("https://x.io/a".into()),
-        path: Some("/a".into()),
-        referrer: None,
-        session_id: None,
-        person_id: None,
-        browser: None,
-        os: None,
-        device: None,
-        country: None,
-        properties,
-    }
-}
+use tally_core::EventStore;
+use tally_query::conformance::event;
+use tally_query::{EventsQuery, QueryEngine};
 
 fn open(dir: &tempfile::TempDir) -> DuckDb {
     DuckDb::open(&DuckDbConfig::in_dir(dir.path())).unwrap()
 }
 
-fn range(a: &str, b: &str) -> TimeRange {
-    TimeRange { from: at(a), to: at(b) }
+fn fresh() -> (DuckDb, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (open(&dir), dir)
 }
 
+tally_query::conformance_suite!(fresh());
+
 #[tokio::test]
-async fn duplicates_are_stored_once_within_across_batches_and_restarts() {
+async fn duplicates_stay_duplicates_after_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let e = event(1, "signup", "u1", "2026-11-01T10:00:00Z");
     {
         let db = open(&dir);
-        let out = db.insert_batch(vec![e.clone(), e.clone()]).await.unwrap();
-        assert_eq!((out.inserted, out.duplicates), (1, 1));
-        let out = db.insert_batch(vec![e.clone()]).await.unwrap();
-        assert_eq!((out.inserted, out.duplicates), (0, 1));
+        db.insert_batch(vec![e.clone()]).await.unwrap();
     }
     let db = open(&dir);
-    assert_eq!(db.stored_events(), 1);
-    let out = db.insert_batch(vec![e.clone()]).await.unwrap();
-    assert_eq!(out.duplicates, 1, "a re-send after restart is still a duplicate");
-    // The same uuid in another project is another event.
-    let mut other = e.clone();
-    other.project_id = 2;
-    assert_eq!(db.insert_batch(vec![other]).await.unwrap().inserted, 1);
-    let page = db
-        .events(EventsQuery { project_id: 1, limit: 10, cursor: None, event: None, distinct_id: None, after: None, before: None })
-        .await
-        .unwrap();
-    assert_eq!(page.results.len(), 1);
-    assert_eq!(page.results[0].uuid, e.uuid);
-    assert_eq!(page.results[0].properties.get("plan"), Some(&json!("pro")));
-}
-
-#[tokio::test]
-async fn events_pages_are_newest_first_and_cursors_do_not_skip_or_repeat() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open(&dir);
-    let mut batch = Vec::new();
-    for i in 0..25 {
-        // Pairs share a timestamp so the uuid tiebreak is exercised.
-        let ts = at("2026-11-01T00:00:00Z") + Duration::minutes(i / 2);
-        let mut e = event(1, "view", &format!("u{i}"), "2026-11-01T00:00:00Z");
-        e.timestamp = ts;
-        batch.push(e);
-    }
-    batch.push(event(2, "view", "other-project", "2026-11-01T00:00:00Z"));
-    db.insert_batch(batch.clone()).await.unwrap();
-    let mut seen = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = db
-            .events(EventsQuery { project_id: 1, limit: 10, cursor, event: None, distinct_id: None, after: None, before: None })
-            .await
-            .unwrap();
-        seen.extend(page.results.iter().map(|r| (r.timestamp, r.uuid)));
-        match page.next {
-            Some(n) => cursor = Some(Cursor::decode(&n).unwrap()),
-            None => break,
-        }
-    }
-    let mut expected: Vec<_> = batch[..25].iter().map(|e| (e.timestamp, e.uuid)).collect();
-    expected.sort_by(|a, b| b.cmp(a));
-    assert_eq!(seen, expected);
-}
-
-#[tokio::test]
-async fn events_filters_apply() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open(&dir);
-    db.insert_batch(vec![
-        event(1, "a", "u1", "2026-11-01T00:00:00Z"),
-        event(1, "b", "u1", "2026-11-02T00:00:00Z"),
-        event(1, "a", "u2", "2026-11-03T00:00:00Z"),
-    ])
-    .await
-    .unwrap();
-    let q = |event: Option<&str>, who: Option<&str>, after: Option<&str>, before: Option<&str>| EventsQuery {
+    assert_eq!(db.stored_events(), 1, "the index is rebuilt from the table");
+    let out = db.insert_batch(vec![e.clone(), e.clone()]).await.unwrap();
+    assert_eq!((out.inserted, out.duplicates), (0, 2));
+    let q = EventsQuery {
         project_id: 1,
-        limit: 100,
+        limit: 10,
         cursor: None,
-        event: event.map(Into::into),
-        distinct_id: who.map(Into::into),
-        after: after.map(at),
-        before: before.map(at),
+        event: None,
+        distinct_id: None,
+        after: None,
+        before: None,
     };
-    let n = |page: EventsPage| page.results.len();
-    assert_eq!(n(db.events(q(Some("a"), None, None, None)).await.unwrap()), 2);
-    assert_eq!(n(db.events(q(Some("a"), Some("u1"), None, None)).await.unwrap()), 1);
-    assert_eq!(n(db.events(q(None, None, Some("2026-11-02T00:00:00Z"), None)).await.unwrap()), 2);
-    assert_eq!(n(db.events(q(None, None, None, Some("2026-11-02T00:00:00Z"))).await.unwrap()), 1);
+    assert_eq!(db.events(q).await.unwrap().results.len(), 1);
 }
 
-#[tokio::test]
-async fn timeseries_zero_fills_and_buckets_in_the_requested_zone() {
+#[test]
+fn migrations_are_recorded_once() {
     let dir = tempfile::tempdir().unwrap();
+    drop(open(&dir));
     let db = open(&dir);
-    db.insert_batch(vec![
-        // 23:30 UTC on Oct 24 is already Oct 25 in Berlin (UTC+2).
-        event(1, "view", "u1", "2026-10-24T23:30:00Z"),
-        event(1, "view", "u1", "2026-10-25T12:00:00Z"),
-        event(1, "view", "u2", "2026-10-25T13:00:00Z"),
-        // 23:30 UTC on Oct 26 is Oct 27 00:30 in Berlin (UTC+1 after the change).
-        event(1, "view", "u3", "2026-10-26T23:30:00Z"),
-        event(1, "other", "u4", "2026-10-25T13:00:00Z"),
-        event(2, "view", "u9", "2026-10-25T13:00:00Z"),
-    ])
-    .await
-    .unwrap();
-    let r = range("2026-10-23T22:00:00Z", "2026-10-27T23:00:00Z");
-    let q = TimeseriesQuery::new(1, Some("view".into()), Interval::Day, r, Tz::Europe__Berlin, Math::Total).unwrap();
-    let ts = db.timeseries(q).await.unwrap();
-    let got: Vec<(String, u64)> = ts.results.into_iter().map(|p| (p.bucket, p.value)).collect();
-    assert_eq!(got, [
-        ("2026-10-24T00:00:00+02:00".to_owned(), 0),
-        ("2026-10-25T00:00:00+02:00".to_owned(), 3),
-        ("2026-10-26T00:00:00+01:00".to_owned(), 0),
-        ("2026-10-27T00:00:00+01:00".to_owned(), 1),
-    ]);
-    let q = TimeseriesQuery::new(1, Some("view".into()), Interval::Day, r, Tz::Europe__Berlin, Math::UniqueUsers).unwrap();
-    let uniques: Vec<u64> = db.timeseries(q).await.unwrap().results.iter().map(|p| p.value).collect();
-    assert_eq!(uniques, [0, 2, 0, 1]);
-}
-
-#[tokio::test]
-async fn top_events_and_overview_count_per_project_and_range() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open(&dir);
-    db.insert_batch(vec![
-        event(1, "a", "u1", "2026-11-02T00:00:00Z"),
-        event(1, "a", "u2", "2026-11-02T01:00:00Z"),
-        event(1, "a", "u2", "2026-11-02T02:00:00Z"),
-        event(1, "b", "u3", "2026-11-02T03:00:00Z"),
-        event(1, "c", "u4", "2026-11-01T03:00:00Z"),
-        event(2, "z", "u5", "2026-11-02T03:00:00Z"),
-    ])
-    .await
-    .unwrap();
-    let r = range("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z");
-    let top = db.top_events(TopEventsQuery { project_id: 1, range: r, limit: 10 }).await.unwrap();
-    assert_eq!(top.results, vec![
-        TopEvent { event: "a".into(), count: 3, unique_users: 2 },
-        TopEvent { event: "b".into(), count: 1, unique_users: 1 },
-    ]);
-    let o = db.overview(OverviewQuery { project_id: 1, range: r }).await.unwrap();
-    assert_eq!(o.current, OverviewStats { events: 4, unique_users: 3 });
-    assert_eq!(o.previous, OverviewStats { events: 1, unique_users: 1 });
-    assert_eq!(o.previous_range, range("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z"));
+    let rows: i64 = db
+        .read(|c| {
+            c.query_row("SELECT count(*) FROM tally_migrations", [], |r| r.get(0))
+                .map_err(crate::store::internal)
+        })
+        .unwrap();
+    assert_eq!(rows, crate::schema::latest_version());
 }

@@ -3,8 +3,8 @@
 
 use crate::DecodeError;
 use serde_json::value::RawValue;
-use std::collections::HashMap;
 use serde_json::Value;
+use std::collections::HashMap;
 use tally_core::{EventError, RawEvent};
 
 /// A decoded capture body, one entry per event in the order received. An entry is an

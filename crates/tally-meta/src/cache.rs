@@ -40,7 +40,11 @@ impl MetadataStore for CachedMetadata {
         self.inner.list_projects().await
     }
 
-    async fn create_key(&self, project_id: ProjectId, kind: KeyKind) -> Result<IssuedKey, MetaError> {
+    async fn create_key(
+        &self,
+        project_id: ProjectId,
+        kind: KeyKind,
+    ) -> Result<IssuedKey, MetaError> {
         self.inner.create_key(project_id, kind).await
     }
 

@@ -2,7 +2,9 @@
 //! (admin), a 12-character lookup id and a 32-character secret, both alphanumeric.
 //! The lookup id is stored in the clear to find the row; the whole key is hashed.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use rand::distributions::{Alphanumeric, DistString};
 use tally_core::KeyKind;
@@ -29,9 +31,13 @@ pub fn parse_key(presented: &str) -> Option<ParsedKey<'_>> {
     let (kind, rest) = if let Some(rest) = presented.strip_prefix(prefix(KeyKind::Ingest)) {
         (KeyKind::Ingest, rest)
     } else {
-        (KeyKind::Admin, presented.strip_prefix(prefix(KeyKind::Admin))?)
+        (
+            KeyKind::Admin,
+            presented.strip_prefix(prefix(KeyKind::Admin))?,
+        )
     };
-    let valid = rest.len() == LOOKUP_LEN + SECRET_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric());
+    let valid =
+        rest.len() == LOOKUP_LEN + SECRET_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric());
     valid.then(|| ParsedKey {
         kind,
         lookup: &rest[..LOOKUP_LEN],
@@ -57,7 +63,11 @@ pub fn hash(key: &str) -> Result<String, String> {
 
 pub fn verify(key: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|h| Argon2::default().verify_password(key.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(key.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -69,7 +79,13 @@ mod tests {
     fn generated_keys_parse_and_verify() {
         let (key, lookup) = generate(KeyKind::Admin);
         let parsed = parse_key(&key).unwrap();
-        assert_eq!(parsed, ParsedKey { kind: KeyKind::Admin, lookup: &lookup });
+        assert_eq!(
+            parsed,
+            ParsedKey {
+                kind: KeyKind::Admin,
+                lookup: &lookup
+            }
+        );
         let phc = hash(&key).unwrap();
         assert!(phc.starts_with("$argon2id$"));
         assert!(verify(&key, &phc));
@@ -81,7 +97,13 @@ mod tests {
 
     #[test]
     fn malformed_keys_do_not_parse() {
-        for bad in ["", "tly_ing_", "tly_xxx_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "tly_ing_short", "tly_ing_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"] {
+        for bad in [
+            "",
+            "tly_ing_",
+            "tly_xxx_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "tly_ing_short",
+            "tly_ing_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+        ] {
             assert_eq!(parse_key(bad), None, "{bad}");
         }
     }

@@ -69,13 +69,17 @@ impl SqliteMeta {
         .execute(&self.pool)
         .await
         .map_err(internal)?;
-        let current: i64 = sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM tally_migrations")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(internal)?;
+        let current: i64 =
+            sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM tally_migrations")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(internal)?;
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
             let mut tx = self.pool.begin().await.map_err(internal)?;
-            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(internal)?;
+            sqlx::raw_sql(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
             sqlx::query("INSERT INTO tally_migrations (version, applied_at) VALUES (?, ?)")
                 .bind(version)
                 .bind(Utc::now())
@@ -93,19 +97,23 @@ fn project_from(row: &sqlx::sqlite::SqliteRow) -> Result<Project, MetaError> {
     Ok(Project {
         id: row.try_get("id").map_err(internal)?,
         name: row.try_get("name").map_err(internal)?,
-        created_at: row.try_get::<DateTime<Utc>, _>("created_at").map_err(internal)?,
+        created_at: row
+            .try_get::<DateTime<Utc>, _>("created_at")
+            .map_err(internal)?,
     })
 }
 
 #[async_trait]
 impl MetadataStore for SqliteMeta {
     async fn create_project(&self, name: &str) -> Result<Project, MetaError> {
-        let row = sqlx::query("INSERT INTO projects (name, created_at) VALUES (?, ?) RETURNING id, name, created_at")
-            .bind(name)
-            .bind(Utc::now())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(internal)?;
+        let row = sqlx::query(
+            "INSERT INTO projects (name, created_at) VALUES (?, ?) RETURNING id, name, created_at",
+        )
+        .bind(name)
+        .bind(Utc::now())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(internal)?;
         project_from(&row)
     }
 
@@ -126,7 +134,11 @@ impl MetadataStore for SqliteMeta {
         rows.iter().map(project_from).collect()
     }
 
-    async fn create_key(&self, project_id: ProjectId, kind: KeyKind) -> Result<IssuedKey, MetaError> {
+    async fn create_key(
+        &self,
+        project_id: ProjectId,
+        kind: KeyKind,
+    ) -> Result<IssuedKey, MetaError> {
         let (plaintext, lookup) = keys::generate(kind);
         let to_hash = plaintext.clone();
         let hash = tokio::task::spawn_blocking(move || keys::hash(&to_hash))
@@ -145,7 +157,11 @@ impl MetadataStore for SqliteMeta {
                 sqlx::Error::Database(d) if d.is_foreign_key_violation() => MetaError::NotFound,
                 other => internal(other),
             })?;
-        Ok(IssuedKey { project_id, kind, plaintext })
+        Ok(IssuedKey {
+            project_id,
+            kind,
+            plaintext,
+        })
     }
 
     async fn authenticate(&self, presented: &str) -> Result<Option<KeyGrant>, MetaError> {
@@ -167,11 +183,17 @@ impl MetadataStore for SqliteMeta {
         let ok = tokio::task::spawn_blocking(move || keys::verify(&key, &hash))
             .await
             .map_err(internal)?;
-        Ok(ok.then_some(KeyGrant { project_id, kind: parsed.kind }))
+        Ok(ok.then_some(KeyGrant {
+            project_id,
+            kind: parsed.kind,
+        }))
     }
 
     async fn ping(&self) -> Result<(), MetaError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(internal)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(internal)?;
         Ok(())
     }
 }
@@ -183,22 +205,34 @@ mod tests {
     #[tokio::test]
     async fn keys_authenticate_only_for_their_project_and_kind() {
         let dir = tempfile::tempdir().unwrap();
-        let meta = SqliteMeta::open(&dir.path().join("meta.sqlite")).await.unwrap();
+        let meta = SqliteMeta::open(&dir.path().join("meta.sqlite"))
+            .await
+            .unwrap();
         let a = meta.create_project("a").await.unwrap();
         let b = meta.create_project("b").await.unwrap();
         let ingest = meta.create_key(a.id, KeyKind::Ingest).await.unwrap();
         let admin = meta.create_key(b.id, KeyKind::Admin).await.unwrap();
         assert_eq!(
             meta.authenticate(&ingest.plaintext).await.unwrap(),
-            Some(KeyGrant { project_id: a.id, kind: KeyKind::Ingest })
+            Some(KeyGrant {
+                project_id: a.id,
+                kind: KeyKind::Ingest
+            })
         );
         assert_eq!(
             meta.authenticate(&admin.plaintext).await.unwrap(),
-            Some(KeyGrant { project_id: b.id, kind: KeyKind::Admin })
+            Some(KeyGrant {
+                project_id: b.id,
+                kind: KeyKind::Admin
+            })
         );
         // Same lookup id, wrong secret.
         let forged = format!("{}{}", &ingest.plaintext[..ingest.plaintext.len() - 1], "Z");
-        let forged = if forged == ingest.plaintext { forged.replace('Z', "Y") } else { forged };
+        let forged = if forged == ingest.plaintext {
+            forged.replace('Z', "Y")
+        } else {
+            forged
+        };
         assert_eq!(meta.authenticate(&forged).await.unwrap(), None);
         // An ingest key relabelled as admin does not become one.
         let relabelled = ingest.plaintext.replacen("tly_ing_", "tly_adm_", 1);
@@ -218,8 +252,16 @@ mod tests {
         let meta = SqliteMeta::open(&path).await.unwrap();
         assert_eq!(meta.list_projects().await.unwrap().len(), 1);
         assert!(meta.authenticate(&key.plaintext).await.unwrap().is_some());
-        let stored: Vec<String> = sqlx::query_scalar("SELECT hash FROM api_keys").fetch_all(&meta.pool).await.unwrap();
-        assert!(stored.iter().all(|h| h.starts_with("$argon2id$") && !h.contains(&key.plaintext)));
-        assert!(matches!(meta.create_key(999, KeyKind::Admin).await, Err(MetaError::NotFound)));
+        let stored: Vec<String> = sqlx::query_scalar("SELECT hash FROM api_keys")
+            .fetch_all(&meta.pool)
+            .await
+            .unwrap();
+        assert!(stored
+            .iter()
+            .all(|h| h.starts_with("$argon2id$") && !h.contains(&key.plaintext)));
+        assert!(matches!(
+            meta.create_key(999, KeyKind::Admin).await,
+            Err(MetaError::NotFound)
+        ));
     }
 }

@@ -162,7 +162,10 @@ mod tests {
                 return Err(StoreError::Unavailable("disk gone".into()));
             }
             self.commits.lock().unwrap().push(events.len());
-            Ok(InsertOutcome { inserted: events.len(), duplicates: 0 })
+            Ok(InsertOutcome {
+                inserted: events.len(),
+                duplicates: 0,
+            })
         }
         async fn ping(&self) -> Result<(), StoreError> {
             Ok(())
@@ -171,7 +174,10 @@ mod tests {
 
     fn events(n: usize, prop_bytes: usize) -> Vec<Event> {
         let mut properties = serde_json::Map::new();
-        properties.insert("blob".into(), serde_json::Value::String("x".repeat(prop_bytes)));
+        properties.insert(
+            "blob".into(),
+            serde_json::Value::String("x".repeat(prop_bytes)),
+        );
         (0..n)
             .map(|i| Event {
                 uuid: uuid::Uuid::new_v4(),
@@ -197,8 +203,14 @@ mod tests {
     #[tokio::test]
     async fn requests_waiting_during_a_commit_share_the_next_one() {
         let gate = Arc::new(Notify::new());
-        let store = Arc::new(Recorder { gate: Some(gate.clone()), ..Default::default() });
-        let sink = Arc::new(GroupCommitSink::spawn(store.clone(), GroupCommitConfig::default()));
+        let store = Arc::new(Recorder {
+            gate: Some(gate.clone()),
+            ..Default::default()
+        });
+        let sink = Arc::new(GroupCommitSink::spawn(
+            store.clone(),
+            GroupCommitConfig::default(),
+        ));
         let first = tokio::spawn({
             let sink = sink.clone();
             async move { sink.send(events(1, 0)).await }
@@ -224,8 +236,14 @@ mod tests {
     #[tokio::test]
     async fn a_full_budget_sheds_instead_of_queueing() {
         let gate = Arc::new(Notify::new());
-        let store = Arc::new(Recorder { gate: Some(gate.clone()), ..Default::default() });
-        let config = GroupCommitConfig { max_queued_bytes: 64 * 1024, ..Default::default() };
+        let store = Arc::new(Recorder {
+            gate: Some(gate.clone()),
+            ..Default::default()
+        });
+        let config = GroupCommitConfig {
+            max_queued_bytes: 64 * 1024,
+            ..Default::default()
+        };
         let sink = Arc::new(GroupCommitSink::spawn(store, config));
         let held = tokio::spawn({
             let sink = sink.clone();
@@ -233,16 +251,34 @@ mod tests {
         });
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         let shed = sink.send(events(1, 40 * 1024)).await;
-        assert!(matches!(shed, Err(SinkError::Overloaded { retry_after_secs: 1 })), "{shed:?}");
+        assert!(
+            matches!(
+                shed,
+                Err(SinkError::Overloaded {
+                    retry_after_secs: 1
+                })
+            ),
+            "{shed:?}"
+        );
         gate.notify_one();
         held.await.unwrap().unwrap();
-        assert_eq!(sink.free_bytes(), 64 * 1024, "the budget is returned after the commit");
+        assert_eq!(
+            sink.free_bytes(),
+            64 * 1024,
+            "the budget is returned after the commit"
+        );
     }
 
     #[tokio::test]
     async fn a_failed_commit_is_not_acknowledged() {
-        let store = Arc::new(Recorder { fail: true, ..Default::default() });
+        let store = Arc::new(Recorder {
+            fail: true,
+            ..Default::default()
+        });
         let sink = GroupCommitSink::spawn(store, GroupCommitConfig::default());
-        assert!(matches!(sink.send(events(3, 0)).await, Err(SinkError::Store(_))));
+        assert!(matches!(
+            sink.send(events(3, 0)).await,
+            Err(SinkError::Store(_))
+        ));
     }
 }

@@ -82,7 +82,11 @@ fn local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
 }
 
 fn offset_at(tz: Tz, t: DateTime<Utc>) -> i64 {
-    i64::from(tz.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc())
+    i64::from(
+        tz.offset_from_utc_datetime(&t.naive_utc())
+            .fix()
+            .local_minus_utc(),
+    )
 }
 
 /// Scans the range in 6-hour steps (zones never change offset twice within 6 h)
@@ -124,7 +128,9 @@ fn truncate(t: NaiveDateTime, interval: Interval) -> NaiveDateTime {
     match interval {
         Interval::Hour => day.and_hms_opt(t.hour(), 0, 0).expect("hour"),
         Interval::Day => midnight(day),
-        Interval::Week => midnight(day - Duration::days(i64::from(day.weekday().num_days_from_monday()))),
+        Interval::Week => {
+            midnight(day - Duration::days(i64::from(day.weekday().num_days_from_monday())))
+        }
         Interval::Month => midnight(day.with_day(1).expect("first of month")),
     }
 }
@@ -160,60 +166,121 @@ mod tests {
     }
 
     fn range(a: &str, b: &str) -> TimeRange {
-        TimeRange { from: utc(a), to: utc(b) }
+        TimeRange {
+            from: utc(a),
+            to: utc(b),
+        }
     }
 
     #[test]
     fn utc_days_are_plain() {
-        let p = BucketPlan::new(range("2026-11-01T00:00:00Z", "2026-11-04T00:00:00Z"), Interval::Day, Tz::UTC).unwrap();
+        let p = BucketPlan::new(
+            range("2026-11-01T00:00:00Z", "2026-11-04T00:00:00Z"),
+            Interval::Day,
+            Tz::UTC,
+        )
+        .unwrap();
         let labels: Vec<_> = (0..p.starts.len()).map(|i| p.label(i)).collect();
-        assert_eq!(labels, ["2026-11-01T00:00:00+00:00", "2026-11-02T00:00:00+00:00", "2026-11-03T00:00:00+00:00"]);
+        assert_eq!(
+            labels,
+            [
+                "2026-11-01T00:00:00+00:00",
+                "2026-11-02T00:00:00+00:00",
+                "2026-11-03T00:00:00+00:00"
+            ]
+        );
         assert_eq!(p.segments.len(), 1);
     }
 
     #[test]
     fn a_dst_change_splits_the_offsets_and_labels_follow_it() {
         // Europe/Berlin leaves summer time at 2026-10-25 01:00 UTC.
-        let p = BucketPlan::new(range("2026-10-23T22:00:00Z", "2026-10-26T23:00:00Z"), Interval::Day, chrono_tz::Europe::Berlin).unwrap();
+        let p = BucketPlan::new(
+            range("2026-10-23T22:00:00Z", "2026-10-26T23:00:00Z"),
+            Interval::Day,
+            chrono_tz::Europe::Berlin,
+        )
+        .unwrap();
         assert_eq!(p.segments.len(), 2);
         assert_eq!(p.segments[0].offset_secs, 7200);
-        assert_eq!(p.segments[1], OffsetSegment { starts_at: utc("2026-10-25T01:00:00Z"), offset_secs: 3600 });
+        assert_eq!(
+            p.segments[1],
+            OffsetSegment {
+                starts_at: utc("2026-10-25T01:00:00Z"),
+                offset_secs: 3600
+            }
+        );
         let labels: Vec<_> = (0..p.starts.len()).map(|i| p.label(i)).collect();
-        assert_eq!(labels, [
-            "2026-10-24T00:00:00+02:00",
-            "2026-10-25T00:00:00+02:00",
-            "2026-10-26T00:00:00+01:00",
-        ]);
+        assert_eq!(
+            labels,
+            [
+                "2026-10-24T00:00:00+02:00",
+                "2026-10-25T00:00:00+02:00",
+                "2026-10-26T00:00:00+01:00",
+            ]
+        );
     }
 
     #[test]
     fn spring_forward_skips_the_missing_hour() {
         // America/New_York: 2026-03-08 02:00 local does not exist.
-        let p = BucketPlan::new(range("2026-03-08T06:00:00Z", "2026-03-08T09:00:00Z"), Interval::Hour, chrono_tz::America::New_York).unwrap();
+        let p = BucketPlan::new(
+            range("2026-03-08T06:00:00Z", "2026-03-08T09:00:00Z"),
+            Interval::Hour,
+            chrono_tz::America::New_York,
+        )
+        .unwrap();
         let labels: Vec<_> = (0..p.starts.len()).map(|i| p.label(i)).collect();
-        assert_eq!(labels, ["2026-03-08T01:00:00-05:00", "2026-03-08T03:00:00-04:00", "2026-03-08T04:00:00-04:00"]);
+        assert_eq!(
+            labels,
+            [
+                "2026-03-08T01:00:00-05:00",
+                "2026-03-08T03:00:00-04:00",
+                "2026-03-08T04:00:00-04:00"
+            ]
+        );
     }
 
     #[test]
     fn weeks_start_on_monday_and_months_on_the_first() {
-        let w = BucketPlan::new(range("2026-11-05T00:00:00Z", "2026-11-12T00:00:00Z"), Interval::Week, Tz::UTC).unwrap();
+        let w = BucketPlan::new(
+            range("2026-11-05T00:00:00Z", "2026-11-12T00:00:00Z"),
+            Interval::Week,
+            Tz::UTC,
+        )
+        .unwrap();
         assert_eq!(w.label(0), "2026-11-02T00:00:00+00:00");
         assert_eq!(w.starts.len(), 2);
-        let m = BucketPlan::new(range("2026-01-31T00:00:00Z", "2026-03-02T00:00:00Z"), Interval::Month, Tz::UTC).unwrap();
+        let m = BucketPlan::new(
+            range("2026-01-31T00:00:00Z", "2026-03-02T00:00:00Z"),
+            Interval::Month,
+            Tz::UTC,
+        )
+        .unwrap();
         assert_eq!(m.starts.len(), 3);
         assert_eq!(m.label(1), "2026-02-01T00:00:00+00:00");
     }
 
     #[test]
     fn index_of_finds_the_enclosing_bucket() {
-        let p = BucketPlan::new(range("2026-11-01T00:00:00Z", "2026-11-04T00:00:00Z"), Interval::Day, Tz::UTC).unwrap();
+        let p = BucketPlan::new(
+            range("2026-11-01T00:00:00Z", "2026-11-04T00:00:00Z"),
+            Interval::Day,
+            Tz::UTC,
+        )
+        .unwrap();
         let t = utc("2026-11-02T13:00:00Z").naive_utc();
         assert_eq!(p.index_of(t), 1);
     }
 
     #[test]
     fn too_many_buckets_is_refused() {
-        let err = BucketPlan::new(range("2020-01-01T00:00:00Z", "2026-01-01T00:00:00Z"), Interval::Hour, Tz::UTC).unwrap_err();
+        let err = BucketPlan::new(
+            range("2020-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+            Interval::Hour,
+            Tz::UTC,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "range_too_large");
     }
 }

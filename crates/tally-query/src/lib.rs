@@ -4,6 +4,8 @@
 //! SQL and shape rows into these answers; the HTTP layer only sees [`QueryEngine`].
 
 pub mod buckets;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod cursor;
 pub mod engine;
 pub mod error;

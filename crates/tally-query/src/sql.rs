@@ -53,7 +53,8 @@ pub fn events_page(q: &EventsQuery) -> Sql {
         s.push(" AND event = ").bind(SqlParam::Text(event.clone()));
     }
     if let Some(d) = &q.distinct_id {
-        s.push(" AND distinct_id = ").bind(SqlParam::Text(d.clone()));
+        s.push(" AND distinct_id = ")
+            .bind(SqlParam::Text(d.clone()));
     }
     if let Some(after) = q.after {
         s.push(" AND timestamp >= ").bind(SqlParam::Time(after));
@@ -131,14 +132,16 @@ fn local_time(s: &mut Sql, plan: &BucketPlan) {
 /// Rows: (event, count, unique users), most frequent first.
 pub fn top_events(q: &TopEventsQuery) -> Sql {
     let mut s = Sql::default();
-    s.push("SELECT event, count(*) AS n, count(DISTINCT distinct_id) FROM events WHERE project_id = ")
-        .bind(SqlParam::Int(q.project_id))
-        .push(" AND timestamp >= ")
-        .bind(SqlParam::Time(q.range.from))
-        .push(" AND timestamp < ")
-        .bind(SqlParam::Time(q.range.to))
-        .push(" GROUP BY event ORDER BY n DESC, event LIMIT ")
-        .bind(SqlParam::Int(q.limit as i64));
+    s.push(
+        "SELECT event, count(*) AS n, count(DISTINCT distinct_id) FROM events WHERE project_id = ",
+    )
+    .bind(SqlParam::Int(q.project_id))
+    .push(" AND timestamp >= ")
+    .bind(SqlParam::Time(q.range.from))
+    .push(" AND timestamp < ")
+    .bind(SqlParam::Time(q.range.to))
+    .push(" GROUP BY event ORDER BY n DESC, event LIMIT ")
+    .bind(SqlParam::Int(q.limit as i64));
     s
 }
 
@@ -198,11 +201,26 @@ mod tests {
             from: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
             to: DateTime::from_timestamp(1_700_086_400, 0).unwrap(),
         };
-        let ts = TimeseriesQuery::new(42, None, Interval::Hour, range, Tz::Europe__Berlin, Math::UniqueUsers).unwrap();
+        let ts = TimeseriesQuery::new(
+            42,
+            None,
+            Interval::Hour,
+            range,
+            Tz::Europe__Berlin,
+            Math::UniqueUsers,
+        )
+        .unwrap();
         let all = [
             timeseries(&ts),
-            top_events(&TopEventsQuery { project_id: 42, range, limit: 5 }),
-            overview(&OverviewQuery { project_id: 42, range }),
+            top_events(&TopEventsQuery {
+                project_id: 42,
+                range,
+                limit: 5,
+            }),
+            overview(&OverviewQuery {
+                project_id: 42,
+                range,
+            }),
         ];
         for s in all {
             assert!(s.text.contains("project_id = ?"), "{}", s.text);

@@ -18,8 +18,14 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<KeyGrant, ApiError> {
-    let key = presented_key(headers).filter(|k| !k.is_empty()).ok_or(ApiError::MissingKey)?;
-    state.meta.authenticate(key).await?.ok_or(ApiError::InvalidKey)
+    let key = presented_key(headers)
+        .filter(|k| !k.is_empty())
+        .ok_or(ApiError::MissingKey)?;
+    state
+        .meta
+        .authenticate(key)
+        .await?
+        .ok_or(ApiError::InvalidKey)
 }
 
 /// Checks that the request may read `project_id`.

@@ -65,12 +65,16 @@ pub enum ApiError {
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            Self::Decode(DecodeError::BodyTooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            Self::Decode(DecodeError::BodyTooLarge { .. }) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+            }
             Self::Decode(DecodeError::UnsupportedEncoding(_)) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding")
             }
             Self::Decode(e) => (StatusCode::BAD_REQUEST, e.code()),
-            Self::Event(e @ EventError::EventTooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, e.code()),
+            Self::Event(e @ EventError::EventTooLarge { .. }) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, e.code())
+            }
             Self::Event(e) => (StatusCode::BAD_REQUEST, e.code()),
             Self::AllRejected(_) => (StatusCode::BAD_REQUEST, "all_events_rejected"),
             Self::Query(e) => (StatusCode::BAD_REQUEST, e.code()),
@@ -79,7 +83,9 @@ impl ApiError {
             Self::InvalidKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Sink(SinkError::Overloaded { .. }) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            Self::Sink(SinkError::Overloaded { .. }) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+            }
             Self::Sink(_) | Self::Store(StoreError::Unavailable(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }

@@ -36,7 +36,8 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     let meta = SqliteMeta::open(&config.data_dir.join("meta.sqlite"))
         .await
         .context("opening metadata store")?;
-    let meta: Arc<dyn MetadataStore> = Arc::new(CachedMetadata::new(Arc::new(meta), Duration::from_secs(60)));
+    let meta: Arc<dyn MetadataStore> =
+        Arc::new(CachedMetadata::new(Arc::new(meta), Duration::from_secs(60)));
     let mut duck = DuckDbConfig::in_dir(&config.data_dir);
     duck.memory_limit = config.duckdb_memory_limit.clone();
     let events = tokio::task::spawn_blocking(move || DuckDb::open(&duck))
@@ -48,7 +49,10 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
 /// On a data dir with no project, creates the `default` project with an ingest key
 /// and an admin token and writes them to `bootstrap.json`. Returns what the file
 /// holds, when it exists.
-pub async fn bootstrap(meta: &dyn MetadataStore, data_dir: &Path) -> anyhow::Result<Option<Bootstrap>> {
+pub async fn bootstrap(
+    meta: &dyn MetadataStore,
+    data_dir: &Path,
+) -> anyhow::Result<Option<Bootstrap>> {
     let path = data_dir.join(BOOTSTRAP_FILE);
     if meta.list_projects().await?.is_empty() {
         let project = meta.create_project("default").await?;
@@ -64,7 +68,9 @@ pub async fn bootstrap(meta: &dyn MetadataStore, data_dir: &Path) -> anyhow::Res
         return Ok(Some(b));
     }
     match std::fs::read(&path) {
-        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).context("reading bootstrap.json")?)),
+        Ok(bytes) => Ok(Some(
+            serde_json::from_slice(&bytes).context("reading bootstrap.json")?,
+        )),
         Err(_) => {
             tracing::warn!(path = %path.display(), "bootstrap.json is missing; the keys it held still work");
             Ok(None)
@@ -138,7 +144,10 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
 impl App {
     /// Serves until `shutdown` resolves, then finishes in-flight requests (whose
     /// events are committed before they are answered) and checkpoints the store.
-    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         tracing::info!(port = self.port, data_dir = %self.data_dir.display(), "tally is serving");
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)

@@ -66,10 +66,14 @@ impl Config {
             config.data_dir = PathBuf::from(v);
         }
         if let Some(v) = var("TALLY_BIND") {
-            config.bind = v.parse().with_context(|| format!("TALLY_BIND={v} is not an IP address"))?;
+            config.bind = v
+                .parse()
+                .with_context(|| format!("TALLY_BIND={v} is not an IP address"))?;
         }
         if let Some(v) = var("TALLY_PORT") {
-            config.port = v.parse().with_context(|| format!("TALLY_PORT={v} is not a port"))?;
+            config.port = v
+                .parse()
+                .with_context(|| format!("TALLY_PORT={v} is not a port"))?;
         }
         if let Some(v) = var("TALLY_MAX_QUEUED_MB") {
             config.max_queued_mb = v
@@ -108,7 +112,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -122,20 +129,38 @@ mod tests {
     fn file_then_env_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tally.toml");
-        std::fs::write(&file, "port = 9000\ndata_dir = \"/from/file\"\nmax_queued_mb = 64\n").unwrap();
+        std::fs::write(
+            &file,
+            "port = 9000\ndata_dir = \"/from/file\"\nmax_queued_mb = 64\n",
+        )
+        .unwrap();
         let c = Config::load(Some(&file), &env(&[]), &Overrides::default()).unwrap();
         assert_eq!((c.port, c.max_queued_mb), (9000, 64));
         let e = env(&[("TALLY_PORT", "9100"), ("TALLY_DATA_DIR", "/from/env")]);
         let c = Config::load(Some(&file), &e, &Overrides::default()).unwrap();
-        assert_eq!((c.port, c.data_dir.as_path()), (9100, Path::new("/from/env")));
-        let flags = Overrides { port: Some(9200), ..Default::default() };
+        assert_eq!(
+            (c.port, c.data_dir.as_path()),
+            (9100, Path::new("/from/env"))
+        );
+        let flags = Overrides {
+            port: Some(9200),
+            ..Default::default()
+        };
         let c = Config::load(Some(&file), &e, &flags).unwrap();
-        assert_eq!((c.port, c.data_dir.as_path(), c.max_queued_mb), (9200, Path::new("/from/env"), 64));
+        assert_eq!(
+            (c.port, c.data_dir.as_path(), c.max_queued_mb),
+            (9200, Path::new("/from/env"), 64)
+        );
     }
 
     #[test]
     fn bad_values_are_named() {
-        let err = Config::load(None, &env(&[("TALLY_PORT", "eighty")]), &Overrides::default()).unwrap_err();
+        let err = Config::load(
+            None,
+            &env(&[("TALLY_PORT", "eighty")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("TALLY_PORT=eighty"), "{err}");
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tally.toml");

@@ -56,7 +56,7 @@ pub struct Report {
 /// The event every mode sends: small, typical properties, a fresh uuid.
 fn event_json(i: usize, worker: usize) -> serde_json::Value {
     json!({
-        "event": if i % 5 == 0 { "signup" } else { "$pageview" },
+        "event": if i.is_multiple_of(5) { "signup" } else { "$pageview" },
         "distinct_id": format!("load-{worker}-{}", i % 97),
         "uuid": Uuid::new_v4().to_string(),
         "properties": {"$current_url": "https://example.com/pricing", "plan": "pro", "n": i}
@@ -78,7 +78,10 @@ fn generate_raw(args: &LoadgenArgs, dir: &std::path::Path) -> anyhow::Result<Rep
     let db = tally_duckdb::DuckDb::open(&tally_duckdb::DuckDbConfig::in_dir(dir))?;
     let limits = tally_core::Limits::default();
     let clock = tally_core::SystemClock;
-    let validator = tally_core::Validator { limits: &limits, clock: &clock };
+    let validator = tally_core::Validator {
+        limits: &limits,
+        clock: &clock,
+    };
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let (mut events, mut requests) = (0u64, 0u64);
     let mut busy = Duration::ZERO;
@@ -87,7 +90,11 @@ fn generate_raw(args: &LoadgenArgs, dir: &std::path::Path) -> anyhow::Result<Rep
         let batch: Vec<tally_core::Event> = (0..args.batch)
             .map(|i| {
                 let bytes = serde_json::to_vec(&event_json(i, 0)).expect("json");
-                let raw = tally_ingest::parse_native(&bytes).expect("valid").events.remove(0).expect("object");
+                let raw = tally_ingest::parse_native(&bytes)
+                    .expect("valid")
+                    .events
+                    .remove(0)
+                    .expect("object");
                 validator.validate(1, raw).expect("valid event")
             })
             .collect();
@@ -144,11 +151,18 @@ pub async fn generate(args: &LoadgenArgs) -> anyhow::Result<Report> {
     let deadline = Instant::now() + Duration::from_secs(args.duration);
     let sent_events = Arc::new(AtomicU64::new(0));
     let bar = ProgressBar::new(args.duration);
-    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")?);
+    bar.set_style(ProgressStyle::with_template(
+        "{spinner} {elapsed_precise} {msg}",
+    )?);
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..args.concurrency {
-        let (client, url, key, batch) = (client.clone(), url.clone(), args.api_key.clone(), args.batch);
+        let (client, url, key, batch) = (
+            client.clone(),
+            url.clone(),
+            args.api_key.clone(),
+            args.batch,
+        );
         let sent_events = sent_events.clone();
         workers.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
@@ -157,7 +171,13 @@ pub async fn generate(args: &LoadgenArgs) -> anyhow::Result<Report> {
             while Instant::now() < deadline {
                 let payload = body(batch, w);
                 let t = Instant::now();
-                let res = client.post(&url).header("X-API-Key", &key).header("Content-Type", "application/json").body(payload).send().await;
+                let res = client
+                    .post(&url)
+                    .header("X-API-Key", &key)
+                    .header("Content-Type", "application/json")
+                    .body(payload)
+                    .send()
+                    .await;
                 let micros = t.elapsed().as_micros() as u64;
                 requests += 1;
                 match res {
@@ -167,7 +187,11 @@ pub async fn generate(args: &LoadgenArgs) -> anyhow::Result<Report> {
                         sent_events.fetch_add(batch as u64, Ordering::Relaxed);
                     }
                     Ok(r) => *errors.entry(r.status().as_u16().to_string()).or_default() += 1,
-                    Err(e) => *errors.entry(format!("transport: {}", e.without_url())).or_default() += 1,
+                    Err(e) => {
+                        *errors
+                            .entry(format!("transport: {}", e.without_url()))
+                            .or_default() += 1
+                    }
                 }
             }
             (hist, errors, requests)
@@ -180,7 +204,10 @@ pub async fn generate(args: &LoadgenArgs) -> anyhow::Result<Report> {
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let secs = started.elapsed().as_secs_f64();
-                bar.set_message(format!("{:.0} events/s", sent.load(Ordering::Relaxed) as f64 / secs));
+                bar.set_message(format!(
+                    "{:.0} events/s",
+                    sent.load(Ordering::Relaxed) as f64 / secs
+                ));
                 bar.tick();
             }
         })

@@ -59,14 +59,20 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
         .init();
-    match Cli::parse().command.unwrap_or(Command::Serve(ServeArgs::default())) {
+    match Cli::parse()
+        .command
+        .unwrap_or(Command::Serve(ServeArgs::default()))
+    {
         Command::Serve(args) => {
             let config = load_config(&args)?;
             let app = app::build(&config, Arc::new(tally_core::SystemClock)).await?;
             app.serve(shutdown_signal()).await
         }
         Command::Seed(args) => {
-            let config = load_config(&ServeArgs { data_dir: args.data_dir.clone(), ..Default::default() })?;
+            let config = load_config(&ServeArgs {
+                data_dir: args.data_dir.clone(),
+                ..Default::default()
+            })?;
             seed::run(&config, &args).await
         }
         Command::Loadgen(args) => loadgen::run(&args).await.context("loadgen"),

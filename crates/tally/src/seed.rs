@@ -38,8 +38,20 @@ pub struct SeedArgs {
 }
 
 const PATHS: &[&str] = &[
-    "/", "/pricing", "/docs", "/blog", "/features", "/docs/getting-started", "/login",
-    "/signup", "/blog/launch", "/changelog", "/about", "/careers", "/docs/api", "/contact",
+    "/",
+    "/pricing",
+    "/docs",
+    "/blog",
+    "/features",
+    "/docs/getting-started",
+    "/login",
+    "/signup",
+    "/blog/launch",
+    "/changelog",
+    "/about",
+    "/careers",
+    "/docs/api",
+    "/contact",
 ];
 const REFERRERS: &[(&str, &str)] = &[
     ("", ""),
@@ -54,7 +66,9 @@ const BROWSERS: &[&str] = &["Chrome", "Safari", "Firefox", "Edge"];
 const OSES: &[&str] = &["Windows", "macOS", "iOS", "Android", "Linux"];
 const COUNTRIES: &[&str] = &["US", "DE", "GB", "FR", "IN", "BR", "JP", "CA", "NL", "SE"];
 /// Relative traffic per UTC hour of day.
-const HOURLY: [u32; 24] = [3, 2, 2, 2, 2, 3, 4, 6, 8, 9, 10, 10, 10, 11, 12, 12, 11, 10, 9, 8, 7, 6, 5, 4];
+const HOURLY: [u32; 24] = [
+    3, 2, 2, 2, 2, 3, 4, 6, 8, 9, 10, 10, 10, 11, 12, 12, 11, 10, 9, 8, 7, 6, 5, 4,
+];
 
 /// Picks index `i` of `n` with weight ~ 1/(i+1): a Zipf-like skew.
 fn zipf(rng: &mut StdRng, n: usize) -> usize {
@@ -78,7 +92,8 @@ impl Generator {
         let browser = BROWSERS[zipf(&mut self.rng, BROWSERS.len())];
         let os = OSES[zipf(&mut self.rng, OSES.len())];
         let country = COUNTRIES[zipf(&mut self.rng, COUNTRIES.len())];
-        let views = 1 + (self.rng.gen::<f64>().ln() / 0.75f64.ln()) as usize;
+        // Geometric number of page views, mean 4, capped so a tiny draw cannot explode.
+        let views = 1 + ((self.rng.gen_range(1e-9..1.0f64)).ln() / 0.75f64.ln()).min(40.0) as usize;
         let mut t = start;
         let mut push = |gen: &mut Self, t: DateTime<Utc>, name: &str, path: &str| {
             let url = format!("https://example.com{path}");
@@ -107,7 +122,14 @@ impl Generator {
                 person_id: None,
                 browser: Some(browser.into()),
                 os: Some(os.into()),
-                device: Some(if os == "iOS" || os == "Android" { "Mobile" } else { "Desktop" }.into()),
+                device: Some(
+                    if os == "iOS" || os == "Android" {
+                        "Mobile"
+                    } else {
+                        "Desktop"
+                    }
+                    .into(),
+                ),
                 country: Some(country.into()),
                 properties: props,
             });
@@ -141,7 +163,9 @@ impl Generator {
                 pick -= HOURLY[hour];
                 hour += 1;
             }
-            let start = day_start + Duration::hours(hour as i64) + Duration::seconds(self.rng.gen_range(0..3600));
+            let start = day_start
+                + Duration::hours(hour as i64)
+                + Duration::seconds(self.rng.gen_range(0..3600));
             self.session(start, &mut out);
         }
         out.truncate(target);
@@ -155,7 +179,15 @@ pub async fn run(config: &Config, args: &SeedArgs) -> anyhow::Result<()> {
     let bootstrap = app::bootstrap(stores.meta.as_ref(), &config.data_dir).await?;
     let project_id = match args.project_id.or(bootstrap.map(|b| b.project_id)) {
         Some(id) => id,
-        None => stores.meta.list_projects().await?.first().context("no project to seed")?.id,
+        None => {
+            stores
+                .meta
+                .list_projects()
+                .await?
+                .first()
+                .context("no project to seed")?
+                .id
+        }
     };
     let days = args.days.max(1) as usize;
     let per_day = (args.events as usize).div_ceil(days);

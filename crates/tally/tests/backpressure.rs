@@ -28,7 +28,15 @@ async fn a_stalled_writer_sheds_load_with_retry_after() {
             body.clone(),
         );
         queued.push(tokio::spawn(async move {
-            client.post(url).header("X-API-Key", key).json(&body).send().await.unwrap().status().as_u16()
+            client
+                .post(url)
+                .header("X-API-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }));
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
@@ -40,9 +48,21 @@ async fn a_stalled_writer_sheds_load_with_retry_after() {
 
     drop(hold);
     for q in queued {
-        assert_eq!(q.await.unwrap(), 200, "queued requests complete once the writer resumes");
+        assert_eq!(
+            q.await.unwrap(),
+            200,
+            "queued requests complete once the writer resumes"
+        );
     }
-    assert_eq!(server.capture(&body).await.status(), 200, "capture recovers");
+    assert_eq!(
+        server.capture(&body).await.status(),
+        200,
+        "capture recovers"
+    );
     let page = server.read_json("/events?limit=1000").await;
-    assert_eq!(page["results"].as_array().unwrap().len(), 120, "3 acknowledged batches, nothing from the shed one");
+    assert_eq!(
+        page["results"].as_array().unwrap().len(),
+        120,
+        "3 acknowledged batches, nothing from the shed one"
+    );
 }

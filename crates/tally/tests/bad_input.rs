@@ -34,19 +34,57 @@ async fn every_kind_of_bad_single_event_gets_its_code() {
         (br#"{"batch": "nope"}"#.to_vec(), 400, "invalid_batch"),
         (br#"{"distinct_id": "d"}"#.to_vec(), 400, "missing_field"),
         (br#"{"event": "x"}"#.to_vec(), 400, "missing_field"),
-        (br#"{"event": "", "distinct_id": "d"}"#.to_vec(), 400, "empty_field"),
-        (br#"{"event": "x", "distinct_id": ""}"#.to_vec(), 400, "empty_field"),
-        (br#"{"event": ["x"], "distinct_id": "d"}"#.to_vec(), 400, "invalid_type"),
-        (br#"{"event": "x", "distinct_id": "d", "properties": "p"}"#.to_vec(), 400, "invalid_type"),
-        (br#"{"event": "x", "distinct_id": "d", "uuid": "not-a-uuid"}"#.to_vec(), 400, "invalid_uuid"),
-        (br#"{"event": "x", "distinct_id": "d", "timestamp": "soon"}"#.to_vec(), 400, "invalid_timestamp"),
-        (format!(r#"{{"event": "x", "distinct_id": "d", "timestamp": "{future}"}}"#).into_bytes(), 400, "timestamp_in_future"),
+        (
+            br#"{"event": "", "distinct_id": "d"}"#.to_vec(),
+            400,
+            "empty_field",
+        ),
+        (
+            br#"{"event": "x", "distinct_id": ""}"#.to_vec(),
+            400,
+            "empty_field",
+        ),
+        (
+            br#"{"event": ["x"], "distinct_id": "d"}"#.to_vec(),
+            400,
+            "invalid_type",
+        ),
+        (
+            br#"{"event": "x", "distinct_id": "d", "properties": "p"}"#.to_vec(),
+            400,
+            "invalid_type",
+        ),
+        (
+            br#"{"event": "x", "distinct_id": "d", "uuid": "not-a-uuid"}"#.to_vec(),
+            400,
+            "invalid_uuid",
+        ),
+        (
+            br#"{"event": "x", "distinct_id": "d", "timestamp": "soon"}"#.to_vec(),
+            400,
+            "invalid_timestamp",
+        ),
+        (
+            format!(r#"{{"event": "x", "distinct_id": "d", "timestamp": "{future}"}}"#)
+                .into_bytes(),
+            400,
+            "timestamp_in_future",
+        ),
     ];
     for (body, status, code) in cases {
         let shown = String::from_utf8_lossy(&body).into_owned();
-        assert_eq!(error_code(post_raw(&server, body, None).await, status).await, code, "{shown}");
+        assert_eq!(
+            error_code(post_raw(&server, body, None).await, status).await,
+            code,
+            "{shown}"
+        );
     }
-    let health = server.client.get(format!("{}/health", server.base)).send().await.unwrap();
+    let health = server
+        .client
+        .get(format!("{}/health", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200, "still alive");
 }
 
@@ -58,9 +96,26 @@ async fn unknown_or_missing_keys_are_401() {
     let body = json!({"event": "x", "distinct_id": "d"});
     let none = server.client.post(&url).json(&body).send().await.unwrap();
     assert_eq!(error_code(none, 401).await, "missing_api_key");
-    let unknown = server.client.post(&url).header("X-API-Key", "tly_ing_zzzzzzzzzzzzaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").json(&body).send().await.unwrap();
+    let unknown = server
+        .client
+        .post(&url)
+        .header(
+            "X-API-Key",
+            "tly_ing_zzzzzzzzzzzzaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(unknown, 401).await, "invalid_api_key");
-    let junk = server.client.post(&url).header("X-API-Key", "hello").json(&body).send().await.unwrap();
+    let junk = server
+        .client
+        .post(&url)
+        .header("X-API-Key", "hello")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(junk, 401).await, "invalid_api_key");
 }
 
@@ -85,15 +140,34 @@ async fn a_batch_keeps_its_valid_events_and_reports_the_rest() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["index"].as_u64().unwrap(), r["error"]["code"].as_str().unwrap()))
+        .map(|r| {
+            (
+                r["index"].as_u64().unwrap(),
+                r["error"]["code"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(rejected, [(1, "event_too_large"), (2, "invalid_event"), (4, "missing_field")]);
+    assert_eq!(
+        rejected,
+        [
+            (1, "event_too_large"),
+            (2, "invalid_event"),
+            (4, "missing_field")
+        ]
+    );
     let stored = server.read_json("/events").await;
-    let mut names: Vec<&str> = stored["results"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let mut names: Vec<&str> = stored["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
     names.sort();
     assert_eq!(names, ["ok1", "ok2"]);
 
-    let all_bad = server.capture(&json!({"batch": [{"event": 1}, {"distinct_id": 2}]})).await;
+    let all_bad = server
+        .capture(&json!({"batch": [{"event": 1}, {"distinct_id": 2}]}))
+        .await;
     assert_eq!(all_bad.status(), 400);
     let body: Value = all_bad.json().await.unwrap();
     assert_eq!(body["error"]["code"], "all_events_rejected");
@@ -105,28 +179,38 @@ async fn oversized_events_and_bodies_are_413() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir).await;
     let big_event = json!({"event": "x", "distinct_id": "d", "properties": {"blob": "y".repeat(1024 * 1024 + 1)}});
-    assert_eq!(error_code(server.capture(&big_event).await, 413).await, "event_too_large");
+    assert_eq!(
+        error_code(server.capture(&big_event).await, 413).await,
+        "event_too_large"
+    );
 
     // 21 MB of events, each one small.
     let one = json!({"event": "x", "distinct_id": "d", "properties": {"pad": "z".repeat(1000)}});
     let batch: Vec<Value> = std::iter::repeat_n(one, 21_000).collect();
     let body = serde_json::to_vec(&json!({"batch": batch})).unwrap();
     assert!(body.len() > 20 * 1024 * 1024);
-    assert_eq!(error_code(post_raw(&server, body.clone(), None).await, 413).await, "body_too_large");
+    assert_eq!(
+        error_code(post_raw(&server, body.clone(), None).await, 413).await,
+        "body_too_large"
+    );
 
     // The same 21 MB gzipped is small on the wire but still over the limit once inflated.
     let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
     gz.write_all(&body).unwrap();
     let gz = gz.finish().unwrap();
     assert!(gz.len() < 20 * 1024 * 1024);
-    assert_eq!(error_code(post_raw(&server, gz, Some("gzip")).await, 413).await, "body_too_large");
+    assert_eq!(
+        error_code(post_raw(&server, gz, Some("gzip")).await, 413).await,
+        "body_too_large"
+    );
 
     let zstd = post_raw(&server, b"{}".to_vec(), Some("zstd")).await;
     assert_eq!(error_code(zstd, 415).await, "unsupported_encoding");
 
     // A gzipped body within limits is accepted.
     let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-    gz.write_all(br#"{"event": "zipped", "distinct_id": "d"}"#).unwrap();
+    gz.write_all(br#"{"event": "zipped", "distinct_id": "d"}"#)
+        .unwrap();
     let ok = post_raw(&server, gz.finish().unwrap(), Some("gzip")).await;
     assert_eq!(ok.status(), 200);
 }
@@ -135,6 +219,11 @@ async fn oversized_events_and_bodies_are_413() {
 async fn unknown_routes_answer_json_404() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir).await;
-    let r = server.client.get(format!("{}/nope", server.base)).send().await.unwrap();
+    let r = server
+        .client
+        .get(format!("{}/nope", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(r, 404).await, "not_found");
 }

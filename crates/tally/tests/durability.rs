@@ -24,7 +24,15 @@ async fn stored_uuids(client: &Client, base: &str, project: i64, token: &str) ->
         if let Some(c) = &cursor {
             url.push_str(&format!("&cursor={c}"));
         }
-        let page: Value = client.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+        let page: Value = client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         for e in page["results"].as_array().unwrap() {
             seen.insert(e["uuid"].as_str().unwrap().to_owned());
         }
@@ -45,7 +53,12 @@ async fn acknowledged_events_survive_kill_9() {
         let boot = read_bootstrap(dir.path());
         let mut writers = Vec::new();
         for c in 0..CLIENTS {
-            let (client, base, key, acked) = (client.clone(), server.base.clone(), boot.api_key.clone(), acked.clone());
+            let (client, base, key, acked) = (
+                client.clone(),
+                server.base.clone(),
+                boot.api_key.clone(),
+                acked.clone(),
+            );
             writers.push(tokio::spawn(async move {
                 for i in 0.. {
                     let batch: Vec<(String, Value)> = (0..(1 + (i % 3) * 20))
@@ -75,11 +88,20 @@ async fn acknowledged_events_survive_kill_9() {
             w.await.unwrap();
         }
         let restarted = Binary::spawn(dir.path()).await;
-        let stored = stored_uuids(&client, &restarted.base, boot.project_id, &boot.admin_token).await;
+        let stored =
+            stored_uuids(&client, &restarted.base, boot.project_id, &boot.admin_token).await;
         let acked = acked.lock().unwrap().clone();
-        assert!(!acked.is_empty(), "round {round}: some events were acknowledged");
+        assert!(
+            !acked.is_empty(),
+            "round {round}: some events were acknowledged"
+        );
         let lost: Vec<_> = acked.difference(&stored).collect();
-        assert!(lost.is_empty(), "round {round}: {} acknowledged events lost, e.g. {:?}", lost.len(), lost.first());
+        assert!(
+            lost.is_empty(),
+            "round {round}: {} acknowledged events lost, e.g. {:?}",
+            lost.len(),
+            lost.first()
+        );
         restarted.kill9();
     }
 }

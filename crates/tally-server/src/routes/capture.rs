@@ -34,7 +34,9 @@ pub async fn capture(
         return Err(DecodeError::BodyTooLarge { max }.into());
     }
     let encoding = ContentEncoding::from_header(
-        headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()),
+        headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
     )?;
     let raw = axum::body::to_bytes(body, max)
         .await
@@ -62,7 +64,11 @@ pub async fn capture(
         return Err(ApiError::AllRejected(rejected));
     }
     if !rejected.is_empty() {
-        tracing::info!(project_id = grant.project_id, rejected = rejected.len(), "events rejected in batch");
+        tracing::info!(
+            project_id = grant.project_id,
+            rejected = rejected.len(),
+            "events rejected in batch"
+        );
     }
     let receipt = state.sink.send(events).await?;
     Ok(Json(CaptureReply {

@@ -30,6 +30,10 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             "metadata": check(meta.map_err(|e| e.to_string())),
         }
     });
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }

@@ -19,9 +19,18 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(health::ready))
         .route("/api/v1/capture", post(capture::capture))
         .route("/api/v1/projects/{project_id}/events", get(query::events))
-        .route("/api/v1/projects/{project_id}/timeseries", get(query::timeseries))
-        .route("/api/v1/projects/{project_id}/top-events", get(query::top_events))
-        .route("/api/v1/projects/{project_id}/overview", get(query::overview))
+        .route(
+            "/api/v1/projects/{project_id}/timeseries",
+            get(query::timeseries),
+        )
+        .route(
+            "/api/v1/projects/{project_id}/top-events",
+            get(query::top_events),
+        )
+        .route(
+            "/api/v1/projects/{project_id}/overview",
+            get(query::overview),
+        )
         .fallback(not_found)
         // Capture enforces its own size limits on the decompressed body.
         .layer(DefaultBodyLimit::disable())
@@ -37,5 +46,9 @@ async fn not_found() -> ApiError {
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("request handler panicked");
     let body = serde_json::json!({"error": {"code": "internal", "message": "internal error"}});
-    (axum::http::StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(body),
+    )
+        .into_response()
 }

@@ -19,7 +19,9 @@ fn params<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::BadParameter(e.body_text()))
 }
 
-fn project(path: Result<Path<ProjectId>, axum::extract::rejection::PathRejection>) -> Result<ProjectId, ApiError> {
+fn project(
+    path: Result<Path<ProjectId>, axum::extract::rejection::PathRejection>,
+) -> Result<ProjectId, ApiError> {
     path.map(|Path(id)| id).map_err(|_| ApiError::NotFound)
 }
 
@@ -48,8 +50,16 @@ pub async fn events(
         cursor: p.cursor.as_deref().map(Cursor::decode).transpose()?,
         event: p.event,
         distinct_id: p.distinct_id,
-        after: p.after.as_deref().map(|t| parse_datetime(t, "after")).transpose()?,
-        before: p.before.as_deref().map(|t| parse_datetime(t, "before")).transpose()?,
+        after: p
+            .after
+            .as_deref()
+            .map(|t| parse_datetime(t, "after"))
+            .transpose()?,
+        before: p
+            .before
+            .as_deref()
+            .map(|t| parse_datetime(t, "before"))
+            .transpose()?,
     };
     Ok(Json(state.query.events(q).await?))
 }
@@ -86,8 +96,20 @@ pub async fn timeseries(
     let interval: Interval = p.interval.as_deref().unwrap_or("day").parse()?;
     let math: Math = p.math.as_deref().unwrap_or("total").parse()?;
     let tz = parse_tz(p.tz.as_deref())?;
-    let range = TimeRange::resolve(p.from.as_deref(), p.to.as_deref(), state.clock.now(), default_span(interval))?;
-    let q = TimeseriesQuery::new(project_id, p.event.filter(|e| !e.is_empty()), interval, range, tz, math)?;
+    let range = TimeRange::resolve(
+        p.from.as_deref(),
+        p.to.as_deref(),
+        state.clock.now(),
+        default_span(interval),
+    )?;
+    let q = TimeseriesQuery::new(
+        project_id,
+        p.event.filter(|e| !e.is_empty()),
+        interval,
+        range,
+        tz,
+        math,
+    )?;
     Ok(Json(state.query.timeseries(q).await?))
 }
 
@@ -107,12 +129,26 @@ pub async fn top_events(
     let project_id = project(path)?;
     authorize_read(&state, &headers, project_id).await?;
     let p = params(query)?;
-    let range = TimeRange::resolve(p.from.as_deref(), p.to.as_deref(), state.clock.now(), Duration::days(7))?;
+    let range = TimeRange::resolve(
+        p.from.as_deref(),
+        p.to.as_deref(),
+        state.clock.now(),
+        Duration::days(7),
+    )?;
     let limit = match p.limit {
         None => 20,
         some => page_limit(some)?,
     };
-    Ok(Json(state.query.top_events(TopEventsQuery { project_id, range, limit }).await?))
+    Ok(Json(
+        state
+            .query
+            .top_events(TopEventsQuery {
+                project_id,
+                range,
+                limit,
+            })
+            .await?,
+    ))
 }
 
 pub async fn overview(
@@ -124,6 +160,16 @@ pub async fn overview(
     let project_id = project(path)?;
     authorize_read(&state, &headers, project_id).await?;
     let p = params(query)?;
-    let range = TimeRange::resolve(p.from.as_deref(), p.to.as_deref(), state.clock.now(), Duration::days(7))?;
-    Ok(Json(state.query.overview(OverviewQuery { project_id, range }).await?))
+    let range = TimeRange::resolve(
+        p.from.as_deref(),
+        p.to.as_deref(),
+        state.clock.now(),
+        Duration::days(7),
+    )?;
+    Ok(Json(
+        state
+            .query
+            .overview(OverviewQuery { project_id, range })
+            .await?,
+    ))
 }

@@ -38,7 +38,9 @@ impl TestServer {
     }
 
     pub async fn start_with(config: Config) -> Self {
-        let app = app::build(&config, Arc::new(SystemClock)).await.expect("app builds");
+        let app = app::build(&config, Arc::new(SystemClock))
+            .await
+            .expect("app builds");
         let base = format!("http://127.0.0.1:{}", app.port);
         let bootstrap = app.bootstrap.clone().expect("bootstrap");
         let events = app.events.clone();
@@ -70,6 +72,12 @@ impl TestServer {
             task.await.unwrap();
         }
         drop(self.events);
+        // The committer task holds the store until it sees its channel close; let it
+        // run so the database is closed before a test reopens the same directory.
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
     pub async fn capture(&self, body: &Value) -> Response {
@@ -85,7 +93,10 @@ impl TestServer {
     /// GET a project route with the admin token; `path` starts after `/projects/{id}`.
     pub async fn read(&self, path: &str) -> Response {
         self.client
-            .get(format!("{}/api/v1/projects/{}{}", self.base, self.bootstrap.project_id, path))
+            .get(format!(
+                "{}/api/v1/projects/{}{}",
+                self.base, self.bootstrap.project_id, path
+            ))
             .bearer_auth(&self.bootstrap.admin_token)
             .send()
             .await
@@ -105,11 +116,18 @@ pub async fn error_code(r: Response, status: u16) -> String {
     let body: Value = r.json().await.expect("error body is JSON");
     let message = body["error"]["message"].as_str().expect("error.message");
     assert!(!message.is_empty());
-    body["error"]["code"].as_str().expect("error.code").to_owned()
+    body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_owned()
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The real binary, serving a data dir.
@@ -122,7 +140,14 @@ impl Binary {
     pub async fn spawn(data_dir: &Path) -> Self {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_tally"))
-            .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--data-dir",
+            ])
             .arg(data_dir)
             .env("TALLY_LOG", "warn")
             .stdout(Stdio::null())

@@ -1,0 +1,325 @@
+//! The conformance suite every event backend must pass, written once against the
+//! traits. A storage crate runs it with [`conformance_suite!`], giving an
+//! expression that opens a fresh, empty backend (and anything that must live as
+//! long as it, such as a temporary directory).
+
+use crate::*;
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use serde_json::{json, Map};
+use tally_core::{Event, EventStore};
+use uuid::Uuid;
+
+/// A backend under test: it stores and it answers.
+pub trait Backend: EventStore + QueryEngine {}
+impl<T: EventStore + QueryEngine> Backend for T {}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+pub fn event(project: i64, name: &str, who: &str, ts: &str) -> Event {
+    let mut properties = Map::new();
+    properties.insert("plan".into(), json!("pro"));
+    Event {
+        uuid: Uuid::new_v4(),
+        project_id: project,
+        event: name.into(),
+        distinct_id: who.into(),
+        timestamp: at(ts),
+        received_at: at(ts),
+        url: Some("https://x.io/a".into()),
+        path: Some("/a".into()),
+        referrer: None,
+        session_id: None,
+        person_id: None,
+        browser: None,
+        os: None,
+        device: None,
+        country: None,
+        properties,
+    }
+}
+
+fn range(a: &str, b: &str) -> TimeRange {
+    TimeRange {
+        from: at(a),
+        to: at(b),
+    }
+}
+
+fn all_events(project_id: i64, limit: usize) -> EventsQuery {
+    EventsQuery {
+        project_id,
+        limit,
+        cursor: None,
+        event: None,
+        distinct_id: None,
+        after: None,
+        before: None,
+    }
+}
+
+/// Runs every check of the suite as its own `#[tokio::test]`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($open:expr) => {
+        $crate::conformance_suite!(@tests $open;
+            duplicates_are_stored_once,
+            events_pages_are_newest_first_without_skips,
+            events_filters_apply,
+            timeseries_zero_fills_in_the_requested_zone,
+            top_events_and_overview_count_per_project_and_range);
+    };
+    (@tests $open:expr; $($name:ident),+) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (backend, _keep) = $open;
+                $crate::conformance::$name(&backend).await;
+            }
+        )+
+    };
+}
+
+pub async fn duplicates_are_stored_once(db: &impl Backend) {
+    let e = event(1, "signup", "u1", "2026-11-01T10:00:00Z");
+    let out = db.insert_batch(vec![e.clone(), e.clone()]).await.unwrap();
+    assert_eq!(
+        (out.inserted, out.duplicates),
+        (1, 1),
+        "a repeat within one batch"
+    );
+    let out = db.insert_batch(vec![e.clone()]).await.unwrap();
+    assert_eq!(
+        (out.inserted, out.duplicates),
+        (0, 1),
+        "a repeat in a later batch"
+    );
+    // The same uuid in another project is another event.
+    let mut other = e.clone();
+    other.project_id = 2;
+    assert_eq!(db.insert_batch(vec![other]).await.unwrap().inserted, 1);
+    let page = db.events(all_events(1, 10)).await.unwrap();
+    assert_eq!(page.results.len(), 1);
+    assert_eq!(page.results[0].uuid, e.uuid);
+    assert_eq!(page.results[0].properties.get("plan"), Some(&json!("pro")));
+    let o = db
+        .overview(OverviewQuery {
+            project_id: 1,
+            range: range("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(o.current.events, 1);
+}
+
+pub async fn events_pages_are_newest_first_without_skips(db: &impl Backend) {
+    let mut batch = Vec::new();
+    for i in 0..25 {
+        // Pairs share a timestamp so the uuid tiebreak is exercised.
+        let mut e = event(1, "view", &format!("u{i}"), "2026-11-01T00:00:00Z");
+        e.timestamp += Duration::minutes(i / 2);
+        batch.push(e);
+    }
+    batch.push(event(2, "view", "other-project", "2026-11-01T00:00:00Z"));
+    db.insert_batch(batch.clone()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut q = all_events(1, 10);
+    loop {
+        let page = db.events(q.clone()).await.unwrap();
+        seen.extend(page.results.iter().map(|r| (r.timestamp, r.uuid)));
+        match page.next {
+            Some(n) => q.cursor = Some(Cursor::decode(&n).unwrap()),
+            None => break,
+        }
+    }
+    let mut expected: Vec<_> = batch[..25].iter().map(|e| (e.timestamp, e.uuid)).collect();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, expected);
+}
+
+pub async fn events_filters_apply(db: &impl Backend) {
+    db.insert_batch(vec![
+        event(1, "a", "u1", "2026-11-01T00:00:00Z"),
+        event(1, "b", "u1", "2026-11-02T00:00:00Z"),
+        event(1, "a", "u2", "2026-11-03T00:00:00Z"),
+    ])
+    .await
+    .unwrap();
+    let count = |q: EventsQuery| async move { db.events(q).await.unwrap().results.len() };
+    let base = all_events(1, 100);
+    assert_eq!(
+        count(EventsQuery {
+            event: Some("a".into()),
+            ..base.clone()
+        })
+        .await,
+        2
+    );
+    assert_eq!(
+        count(EventsQuery {
+            event: Some("a".into()),
+            distinct_id: Some("u1".into()),
+            ..base.clone()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        count(EventsQuery {
+            after: Some(at("2026-11-02T00:00:00Z")),
+            ..base.clone()
+        })
+        .await,
+        2
+    );
+    assert_eq!(
+        count(EventsQuery {
+            before: Some(at("2026-11-02T00:00:00Z")),
+            ..base.clone()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        count(EventsQuery {
+            project_id: 3,
+            ..base
+        })
+        .await,
+        0
+    );
+}
+
+pub async fn timeseries_zero_fills_in_the_requested_zone(db: &impl Backend) {
+    db.insert_batch(vec![
+        // 23:30 UTC on Oct 24 is already Oct 25 in Berlin (UTC+2).
+        event(1, "view", "u1", "2026-10-24T23:30:00Z"),
+        event(1, "view", "u1", "2026-10-25T12:00:00Z"),
+        event(1, "view", "u2", "2026-10-25T13:00:00Z"),
+        // 23:30 UTC on Oct 26 is Oct 27 00:30 in Berlin (UTC+1 after the change).
+        event(1, "view", "u3", "2026-10-26T23:30:00Z"),
+        event(1, "other", "u4", "2026-10-25T13:00:00Z"),
+        event(2, "view", "u9", "2026-10-25T13:00:00Z"),
+    ])
+    .await
+    .unwrap();
+    let r = range("2026-10-23T22:00:00Z", "2026-10-27T23:00:00Z");
+    let q = TimeseriesQuery::new(
+        1,
+        Some("view".into()),
+        Interval::Day,
+        r,
+        Tz::Europe__Berlin,
+        Math::Total,
+    )
+    .unwrap();
+    let got: Vec<(String, u64)> = db
+        .timeseries(q)
+        .await
+        .unwrap()
+        .results
+        .into_iter()
+        .map(|p| (p.bucket, p.value))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("2026-10-24T00:00:00+02:00".to_owned(), 0),
+            ("2026-10-25T00:00:00+02:00".to_owned(), 3),
+            ("2026-10-26T00:00:00+01:00".to_owned(), 0),
+            ("2026-10-27T00:00:00+01:00".to_owned(), 1),
+        ]
+    );
+    let q = TimeseriesQuery::new(
+        1,
+        Some("view".into()),
+        Interval::Day,
+        r,
+        Tz::Europe__Berlin,
+        Math::UniqueUsers,
+    )
+    .unwrap();
+    let uniques: Vec<u64> = db
+        .timeseries(q)
+        .await
+        .unwrap()
+        .results
+        .iter()
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(uniques, [0, 2, 0, 1]);
+    let q = TimeseriesQuery::new(1, None, Interval::Day, r, Tz::UTC, Math::Total).unwrap();
+    let utc: Vec<u64> = db
+        .timeseries(q)
+        .await
+        .unwrap()
+        .results
+        .iter()
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(utc, [0, 1, 3, 1, 0], "all events, UTC days");
+}
+
+pub async fn top_events_and_overview_count_per_project_and_range(db: &impl Backend) {
+    db.insert_batch(vec![
+        event(1, "a", "u1", "2026-11-02T00:00:00Z"),
+        event(1, "a", "u2", "2026-11-02T01:00:00Z"),
+        event(1, "a", "u2", "2026-11-02T02:00:00Z"),
+        event(1, "b", "u3", "2026-11-02T03:00:00Z"),
+        event(1, "c", "u4", "2026-11-01T03:00:00Z"),
+        event(2, "z", "u5", "2026-11-02T03:00:00Z"),
+    ])
+    .await
+    .unwrap();
+    let r = range("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z");
+    let top = db
+        .top_events(TopEventsQuery {
+            project_id: 1,
+            range: r,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        top.results,
+        vec![
+            TopEvent {
+                event: "a".into(),
+                count: 3,
+                unique_users: 2
+            },
+            TopEvent {
+                event: "b".into(),
+                count: 1,
+                unique_users: 1
+            },
+        ]
+    );
+    let o = db
+        .overview(OverviewQuery {
+            project_id: 1,
+            range: r,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        o.current,
+        OverviewStats {
+            events: 4,
+            unique_users: 3
+        }
+    );
+    assert_eq!(
+        o.previous,
+        OverviewStats {
+            events: 1,
+            unique_users: 1
+        }
+    );
+    assert_eq!(
+        o.previous_range,
+        range("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z")
+    );
+}
