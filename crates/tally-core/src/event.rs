@@ -46,6 +46,34 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event with no properties and no derived columns filled in yet.
+    pub fn new(
+        project_id: ProjectId,
+        uuid: Uuid,
+        event: impl Into<String>,
+        distinct_id: impl Into<String>,
+        timestamp: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            uuid,
+            project_id,
+            event: event.into(),
+            distinct_id: distinct_id.into(),
+            timestamp,
+            received_at: timestamp,
+            url: None,
+            path: None,
+            referrer: None,
+            session_id: None,
+            person_id: None,
+            browser: None,
+            os: None,
+            device: None,
+            country: None,
+            properties: Map::new(),
+        }
+    }
+
     /// Approximate in-memory size, used to bound the capture queue by bytes.
     pub fn approx_size(&self) -> usize {
         const FIXED: usize = 256;

@@ -108,22 +108,13 @@ impl Validator<'_> {
         let referrer = text("$referrer").filter(|r| r != "$direct");
         let session_id = text("$session_id");
         Ok(Event {
-            uuid,
-            project_id,
-            event,
-            distinct_id,
-            timestamp,
             received_at: now,
             url,
             path,
             referrer,
             session_id,
-            person_id: None,
-            browser: None,
-            os: None,
-            device: None,
-            country: None,
             properties,
+            ..Event::new(project_id, uuid, event, distinct_id, timestamp)
         })
     }
 }

@@ -179,23 +179,16 @@ mod tests {
             serde_json::Value::String("x".repeat(prop_bytes)),
         );
         (0..n)
-            .map(|i| Event {
-                uuid: uuid::Uuid::new_v4(),
-                project_id: 1,
-                event: "e".into(),
-                distinct_id: format!("u{i}"),
-                timestamp: chrono::Utc::now(),
-                received_at: chrono::Utc::now(),
-                url: None,
-                path: None,
-                referrer: None,
-                session_id: None,
-                person_id: None,
-                browser: None,
-                os: None,
-                device: None,
-                country: None,
-                properties: properties.clone(),
+            .map(|i| {
+                let mut e = Event::new(
+                    1,
+                    uuid::Uuid::new_v4(),
+                    "e",
+                    format!("u{i}"),
+                    chrono::Utc::now(),
+                );
+                e.properties = properties.clone();
+                e
             })
             .collect()
     }

@@ -6,7 +6,7 @@
 use crate::*;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use serde_json::{json, Map};
+use serde_json::json;
 use tally_core::{Event, EventStore};
 use uuid::Uuid;
 
@@ -19,26 +19,11 @@ pub fn at(s: &str) -> DateTime<Utc> {
 }
 
 pub fn event(project: i64, name: &str, who: &str, ts: &str) -> Event {
-    let mut properties = Map::new();
-    properties.insert("plan".into(), json!("pro"));
-    Event {
-        uuid: Uuid::new_v4(),
-        project_id: project,
-        event: name.into(),
-        distinct_id: who.into(),
-        timestamp: at(ts),
-        received_at: at(ts),
-        url: Some("https://x.io/a".into()),
-        path: Some("/a".into()),
-        referrer: None,
-        session_id: None,
-        person_id: None,
-        browser: None,
-        os: None,
-        device: None,
-        country: None,
-        properties,
-    }
+    let mut e = Event::new(project, Uuid::new_v4(), name, who, at(ts));
+    e.url = Some("https://x.io/a".into());
+    e.path = Some("/a".into());
+    e.properties.insert("plan".into(), json!("pro"));
+    e
 }
 
 fn range(a: &str, b: &str) -> TimeRange {

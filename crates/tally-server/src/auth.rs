@@ -5,6 +5,8 @@
 
 use crate::error::ApiError;
 use crate::AppState;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use tally_core::{KeyGrant, KeyKind, ProjectId};
 
@@ -28,18 +30,24 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<KeyGr
         .ok_or(ApiError::InvalidKey)
 }
 
-/// Checks that the request may read `project_id`.
-pub async fn authorize_read(
-    state: &AppState,
-    headers: &HeaderMap,
-    project_id: ProjectId,
-) -> Result<(), ApiError> {
-    let grant = authenticate(state, headers).await?;
-    if grant.kind != KeyKind::Admin {
-        return Err(ApiError::Forbidden("read data; use an admin key"));
+/// Extracts the `{project_id}` of the path and checks that the request's key may
+/// read it. A handler taking `ReadAccess` cannot forget either step.
+pub struct ReadAccess(pub ProjectId);
+
+impl FromRequestParts<AppState> for ReadAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path(project_id) = Path::<ProjectId>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
+        let grant = authenticate(state, &parts.headers).await?;
+        if grant.kind != KeyKind::Admin {
+            return Err(ApiError::Forbidden("read data; use an admin key"));
+        }
+        if grant.project_id != project_id {
+            return Err(ApiError::NotFound);
+        }
+        Ok(Self(project_id))
     }
-    if grant.project_id != project_id {
-        return Err(ApiError::NotFound);
-    }
-    Ok(())
 }

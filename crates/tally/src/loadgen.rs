@@ -106,20 +106,38 @@ fn generate_raw(args: &LoadgenArgs, dir: &std::path::Path) -> anyhow::Result<Rep
         events += batch.len() as u64;
         requests += 1;
     }
-    let seconds = busy.as_secs_f64();
-    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
-    Ok(Report {
-        seconds,
+    Ok(Report::new(
+        busy.as_secs_f64(),
         requests,
         events,
-        events_per_sec: events as f64 / seconds,
-        requests_per_sec: requests as f64 / seconds,
-        p50_ms: ms(0.5),
-        p95_ms: ms(0.95),
-        p99_ms: ms(0.99),
-        max_ms: hist.max() as f64 / 1000.0,
-        errors: BTreeMap::new(),
-    })
+        &hist,
+        BTreeMap::new(),
+    ))
+}
+
+impl Report {
+    /// `hist` holds latencies in microseconds.
+    fn new(
+        seconds: f64,
+        requests: u64,
+        events: u64,
+        hist: &Histogram<u64>,
+        errors: BTreeMap<String, u64>,
+    ) -> Self {
+        let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+        Self {
+            seconds,
+            requests,
+            events,
+            events_per_sec: events as f64 / seconds,
+            requests_per_sec: requests as f64 / seconds,
+            p50_ms: ms(0.5),
+            p95_ms: ms(0.95),
+            p99_ms: ms(0.99),
+            max_ms: hist.max() as f64 / 1000.0,
+            errors,
+        }
+    }
 }
 
 pub async fn run(args: &LoadgenArgs) -> anyhow::Result<()> {
@@ -225,19 +243,12 @@ pub async fn generate(args: &LoadgenArgs) -> anyhow::Result<Report> {
     }
     ticker.abort();
     bar.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
     let events = sent_events.load(Ordering::Relaxed);
-    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
-    Ok(Report {
-        seconds,
+    Ok(Report::new(
+        started.elapsed().as_secs_f64(),
         requests,
         events,
-        events_per_sec: events as f64 / seconds,
-        requests_per_sec: requests as f64 / seconds,
-        p50_ms: ms(0.5),
-        p95_ms: ms(0.95),
-        p99_ms: ms(0.99),
-        max_ms: hist.max() as f64 / 1000.0,
+        &hist,
         errors,
-    })
+    ))
 }

@@ -109,17 +109,10 @@ impl Generator {
                 props.insert("amount".into(), json!(gen.rng.gen_range(9..300)));
             }
             out.push(Event {
-                uuid: Uuid::new_v4(),
-                project_id: gen.project_id,
-                event: name.into(),
-                distinct_id: distinct_id.clone(),
-                timestamp: t,
-                received_at: t,
                 url: Some(url),
                 path: Some(path.into()),
                 referrer: (!referrer.is_empty()).then(|| referrer.into()),
                 session_id: Some(session_id.clone()),
-                person_id: None,
                 browser: Some(browser.into()),
                 os: Some(os.into()),
                 device: Some(
@@ -132,6 +125,7 @@ impl Generator {
                 ),
                 country: Some(country.into()),
                 properties: props,
+                ..Event::new(gen.project_id, Uuid::new_v4(), name, distinct_id.clone(), t)
             });
         };
         for _ in 0..views {

@@ -1,28 +1,20 @@
 //! The read API of one project: events, timeseries, top events, overview. Every
 //! handler authorizes the key for the project in the path before querying.
 
-use crate::auth::authorize_read;
+use crate::auth::ReadAccess;
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Query, State};
 use axum::Json;
 use chrono::Duration;
 use serde::Deserialize;
-use tally_core::ProjectId;
 use tally_query::types::{page_limit, parse_datetime, parse_tz};
 use tally_query::*;
 
 fn params<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t)
         .map_err(|e| ApiError::BadParameter(e.body_text()))
-}
-
-fn project(
-    path: Result<Path<ProjectId>, axum::extract::rejection::PathRejection>,
-) -> Result<ProjectId, ApiError> {
-    path.map(|Path(id)| id).map_err(|_| ApiError::NotFound)
 }
 
 #[derive(Debug, Deserialize)]
@@ -37,12 +29,9 @@ pub struct EventsParams {
 
 pub async fn events(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    path: Result<Path<ProjectId>, axum::extract::rejection::PathRejection>,
+    ReadAccess(project_id): ReadAccess,
     query: Result<Query<EventsParams>, QueryRejection>,
 ) -> Result<Json<EventsPage>, ApiError> {
-    let project_id = project(path)?;
-    authorize_read(&state, &headers, project_id).await?;
     let p = params(query)?;
     let q = EventsQuery {
         project_id,
@@ -86,12 +75,9 @@ fn default_span(interval: Interval) -> Duration {
 
 pub async fn timeseries(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    path: Result<Path<ProjectId>, axum::extract::rejection::PathRejection>,
+    ReadAccess(project_id): ReadAccess,
     query: Result<Query<TimeseriesParams>, QueryRejection>,
 ) -> Result<Json<Timeseries>, ApiError> {
-    let project_id = project(path)?;
-    authorize_read(&state, &headers, project_id).await?;
     let p = params(query)?;
     let interval: Interval = p.interval.as_deref().unwrap_or("day").parse()?;
     let math: Math = p.math.as_deref().unwrap_or("total").parse()?;
@@ -122,12 +108,9 @@ pub struct RangeParams {
 
 pub async fn top_events(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    path: Result<Path<ProjectId>, axum::extract::rejection::PathRejection>,
+    ReadAccess(project_id): ReadAccess,
     query: Result<Query<RangeParams>, QueryRejection>,
 ) -> Result<Json<TopEvents>, ApiError> {
-    let project_id = project(path)?;
-    authorize_read(&state, &headers, project_id).await?;
     let p = params(query)?;
     let range = TimeRange::resolve(
         p.from.as_deref(),
@@ -153,12 +136,9 @@ pub async fn top_events(
 
 pub async fn overview(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    path: Result<Path<ProjectId>, axum::extract::rejection::PathRejection>,
+    ReadAccess(project_id): ReadAccess,
     query: Result<Query<RangeParams>, QueryRejection>,
 ) -> Result<Json<Overview>, ApiError> {
-    let project_id = project(path)?;
-    authorize_read(&state, &headers, project_id).await?;
     let p = params(query)?;
     let range = TimeRange::resolve(
         p.from.as_deref(),
