@@ -4,6 +4,7 @@
 //! batch, durable at commit) and a pool of reader connections for queries, which
 //! DuckDB's MVCC lets run concurrently with the writer.
 
+mod columns;
 mod config;
 mod dedup;
 mod query;

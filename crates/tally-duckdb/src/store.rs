@@ -3,12 +3,13 @@
 //! a batch is durable when the call returns. Duplicates of stored events are
 //! skipped (see `dedup`).
 
+use crate::columns;
 use crate::config::DuckDbConfig;
 use crate::dedup::{fingerprint, DedupIndex, Key};
 use crate::schema;
 use async_trait::async_trait;
-use duckdb::types::{TimeUnit, Value};
-use duckdb::{params, Connection};
+use duckdb::types::Value;
+use duckdb::Connection;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tally_core::{Event, EventStore, InsertOutcome, StoreError};
@@ -106,12 +107,12 @@ impl DuckDb {
         let mut writer = lock(&self.inner.writer);
         let Writer { conn, dedup } = &mut *writer;
         let fresh = select_fresh(conn, dedup, events)?;
+        let rows: Vec<&Event> = fresh.iter().map(|&i| &events[i]).collect();
         let tx = conn.transaction().map_err(internal)?;
-        {
+        if !rows.is_empty() {
             let mut app = tx.appender("events").map_err(internal)?;
-            for &i in &fresh {
-                append(&mut app, &events[i])?;
-            }
+            app.append_record_batch(columns::record_batch(&rows)?)
+                .map_err(internal)?;
             app.flush().map_err(internal)?;
         }
         tx.commit().map_err(internal)?;
@@ -241,34 +242,6 @@ fn stored_keys<'a>(
         }
     }
     Ok(found)
-}
-
-fn micros(t: chrono::DateTime<chrono::Utc>) -> Value {
-    Value::Timestamp(TimeUnit::Microsecond, t.timestamp_micros())
-}
-
-fn append(app: &mut duckdb::Appender<'_>, e: &Event) -> Result<(), StoreError> {
-    let properties = serde_json::to_string(&e.properties)
-        .map_err(|err| StoreError::Internal(err.to_string()))?;
-    app.append_row(params![
-        e.project_id,
-        micros(e.timestamp),
-        e.event.as_str(),
-        e.distinct_id.as_str(),
-        e.uuid.to_string(),
-        micros(e.received_at),
-        e.session_id.as_deref(),
-        e.person_id,
-        e.url.as_deref(),
-        e.path.as_deref(),
-        e.referrer.as_deref(),
-        e.browser.as_deref(),
-        e.os.as_deref(),
-        e.device.as_deref(),
-        e.country.as_deref(),
-        properties,
-    ])
-    .map_err(internal)
 }
 
 #[async_trait]
