@@ -24,9 +24,39 @@ pub struct AppState {
     pub query: Arc<dyn QueryEngine>,
     pub clock: Arc<dyn Clock>,
     pub limits: Arc<Limits>,
+    /// Bytes of request bodies being read or decoded at once, across all capture
+    /// requests. With the sink's queue budget this bounds capture's memory.
+    pub body_budget: Arc<BodyBudget>,
     /// The port the server listens on, reported by `/health`.
     pub port: u16,
     pub started: Instant,
+}
+
+/// A byte budget for capture bodies in flight; see [`AppState::body_budget`].
+pub struct BodyBudget {
+    permits: Arc<tokio::sync::Semaphore>,
+    unit: usize,
+    total_units: usize,
+}
+
+impl BodyBudget {
+    pub fn new(bytes: usize) -> Self {
+        let unit = 64 * 1024;
+        let total_units = (bytes / unit).max(1);
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(total_units)),
+            unit,
+            total_units,
+        }
+    }
+
+    /// Reserves room for a body of `bytes`, or `None` when the budget is spent.
+    pub fn try_reserve(&self, bytes: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let units = (bytes / self.unit + 1).min(self.total_units);
+        Arc::clone(&self.permits)
+            .try_acquire_many_owned(u32::try_from(units).unwrap_or(u32::MAX))
+            .ok()
+    }
 }
 
 /// Builds the router with every route and middleware.

@@ -11,7 +11,7 @@ use tally_core::{Clock, KeyKind, Limits, MetadataStore, ProjectId};
 use tally_duckdb::{DuckDb, DuckDbConfig};
 use tally_meta::{CachedMetadata, SqliteMeta};
 use tally_pipeline::{GroupCommitConfig, GroupCommitSink};
-use tally_server::AppState;
+use tally_server::{AppState, BodyBudget};
 use tokio::net::TcpListener;
 
 /// What the first start writes to `DATA_DIR/bootstrap.json` (mode 0600).
@@ -128,6 +128,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         query: Arc::new(stores.events.clone()),
         clock,
         limits: Arc::new(Limits::default()),
+        body_budget: Arc::new(BodyBudget::new(config.max_body_memory_mb * 1024 * 1024)),
         port,
         started: Instant::now(),
     };

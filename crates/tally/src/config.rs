@@ -19,6 +19,8 @@ pub struct Config {
     pub port: u16,
     /// Events waiting for a durable commit may hold at most this many MiB.
     pub max_queued_mb: usize,
+    /// Capture request bodies being read at once may hold at most this many MiB.
+    pub max_body_memory_mb: usize,
     /// DuckDB memory limit such as "4GB"; unset keeps DuckDB's default.
     pub duckdb_memory_limit: Option<String>,
 }
@@ -30,6 +32,7 @@ impl Default for Config {
             bind: IpAddr::from([0, 0, 0, 0]),
             port: 8000,
             max_queued_mb: 256,
+            max_body_memory_mb: 512,
             duckdb_memory_limit: None,
         }
     }
@@ -80,6 +83,11 @@ impl Config {
                 .parse()
                 .with_context(|| format!("TALLY_MAX_QUEUED_MB={v} is not a number"))?;
         }
+        if let Some(v) = var("TALLY_MAX_BODY_MEMORY_MB") {
+            config.max_body_memory_mb = v
+                .parse()
+                .with_context(|| format!("TALLY_MAX_BODY_MEMORY_MB={v} is not a number"))?;
+        }
         if let Some(v) = var("TALLY_DUCKDB_MEMORY_LIMIT") {
             config.duckdb_memory_limit = Some(v.clone());
         }
@@ -97,8 +105,8 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if self.max_queued_mb == 0 {
-            bail!("max_queued_mb must be at least 1");
+        if self.max_queued_mb == 0 || self.max_body_memory_mb == 0 {
+            bail!("max_queued_mb and max_body_memory_mb must be at least 1");
         }
         if self.data_dir.as_os_str().is_empty() {
             bail!("data_dir must not be empty");

@@ -66,3 +66,38 @@ async fn a_stalled_writer_sheds_load_with_retry_after() {
         "3 acknowledged batches, nothing from the shed one"
     );
 }
+
+#[tokio::test]
+async fn bodies_in_flight_are_bounded_too() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.max_body_memory_mb = 1;
+    let server = TestServer::start_with(cfg).await;
+    // A client that announces 600 kB and sends only part of it holds its reservation.
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        slow,
+        "POST /api/v1/capture HTTP/1.1\r\nHost: {addr}\r\nX-API-Key: {}\r\nContent-Type: application/json\r\nContent-Length: 600000\r\n\r\n{{\"batch\": [",
+        server.bootstrap.api_key
+    )
+    .unwrap();
+    slow.flush().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let shed = server
+        .capture(&json!({"event": "x", "distinct_id": "d"}))
+        .await;
+    assert_eq!(shed.status(), 503);
+    assert!(shed.headers().contains_key("retry-after"));
+    drop(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ok = server
+        .capture(&json!({"event": "x", "distinct_id": "d"}))
+        .await;
+    assert_eq!(
+        ok.status(),
+        200,
+        "the reservation is returned when the slow client goes away"
+    );
+}

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::Json;
 use serde::Serialize;
-use tally_core::Validator;
+use tally_core::{SinkError, Validator};
 use tally_ingest::{decode_body, parse_native, ContentEncoding, DecodeError};
 
 #[derive(Debug, Serialize)]
@@ -33,6 +33,15 @@ pub async fn capture(
     if declared.is_some_and(|n| n > max) {
         return Err(DecodeError::BodyTooLarge { max }.into());
     }
+    // Reserve memory for the body before reading it: a body of unknown length may
+    // grow to the limit, and decompression may inflate it to the limit too.
+    let reserve = declared.map_or(max, |n| (n * 2).min(max));
+    let body_permit = state
+        .body_budget
+        .try_reserve(reserve)
+        .ok_or(SinkError::Overloaded {
+            retry_after_secs: 1,
+        })?;
     let encoding = ContentEncoding::from_header(
         headers
             .get(header::CONTENT_ENCODING)
@@ -43,6 +52,7 @@ pub async fn capture(
         .map_err(|_| DecodeError::BodyTooLarge { max })?;
     let plain = decode_body(&raw, encoding, max)?;
     let payload = parse_native(&plain)?;
+    drop(raw);
 
     let validator = Validator {
         limits: &state.limits,
@@ -70,6 +80,9 @@ pub async fn capture(
             "events rejected in batch"
         );
     }
+    // The body is parsed and validated; from here the sink's own budget counts it.
+    drop(plain);
+    drop(body_permit);
     let receipt = state.sink.send(events).await?;
     Ok(Json(CaptureReply {
         accepted: receipt.accepted,
