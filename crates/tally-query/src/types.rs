@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::str::FromStr;
 use tally_core::ProjectId;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The most events one page returns.
@@ -17,7 +18,7 @@ pub const MAX_PAGE: usize = 1000;
 pub const DEFAULT_PAGE: usize = 100;
 
 /// A half-open UTC range `[from, to)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TimeRange {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
@@ -85,7 +86,7 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, QueryError> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Interval {
     Hour,
@@ -119,7 +120,7 @@ impl Interval {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Math {
     Total,
@@ -150,7 +151,7 @@ pub struct EventsQuery {
 }
 
 /// One stored event as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct EventRecord {
     pub uuid: Uuid,
     pub event: String,
@@ -161,10 +162,11 @@ pub struct EventRecord {
     pub path: Option<String>,
     pub referrer: Option<String>,
     pub session_id: Option<String>,
+    #[schema(value_type = Object)]
     pub properties: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EventsPage {
     pub results: Vec<EventRecord>,
     pub next: Option<String>,
@@ -200,14 +202,14 @@ impl TimeseriesQuery {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct TimeseriesPoint {
     /// Bucket start in the query's time zone, RFC 3339 with offset.
     pub bucket: String,
     pub value: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Timeseries {
     pub event: Option<String>,
     pub interval: Interval,
@@ -225,14 +227,14 @@ pub struct TopEventsQuery {
     pub limit: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TopEvent {
     pub event: String,
     pub count: u64,
     pub unique_users: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TopEvents {
     pub range: TimeRange,
     pub results: Vec<TopEvent>,
@@ -245,13 +247,13 @@ pub struct OverviewQuery {
     pub range: TimeRange,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ToSchema)]
 pub struct OverviewStats {
     pub events: u64,
     pub unique_users: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Overview {
     pub range: TimeRange,
     pub previous_range: TimeRange,

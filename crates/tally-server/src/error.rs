@@ -11,15 +11,16 @@ use tally_core::{EventError, MetaError, SinkError, StoreError};
 use tally_ingest::DecodeError;
 use tally_query::QueryError;
 use thiserror::Error;
+use utoipa::ToSchema;
 
 /// One rejected event of a batch.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Rejection {
     pub index: usize,
     pub error: ErrorBody,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
     pub code: &'static str,
     pub message: String,

@@ -5,9 +5,11 @@
 
 mod auth;
 mod error;
+mod openapi;
 mod routes;
 
 pub use error::ApiError;
+pub use openapi::ApiDoc;
 
 use axum::Router;
 use std::sync::Arc;

@@ -241,3 +241,57 @@ async fn bad_query_parameters_are_400s_with_codes() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_served_openapi_document_describes_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    let doc: Value = server
+        .client
+        .get(format!("{}/api/v1/openapi.json", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/api/v1/capture", "post"),
+        ("/api/v1/projects/{project_id}/events", "get"),
+        ("/api/v1/projects/{project_id}/timeseries", "get"),
+        ("/api/v1/projects/{project_id}/top-events", "get"),
+        ("/api/v1/projects/{project_id}/overview", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is documented"
+        );
+    }
+    let params: Vec<&str> = paths["/api/v1/projects/{project_id}/timeseries"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "project_id",
+        "event",
+        "interval",
+        "from",
+        "to",
+        "tz",
+        "math",
+    ] {
+        assert!(
+            params.contains(&name),
+            "timeseries documents `{name}`: {params:?}"
+        );
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    assert!(schemas["EventRecord"]["properties"]["uuid"].is_object());
+    assert!(schemas["ErrorResponse"]["properties"]["error"].is_object());
+}

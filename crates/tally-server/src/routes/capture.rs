@@ -4,6 +4,7 @@
 
 use crate::auth::authenticate;
 use crate::error::{ApiError, ErrorBody, Rejection};
+use crate::openapi::{CaptureBody, ErrorResponse};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -12,13 +13,26 @@ use axum::Json;
 use serde::Serialize;
 use tally_core::{SinkError, Validator};
 use tally_ingest::{decode_body, parse_native, ContentEncoding, DecodeError};
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CaptureReply {
     pub accepted: usize,
     pub rejected: Vec<Rejection>,
 }
 
+/// Stores events; answers once the accepted ones are durable.
+#[utoipa::path(post, path = "/api/v1/capture", tag = "capture",
+    request_body(content = CaptureBody, description = "One event, `{\"batch\": [...]}`, or an array of events; gzip allowed"),
+    responses(
+        (status = 200, description = "Valid events stored; invalid ones listed", body = CaptureReply),
+        (status = 400, description = "Unreadable body, invalid single event, or no valid event", body = ErrorResponse),
+        (status = 401, description = "Missing or invalid key", body = ErrorResponse),
+        (status = 413, description = "Event over 1 MiB or body over 20 MiB", body = ErrorResponse),
+        (status = 415, description = "Unsupported Content-Encoding", body = ErrorResponse),
+        (status = 503, description = "Overloaded or store unavailable; see Retry-After", body = ErrorResponse),
+    ),
+    security(("ingest_key" = []), ("admin_key" = [])))]
 pub async fn capture(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -6,6 +6,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
+/// The process answers.
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "`{\"status\": \"healthy\", \"port\": 8000, ...}`")))]
 pub async fn health(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "status": "healthy",
@@ -15,6 +17,11 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+/// The process and its stores answer.
+#[utoipa::path(get, path = "/ready", tag = "health", responses(
+    (status = 200, description = "Ready"),
+    (status = 503, description = "A store does not answer"),
+))]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let store = state.store.ping().await;
     let meta = state.meta.ping().await;

@@ -1,8 +1,8 @@
 //! Route table and shared middleware.
 
-mod capture;
-mod health;
-mod query;
+pub(crate) mod capture;
+pub(crate) mod health;
+pub(crate) mod query;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/projects/{project_id}/overview",
             get(query::overview),
         )
+        .route("/api/v1/openapi.json", get(crate::openapi::document))
         .fallback(not_found)
         // Capture enforces its own size limits on the decompressed body.
         .layer(DefaultBodyLimit::disable())

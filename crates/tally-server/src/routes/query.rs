@@ -3,6 +3,7 @@
 
 use crate::auth::ReadAccess;
 use crate::error::ApiError;
+use crate::openapi::ErrorResponse;
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -11,13 +12,15 @@ use chrono::Duration;
 use serde::Deserialize;
 use tally_query::types::{page_limit, parse_datetime, parse_tz};
 use tally_query::*;
+use utoipa::IntoParams;
 
 fn params<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t)
         .map_err(|e| ApiError::BadParameter(e.body_text()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsParams {
     limit: Option<usize>,
     cursor: Option<String>,
@@ -27,6 +30,17 @@ pub struct EventsParams {
     before: Option<String>,
 }
 
+/// Events, newest first, keyset-paginated.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/events", tag = "query",
+    params(("project_id" = i64, Path, description = "The project; the key must be its admin key"), EventsParams),
+    responses(
+        (status = 200, body = EventsPage),
+        (status = 400, description = "Invalid parameter", body = ErrorResponse),
+        (status = 401, description = "Missing or invalid key", body = ErrorResponse),
+        (status = 403, description = "Not an admin key", body = ErrorResponse),
+        (status = 404, description = "No such project for this key", body = ErrorResponse),
+    ),
+    security(("admin_key" = [])))]
 pub async fn events(
     State(state): State<AppState>,
     ReadAccess(project_id): ReadAccess,
@@ -53,7 +67,8 @@ pub async fn events(
     Ok(Json(state.query.events(q).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TimeseriesParams {
     event: Option<String>,
     interval: Option<String>,
@@ -73,6 +88,17 @@ fn default_span(interval: Interval) -> Duration {
     }
 }
 
+/// Event counts per time bucket in a time zone, zero-filled.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/timeseries", tag = "query",
+    params(("project_id" = i64, Path, description = "The project; the key must be its admin key"), TimeseriesParams),
+    responses(
+        (status = 200, body = Timeseries),
+        (status = 400, description = "Invalid parameter", body = ErrorResponse),
+        (status = 401, description = "Missing or invalid key", body = ErrorResponse),
+        (status = 403, description = "Not an admin key", body = ErrorResponse),
+        (status = 404, description = "No such project for this key", body = ErrorResponse),
+    ),
+    security(("admin_key" = [])))]
 pub async fn timeseries(
     State(state): State<AppState>,
     ReadAccess(project_id): ReadAccess,
@@ -99,13 +125,25 @@ pub async fn timeseries(
     Ok(Json(state.query.timeseries(q).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RangeParams {
     from: Option<String>,
     to: Option<String>,
     limit: Option<usize>,
 }
 
+/// The most frequent events of a range.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/top-events", tag = "query",
+    params(("project_id" = i64, Path, description = "The project; the key must be its admin key"), RangeParams),
+    responses(
+        (status = 200, body = TopEvents),
+        (status = 400, description = "Invalid parameter", body = ErrorResponse),
+        (status = 401, description = "Missing or invalid key", body = ErrorResponse),
+        (status = 403, description = "Not an admin key", body = ErrorResponse),
+        (status = 404, description = "No such project for this key", body = ErrorResponse),
+    ),
+    security(("admin_key" = [])))]
 pub async fn top_events(
     State(state): State<AppState>,
     ReadAccess(project_id): ReadAccess,
@@ -134,6 +172,17 @@ pub async fn top_events(
     ))
 }
 
+/// Events and unique users of a range and of the range before it.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/overview", tag = "query",
+    params(("project_id" = i64, Path, description = "The project; the key must be its admin key"), RangeParams),
+    responses(
+        (status = 200, body = Overview),
+        (status = 400, description = "Invalid parameter", body = ErrorResponse),
+        (status = 401, description = "Missing or invalid key", body = ErrorResponse),
+        (status = 403, description = "Not an admin key", body = ErrorResponse),
+        (status = 404, description = "No such project for this key", body = ErrorResponse),
+    ),
+    security(("admin_key" = [])))]
 pub async fn overview(
     State(state): State<AppState>,
     ReadAccess(project_id): ReadAccess,

@@ -1,0 +1,84 @@
+//! The OpenAPI 3 document of the HTTP API, generated from the route annotations
+//! and served at `GET /api/v1/openapi.json`.
+
+use crate::error::{ErrorBody, Rejection};
+use crate::routes::{capture, health, query};
+use axum::Json;
+use serde::Serialize;
+use tally_query::*;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// The shape of every error answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
+/// One event as capture accepts it (documentation only; decoding is by hand so
+/// each problem can be named).
+#[derive(Serialize, ToSchema)]
+pub struct CaptureBody {
+    /// Event name, 1–200 characters.
+    pub event: String,
+    /// Who did it, 1–200 characters; a number is accepted and kept as text.
+    pub distinct_id: String,
+    /// Sending the same uuid again never counts the event twice. Generated when absent.
+    pub uuid: Option<uuid::Uuid>,
+    /// RFC 3339; server time when absent; at most 1 h in the future.
+    pub timestamp: Option<chrono::DateTime<chrono::Utc>>,
+    /// Free-form properties. `$ip` is dropped.
+    #[schema(value_type = Option<Object>)]
+    pub properties: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tally", description = "Self-hosted product analytics: capture and query API."),
+    paths(
+        health::health,
+        health::ready,
+        capture::capture,
+        query::events,
+        query::timeseries,
+        query::top_events,
+        query::overview
+    ),
+    components(schemas(
+        ErrorResponse, ErrorBody, Rejection, CaptureBody, capture::CaptureReply,
+        EventsPage, EventRecord, Timeseries, TimeseriesPoint, Interval, Math, TimeRange,
+        TopEvents, TopEvent, Overview, OverviewStats
+    )),
+    modifiers(&KeySchemes)
+)]
+pub struct ApiDoc;
+
+struct KeySchemes;
+
+impl Modify for KeySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "ingest_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "A project's ingest key (tly_ing_…); `Authorization: Bearer` works too",
+            ))),
+        );
+        components.add_security_scheme(
+            "admin_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A project's admin key (tly_adm_…); `X-API-Key` works too",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
