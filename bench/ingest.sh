@@ -15,7 +15,7 @@ until curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null; do sleep 0.2; done
 KEY=$(python3 -c "import json;print(json.load(open('$WORK/http/bootstrap.json'))['api_key'])")
 rss() { awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' /proc/$PID/status; }
 echo "rss idle: $(rss)"
-for spec in "1 64" "100 16"; do
+for spec in "1 256" "100 32"; do
   set -- $spec
   "$BIN" loadgen --url "http://127.0.0.1:$PORT" --api-key "$KEY" --batch "$1" --concurrency "$2" --duration "$SECS" &
   LG=$!
