@@ -104,21 +104,32 @@ impl DuckDb {
 
     /// Stores a batch; see [`EventStore::insert_batch`].
     pub fn insert_blocking(&self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
+        let started = std::time::Instant::now();
         let mut writer = lock(&self.inner.writer);
         let Writer { conn, dedup } = &mut *writer;
         let fresh = select_fresh(conn, dedup, events)?;
         let rows: Vec<&Event> = fresh.iter().map(|&i| &events[i]).collect();
+        let batch = columns::record_batch(&rows)?;
+        let prepared = started.elapsed();
         let tx = conn.transaction().map_err(internal)?;
         if !rows.is_empty() {
             let mut app = tx.appender("events").map_err(internal)?;
-            app.append_record_batch(columns::record_batch(&rows)?)
-                .map_err(internal)?;
+            app.append_record_batch(batch).map_err(internal)?;
             app.flush().map_err(internal)?;
         }
+        let appended = started.elapsed();
         tx.commit().map_err(internal)?;
         for &i in &fresh {
             dedup.insert(&(events[i].project_id, events[i].uuid));
         }
+        tracing::debug!(
+            events = events.len(),
+            inserted = fresh.len(),
+            prepare_us = prepared.as_micros() as u64,
+            append_us = (appended - prepared).as_micros() as u64,
+            commit_us = (started.elapsed() - appended).as_micros() as u64,
+            "insert committed"
+        );
         Ok(InsertOutcome {
             inserted: fresh.len(),
             duplicates: events.len() - fresh.len(),

@@ -75,6 +75,7 @@ fn body(batch: usize, worker: usize) -> Vec<u8> {
 /// Inserts batches of the same events straight into DuckDB for `duration` seconds.
 /// Only the inserts are timed; building the events is not.
 fn generate_raw(args: &LoadgenArgs, dir: &std::path::Path) -> anyhow::Result<Report> {
+    std::fs::create_dir_all(dir)?;
     let db = tally_duckdb::DuckDb::open(&tally_duckdb::DuckDbConfig::in_dir(dir))?;
     let limits = tally_core::Limits::default();
     let clock = tally_core::SystemClock;
