@@ -7,12 +7,39 @@ use axum::Json;
 use serde::Serialize;
 use tally_query::*;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
 
 /// The shape of every error answer.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorResponse {
     pub error: ErrorBody,
+}
+
+/// The error answers every read route can give.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // only its OpenAPI description is used
+pub enum ReadErrors {
+    /// Invalid parameter
+    #[response(status = 400)]
+    BadRequest(ErrorResponse),
+    /// Missing or invalid key
+    #[response(status = 401)]
+    Unauthorized(ErrorResponse),
+    /// Not an admin key
+    #[response(status = 403)]
+    Forbidden(ErrorResponse),
+    /// No such project for this key
+    #[response(status = 404)]
+    NotFound(ErrorResponse),
+}
+
+/// The `{project_id}` path parameter of every read route.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // only its OpenAPI description is used
+pub struct ProjectPath {
+    /// The project; the key must be its admin key.
+    project_id: i64,
 }
 
 /// One event as capture accepts it (documentation only; decoding is by hand so

@@ -291,6 +291,12 @@ async fn the_served_openapi_document_describes_every_route() {
             "timeseries documents `{name}`: {params:?}"
         );
     }
+    let responses = paths["/api/v1/projects/{project_id}/events"]["get"]["responses"]
+        .as_object()
+        .unwrap();
+    for status in ["200", "400", "401", "403", "404"] {
+        assert!(responses.contains_key(status), "events documents {status}");
+    }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     assert!(schemas["EventRecord"]["properties"]["uuid"].is_object());
     assert!(schemas["ErrorResponse"]["properties"]["error"].is_object());

@@ -3,7 +3,7 @@
 
 use crate::auth::ReadAccess;
 use crate::error::ApiError;
-use crate::openapi::ErrorResponse;
+use crate::openapi::{ProjectPath, ReadErrors};
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -32,13 +32,10 @@ pub struct EventsParams {
 
 /// Events, newest first, keyset-paginated.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/events", tag = "query",
-    params(("project_id" = i64, Path, description = "The project; the key must be its admin key"), EventsParams),
+    params(ProjectPath, EventsParams),
     responses(
         (status = 200, body = EventsPage),
-        (status = 400, description = "Invalid parameter", body = ErrorResponse),
-        (status = 401, description = "Missing or invalid key", body = ErrorResponse),
-        (status = 403, description = "Not an admin key", body = ErrorResponse),
-        (status = 404, description = "No such project for this key", body = ErrorResponse),
+        ReadErrors,
     ),
     security(("admin_key" = [])))]
 pub async fn events(
@@ -90,13 +87,10 @@ fn default_span(interval: Interval) -> Duration {
 
 /// Event counts per time bucket in a time zone, zero-filled.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/timeseries", tag = "query",
-    params(("project_id" = i64, Path, description = "The project; the key must be its admin key"), TimeseriesParams),
+    params(ProjectPath, TimeseriesParams),
     responses(
         (status = 200, body = Timeseries),
-        (status = 400, description = "Invalid parameter", body = ErrorResponse),
-        (status = 401, description = "Missing or invalid key", body = ErrorResponse),
-        (status = 403, description = "Not an admin key", body = ErrorResponse),
-        (status = 404, description = "No such project for this key", body = ErrorResponse),
+        ReadErrors,
     ),
     security(("admin_key" = [])))]
 pub async fn timeseries(
@@ -135,13 +129,10 @@ pub struct RangeParams {
 
 /// The most frequent events of a range.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/top-events", tag = "query",
-    params(("project_id" = i64, Path, description = "The project; the key must be its admin key"), RangeParams),
+    params(ProjectPath, RangeParams),
     responses(
         (status = 200, body = TopEvents),
-        (status = 400, description = "Invalid parameter", body = ErrorResponse),
-        (status = 401, description = "Missing or invalid key", body = ErrorResponse),
-        (status = 403, description = "Not an admin key", body = ErrorResponse),
-        (status = 404, description = "No such project for this key", body = ErrorResponse),
+        ReadErrors,
     ),
     security(("admin_key" = [])))]
 pub async fn top_events(
@@ -174,13 +165,10 @@ pub async fn top_events(
 
 /// Events and unique users of a range and of the range before it.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/overview", tag = "query",
-    params(("project_id" = i64, Path, description = "The project; the key must be its admin key"), RangeParams),
+    params(ProjectPath, RangeParams),
     responses(
         (status = 200, body = Overview),
-        (status = 400, description = "Invalid parameter", body = ErrorResponse),
-        (status = 401, description = "Missing or invalid key", body = ErrorResponse),
-        (status = 403, description = "Not an admin key", body = ErrorResponse),
-        (status = 404, description = "No such project for this key", body = ErrorResponse),
+        ReadErrors,
     ),
     security(("admin_key" = [])))]
 pub async fn overview(
