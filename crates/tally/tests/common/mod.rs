@@ -176,6 +176,14 @@ impl Binary {
     }
 }
 
+impl Drop for Binary {
+    /// A test that fails midway must not leave a server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn read_bootstrap(dir: &Path) -> Bootstrap {
     serde_json::from_slice(&std::fs::read(dir.join("bootstrap.json")).unwrap()).unwrap()
 }
