@@ -1,7 +1,7 @@
 //! Exactly-once storage of `(project_id, uuid)`, without an index in DuckDB.
 //!
-//! The writer keeps a set of 64-bit fingerprints of every stored key (about 11
-//! bytes per stored event in memory), rebuilt from the table at start-up. A
+//! The writer keeps a set of 64-bit fingerprints of every stored key (8 bytes
+//! each plus hash-table overhead), rebuilt from the table at start-up. A
 //! fingerprint miss proves an event is new. A hit is only "maybe": the writer
 //! then asks the table for the exact keys, so a fingerprint collision can never
 //! drop a genuine event. Hits are rare (real re-sends), so the exact look-up costs

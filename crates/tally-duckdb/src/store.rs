@@ -156,6 +156,9 @@ impl DuckDb {
     }
 }
 
+/// DuckDB's `SET` takes no bound parameters, so the operator-supplied size is
+/// checked against a strict alphabet (digits, letters, '.', ' ') before it is
+/// written into the statement.
 fn sanitize_size(limit: &str) -> Result<&str, StoreError> {
     let ok = !limit.is_empty()
         && limit

@@ -3,6 +3,7 @@
 
 use crate::DecodeError;
 use flate2::read::GzDecoder;
+use std::borrow::Cow;
 use std::io::Read;
 
 /// How the body is encoded, from `Content-Encoding` or sniffed from magic bytes.
@@ -26,18 +27,19 @@ impl ContentEncoding {
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Returns the body as plain bytes, at most `max` of them.
+/// Returns the body as plain bytes, at most `max` of them. An uncompressed body is
+/// returned as it is, without a copy.
 pub fn decode_body(
     raw: &[u8],
     encoding: ContentEncoding,
     max: usize,
-) -> Result<Vec<u8>, DecodeError> {
+) -> Result<Cow<'_, [u8]>, DecodeError> {
     let gzipped = encoding == ContentEncoding::Gzip || raw.starts_with(&GZIP_MAGIC);
     if !gzipped {
         if raw.len() > max {
             return Err(DecodeError::BodyTooLarge { max });
         }
-        return Ok(raw.to_vec());
+        return Ok(Cow::Borrowed(raw));
     }
     let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(max));
     // Read one byte past the cap to tell "exactly max" from "over max".
@@ -48,7 +50,7 @@ pub fn decode_body(
     if out.len() > max {
         return Err(DecodeError::BodyTooLarge { max });
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 #[cfg(test)]
@@ -67,7 +69,7 @@ mod tests {
     fn gzip_is_detected_by_magic_bytes_without_a_header() {
         let body = gzip(br#"{"event":"x"}"#);
         let out = decode_body(&body, ContentEncoding::Identity, 1000).unwrap();
-        assert_eq!(out, br#"{"event":"x"}"#);
+        assert_eq!(&*out, br#"{"event":"x"}"#);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum DecodeError {
     BodyTooLarge { max: usize },
     #[error("request body is not valid JSON: {0}")]
     InvalidJson(String),
+    #[error("the request body could not be read: {0}")]
+    Unreadable(String),
     #[error("request body is empty")]
     EmptyBody,
     #[error("`batch` must be a non-empty array of events")]
@@ -37,6 +39,7 @@ impl DecodeError {
         match self {
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::InvalidJson(_) => "invalid_json",
+            Self::Unreadable(_) => "unreadable_body",
             Self::EmptyBody => "empty_body",
             Self::EmptyBatch => "empty_batch",
             Self::BatchNotArray => "invalid_batch",

@@ -227,3 +227,40 @@ async fn unknown_routes_answer_json_404() {
         .unwrap();
     assert_eq!(error_code(r, 404).await, "not_found");
 }
+
+#[tokio::test]
+async fn a_chunked_body_without_length_is_cut_off_at_the_limit() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let key = server.bootstrap.api_key.clone();
+    // Blocking socket I/O off the runtime that serves the request.
+    let response = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "POST /api/v1/capture HTTP/1.1\r\nHost: {addr}\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        .unwrap();
+        let chunk = vec![b' '; 1024 * 1024];
+        // 21 MiB of whitespace; the server may answer and close before we finish.
+        for _ in 0..21 {
+            if write!(s, "{:x}\r\n", chunk.len()).is_err() || s.write_all(&chunk).is_err() || s.write_all(b"\r\n").is_err() {
+                break;
+            }
+        }
+        let _ = s.write_all(b"0\r\n\r\n");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    })
+    .await
+    .unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 413"),
+        "{}",
+        &response[..response.len().min(200)]
+    );
+    assert!(response.contains("body_too_large"), "{response}");
+}

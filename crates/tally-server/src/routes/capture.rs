@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::Json;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use tally_core::{SinkError, Validator};
 use tally_ingest::{decode_body, parse_native, ContentEncoding, DecodeError};
@@ -61,12 +62,16 @@ pub async fn capture(
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok()),
     )?;
-    let raw = axum::body::to_bytes(body, max)
+    let raw = Limited::new(body, max)
+        .collect()
         .await
-        .map_err(|_| DecodeError::BodyTooLarge { max })?;
+        .map_err(|e| match e.downcast_ref::<LengthLimitError>() {
+            Some(_) => DecodeError::BodyTooLarge { max },
+            None => DecodeError::Unreadable(e.to_string()),
+        })?
+        .to_bytes();
     let plain = decode_body(&raw, encoding, max)?;
     let payload = parse_native(&plain)?;
-    drop(raw);
 
     let validator = Validator {
         limits: &state.limits,
@@ -96,6 +101,7 @@ pub async fn capture(
     }
     // The body is parsed and validated; from here the sink's own budget counts it.
     drop(plain);
+    drop(raw);
     drop(body_permit);
     let receipt = state.sink.send(events).await?;
     Ok(Json(CaptureReply {
