@@ -7,12 +7,20 @@ use crate::event::{Event, ProjectId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Where capture hands validated events. `send` returns only once the events are
 /// durable: a caller may acknowledge them to the client as soon as it returns `Ok`.
 #[async_trait]
 pub trait EventSink: Send + Sync + 'static {
     async fn send(&self, events: Vec<Event>) -> Result<SinkReceipt, SinkError>;
+
+    /// Waits, at most `max_wait`, until every event acknowledged before the call
+    /// can be read back from the event store. A sink that stores before it
+    /// acknowledges has nothing to wait for.
+    async fn settle(&self, max_wait: std::time::Duration) {
+        let _ = max_wait;
+    }
 }
 
 /// What a sink did with a batch.
@@ -27,7 +35,8 @@ pub struct SinkReceipt {
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
     /// Stores the batch atomically and durably; returns after the data is on disk.
-    async fn insert_batch(&self, events: Vec<Event>) -> Result<InsertOutcome, StoreError>;
+    /// Shared, so that a caller can retry the same batch without copying it.
+    async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError>;
     /// Answers `Ok` when the store can serve reads and writes.
     async fn ping(&self) -> Result<(), StoreError>;
 }

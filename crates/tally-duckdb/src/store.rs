@@ -260,7 +260,7 @@ fn stored_keys<'a>(
 
 #[async_trait]
 impl EventStore for DuckDb {
-    async fn insert_batch(&self, events: Vec<Event>) -> Result<InsertOutcome, StoreError> {
+    async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError> {
         self.blocking(move |db| db.insert_blocking(&events)).await
     }
 

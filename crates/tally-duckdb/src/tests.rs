@@ -23,11 +23,14 @@ async fn duplicates_stay_duplicates_after_reopening() {
     let e = event(1, "signup", "u1", "2026-11-01T10:00:00Z");
     {
         let db = open(&dir);
-        db.insert_batch(vec![e.clone()]).await.unwrap();
+        db.insert_batch(vec![e.clone()].into()).await.unwrap();
     }
     let db = open(&dir);
     assert_eq!(db.stored_events(), 1, "the index is rebuilt from the table");
-    let out = db.insert_batch(vec![e.clone(), e.clone()]).await.unwrap();
+    let out = db
+        .insert_batch(vec![e.clone(), e.clone()].into())
+        .await
+        .unwrap();
     assert_eq!((out.inserted, out.duplicates), (0, 2));
     let q = EventsQuery {
         project_id: 1,

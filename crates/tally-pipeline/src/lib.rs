@@ -1,7 +1,7 @@
 //! The embedded deployment's path from capture to storage. Enrichment, persons and
-//! sessionization join here; today it groups concurrent requests into shared
-//! durable commits and bounds what may queue.
+//! sessionization join here; today it makes capture durable in a local spool,
+//! acknowledges, and drains the spool into the event store in large batches.
 
-mod group_commit;
+mod spool;
 
-pub use group_commit::{GroupCommitConfig, GroupCommitSink};
+pub use spool::{Recovery, SpoolConfig, SpoolError, SpooledSink};

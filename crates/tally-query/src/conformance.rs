@@ -69,13 +69,16 @@ macro_rules! conformance_suite {
 
 pub async fn duplicates_are_stored_once(db: &impl Backend) {
     let e = event(1, "signup", "u1", "2026-11-01T10:00:00Z");
-    let out = db.insert_batch(vec![e.clone(), e.clone()]).await.unwrap();
+    let out = db
+        .insert_batch(vec![e.clone(), e.clone()].into())
+        .await
+        .unwrap();
     assert_eq!(
         (out.inserted, out.duplicates),
         (1, 1),
         "a repeat within one batch"
     );
-    let out = db.insert_batch(vec![e.clone()]).await.unwrap();
+    let out = db.insert_batch(vec![e.clone()].into()).await.unwrap();
     assert_eq!(
         (out.inserted, out.duplicates),
         (0, 1),
@@ -84,7 +87,10 @@ pub async fn duplicates_are_stored_once(db: &impl Backend) {
     // The same uuid in another project is another event.
     let mut other = e.clone();
     other.project_id = 2;
-    assert_eq!(db.insert_batch(vec![other]).await.unwrap().inserted, 1);
+    assert_eq!(
+        db.insert_batch(vec![other].into()).await.unwrap().inserted,
+        1
+    );
     let page = db.events(all_events(1, 10)).await.unwrap();
     assert_eq!(page.results.len(), 1);
     assert_eq!(page.results[0].uuid, e.uuid);
@@ -108,7 +114,7 @@ pub async fn events_pages_are_newest_first_without_skips(db: &impl Backend) {
         batch.push(e);
     }
     batch.push(event(2, "view", "other-project", "2026-11-01T00:00:00Z"));
-    db.insert_batch(batch.clone()).await.unwrap();
+    db.insert_batch(batch.clone().into()).await.unwrap();
     let mut seen = Vec::new();
     let mut q = all_events(1, 10);
     loop {
@@ -125,11 +131,14 @@ pub async fn events_pages_are_newest_first_without_skips(db: &impl Backend) {
 }
 
 pub async fn events_filters_apply(db: &impl Backend) {
-    db.insert_batch(vec![
-        event(1, "a", "u1", "2026-11-01T00:00:00Z"),
-        event(1, "b", "u1", "2026-11-02T00:00:00Z"),
-        event(1, "a", "u2", "2026-11-03T00:00:00Z"),
-    ])
+    db.insert_batch(
+        vec![
+            event(1, "a", "u1", "2026-11-01T00:00:00Z"),
+            event(1, "b", "u1", "2026-11-02T00:00:00Z"),
+            event(1, "a", "u2", "2026-11-03T00:00:00Z"),
+        ]
+        .into(),
+    )
     .await
     .unwrap();
     let count = |q: EventsQuery| async move { db.events(q).await.unwrap().results.len() };
@@ -178,16 +187,19 @@ pub async fn events_filters_apply(db: &impl Backend) {
 }
 
 pub async fn timeseries_zero_fills_in_the_requested_zone(db: &impl Backend) {
-    db.insert_batch(vec![
-        // 23:30 UTC on Oct 24 is already Oct 25 in Berlin (UTC+2).
-        event(1, "view", "u1", "2026-10-24T23:30:00Z"),
-        event(1, "view", "u1", "2026-10-25T12:00:00Z"),
-        event(1, "view", "u2", "2026-10-25T13:00:00Z"),
-        // 23:30 UTC on Oct 26 is Oct 27 00:30 in Berlin (UTC+1 after the change).
-        event(1, "view", "u3", "2026-10-26T23:30:00Z"),
-        event(1, "other", "u4", "2026-10-25T13:00:00Z"),
-        event(2, "view", "u9", "2026-10-25T13:00:00Z"),
-    ])
+    db.insert_batch(
+        vec![
+            // 23:30 UTC on Oct 24 is already Oct 25 in Berlin (UTC+2).
+            event(1, "view", "u1", "2026-10-24T23:30:00Z"),
+            event(1, "view", "u1", "2026-10-25T12:00:00Z"),
+            event(1, "view", "u2", "2026-10-25T13:00:00Z"),
+            // 23:30 UTC on Oct 26 is Oct 27 00:30 in Berlin (UTC+1 after the change).
+            event(1, "view", "u3", "2026-10-26T23:30:00Z"),
+            event(1, "other", "u4", "2026-10-25T13:00:00Z"),
+            event(2, "view", "u9", "2026-10-25T13:00:00Z"),
+        ]
+        .into(),
+    )
     .await
     .unwrap();
     let r = range("2026-10-23T22:00:00Z", "2026-10-27T23:00:00Z");
@@ -248,14 +260,17 @@ pub async fn timeseries_zero_fills_in_the_requested_zone(db: &impl Backend) {
 }
 
 pub async fn top_events_and_overview_count_per_project_and_range(db: &impl Backend) {
-    db.insert_batch(vec![
-        event(1, "a", "u1", "2026-11-02T00:00:00Z"),
-        event(1, "a", "u2", "2026-11-02T01:00:00Z"),
-        event(1, "a", "u2", "2026-11-02T02:00:00Z"),
-        event(1, "b", "u3", "2026-11-02T03:00:00Z"),
-        event(1, "c", "u4", "2026-11-01T03:00:00Z"),
-        event(2, "z", "u5", "2026-11-02T03:00:00Z"),
-    ])
+    db.insert_batch(
+        vec![
+            event(1, "a", "u1", "2026-11-02T00:00:00Z"),
+            event(1, "a", "u2", "2026-11-02T01:00:00Z"),
+            event(1, "a", "u2", "2026-11-02T02:00:00Z"),
+            event(1, "b", "u3", "2026-11-02T03:00:00Z"),
+            event(1, "c", "u4", "2026-11-01T03:00:00Z"),
+            event(2, "z", "u5", "2026-11-02T03:00:00Z"),
+        ]
+        .into(),
+    )
     .await
     .unwrap();
     let r = range("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z");

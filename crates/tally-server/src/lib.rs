@@ -34,6 +34,21 @@ pub struct AppState {
     pub started: Instant,
 }
 
+/// How long a read waits for acknowledged events to become queryable. Under a
+/// normal load the spool's drain stores events within milliseconds, so a client
+/// reads its own writes; when the drain is far behind, answers come after this
+/// wait with what is stored, rather than not at all.
+pub const READ_AFTER_WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl AppState {
+    /// The query engine, once events acknowledged before this call are stored
+    /// (or [`READ_AFTER_WRITE_WAIT`] has passed).
+    pub async fn query_after_writes(&self) -> &dyn QueryEngine {
+        self.sink.settle(READ_AFTER_WRITE_WAIT).await;
+        self.query.as_ref()
+    }
+}
+
 /// A byte budget for capture bodies in flight; see [`AppState::body_budget`].
 pub struct BodyBudget {
     permits: Arc<tokio::sync::Semaphore>,

@@ -1,5 +1,6 @@
 //! Assembling the embedded deployment: DuckDB events, SQLite metadata, the
-//! group-commit sink, the router — and the first-start bootstrap.
+//! spooled sink (capture is durable in `DATA_DIR/spool` before it is
+//! acknowledged), the router — and the first-start bootstrap.
 
 use crate::config::Config;
 use anyhow::Context;
@@ -7,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tally_core::EventSink;
 use tally_core::{Clock, KeyKind, Limits, MetadataStore, ProjectId};
 use tally_duckdb::{DuckDb, DuckDbConfig};
 use tally_meta::{CachedMetadata, SqliteMeta};
-use tally_pipeline::{GroupCommitConfig, GroupCommitSink};
+use tally_pipeline::{SpoolConfig, SpooledSink};
 use tally_server::{AppState, BodyBudget};
 use tokio::net::TcpListener;
 
@@ -104,7 +106,15 @@ pub struct App {
     pub bootstrap: Option<Bootstrap>,
     pub data_dir: PathBuf,
     pub events: DuckDb,
+    pub sink: Arc<SpooledSink>,
 }
+
+/// Where the capture spool lives inside the data dir.
+pub const SPOOL_DIR: &str = "spool";
+
+/// How long shutdown waits for the spool to drain into the store. Whatever is
+/// left is stored at the next start.
+const SHUTDOWN_DRAIN_WAIT: Duration = Duration::from_secs(30);
 
 /// Binds the listener, opens the stores, bootstraps, and builds the router.
 pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
@@ -114,16 +124,21 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
     let port = listener.local_addr()?.port();
     let stores = open_stores(config).await?;
     let bootstrap = bootstrap(stores.meta.as_ref(), &config.data_dir).await?;
-    let sink = GroupCommitSink::spawn(
+    // Before serving: whatever an earlier run acknowledged but did not store yet
+    // is stored now, so the first query already sees it.
+    let (sink, _recovery) = SpooledSink::start(
         Arc::new(stores.events.clone()),
-        GroupCommitConfig {
+        SpoolConfig {
             max_queued_bytes: config.max_queued_mb * 1024 * 1024,
-            ..GroupCommitConfig::default()
+            ..SpoolConfig::in_dir(config.data_dir.join(SPOOL_DIR))
         },
-    );
+    )
+    .await
+    .context("recovering the capture spool")?;
+    let sink = Arc::new(sink);
     let state = AppState {
         meta: stores.meta,
-        sink: Arc::new(sink),
+        sink: sink.clone(),
         store: Arc::new(stores.events.clone()),
         query: Arc::new(stores.events.clone()),
         clock,
@@ -139,12 +154,14 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         bootstrap,
         data_dir: config.data_dir.clone(),
         events: stores.events,
+        sink,
     })
 }
 
 impl App {
     /// Serves until `shutdown` resolves, then finishes in-flight requests (whose
-    /// events are committed before they are answered) and checkpoints the store.
+    /// events are in the spool before they are answered), lets the spool drain
+    /// into the store, and checkpoints the store.
     pub async fn serve(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -153,6 +170,7 @@ impl App {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
+        self.sink.settle(SHUTDOWN_DRAIN_WAIT).await;
         let events = self.events.clone();
         tokio::task::spawn_blocking(move || events.checkpoint()).await??;
         Ok(())

@@ -46,14 +46,17 @@ async fn a_stalled_writer_sheds_load_with_retry_after() {
     let err: Value = shed.json().await.unwrap();
     assert_eq!(err["error"]["code"], "overloaded");
 
-    drop(hold);
     for q in queued {
         assert_eq!(
             q.await.unwrap(),
             200,
-            "queued requests complete once the writer resumes"
+            "requests within the budget are acknowledged from the spool while the store is stalled"
         );
     }
+    drop(hold);
+    // A read waits until the acknowledged events are stored, which frees the budget.
+    let page = server.read_json("/events?limit=1000").await;
+    assert_eq!(page["results"].as_array().unwrap().len(), 80);
     assert_eq!(
         server.capture(&body).await.status(),
         200,

@@ -27,9 +27,15 @@ async fn raw_ips_are_not_stored() {
     assert_eq!(props["kept"], "yes");
     assert!(props.get("$ip").is_none(), "{props}");
     server.stop().await;
-    // Scan every file the server wrote, WAL included.
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
+    // Scan every file the server wrote: DuckDB's WAL and the capture spool too.
+    let files = files_under(dir.path());
+    assert!(
+        files
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "seg")),
+        "the spool segment holding the event is among the files scanned: {files:?}"
+    );
+    for path in files {
         let bytes = std::fs::read(&path).unwrap();
         assert!(
             !bytes.windows(IP.len()).any(|w| w == IP.as_bytes()),
@@ -37,4 +43,17 @@ async fn raw_ips_are_not_stored() {
             path.display()
         );
     }
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }

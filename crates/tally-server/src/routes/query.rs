@@ -61,7 +61,7 @@ pub async fn events(
             .map(|t| parse_datetime(t, "before"))
             .transpose()?,
     };
-    Ok(Json(state.query.events(q).await?))
+    Ok(Json(state.query_after_writes().await.events(q).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -116,7 +116,7 @@ pub async fn timeseries(
         tz,
         math,
     )?;
-    Ok(Json(state.query.timeseries(q).await?))
+    Ok(Json(state.query_after_writes().await.timeseries(q).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -153,7 +153,8 @@ pub async fn top_events(
     };
     Ok(Json(
         state
-            .query
+            .query_after_writes()
+            .await
             .top_events(TopEventsQuery {
                 project_id,
                 range,
@@ -185,7 +186,8 @@ pub async fn overview(
     )?;
     Ok(Json(
         state
-            .query
+            .query_after_writes()
+            .await
             .overview(OverviewQuery { project_id, range })
             .await?,
     ))

@@ -1,0 +1,404 @@
+//! [`SpooledSink`]: the embedded [`EventSink`]. Capture writes to an append-only,
+//! checksummed log on local disk (the spool) and is acknowledged once that write is
+//! synced; a drain task then stores the logged events in the event store in large
+//! batches, and segments are deleted once everything in them is stored.
+//!
+//! Guarantees:
+//! - `send` returns `Ok` only after its events are synced to the spool. Requests
+//!   that arrive while a sync runs share the next one (group commit).
+//! - Every acknowledged event reaches the store: the drain retries until the store
+//!   takes it, and on start-up [`SpooledSink::start`] first stores whatever the
+//!   spool still holds (a crash between sync and store). Storing twice is harmless
+//!   because the store is idempotent on `(project_id, uuid)`.
+//! - Memory and disk are bounded: an event holds part of a byte budget from `send`
+//!   until it is stored; when the budget is spent, `send` fails at once with
+//!   `Overloaded` (HTTP 503 + `Retry-After`).
+//! - Reads catch up: [`EventSink::settle`] waits until everything acknowledged
+//!   before the call is stored, so a client reading after its own write sees it
+//!   whenever the drain keeps up.
+
+mod codec;
+mod segments;
+
+use async_trait::async_trait;
+use segments::{SegmentId, SegmentWriter};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tally_core::{Event, EventSink, EventStore, SinkError, SinkReceipt, StoreError};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+
+#[derive(Debug, Clone)]
+pub struct SpoolConfig {
+    /// Where the segment files live.
+    pub dir: PathBuf,
+    /// Bytes of events (approximate, in memory) allowed between `send` and stored.
+    pub max_queued_bytes: usize,
+    /// Events per spool sync at most; more waiting requests go into the next one.
+    pub max_sync_events: usize,
+    /// Events per store insert at most. Large inserts are what make the store fast:
+    /// DuckDB's cost per transaction is fixed, and from one row group (122,880 rows)
+    /// up it writes the rows straight to the database file instead of its WAL.
+    pub max_store_batch: usize,
+    /// A segment that reaches this size is closed and the next one started.
+    pub max_segment_bytes: u64,
+    /// What `Retry-After` suggests when the budget is spent.
+    pub retry_after_secs: u64,
+}
+
+impl SpoolConfig {
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            max_queued_bytes: 256 * 1024 * 1024,
+            max_sync_events: 100_000,
+            max_store_batch: 131_072,
+            max_segment_bytes: 64 * 1024 * 1024,
+            retry_after_secs: 1,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum SpoolError {
+    #[error("spool directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("storing events recovered from the spool: {0}")]
+    Replay(#[from] StoreError),
+}
+
+/// What start-up found in the spool.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Events read back from segments left by the previous run.
+    pub events: usize,
+    /// Segments whose last record was cut short by a crash (never acknowledged).
+    pub torn_tails: usize,
+    /// Segments with damaged records, kept aside as `*.damaged` files.
+    pub damaged: Vec<PathBuf>,
+}
+
+const UNIT: usize = 1024;
+
+/// A request waiting for the spool.
+struct Job {
+    events: Vec<Event>,
+    permit: OwnedSemaphorePermit,
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Events synced to the spool, waiting to be stored.
+struct Logged {
+    events: Vec<Event>,
+    _permit: OwnedSemaphorePermit,
+    segment: SegmentId,
+    seq: u64,
+}
+
+/// How far the spool and the store have got, as counts of spool syncs.
+struct Progress {
+    synced: AtomicU64,
+    stored: watch::Sender<u64>,
+}
+
+pub struct SpooledSink {
+    jobs: mpsc::UnboundedSender<Job>,
+    budget: Arc<Semaphore>,
+    budget_units: usize,
+    retry_after_secs: u64,
+    progress: Arc<Progress>,
+}
+
+impl SpooledSink {
+    /// Stores what the spool holds from an earlier run, then starts the spool
+    /// writer thread and the drain task (on the current tokio runtime).
+    pub async fn start(
+        store: Arc<dyn EventStore>,
+        config: SpoolConfig,
+    ) -> Result<(Self, Recovery), SpoolError> {
+        let io = |source| SpoolError::Io {
+            path: config.dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&config.dir).map_err(io)?;
+        let (recovery, next_id) = recover(store.as_ref(), &config).await?;
+        let dir = config.dir.clone();
+        let max_segment = config.max_segment_bytes;
+        let writer =
+            tokio::task::spawn_blocking(move || SegmentWriter::create(&dir, next_id, max_segment))
+                .await
+                .map_err(|e| io(std::io::Error::other(e)))?
+                .map_err(io)?;
+
+        let progress = Arc::new(Progress {
+            synced: AtomicU64::new(0),
+            stored: watch::Sender::new(0),
+        });
+        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+        let (logged_tx, logged_rx) = mpsc::unbounded_channel();
+        tokio::spawn(drain_loop(
+            store,
+            logged_rx,
+            Arc::clone(&progress),
+            config.dir.clone(),
+            next_id,
+            config.max_store_batch,
+        ));
+        let sync_progress = Arc::clone(&progress);
+        let max_sync_events = config.max_sync_events;
+        std::thread::Builder::new()
+            .name("tally-spool".into())
+            .spawn(move || sync_loop(writer, jobs_rx, logged_tx, &sync_progress, max_sync_events))
+            .map_err(io)?;
+
+        // The channels are unbounded: the byte budget is what bounds them, since a
+        // job cannot be queued without first holding its permits.
+        let budget_units = (config.max_queued_bytes / UNIT).max(1);
+        let sink = Self {
+            jobs: jobs_tx,
+            budget: Arc::new(Semaphore::new(budget_units)),
+            budget_units,
+            retry_after_secs: config.retry_after_secs,
+            progress,
+        };
+        Ok((sink, recovery))
+    }
+
+    /// Bytes of budget currently free, for metrics and tests.
+    pub fn free_bytes(&self) -> usize {
+        self.budget.available_permits() * UNIT
+    }
+}
+
+/// Stores every event in the spool's existing segments, then deletes them.
+/// Returns the id the next segment gets.
+async fn recover(
+    store: &dyn EventStore,
+    config: &SpoolConfig,
+) -> Result<(Recovery, SegmentId), SpoolError> {
+    let dir = config.dir.clone();
+    let io = |source| SpoolError::Io {
+        path: dir.clone(),
+        source,
+    };
+    let ids = segments::list_segments(&dir).map_err(io)?;
+    let mut recovery = Recovery::default();
+    let mut pending: Vec<Event> = Vec::new();
+    for &id in &ids {
+        let contents = segments::read_segment(&dir, id).map_err(io)?;
+        let mut damaged = contents.stop == Some(codec::ScanStop::Corrupt);
+        for payload in &contents.payloads {
+            match codec::decode_batch(payload) {
+                Ok(events) => {
+                    recovery.events += events.len();
+                    pending.extend(events);
+                }
+                Err(err) => {
+                    tracing::error!(segment = id, %err, "undecodable spool record");
+                    damaged = true;
+                    break;
+                }
+            }
+            if pending.len() >= config.max_store_batch {
+                store
+                    .insert_batch(std::mem::take(&mut pending).into())
+                    .await?;
+            }
+        }
+        if contents.stop == Some(codec::ScanStop::TornTail) {
+            // The last write did not finish, so it was never acknowledged.
+            tracing::warn!(
+                segment = id,
+                bytes = contents.unread_bytes,
+                "spool segment ends in a partial record (an unfinished write); ignored"
+            );
+            recovery.torn_tails += 1;
+        }
+        if damaged {
+            let kept = segments::set_aside(&dir, id).map_err(io)?;
+            tracing::error!(
+                segment = id,
+                unread_bytes = contents.unread_bytes,
+                kept = %kept.display(),
+                "spool segment is damaged; its readable records were stored, the rest kept aside"
+            );
+            recovery.damaged.push(kept);
+        }
+    }
+    if !pending.is_empty() {
+        store.insert_batch(pending.into()).await?;
+    }
+    let next_id = ids.last().map_or(1, |last| last + 1);
+    segments::delete_segments(&dir, ids.first().copied().unwrap_or(next_id), next_id)
+        .map_err(io)?;
+    if recovery.events > 0 {
+        tracing::info!(
+            events = recovery.events,
+            segments = ids.len(),
+            "stored events recovered from the spool"
+        );
+    }
+    Ok((recovery, next_id))
+}
+
+/// The spool writer: one thread, because each sync blocks on the disk.
+fn sync_loop(
+    mut writer: SegmentWriter,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    logged: mpsc::UnboundedSender<Logged>,
+    progress: &Progress,
+    max_sync_events: usize,
+) {
+    let mut frames = Vec::new();
+    let mut payload = Vec::new();
+    while let Some(first) = jobs.blocking_recv() {
+        let mut n = first.events.len();
+        let mut batch = vec![first];
+        while n < max_sync_events {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    n += job.events.len();
+                    batch.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        frames.clear();
+        for job in &batch {
+            payload.clear();
+            codec::encode_batch(job.events.iter(), &mut payload);
+            codec::push_frame(&mut frames, &payload);
+        }
+        match writer.append(&frames) {
+            Ok(segment) => {
+                let seq = progress.synced.fetch_add(1, Ordering::AcqRel) + 1;
+                for job in batch {
+                    // Ordering of the two sends does not matter for safety: the
+                    // events are durable already.
+                    let _ = logged.send(Logged {
+                        events: job.events,
+                        _permit: job.permit,
+                        segment,
+                        seq,
+                    });
+                    // A client that went away just does not hear back.
+                    let _ = job.reply.send(Ok(()));
+                }
+            }
+            Err(err) => {
+                tracing::error!(%err, requests = batch.len(), events = n, "spool write failed");
+                for job in batch {
+                    let _ = job.reply.send(Err(StoreError::Unavailable(format!(
+                        "spool write failed: {err}"
+                    ))));
+                }
+            }
+        }
+        // Keep a burst's buffers from pinning memory for good.
+        if frames.capacity() > 64 * 1024 * 1024 {
+            frames = Vec::new();
+        }
+    }
+}
+
+/// Moves spooled events into the store, oldest first, in large batches.
+async fn drain_loop(
+    store: Arc<dyn EventStore>,
+    mut logged: mpsc::UnboundedReceiver<Logged>,
+    progress: Arc<Progress>,
+    dir: PathBuf,
+    mut first_live: SegmentId,
+    max_store_batch: usize,
+) {
+    while let Some(first) = logged.recv().await {
+        let mut items = vec![first];
+        let mut n = items[0].events.len();
+        while n < max_store_batch {
+            match logged.try_recv() {
+                Ok(item) => {
+                    n += item.events.len();
+                    items.push(item);
+                }
+                Err(_) => break,
+            }
+        }
+        let last = items.last().expect("one item at least");
+        let (segment, seq) = (last.segment, last.seq);
+        let mut events = Vec::with_capacity(n);
+        let mut permits = Vec::with_capacity(items.len());
+        for item in items {
+            events.extend(item.events);
+            permits.push(item._permit);
+        }
+        store_until_done(store.as_ref(), events.into()).await;
+        progress.stored.send_replace(seq);
+        drop(permits);
+        if segment > first_live {
+            // Every event in segments before `segment` is stored now.
+            release(&dir, first_live, segment);
+            first_live = segment;
+        }
+    }
+}
+
+/// Acknowledged events must not be dropped: retry until the store takes them,
+/// backing off. Meanwhile the budget stays held, so capture sheds load.
+async fn store_until_done(store: &dyn EventStore, events: Arc<[Event]>) {
+    let mut backoff = Duration::from_millis(50);
+    let mut attempt = 1u32;
+    while let Err(err) = store.insert_batch(Arc::clone(&events)).await {
+        tracing::error!(%err, events = events.len(), attempt, "storing spooled events failed; will retry");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+        attempt += 1;
+    }
+}
+
+fn release(dir: &Path, from: SegmentId, until: SegmentId) {
+    if let Err(err) = segments::delete_segments(dir, from, until) {
+        // Harmless beyond disk space: a later start-up stores them again, as
+        // duplicates that the store skips.
+        tracing::warn!(%err, from, until, "could not delete stored spool segments");
+    }
+}
+
+#[async_trait]
+impl EventSink for SpooledSink {
+    async fn send(&self, events: Vec<Event>) -> Result<SinkReceipt, SinkError> {
+        if events.is_empty() {
+            return Ok(SinkReceipt::default());
+        }
+        let bytes: usize = events.iter().map(Event::approx_size).sum();
+        let units = (bytes / UNIT + 1).min(self.budget_units);
+        let permit = Arc::clone(&self.budget)
+            .try_acquire_many_owned(u32::try_from(units).unwrap_or(u32::MAX))
+            .map_err(|_| SinkError::Overloaded {
+                retry_after_secs: self.retry_after_secs,
+            })?;
+        let accepted = events.len();
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                events,
+                permit,
+                reply,
+            })
+            .map_err(|_| SinkError::Closed)?;
+        answer.await.map_err(|_| SinkError::Closed)??;
+        Ok(SinkReceipt { accepted })
+    }
+
+    async fn settle(&self, max_wait: Duration) {
+        let target = self.progress.synced.load(Ordering::Acquire);
+        let mut stored = self.progress.stored.subscribe();
+        let _ = tokio::time::timeout(max_wait, stored.wait_for(|&s| s >= target)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests;

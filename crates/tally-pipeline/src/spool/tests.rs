@@ -1,0 +1,263 @@
+use super::*;
+use std::sync::Mutex;
+use tally_core::InsertOutcome;
+use tokio::sync::Notify;
+
+/// An in-memory store for unit tests: records each insert, can be held shut or
+/// made to fail a number of times.
+#[derive(Default)]
+struct Recorder {
+    inserts: Mutex<Vec<Vec<uuid::Uuid>>>,
+    gate: Option<Arc<Notify>>,
+    failures_left: Mutex<u32>,
+}
+
+impl Recorder {
+    fn stored(&self) -> Vec<uuid::Uuid> {
+        self.inserts.lock().unwrap().concat()
+    }
+    fn insert_sizes(&self) -> Vec<usize> {
+        self.inserts.lock().unwrap().iter().map(Vec::len).collect()
+    }
+}
+
+#[async_trait]
+impl EventStore for Recorder {
+    async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError> {
+        if let Some(gate) = &self.gate {
+            gate.notified().await;
+        }
+        {
+            let mut left = self.failures_left.lock().unwrap();
+            if *left > 0 {
+                *left -= 1;
+                return Err(StoreError::Unavailable("disk gone".into()));
+            }
+        }
+        self.inserts
+            .lock()
+            .unwrap()
+            .push(events.iter().map(|e| e.uuid).collect());
+        Ok(InsertOutcome {
+            inserted: events.len(),
+            duplicates: 0,
+        })
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+fn events(n: usize, prop_bytes: usize) -> Vec<Event> {
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        "blob".into(),
+        serde_json::Value::String("x".repeat(prop_bytes)),
+    );
+    (0..n)
+        .map(|i| {
+            let mut e = Event::new(
+                1,
+                uuid::Uuid::new_v4(),
+                "e",
+                format!("u{i}"),
+                chrono::Utc::now(),
+            );
+            e.properties = properties.clone();
+            e
+        })
+        .collect()
+}
+
+fn uuids(events: &[Event]) -> Vec<uuid::Uuid> {
+    events.iter().map(|e| e.uuid).collect()
+}
+
+async fn start(store: Arc<Recorder>, config: SpoolConfig) -> (Arc<SpooledSink>, Recovery) {
+    let (sink, recovery) = SpooledSink::start(store, config).await.unwrap();
+    (Arc::new(sink), recovery)
+}
+
+const LONG: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn acknowledged_events_are_stored_and_settle_waits_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Recorder::default());
+    let (sink, _) = start(store.clone(), SpoolConfig::in_dir(dir.path())).await;
+    let batch = events(5, 10);
+    let expected = uuids(&batch);
+    assert_eq!(sink.send(batch).await.unwrap().accepted, 5);
+    sink.settle(LONG).await;
+    assert_eq!(store.stored(), expected);
+}
+
+#[tokio::test]
+async fn requests_arriving_during_an_insert_are_stored_together_in_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Notify::new());
+    let store = Arc::new(Recorder {
+        gate: Some(gate.clone()),
+        ..Default::default()
+    });
+    let (sink, _) = start(store.clone(), SpoolConfig::in_dir(dir.path())).await;
+    // Acknowledged before the store has anything: the spool is what is durable.
+    sink.send(events(1, 0)).await.unwrap();
+    // Let the drain take that one request into an insert, which the gate holds.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..10 {
+        sink.send(events(2, 0)).await.unwrap();
+    }
+    gate.notify_one();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    gate.notify_one();
+    sink.settle(LONG).await;
+    assert_eq!(store.insert_sizes(), vec![1, 20]);
+}
+
+#[tokio::test]
+async fn a_full_budget_sheds_until_the_store_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Notify::new());
+    let store = Arc::new(Recorder {
+        gate: Some(gate.clone()),
+        ..Default::default()
+    });
+    let config = SpoolConfig {
+        max_queued_bytes: 64 * 1024,
+        ..SpoolConfig::in_dir(dir.path())
+    };
+    let (sink, _) = start(store.clone(), config).await;
+    sink.send(events(1, 40 * 1024)).await.unwrap();
+    let shed = sink.send(events(1, 40 * 1024)).await;
+    assert!(
+        matches!(
+            shed,
+            Err(SinkError::Overloaded {
+                retry_after_secs: 1
+            })
+        ),
+        "{shed:?}"
+    );
+    gate.notify_one();
+    sink.settle(LONG).await;
+    assert_eq!(
+        sink.free_bytes(),
+        64 * 1024,
+        "the budget is returned once stored"
+    );
+    sink.send(events(1, 40 * 1024)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_store_is_retried_and_nothing_acknowledged_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Recorder {
+        failures_left: Mutex::new(3),
+        ..Default::default()
+    });
+    let (sink, _) = start(store.clone(), SpoolConfig::in_dir(dir.path())).await;
+    let batch = events(4, 0);
+    let expected = uuids(&batch);
+    sink.send(batch).await.unwrap();
+    sink.settle(LONG).await;
+    assert_eq!(*store.failures_left.lock().unwrap(), 0);
+    assert_eq!(store.stored(), expected);
+}
+
+/// Sends `n` requests to a sink whose store never answers, then drops it: what
+/// a crash after the acknowledgement and before the store looks like on disk.
+async fn crash_before_storing(dir: &Path, n: usize) -> Vec<uuid::Uuid> {
+    let store = Arc::new(Recorder {
+        gate: Some(Arc::new(Notify::new())),
+        ..Default::default()
+    });
+    let config = SpoolConfig {
+        max_segment_bytes: 2048,
+        ..SpoolConfig::in_dir(dir)
+    };
+    let (sink, _) = start(store, config).await;
+    let mut acked = Vec::new();
+    for _ in 0..n {
+        let batch = events(3, 100);
+        acked.extend(uuids(&batch));
+        sink.send(batch).await.unwrap();
+    }
+    acked
+}
+
+#[tokio::test]
+async fn start_up_stores_what_the_previous_run_acknowledged_but_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let acked = crash_before_storing(dir.path(), 20).await;
+    assert!(
+        segments::list_segments(dir.path()).unwrap().len() > 1,
+        "the test spans several segments"
+    );
+
+    let store = Arc::new(Recorder::default());
+    let (_sink, recovery) = start(store.clone(), SpoolConfig::in_dir(dir.path())).await;
+    assert_eq!(recovery.events, acked.len());
+    assert_eq!(store.stored(), acked);
+    // Recovered segments are gone; only the new, empty one is left.
+    assert_eq!(segments::list_segments(dir.path()).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_partial_last_record_is_ignored_and_everything_before_it_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let acked = crash_before_storing(dir.path(), 2).await;
+    let last = *segments::list_segments(dir.path()).unwrap().last().unwrap();
+    let mut frame = Vec::new();
+    codec::push_frame(&mut frame, b"a write the crash cut short");
+    let path = segments::segment_path(dir.path(), last);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&frame[..frame.len() / 2]);
+    std::fs::write(&path, bytes).unwrap();
+
+    let store = Arc::new(Recorder::default());
+    let (_sink, recovery) = start(store.clone(), SpoolConfig::in_dir(dir.path())).await;
+    assert_eq!(recovery.torn_tails, 1);
+    assert!(recovery.damaged.is_empty());
+    assert_eq!(store.stored(), acked);
+}
+
+#[tokio::test]
+async fn a_damaged_segment_is_kept_aside_and_its_intact_records_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let acked = crash_before_storing(dir.path(), 1).await;
+    let first = segments::list_segments(dir.path()).unwrap()[0];
+    let path = segments::segment_path(dir.path(), first);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut garbage = Vec::new();
+    codec::push_frame(&mut garbage, b"payload");
+    let n = garbage.len();
+    garbage[n - 1] ^= 0xff; // the checksum no longer matches
+    bytes.extend_from_slice(&garbage);
+    std::fs::write(&path, bytes).unwrap();
+
+    let store = Arc::new(Recorder::default());
+    let (_sink, recovery) = start(store.clone(), SpoolConfig::in_dir(dir.path())).await;
+    assert_eq!(recovery.damaged.len(), 1);
+    assert!(recovery.damaged[0].exists());
+    assert_eq!(store.stored(), acked);
+}
+
+#[tokio::test]
+async fn segments_are_deleted_once_their_events_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Recorder::default());
+    let config = SpoolConfig {
+        max_segment_bytes: 1024,
+        ..SpoolConfig::in_dir(dir.path())
+    };
+    let (sink, _) = start(store.clone(), config).await;
+    for _ in 0..30 {
+        sink.send(events(2, 200)).await.unwrap();
+        sink.settle(LONG).await;
+    }
+    assert_eq!(store.stored().len(), 60);
+    // Each 1 KiB segment holds about two requests; all but the newest are stored.
+    let left = segments::list_segments(dir.path()).unwrap();
+    assert!(left.len() <= 2, "{left:?}");
+}
