@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Ingest benchmark: HTTP with durable ack at batch 1 and batch 100, then the raw
 # DuckDB insert rate of the same events (the ceiling), plus RSS idle and under load.
+#
+# Capture acknowledges once events are synced to the spool and stores them in
+# DuckDB right after, so each HTTP run reports two rates:
+#   acknowledged  = events acknowledged / load seconds       (what clients see)
+#   end-to-end    = events acknowledged / (load seconds + time until all of them
+#                   are queryable)                            (the sustained rate)
 # Usage: bench/ingest.sh [seconds per run]   (needs a release build: cargo build --release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,20 +15,42 @@ BIN=${CARGO_TARGET_DIR:-target}/release/tally
 WORK=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 PORT=18123
+BASE="http://127.0.0.1:$PORT"
 "$BIN" serve --bind 127.0.0.1 --port $PORT --data-dir "$WORK/http" >"$WORK/server.log" 2>&1 &
 PID=$!
-until curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null; do sleep 0.2; done
-KEY=$(python3 -c "import json;print(json.load(open('$WORK/http/bootstrap.json'))['api_key'])")
+until curl -sf "$BASE/ready" >/dev/null; do sleep 0.2; done
+boot() { python3 -c "import json;print(json.load(open('$WORK/http/bootstrap.json'))['$1'])"; }
+KEY=$(boot api_key); TOKEN=$(boot admin_token); PROJECT=$(boot project_id)
 rss() { awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' /proc/$PID/status; }
+# Events stored (queryable) so far, over a range that holds every generated event.
+stored() {
+  curl -sf -H "Authorization: Bearer $TOKEN" \
+    "$BASE/api/v1/projects/$PROJECT/overview?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" \
+    | python3 -c "import json,sys;print(json.load(sys.stdin)['current']['events'])"
+}
+now() { date +%s.%N; }
 echo "rss idle: $(rss)"
 for spec in "1 256" "100 32"; do
   set -- $spec
-  "$BIN" loadgen --url "http://127.0.0.1:$PORT" --api-key "$KEY" --batch "$1" --concurrency "$2" --duration "$SECS" &
+  before=$(stored)
+  "$BIN" loadgen --url "$BASE" --api-key "$KEY" --batch "$1" --concurrency "$2" --duration "$SECS" --json >"$WORK/report.json" &
   LG=$!
   sleep $((SECS / 2)); echo "rss under load (batch $1): $(rss)"
   wait $LG
+  ended=$(now)
+  acked=$(python3 -c "import json;print(json.load(open('$WORK/report.json'))['events'])")
+  until [ "$(stored)" -ge $((before + acked)) ]; do sleep 0.05; done
+  python3 - "$WORK/report.json" "$ended" "$(now)" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+tail = float(sys.argv[3]) - float(sys.argv[2])
+print(f"batch {r['events'] // max(r['requests'], 1)}: {r['requests']} requests, {r['events']} events acknowledged in {r['seconds']:.1f} s")
+print(f"  acknowledged: {r['events_per_sec']:.0f} events/s, {r['requests_per_sec']:.0f} req/s; "
+      f"latency p50 {r['p50_ms']:.2f} / p95 {r['p95_ms']:.2f} / p99 {r['p99_ms']:.2f} / max {r['max_ms']:.2f} ms; non-2xx {r['errors']}")
+print(f"  all of them queryable {tail:.2f} s after the load ended -> end-to-end {r['events'] / (r['seconds'] + tail):.0f} events/s")
+EOF
 done
-for b in 100 10000; do
+for b in 100 10000 131072; do
   echo "raw DuckDB insert, one transaction per $b events:"
   "$BIN" loadgen --raw-data-dir "$WORK/raw-$b" --batch $b --duration "$SECS"
 done
