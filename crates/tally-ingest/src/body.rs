@@ -41,6 +41,11 @@ pub fn decode_body(
         }
         return Ok(Cow::Borrowed(raw));
     }
+    gunzip_limited(raw, max).map(Cow::Owned)
+}
+
+/// Decompresses gzip data, refusing output over `max` bytes without producing it.
+pub fn gunzip_limited(raw: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
     let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(max));
     // Read one byte past the cap to tell "exactly max" from "over max".
     GzDecoder::new(raw)
@@ -50,7 +55,7 @@ pub fn decode_body(
     if out.len() > max {
         return Err(DecodeError::BodyTooLarge { max });
     }
-    Ok(Cow::Owned(out))
+    Ok(out)
 }
 
 #[cfg(test)]

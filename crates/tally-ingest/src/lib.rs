@@ -4,9 +4,11 @@
 
 pub mod body;
 pub mod native;
+pub mod posthog;
 
 pub use body::{decode_body, ContentEncoding};
 pub use native::{parse_native, NativePayload};
+pub use posthog::{parse_posthog, PosthogPayload, RequestParts, TokenSource};
 
 use thiserror::Error;
 

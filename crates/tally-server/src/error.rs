@@ -51,6 +51,8 @@ pub enum ApiError {
     MissingKey,
     #[error("the API key is not valid")]
     InvalidKey,
+    #[error("the events of this request name different project tokens")]
+    MixedTokens,
     #[error("this key cannot {0}")]
     Forbidden(&'static str),
     #[error("not found")]
@@ -82,6 +84,7 @@ impl ApiError {
             Self::BadParameter(_) => (StatusCode::BAD_REQUEST, "invalid_parameter"),
             Self::MissingKey => (StatusCode::UNAUTHORIZED, "missing_api_key"),
             Self::InvalidKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
+            Self::MixedTokens => (StatusCode::UNAUTHORIZED, "mixed_tokens"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::Sink(SinkError::Overloaded { .. }) => {

@@ -167,7 +167,13 @@ pub async fn run(args: &LoadgenArgs) -> anyhow::Result<()> {
 
 /// The `Retry-After` of a shed request, in whole seconds as Tally sends it.
 fn retry_after(r: &reqwest::Response) -> Option<Duration> {
-    let secs: u64 = r.headers().get("retry-after")?.to_str().ok()?.parse().ok()?;
+    let secs: u64 = r
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
     Some(Duration::from_secs(secs))
 }
 

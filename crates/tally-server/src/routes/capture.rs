@@ -6,14 +6,15 @@ use crate::auth::authenticate;
 use crate::error::{ApiError, ErrorBody, Rejection};
 use crate::openapi::{CaptureBody, ErrorResponse};
 use crate::AppState;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::Json;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
-use tally_core::{SinkError, Validator};
+use tally_core::{EventError, ProjectId, RawEvent, SinkError, Validator};
 use tally_ingest::{decode_body, parse_native, ContentEncoding, DecodeError};
+use tokio::sync::OwnedSemaphorePermit;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -40,6 +41,35 @@ pub async fn capture(
     body: Body,
 ) -> Result<Json<CaptureReply>, ApiError> {
     let grant = authenticate(&state, &headers).await?;
+    let body = read_body(&state, &headers, body).await?;
+    let plain = decode_body(&body.raw, body.encoding, state.limits.max_body_bytes)?;
+    let payload = parse_native(&plain)?;
+    drop(plain);
+    let reply = accept(
+        &state,
+        grant.project_id,
+        payload.is_batch,
+        payload.events,
+        body,
+    )
+    .await?;
+    Ok(Json(reply))
+}
+
+/// A request body read within the limits, holding its share of the body budget.
+pub struct ReadBody {
+    pub raw: Bytes,
+    pub encoding: ContentEncoding,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Reads a capture body: refuses one over the size limit, and reserves memory for
+/// it before reading a byte (503 when the budget is spent).
+pub async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<ReadBody, ApiError> {
     let max = state.limits.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -48,10 +78,10 @@ pub async fn capture(
     if declared.is_some_and(|n| n > max) {
         return Err(DecodeError::BodyTooLarge { max }.into());
     }
-    // Reserve memory for the body before reading it: a body of unknown length may
-    // grow to the limit, and decompression may inflate it to the limit too.
+    // A body of unknown length may grow to the limit, and decompression may
+    // inflate it to the limit too.
     let reserve = declared.map_or(max, |n| (n * 2).min(max));
-    let body_permit = state
+    let permit = state
         .body_budget
         .try_reserve(reserve)
         .ok_or(SinkError::Overloaded {
@@ -70,19 +100,33 @@ pub async fn capture(
             None => DecodeError::Unreadable(e.to_string()),
         })?
         .to_bytes();
-    let plain = decode_body(&raw, encoding, max)?;
-    let payload = parse_native(&plain)?;
+    Ok(ReadBody {
+        raw,
+        encoding,
+        _permit: permit,
+    })
+}
 
+/// Validates decoded events for `project_id`, hands the valid ones to the sink and
+/// answers once they are durable. A single invalid event is the request's error; in
+/// a batch, invalid events are listed and the valid ones kept.
+pub async fn accept(
+    state: &AppState,
+    project_id: ProjectId,
+    is_batch: bool,
+    decoded: Vec<Result<RawEvent, EventError>>,
+    body: ReadBody,
+) -> Result<CaptureReply, ApiError> {
     let validator = Validator {
         limits: &state.limits,
         clock: state.clock.as_ref(),
     };
-    let mut events = Vec::with_capacity(payload.events.len());
+    let mut events = Vec::with_capacity(decoded.len());
     let mut rejected = Vec::new();
-    for (index, raw) in payload.events.into_iter().enumerate() {
-        match raw.and_then(|r| validator.validate(grant.project_id, r)) {
+    for (index, raw) in decoded.into_iter().enumerate() {
+        match raw.and_then(|r| validator.validate(project_id, r)) {
             Ok(event) => events.push(event),
-            Err(err) if !payload.is_batch => return Err(ApiError::Event(err)),
+            Err(err) if !is_batch => return Err(ApiError::Event(err)),
             Err(err) => rejected.push(Rejection {
                 index,
                 error: ErrorBody::from(&err),
@@ -94,18 +138,16 @@ pub async fn capture(
     }
     if !rejected.is_empty() {
         tracing::info!(
-            project_id = grant.project_id,
+            project_id,
             rejected = rejected.len(),
             "events rejected in batch"
         );
     }
     // The body is parsed and validated; from here the sink's own budget counts it.
-    drop(plain);
-    drop(raw);
-    drop(body_permit);
+    drop(body);
     let receipt = state.sink.send(events).await?;
-    Ok(Json(CaptureReply {
+    Ok(CaptureReply {
         accepted: receipt.accepted,
         rejected,
-    }))
+    })
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod capture;
 pub(crate) mod health;
+pub(crate) mod posthog;
 pub(crate) mod query;
 
 use crate::error::ApiError;
@@ -11,13 +12,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(sdk_routes())
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
-        .route("/api/v1/capture", post(capture::capture))
         .route("/api/v1/projects/{project_id}/events", get(query::events))
         .route(
             "/api/v1/projects/{project_id}/timeseries",
@@ -38,6 +40,27 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Routes that browsers call from other origins (SDKs embedded in web pages):
+/// capture, PostHog's capture/flags/config. CORS answers preflights and mirrors
+/// the caller's origin; none of these routes reads cookies.
+fn sdk_routes() -> Router<AppState> {
+    let mut r = Router::new().route("/api/v1/capture", post(capture::capture));
+    for path in posthog::CAPTURE_PATHS {
+        let handler = get(posthog::capture).post(posthog::capture);
+        r = r
+            .route(path, handler.clone())
+            .route(&format!("{path}/"), handler);
+    }
+    for path in posthog::FLAG_PATHS {
+        let handler = get(posthog::flags).post(posthog::flags);
+        r = r
+            .route(path, handler.clone())
+            .route(&format!("{path}/"), handler);
+    }
+    r.route("/array/{token}/{file}", get(posthog::remote_config))
+        .layer(CorsLayer::very_permissive())
 }
 
 async fn not_found() -> ApiError {

@@ -1,0 +1,301 @@
+//! The PostHog capture format, as posthog-js, posthog-python, posthog-node and the
+//! mobile SDKs send it to `/e`, `/i/v0/e`, `/capture`, `/batch`, `/track`, `/engage`.
+//!
+//! Guarantees:
+//! - Every body shape PostHog's own capture accepts is read: a JSON array of
+//!   events, `{"api_key"|"token", "batch": [...], "sent_at"|"sentAt"}`, or one
+//!   event; carried as the raw body, as `data=` in a urlencoded form or in the
+//!   query string; plain, gzip (by the `compression=gzip|gzip-js` hint or the
+//!   `1f 8b` magic), base64, or lz-string (`compression=lz64`).
+//! - The project token is taken from the body (`api_key`, `token`), or from each
+//!   event (`api_key`, `token`, `$token`, `properties.token`); events that name
+//!   different tokens make the whole request [`TokenSource::Mixed`].
+//! - Clock skew is corrected when the client says when it sent the request:
+//!   `timestamp = received_at − (sent_at − timestamp)`; an `offset` (ms before
+//!   sending) becomes `received_at − offset`.
+//! - A bad event is an error in its slot; its neighbours are kept.
+
+use crate::body::gunzip_limited;
+use crate::DecodeError;
+use base64::Engine;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+use tally_core::{EventError, RawEvent};
+
+/// What a request carried besides its body, as far as decoding needs it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RequestParts<'a> {
+    /// The raw query string, without `?`.
+    pub query: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+}
+
+/// Which project token the request names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    None,
+    One(String),
+    /// Two events (or the body and an event) name different tokens.
+    Mixed,
+}
+
+#[derive(Debug)]
+pub struct PosthogPayload {
+    pub token: TokenSource,
+    pub is_batch: bool,
+    pub events: Vec<Result<RawEvent, EventError>>,
+}
+
+/// Decodes a PostHog capture request. `max` bounds every decompression step.
+pub fn parse_posthog(
+    parts: RequestParts<'_>,
+    body: &[u8],
+    received_at: DateTime<Utc>,
+    max: usize,
+) -> Result<PosthogPayload, DecodeError> {
+    let query = parse_query(parts.query.unwrap_or(""));
+    let mut compression = query.get("compression").cloned();
+    let is_form = parts
+        .content_type
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let data: Vec<u8> = if let Some(data) = query.get("data").filter(|_| body.is_empty()) {
+        data.clone().into_bytes()
+    } else if is_form || body.starts_with(b"data=") {
+        let form = parse_query(std::str::from_utf8(body).map_err(|_| DecodeError::NotAnObject)?);
+        compression = form.get("compression").cloned().or(compression);
+        form.get("data")
+            .ok_or(DecodeError::EmptyBody)?
+            .clone()
+            .into_bytes()
+    } else {
+        body.to_vec()
+    };
+    let json = unwrap_encodings(data, compression.as_deref(), max)?;
+    let top: Value =
+        serde_json::from_slice(&json).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
+    let sent_at_ms = query
+        .get("_")
+        .and_then(|ms| ms.parse::<i64>().ok())
+        .and_then(DateTime::from_timestamp_millis);
+    read_events(top, sent_at_ms, received_at)
+}
+
+/// Turns whatever wrapping the client applied into JSON bytes.
+fn unwrap_encodings(
+    data: Vec<u8>,
+    compression: Option<&str>,
+    max: usize,
+) -> Result<Vec<u8>, DecodeError> {
+    if data.iter().all(u8::is_ascii_whitespace) {
+        return Err(DecodeError::EmptyBody);
+    }
+    if data.starts_with(&[0x1f, 0x8b]) {
+        return gunzip_limited(&data, max);
+    }
+    if compression == Some("lz64") {
+        let text = std::str::from_utf8(&data)
+            .map_err(|_| DecodeError::BadCompression("lz64 data is not text".into()))?;
+        // Garbage may "decompress" to nothing rather than fail.
+        let words = lz_str::decompress_from_base64(text.trim())
+            .filter(|w| !w.is_empty())
+            .ok_or_else(|| DecodeError::BadCompression("not valid lz-string data".into()))?;
+        let json = String::from_utf16(&words)
+            .map_err(|_| DecodeError::BadCompression("lz-string data is not text".into()))?;
+        if json.len() > max {
+            return Err(DecodeError::BodyTooLarge { max });
+        }
+        return Ok(json.into_bytes());
+    }
+    let first = data.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    // JSON that is not an object or array is left for `read_events` to name.
+    if matches!(first, Some(b'{' | b'[')) || serde_json::from_slice::<Value>(&data).is_ok() {
+        return Ok(data);
+    }
+    // Not JSON, not gzip: base64 (older posthog-js, and some mobile SDKs).
+    let text: Vec<u8> = data
+        .into_iter()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(&text)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&text))
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(&text))
+        .map_err(|_| DecodeError::InvalidJson("body is neither JSON, gzip nor base64".into()))?;
+    if decoded.starts_with(&[0x1f, 0x8b]) {
+        return gunzip_limited(&decoded, max);
+    }
+    Ok(decoded)
+}
+
+fn read_events(
+    top: Value,
+    query_sent_at: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+) -> Result<PosthogPayload, DecodeError> {
+    let mut tokens = Tokens::default();
+    let (items, is_batch, sent_at) = match top {
+        Value::Array(items) => (items, true, query_sent_at),
+        Value::Object(mut fields) => {
+            tokens.see(fields.get("api_key").or(fields.get("token")));
+            let sent_at = ["sent_at", "sentAt"]
+                .iter()
+                .find_map(|k| fields.get(*k).and_then(as_time))
+                .or(query_sent_at);
+            match fields.remove("batch") {
+                Some(Value::Array(items)) => (items, true, sent_at),
+                Some(_) => return Err(DecodeError::BatchNotArray),
+                None => (vec![Value::Object(fields)], false, sent_at),
+            }
+        }
+        _ => return Err(DecodeError::NotAnObject),
+    };
+    if items.is_empty() {
+        return Err(DecodeError::EmptyBatch);
+    }
+    let events = items
+        .into_iter()
+        .map(|item| match item {
+            Value::Object(fields) => {
+                let encoded_len = serde_json::to_string(&fields).map_or(0, |s| s.len());
+                Ok(raw_event(
+                    fields,
+                    &mut tokens,
+                    sent_at,
+                    received_at,
+                    encoded_len,
+                ))
+            }
+            _ => Err(EventError::NotAnObject),
+        })
+        .collect();
+    Ok(PosthogPayload {
+        token: tokens.into_source(),
+        is_batch,
+        events,
+    })
+}
+
+#[derive(Default)]
+struct Tokens {
+    first: Option<String>,
+    mixed: bool,
+}
+
+impl Tokens {
+    fn see(&mut self, token: Option<&Value>) {
+        let Some(Value::String(t)) = token else {
+            return;
+        };
+        match &self.first {
+            None => self.first = Some(t.clone()),
+            Some(f) if f != t => self.mixed = true,
+            Some(_) => {}
+        }
+    }
+
+    fn into_source(self) -> TokenSource {
+        match (self.mixed, self.first) {
+            (true, _) => TokenSource::Mixed,
+            (false, Some(t)) => TokenSource::One(t),
+            (false, None) => TokenSource::None,
+        }
+    }
+}
+
+fn raw_event(
+    mut fields: Map<String, Value>,
+    tokens: &mut Tokens,
+    sent_at: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+    encoded_len: usize,
+) -> RawEvent {
+    let mut properties = match fields.remove("properties") {
+        Some(Value::Object(p)) => p,
+        Some(Value::Null) | None => Map::new(),
+        // Not an object: handed on as is, so validation names the problem.
+        Some(other) => {
+            return RawEvent {
+                event: fields.remove("event"),
+                distinct_id: fields.remove("distinct_id"),
+                uuid: fields.remove("uuid"),
+                timestamp: fields.remove("timestamp"),
+                properties: Some(other),
+                encoded_len,
+            }
+        }
+    };
+    for key in ["api_key", "token", "$token"] {
+        tokens.see(fields.get(key));
+    }
+    tokens.see(properties.get("token"));
+    properties.remove("token");
+    let distinct_id = fields
+        .remove("distinct_id")
+        .or_else(|| fields.remove("$distinct_id"))
+        .or_else(|| properties.remove("distinct_id"))
+        .or_else(|| properties.remove("$distinct_id"));
+    // Person updates sent beside the properties (as /engage and some SDKs do) are
+    // kept under the same keys inside them, where the person work reads them.
+    for key in ["$set", "$set_once", "$unset"] {
+        if let Some(v) = fields.remove(key) {
+            properties.entry(key).or_insert(v);
+        }
+    }
+    let event = fields.remove("event").or_else(|| {
+        // An /engage call carries only person updates: PostHog records it as $identify.
+        ["$set", "$set_once", "$unset"]
+            .iter()
+            .any(|k| properties.contains_key(*k))
+            .then(|| Value::String("$identify".into()))
+    });
+    let timestamp = corrected_timestamp(
+        fields.remove("timestamp"),
+        fields.remove("offset"),
+        sent_at,
+        received_at,
+    );
+    RawEvent {
+        event,
+        distinct_id,
+        uuid: fields.remove("uuid"),
+        timestamp,
+        properties: Some(Value::Object(properties)),
+        encoded_len,
+    }
+}
+
+/// PostHog's skew rule: trust the client's clock for intervals, not for the time.
+fn corrected_timestamp(
+    timestamp: Option<Value>,
+    offset_ms: Option<Value>,
+    sent_at: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+) -> Option<Value> {
+    let render = |t: DateTime<Utc>| Value::String(t.to_rfc3339_opts(SecondsFormat::Micros, true));
+    match (timestamp.as_ref().and_then(as_time), sent_at) {
+        (Some(ts), Some(sent)) => Some(render(received_at - (sent - ts))),
+        (Some(_), None) => timestamp,
+        (None, _) if timestamp.is_some() => timestamp, // unreadable: validation names it
+        (None, _) => offset_ms
+            .as_ref()
+            .and_then(Value::as_i64)
+            .map(|ms| render(received_at - Duration::milliseconds(ms))),
+    }
+}
+
+fn as_time(v: &Value) -> Option<DateTime<Utc>> {
+    match v {
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
+        _ => None,
+    }
+}
+
+fn parse_query(q: &str) -> std::collections::HashMap<String, String> {
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+#[cfg(test)]
+mod tests;
