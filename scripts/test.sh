@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
 # Runs Tally's whole test suite on a fresh clone. The embedded deployment needs no
-# outside service, so nothing is installed or started here yet; when tests need
-# ClickHouse, Kafka or Chromium, this script installs and starts them.
+# outside service. The real-SDK tests need the SDKs themselves: this script makes
+# a Python virtual environment with the pinned PyPI packages (installing the Debian
+# python3-venv package first if it is missing) and passes its interpreter to the
+# tests as TALLY_SDK_PYTHON. When tests need ClickHouse, Kafka or Chromium, this
+# script installs and starts them too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+SDK_VENV="${TALLY_SDK_VENV:-$HOME/.cache/tally-sdk-venv}"
+SDK_PACKAGES=(posthog==7.91.1 segment-analytics-python==2.4.0)
+if ! "$SDK_VENV/bin/python" -c "import posthog, segment.analytics" 2>/dev/null; then
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c "import ensurepip" 2>/dev/null; then
+        apt-get update && apt-get install -y python3-venv
+    fi
+    python3 -m venv "$SDK_VENV"
+    "$SDK_VENV/bin/pip" install --quiet "${SDK_PACKAGES[@]}"
+fi
+export TALLY_SDK_PYTHON="$SDK_VENV/bin/python"
+
 if cargo nextest --version >/dev/null 2>&1; then
     exec cargo nextest run --workspace --no-fail-fast
 else

@@ -187,3 +187,14 @@ impl Drop for Binary {
 pub fn read_bootstrap(dir: &Path) -> Bootstrap {
     serde_json::from_slice(&std::fs::read(dir.join("bootstrap.json")).unwrap()).unwrap()
 }
+
+/// The Python interpreter of the SDK test environment, which `scripts/test.sh`
+/// creates with the pinned SDKs and names in `TALLY_SDK_PYTHON`. Without it the
+/// SDK tests fail (they are part of the suite, never skipped).
+pub fn sdk_python() -> PathBuf {
+    let python = std::env::var_os("TALLY_SDK_PYTHON").map(PathBuf::from).expect(
+        "TALLY_SDK_PYTHON is not set: run the suite with `bash scripts/test.sh`, which installs the SDKs",
+    );
+    assert!(python.exists(), "{} does not exist", python.display());
+    python
+}
