@@ -29,6 +29,8 @@ pub enum EventError {
     EventTooLarge { size: usize, max: usize },
     #[error("event must be a JSON object")]
     NotAnObject,
+    #[error("unknown message type `{0}`")]
+    UnknownType(String),
 }
 
 impl EventError {
@@ -45,6 +47,7 @@ impl EventError {
             Self::TimestampTooOld => "timestamp_too_old",
             Self::EventTooLarge { .. } => "event_too_large",
             Self::NotAnObject => "invalid_event",
+            Self::UnknownType(_) => "unknown_type",
         }
     }
 }

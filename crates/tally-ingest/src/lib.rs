@@ -5,10 +5,12 @@
 pub mod body;
 pub mod native;
 pub mod posthog;
+pub mod segment;
 
 pub use body::{decode_body, ContentEncoding};
 pub use native::{parse_native, NativePayload};
 pub use posthog::{parse_posthog, PosthogPayload, RequestParts, TokenSource};
+pub use segment::{parse_segment, route_type, SegmentPayload};
 
 use thiserror::Error;
 

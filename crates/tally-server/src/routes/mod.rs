@@ -4,6 +4,7 @@ pub(crate) mod capture;
 pub(crate) mod health;
 pub(crate) mod posthog;
 pub(crate) mod query;
+pub(crate) mod segment;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -60,6 +61,7 @@ fn sdk_routes() -> Router<AppState> {
             .route(&format!("{path}/"), handler);
     }
     r.route("/array/{token}/{file}", get(posthog::remote_config))
+        .route("/v1/{route}", post(segment::capture))
         .layer(CorsLayer::very_permissive())
 }
 
