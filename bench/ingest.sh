@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Ingest benchmark: HTTP with durable ack at batch 1 and batch 100, then the raw
+# Ingest benchmark: HTTP with durable ack at batch 1 and batch 100 (native), batch 100
+# through the PostHog route (gzip, as posthog-python sends), then the raw
 # DuckDB insert rate of the same events (the ceiling), plus RSS idle and under load.
 #
 # Capture acknowledges once events are synced to the spool and stores them in
@@ -30,12 +31,15 @@ stored() {
 }
 now() { date +%s.%N; }
 echo "rss idle: $(rss)"
-for spec in "1 256" "100 32"; do
+# native batch 1, native batch 100, and PostHog gzip batches of 100 to /batch/.
+for spec in "native 1 256" "native 100 32" "posthog 100 32"; do
   set -- $spec
+  FORMAT=$1
+  echo "== $FORMAT format"
   before=$(stored)
-  "$BIN" loadgen --url "$BASE" --api-key "$KEY" --batch "$1" --concurrency "$2" --duration "$SECS" --json >"$WORK/report.json" &
+  "$BIN" loadgen --url "$BASE" --api-key "$KEY" --format "$FORMAT" --batch "$2" --concurrency "$3" --duration "$SECS" --json >"$WORK/report.json" &
   LG=$!
-  sleep $((SECS / 2)); echo "rss under load (batch $1): $(rss)"
+  sleep $((SECS / 2)); echo "rss under load ($FORMAT, batch $2): $(rss)"
   wait $LG
   ended=$(now)
   acked=$(python3 -c "import json;print(json.load(open('$WORK/report.json'))['events'])")

@@ -19,7 +19,9 @@ use crate::body::gunzip_limited;
 use crate::DecodeError;
 use base64::Engine;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use tally_core::{EventError, RawEvent};
 
 /// What a request carried besides its body, as far as decoding needs it.
@@ -71,13 +73,11 @@ pub fn parse_posthog(
         body.to_vec()
     };
     let json = unwrap_encodings(data, compression.as_deref(), max)?;
-    let top: Value =
-        serde_json::from_slice(&json).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
     let sent_at_ms = query
         .get("_")
         .and_then(|ms| ms.parse::<i64>().ok())
         .and_then(DateTime::from_timestamp_millis);
-    read_events(top, sent_at_ms, received_at)
+    read_events(&json, sent_at_ms, received_at)
 }
 
 /// Turns whatever wrapping the client applied into JSON bytes.
@@ -127,44 +127,61 @@ fn unwrap_encodings(
     Ok(decoded)
 }
 
+/// Reads the events, each parsed on its own from its raw text: a batch is not
+/// built as one big tree, and an event's size is its size as received.
 fn read_events(
-    top: Value,
+    json: &[u8],
     query_sent_at: Option<DateTime<Utc>>,
     received_at: DateTime<Utc>,
 ) -> Result<PosthogPayload, DecodeError> {
+    let invalid = |e: serde_json::Error| DecodeError::InvalidJson(e.to_string());
+    let top: &RawValue = serde_json::from_slice(json).map_err(invalid)?;
+    let text = top.get().trim_start();
     let mut tokens = Tokens::default();
-    let (items, is_batch, sent_at) = match top {
-        Value::Array(items) => (items, true, query_sent_at),
-        Value::Object(mut fields) => {
-            tokens.see(fields.get("api_key").or(fields.get("token")));
-            let sent_at = ["sent_at", "sentAt"]
-                .iter()
-                .find_map(|k| fields.get(*k).and_then(as_time))
-                .or(query_sent_at);
-            match fields.remove("batch") {
-                Some(Value::Array(items)) => (items, true, sent_at),
-                Some(_) => return Err(DecodeError::BatchNotArray),
-                None => (vec![Value::Object(fields)], false, sent_at),
-            }
+    let (items, is_batch, sent_at): (Vec<&RawValue>, bool, _) = if text.starts_with('[') {
+        (
+            serde_json::from_str(top.get()).map_err(invalid)?,
+            true,
+            query_sent_at,
+        )
+    } else if text.starts_with('{') {
+        let fields: HashMap<String, &RawValue> =
+            serde_json::from_str(top.get()).map_err(invalid)?;
+        let value = |k: &str| {
+            fields
+                .get(k)
+                .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+        };
+        tokens.see(value("api_key").or_else(|| value("token")).as_ref());
+        let sent_at = ["sent_at", "sentAt"]
+            .iter()
+            .find_map(|k| value(k).as_ref().and_then(as_time))
+            .or(query_sent_at);
+        match fields.get("batch") {
+            Some(batch) if batch.get().trim_start().starts_with('[') => (
+                serde_json::from_str(batch.get()).map_err(invalid)?,
+                true,
+                sent_at,
+            ),
+            Some(_) => return Err(DecodeError::BatchNotArray),
+            None => (vec![top], false, sent_at),
         }
-        _ => return Err(DecodeError::NotAnObject),
+    } else {
+        return Err(DecodeError::NotAnObject);
     };
     if items.is_empty() {
         return Err(DecodeError::EmptyBatch);
     }
     let events = items
         .into_iter()
-        .map(|item| match item {
-            Value::Object(fields) => {
-                let encoded_len = serde_json::to_string(&fields).map_or(0, |s| s.len());
-                Ok(raw_event(
-                    fields,
-                    &mut tokens,
-                    sent_at,
-                    received_at,
-                    encoded_len,
-                ))
-            }
+        .map(|item| match serde_json::from_str::<Value>(item.get()) {
+            Ok(Value::Object(fields)) => Ok(raw_event(
+                fields,
+                &mut tokens,
+                sent_at,
+                received_at,
+                item.get().len(),
+            )),
             _ => Err(EventError::NotAnObject),
         })
         .collect();
@@ -293,7 +310,7 @@ fn as_time(v: &Value) -> Option<DateTime<Utc>> {
     }
 }
 
-fn parse_query(q: &str) -> std::collections::HashMap<String, String> {
+fn parse_query(q: &str) -> HashMap<String, String> {
     form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 

@@ -35,10 +35,20 @@ pub struct LoadgenArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Wire format: `native` (POST /api/v1/capture, plain JSON) or `posthog`
+    /// (gzip `{"api_key", "batch", "sent_at"}` to /batch/, as posthog-python sends).
+    #[arg(long, value_enum, default_value_t = WireFormat::Native)]
+    pub format: WireFormat,
     /// Instead of HTTP, insert the same events straight into a DuckDB store in this
     /// (scratch) directory, one transaction per batch: the storage ceiling.
     #[arg(long)]
     pub raw_data_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireFormat {
+    Native,
+    Posthog,
 }
 
 #[derive(Debug, Serialize)]
@@ -66,7 +76,19 @@ fn event_json(i: usize, worker: usize) -> serde_json::Value {
     })
 }
 
-fn body(batch: usize, worker: usize) -> Vec<u8> {
+fn body(batch: usize, worker: usize, format: WireFormat, key: &str) -> Vec<u8> {
+    if format == WireFormat::Posthog {
+        use std::io::Write;
+        let v = json!({
+            "api_key": key,
+            "batch": (0..batch).map(|i| event_json(i, worker)).collect::<Vec<_>>(),
+            "sent_at": chrono::Utc::now().to_rfc3339(),
+        });
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&serde_json::to_vec(&v).expect("json"))
+            .expect("gzip to memory");
+        return gz.finish().expect("gzip to memory");
+    }
     let v = if batch == 1 {
         event_json(0, worker)
     } else {
@@ -181,7 +203,12 @@ pub async fn generate(args: &LoadgenArgs) -> anyhow::Result<Report> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
-    let url = format!("{}/api/v1/capture", args.url.trim_end_matches('/'));
+    let path = match args.format {
+        WireFormat::Native => "/api/v1/capture",
+        WireFormat::Posthog => "/batch/",
+    };
+    let url = format!("{}{path}", args.url.trim_end_matches('/'));
+    let format = args.format;
     let deadline = Instant::now() + Duration::from_secs(args.duration);
     let sent_events = Arc::new(AtomicU64::new(0));
     let bar = ProgressBar::new(args.duration);
@@ -203,15 +230,16 @@ pub async fn generate(args: &LoadgenArgs) -> anyhow::Result<Report> {
             let mut errors: BTreeMap<String, u64> = BTreeMap::new();
             let mut requests = 0u64;
             while Instant::now() < deadline {
-                let payload = body(batch, w);
+                let payload = body(batch, w, format, &key);
                 let t = Instant::now();
-                let res = client
+                let mut req = client
                     .post(&url)
                     .header("X-API-Key", &key)
-                    .header("Content-Type", "application/json")
-                    .body(payload)
-                    .send()
-                    .await;
+                    .header("Content-Type", "application/json");
+                if format == WireFormat::Posthog {
+                    req = req.header("Content-Encoding", "gzip");
+                }
+                let res = req.body(payload).send().await;
                 let micros = t.elapsed().as_micros() as u64;
                 match res {
                     Ok(r) if r.status().is_success() => {
