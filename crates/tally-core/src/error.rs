@@ -31,6 +31,8 @@ pub enum EventError {
     NotAnObject,
     #[error("unknown message type `{0}`")]
     UnknownType(String),
+    #[error("event cannot be read as JSON: {0}")]
+    InvalidJson(String),
 }
 
 impl EventError {
@@ -48,6 +50,7 @@ impl EventError {
             Self::EventTooLarge { .. } => "event_too_large",
             Self::NotAnObject => "invalid_event",
             Self::UnknownType(_) => "unknown_type",
+            Self::InvalidJson(_) => "invalid_json",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! all of them hand the same `RawEvent` to validation.
 
 pub mod body;
+mod json;
 pub mod native;
 pub mod posthog;
 pub mod segment;

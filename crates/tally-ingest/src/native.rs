@@ -1,10 +1,9 @@
 //! The native format of `POST /api/v1/capture`: one event object, `{"batch": [...]}`,
 //! or a bare JSON array of events.
 
+use crate::json::{self, TopLevel};
 use crate::DecodeError;
-use serde_json::value::RawValue;
 use serde_json::Value;
-use std::collections::HashMap;
 use tally_core::{EventError, RawEvent};
 
 /// A decoded capture body, one entry per event in the order received. An entry is an
@@ -17,48 +16,27 @@ pub struct NativePayload {
 
 /// Parses a native capture body.
 pub fn parse_native(body: &[u8]) -> Result<NativePayload, DecodeError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(DecodeError::EmptyBody);
-    }
-    let top: &RawValue =
-        serde_json::from_slice(body).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
-    let text = top.get().trim_start();
-    if text.starts_with('[') {
-        return batch_from(top);
-    }
-    if !text.starts_with('{') {
-        return Err(DecodeError::NotAnObject);
-    }
-    // Look at the keys with the values left as raw text, so a large batch is parsed
-    // once, element by element, rather than as one big tree.
-    let fields: HashMap<String, &RawValue> =
-        serde_json::from_str(top.get()).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
-    if let Some(batch) = fields.get("batch") {
-        if !batch.get().trim_start().starts_with('[') {
-            return Err(DecodeError::BatchNotArray);
-        }
-        return batch_from(batch);
-    }
-    let fields: serde_json::Map<String, Value> =
-        serde_json::from_str(top.get()).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
-    Ok(NativePayload {
-        is_batch: false,
-        events: vec![Ok(raw_event(fields, top.get().len()))],
-    })
-}
-
-fn batch_from(list: &RawValue) -> Result<NativePayload, DecodeError> {
-    let items: Vec<&RawValue> =
-        serde_json::from_str(list.get()).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
+    let text = json::text(body);
+    let items = match json::top_level(&text)? {
+        TopLevel::Array(items) => items,
+        TopLevel::Object(members, top) => match members.get("batch") {
+            Some(batch) => json::array(batch)?,
+            None => {
+                let fields =
+                    json::event_object(top).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
+                return Ok(NativePayload {
+                    is_batch: false,
+                    events: vec![Ok(raw_event(fields, top.get().len()))],
+                });
+            }
+        },
+    };
     if items.is_empty() {
         return Err(DecodeError::EmptyBatch);
     }
     let events = items
         .into_iter()
-        .map(|item| match serde_json::from_str::<Value>(item.get()) {
-            Ok(Value::Object(fields)) => Ok(raw_event(fields, item.get().len())),
-            _ => Err(EventError::NotAnObject),
-        })
+        .map(|item| json::event_object(item).map(|fields| raw_event(fields, item.get().len())))
         .collect();
     Ok(NativePayload {
         is_batch: true,

@@ -16,10 +16,10 @@
 //! - A bad event is an error in its slot; its neighbours are kept.
 
 use crate::body::gunzip_limited;
+use crate::json::{self, TopLevel};
 use crate::DecodeError;
 use base64::Engine;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use tally_core::{EventError, RawEvent};
@@ -130,59 +130,36 @@ fn unwrap_encodings(
 /// Reads the events, each parsed on its own from its raw text: a batch is not
 /// built as one big tree, and an event's size is its size as received.
 fn read_events(
-    json: &[u8],
+    body: &[u8],
     query_sent_at: Option<DateTime<Utc>>,
     received_at: DateTime<Utc>,
 ) -> Result<PosthogPayload, DecodeError> {
-    let invalid = |e: serde_json::Error| DecodeError::InvalidJson(e.to_string());
-    let top: &RawValue = serde_json::from_slice(json).map_err(invalid)?;
-    let text = top.get().trim_start();
+    let text = json::text(body);
     let mut tokens = Tokens::default();
-    let (items, is_batch, sent_at): (Vec<&RawValue>, bool, _) = if text.starts_with('[') {
-        (
-            serde_json::from_str(top.get()).map_err(invalid)?,
-            true,
-            query_sent_at,
-        )
-    } else if text.starts_with('{') {
-        let fields: HashMap<String, &RawValue> =
-            serde_json::from_str(top.get()).map_err(invalid)?;
-        let value = |k: &str| {
-            fields
-                .get(k)
-                .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-        };
-        tokens.see(value("api_key").or_else(|| value("token")).as_ref());
-        let sent_at = ["sent_at", "sentAt"]
-            .iter()
-            .find_map(|k| value(k).as_ref().and_then(as_time))
-            .or(query_sent_at);
-        match fields.get("batch") {
-            Some(batch) if batch.get().trim_start().starts_with('[') => (
-                serde_json::from_str(batch.get()).map_err(invalid)?,
-                true,
-                sent_at,
-            ),
-            Some(_) => return Err(DecodeError::BatchNotArray),
-            None => (vec![top], false, sent_at),
+    let (items, is_batch, sent_at) = match json::top_level(&text)? {
+        TopLevel::Array(items) => (items, true, query_sent_at),
+        TopLevel::Object(members, top) => {
+            let member = |k: &str| json::member(&members, k);
+            tokens.see(member("api_key").or_else(|| member("token")).as_ref());
+            let sent_at = ["sent_at", "sentAt"]
+                .iter()
+                .find_map(|k| member(k).as_ref().and_then(as_time))
+                .or(query_sent_at);
+            match members.get("batch") {
+                Some(batch) => (json::array(batch)?, true, sent_at),
+                None => (vec![top], false, sent_at),
+            }
         }
-    } else {
-        return Err(DecodeError::NotAnObject);
     };
     if items.is_empty() {
         return Err(DecodeError::EmptyBatch);
     }
     let events = items
         .into_iter()
-        .map(|item| match serde_json::from_str::<Value>(item.get()) {
-            Ok(Value::Object(fields)) => Ok(raw_event(
-                fields,
-                &mut tokens,
-                sent_at,
-                received_at,
-                item.get().len(),
-            )),
-            _ => Err(EventError::NotAnObject),
+        .map(|item| {
+            json::event_object(item).map(|fields| {
+                raw_event(fields, &mut tokens, sent_at, received_at, item.get().len())
+            })
         })
         .collect();
     Ok(PosthogPayload {

@@ -16,6 +16,7 @@
 //! - Skew: with `sentAt`, `timestamp = received_at − (sentAt − originalTimestamp)`.
 //! - A bad message is an error in its slot; its neighbours are kept.
 
+use crate::json::{self, TopLevel};
 use crate::DecodeError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
@@ -57,40 +58,38 @@ pub fn parse_segment(
     implied_type: Option<&str>,
     received_at: DateTime<Utc>,
 ) -> Result<SegmentPayload, DecodeError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(DecodeError::EmptyBody);
-    }
-    let top: Value =
-        serde_json::from_slice(body).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
-    let Value::Object(mut top) = top else {
+    let text = json::text(body);
+    let TopLevel::Object(members, top) = json::top_level(&text)? else {
         return Err(DecodeError::NotAnObject);
     };
     let mut keys = Keys::default();
-    keys.see(top.get("writeKey"));
-    let sent_at = top.get("sentAt").and_then(as_time);
-    let (messages, is_batch, shared_context) = match top.remove("batch") {
-        Some(Value::Array(items)) => (items, true, top.remove("context")),
-        Some(_) => return Err(DecodeError::BatchNotArray),
-        None => (vec![Value::Object(top)], false, None),
+    keys.see(json::member(&members, "writeKey").as_ref());
+    let sent_at = json::member(&members, "sentAt").as_ref().and_then(as_time);
+    let (messages, is_batch, shared_context) = match members.get("batch") {
+        Some(batch) => (json::array(batch)?, true, json::member(&members, "context")),
+        None => (vec![top], false, None),
     };
     if messages.is_empty() {
         return Err(DecodeError::EmptyBatch);
     }
     let events = messages
         .into_iter()
-        .map(|m| match m {
-            Value::Object(mut fields) => {
-                keys.see(fields.get("writeKey"));
-                let encoded_len = serde_json::to_string(&fields).map_or(0, |s| s.len());
-                if let (Some(Value::Object(shared)), false) =
-                    (&shared_context, fields.contains_key("context"))
-                {
-                    fields.insert("context".into(), Value::Object(shared.clone()));
-                }
-                let msg_sent_at = fields.get("sentAt").and_then(as_time).or(sent_at);
-                message(fields, implied_type, msg_sent_at, received_at, encoded_len)
+        .map(|raw| {
+            let mut fields = json::event_object(raw)?;
+            keys.see(fields.get("writeKey"));
+            if let (Some(Value::Object(shared)), false) =
+                (&shared_context, fields.contains_key("context"))
+            {
+                fields.insert("context".into(), Value::Object(shared.clone()));
             }
-            _ => Err(EventError::NotAnObject),
+            let msg_sent_at = fields.get("sentAt").and_then(as_time).or(sent_at);
+            message(
+                fields,
+                implied_type,
+                msg_sent_at,
+                received_at,
+                raw.get().len(),
+            )
         })
         .collect();
     Ok(SegmentPayload {
