@@ -90,6 +90,15 @@ impl QueryEngine for DuckDb {
         .await
     }
 
+    async fn count_events(&self, q: EventsQuery) -> Result<u64, StoreError> {
+        self.blocking(move |db| {
+            let sql = sql::events_count(&q);
+            let rows = db.read(|c| run(c, &sql, |r| r.get::<_, i64>(0)))?;
+            Ok(rows.first().copied().map_or(0, count))
+        })
+        .await
+    }
+
     async fn timeseries(&self, q: TimeseriesQuery) -> Result<Timeseries, StoreError> {
         self.blocking(move |db| {
             let sql = sql::timeseries(&q);

@@ -32,15 +32,7 @@ async fn duplicates_stay_duplicates_after_reopening() {
         .await
         .unwrap();
     assert_eq!((out.inserted, out.duplicates), (0, 2));
-    let q = EventsQuery {
-        project_id: 1,
-        limit: 10,
-        cursor: None,
-        event: None,
-        distinct_id: None,
-        after: None,
-        before: None,
-    };
+    let q = EventsQuery::all(1, 10);
     assert_eq!(db.events(q).await.unwrap().results.len(), 1);
 }
 

@@ -7,11 +7,13 @@ mod json;
 pub mod native;
 pub mod posthog;
 pub mod segment;
+pub mod tlytics;
 
 pub use body::{decode_body, ContentEncoding};
 pub use native::{parse_native, NativePayload};
 pub use posthog::{parse_posthog, PosthogPayload, RequestParts, TokenSource};
 pub use segment::{parse_segment, route_type, SegmentPayload};
+pub use tlytics::{is_tlytics_batch, parse_tlytics, TlyticsPayload};
 
 use thiserror::Error;
 

@@ -34,15 +34,7 @@ fn range(a: &str, b: &str) -> TimeRange {
 }
 
 fn all_events(project_id: i64, limit: usize) -> EventsQuery {
-    EventsQuery {
-        project_id,
-        limit,
-        cursor: None,
-        event: None,
-        distinct_id: None,
-        after: None,
-        before: None,
-    }
+    EventsQuery::all(project_id, limit)
 }
 
 /// Runs every check of the suite as its own `#[tokio::test]`.
@@ -53,6 +45,7 @@ macro_rules! conformance_suite {
             duplicates_are_stored_once,
             events_pages_are_newest_first_without_skips,
             events_filters_apply,
+            offset_pages_and_counts_agree,
             timeseries_zero_fills_in_the_requested_zone,
             top_events_and_overview_count_per_project_and_range);
     };
@@ -184,6 +177,40 @@ pub async fn events_filters_apply(db: &impl Backend) {
         .await,
         0
     );
+}
+
+pub async fn offset_pages_and_counts_agree(db: &impl Backend) {
+    let mut batch: Vec<Event> = (0..7)
+        .map(|i| event(1, "a", "u1", &format!("2026-11-0{}T00:00:00Z", i + 1)))
+        .collect();
+    batch.push(event(1, "b", "u2", "2026-11-09T00:00:00Z"));
+    batch.push(event(2, "a", "u1", "2026-11-09T00:00:00Z"));
+    db.insert_batch(batch.into()).await.unwrap();
+    let only_a = EventsQuery {
+        event: Some("a".into()),
+        ..all_events(1, 3)
+    };
+    assert_eq!(db.count_events(only_a.clone()).await.unwrap(), 7);
+    assert_eq!(db.count_events(all_events(1, 1)).await.unwrap(), 8);
+    assert_eq!(db.count_events(all_events(3, 1)).await.unwrap(), 0);
+    let day = |q: EventsQuery| async move {
+        let page = db.events(q).await.unwrap();
+        let days: Vec<u32> = page
+            .results
+            .iter()
+            .map(|e| chrono::Datelike::day(&e.timestamp))
+            .collect();
+        (days, page.next.is_some())
+    };
+    // Seven "a" events, newest first, three per page: 7 6 5 | 4 3 2 | 1.
+    assert_eq!(day(only_a.clone()).await, (vec![7, 6, 5], true));
+    let page = |offset| EventsQuery {
+        offset,
+        ..only_a.clone()
+    };
+    assert_eq!(day(page(3)).await, (vec![4, 3, 2], true));
+    assert_eq!(day(page(6)).await, (vec![1], false));
+    assert_eq!(day(page(9)).await, (vec![], false));
 }
 
 pub async fn timeseries_zero_fills_in_the_requested_zone(db: &impl Backend) {

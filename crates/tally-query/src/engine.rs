@@ -10,6 +10,8 @@ use tally_core::StoreError;
 #[async_trait]
 pub trait QueryEngine: Send + Sync + 'static {
     async fn events(&self, q: EventsQuery) -> Result<EventsPage, StoreError>;
+    /// How many events match `q`'s filters; its limit, offset and cursor are ignored.
+    async fn count_events(&self, q: EventsQuery) -> Result<u64, StoreError>;
     async fn timeseries(&self, q: TimeseriesQuery) -> Result<Timeseries, StoreError>;
     async fn top_events(&self, q: TopEventsQuery) -> Result<TopEvents, StoreError>;
     async fn overview(&self, q: OverviewQuery) -> Result<Overview, StoreError>;

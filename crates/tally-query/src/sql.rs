@@ -49,6 +49,37 @@ pub fn events_page(q: &EventsQuery) -> Sql {
          url, path, referrer, session_id, properties::VARCHAR FROM events WHERE project_id = ",
     )
     .bind(SqlParam::Int(q.project_id));
+    event_filters(&mut s, q);
+    if let Some(c) = q.cursor {
+        s.push(" AND (timestamp < ")
+            .bind(SqlParam::Time(c.timestamp))
+            .push(" OR (timestamp = ")
+            .bind(SqlParam::Time(c.timestamp))
+            .push(" AND uuid < ")
+            .bind(SqlParam::Text(c.uuid.to_string()))
+            .push("::UUID))");
+    }
+    // One extra row tells whether there is a next page.
+    s.push(" ORDER BY timestamp DESC, uuid DESC LIMIT ")
+        .bind(SqlParam::Int(q.limit as i64 + 1));
+    if q.offset > 0 {
+        s.push(" OFFSET ")
+            .bind(SqlParam::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
+    }
+    s
+}
+
+/// One row, one column: how many events match the query's filters (its limit,
+/// offset and cursor are ignored).
+pub fn events_count(q: &EventsQuery) -> Sql {
+    let mut s = Sql::default();
+    s.push("SELECT count(*) FROM events WHERE project_id = ")
+        .bind(SqlParam::Int(q.project_id));
+    event_filters(&mut s, q);
+    s
+}
+
+fn event_filters(s: &mut Sql, q: &EventsQuery) {
     if let Some(event) = &q.event {
         s.push(" AND event = ").bind(SqlParam::Text(event.clone()));
     }
@@ -62,19 +93,6 @@ pub fn events_page(q: &EventsQuery) -> Sql {
     if let Some(before) = q.before {
         s.push(" AND timestamp < ").bind(SqlParam::Time(before));
     }
-    if let Some(c) = q.cursor {
-        s.push(" AND (timestamp < ")
-            .bind(SqlParam::Time(c.timestamp))
-            .push(" OR (timestamp = ")
-            .bind(SqlParam::Time(c.timestamp))
-            .push(" AND uuid < ")
-            .bind(SqlParam::Text(c.uuid.to_string()))
-            .push("::UUID))");
-    }
-    // One extra row tells whether there is a next page.
-    s.push(" ORDER BY timestamp DESC, uuid DESC LIMIT ")
-        .bind(SqlParam::Int(q.limit as i64 + 1));
-    s
 }
 
 /// Rows: (local bucket start as µs of the naive local time, value).
@@ -181,13 +199,9 @@ mod tests {
     fn request_text_never_reaches_the_sql() {
         let evil = "x'; DROP TABLE events; --".to_owned();
         let q = EventsQuery {
-            project_id: 1,
-            limit: 10,
-            cursor: None,
             event: Some(evil.clone()),
             distinct_id: Some(evil.clone()),
-            after: None,
-            before: None,
+            ..EventsQuery::all(1, 10)
         };
         let s = events_page(&q);
         assert!(!s.text.contains("DROP"));

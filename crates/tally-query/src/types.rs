@@ -138,16 +138,34 @@ impl FromStr for Math {
     }
 }
 
-/// `GET /events`: newest first, keyset-paginated.
+/// `GET /events`: newest first, keyset-paginated (`cursor`); `offset` skips rows
+/// for page-numbered APIs such as Tlytics' `/view`.
 #[derive(Debug, Clone)]
 pub struct EventsQuery {
     pub project_id: ProjectId,
     pub limit: usize,
     pub cursor: Option<Cursor>,
+    pub offset: usize,
     pub event: Option<String>,
     pub distinct_id: Option<String>,
     pub after: Option<DateTime<Utc>>,
     pub before: Option<DateTime<Utc>>,
+}
+
+impl EventsQuery {
+    /// Every event of the project, `limit` at a time, no filter.
+    pub fn all(project_id: ProjectId, limit: usize) -> Self {
+        Self {
+            project_id,
+            limit,
+            cursor: None,
+            offset: 0,
+            event: None,
+            distinct_id: None,
+            after: None,
+            before: None,
+        }
+    }
 }
 
 /// One stored event as the API shows it.

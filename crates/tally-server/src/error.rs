@@ -53,6 +53,11 @@ pub enum ApiError {
     InvalidKey,
     #[error("the events of this request name different project tokens")]
     MixedTokens,
+    #[error(
+        "the Tlytics routes are off: set `tlytics_project` in the config file, \
+         TALLY_TLYTICS_PROJECT or --tlytics-project to the id of the project Tlytics clients write to"
+    )]
+    TlyticsNotConfigured,
     #[error("this key cannot {0}")]
     Forbidden(&'static str),
     #[error("not found")]
@@ -85,6 +90,7 @@ impl ApiError {
             Self::MissingKey => (StatusCode::UNAUTHORIZED, "missing_api_key"),
             Self::InvalidKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
             Self::MixedTokens => (StatusCode::UNAUTHORIZED, "mixed_tokens"),
+            Self::TlyticsNotConfigured => (StatusCode::UNAUTHORIZED, "tlytics_not_configured"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::Sink(SinkError::Overloaded { .. }) => {

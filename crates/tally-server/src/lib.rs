@@ -14,7 +14,7 @@ pub use openapi::ApiDoc;
 use axum::Router;
 use std::sync::Arc;
 use std::time::Instant;
-use tally_core::{Clock, EventSink, EventStore, Limits, MetadataStore};
+use tally_core::{Clock, EventSink, EventStore, Limits, MetadataStore, ProjectId};
 use tally_query::QueryEngine;
 
 /// Everything a request handler may use.
@@ -29,6 +29,9 @@ pub struct AppState {
     /// Bytes of request bodies being read or decoded at once, across all capture
     /// requests. With the sink's queue budget this bounds capture's memory.
     pub body_budget: Arc<BodyBudget>,
+    /// The project Tlytics clients (which send no key) write to and read from;
+    /// `None` turns the Tlytics routes off.
+    pub tlytics_project: Option<ProjectId>,
     /// The port the server listens on, reported by `/health`.
     pub port: u16,
     pub started: Instant,

@@ -124,6 +124,12 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
     let port = listener.local_addr()?.port();
     let stores = open_stores(config).await?;
     let bootstrap = bootstrap(stores.meta.as_ref(), &config.data_dir).await?;
+    if let Some(id) = config.tlytics_project {
+        if stores.meta.get_project(id).await?.is_none() {
+            anyhow::bail!("tlytics_project {id} is not a project of this Tally");
+        }
+        tracing::info!(project_id = id, "Tlytics routes write to this project");
+    }
     // Before serving: whatever an earlier run acknowledged but did not store yet
     // is stored now, so the first query already sees it.
     let (sink, _recovery) = SpooledSink::start(
@@ -144,6 +150,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         clock,
         limits: Arc::new(Limits::default()),
         body_budget: Arc::new(BodyBudget::new(config.max_body_memory_mb * 1024 * 1024)),
+        tlytics_project: config.tlytics_project,
         port,
         started: Instant::now(),
     };

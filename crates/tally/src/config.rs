@@ -23,6 +23,9 @@ pub struct Config {
     pub max_body_memory_mb: usize,
     /// DuckDB memory limit such as "4GB"; unset keeps DuckDB's default.
     pub duckdb_memory_limit: Option<String>,
+    /// The project that Tlytics clients (which send no key) write to and read
+    /// from; unset turns the Tlytics routes off.
+    pub tlytics_project: Option<i64>,
 }
 
 impl Default for Config {
@@ -34,6 +37,7 @@ impl Default for Config {
             max_queued_mb: 256,
             max_body_memory_mb: 512,
             duckdb_memory_limit: None,
+            tlytics_project: None,
         }
     }
 }
@@ -44,6 +48,7 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub bind: Option<IpAddr>,
     pub port: Option<u16>,
+    pub tlytics_project: Option<i64>,
 }
 
 impl Config {
@@ -91,6 +96,11 @@ impl Config {
         if let Some(v) = var("TALLY_DUCKDB_MEMORY_LIMIT") {
             config.duckdb_memory_limit = Some(v.clone());
         }
+        if let Some(v) = var("TALLY_TLYTICS_PROJECT") {
+            config.tlytics_project = Some(v.parse().with_context(|| {
+                format!("TALLY_TLYTICS_PROJECT={v} is not a project id")
+            })?);
+        }
         if let Some(v) = &flags.data_dir {
             config.data_dir = v.clone();
         }
@@ -99,6 +109,9 @@ impl Config {
         }
         if let Some(v) = flags.port {
             config.port = v;
+        }
+        if let Some(v) = flags.tlytics_project {
+            config.tlytics_project = Some(v);
         }
         config.validate()?;
         Ok(config)
@@ -144,11 +157,15 @@ mod tests {
         .unwrap();
         let c = Config::load(Some(&file), &env(&[]), &Overrides::default()).unwrap();
         assert_eq!((c.port, c.max_queued_mb), (9000, 64));
-        let e = env(&[("TALLY_PORT", "9100"), ("TALLY_DATA_DIR", "/from/env")]);
+        let e = env(&[
+            ("TALLY_PORT", "9100"),
+            ("TALLY_DATA_DIR", "/from/env"),
+            ("TALLY_TLYTICS_PROJECT", "3"),
+        ]);
         let c = Config::load(Some(&file), &e, &Overrides::default()).unwrap();
         assert_eq!(
-            (c.port, c.data_dir.as_path()),
-            (9100, Path::new("/from/env"))
+            (c.port, c.data_dir.as_path(), c.tlytics_project),
+            (9100, Path::new("/from/env"), Some(3))
         );
         let flags = Overrides {
             port: Some(9200),

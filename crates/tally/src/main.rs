@@ -26,6 +26,10 @@ struct ServeArgs {
     /// Address to bind (env TALLY_BIND; default 0.0.0.0).
     #[arg(long)]
     bind: Option<IpAddr>,
+    /// Project id that Tlytics clients (no key) write to (env TALLY_TLYTICS_PROJECT;
+    /// default: Tlytics routes off).
+    #[arg(long)]
+    tlytics_project: Option<i64>,
     /// TOML config file (env TALLY_CONFIG).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -47,6 +51,7 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
         data_dir: args.data_dir.clone(),
         bind: args.bind,
         port: args.port,
+        tlytics_project: args.tlytics_project,
     };
     Config::load(args.config.as_deref(), &env, &flags)
 }

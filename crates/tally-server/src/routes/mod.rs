@@ -5,6 +5,7 @@ pub(crate) mod health;
 pub(crate) mod posthog;
 pub(crate) mod query;
 pub(crate) mod segment;
+pub(crate) mod tlytics;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -21,6 +22,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sdk_routes())
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/view", get(tlytics::view))
         .route("/api/v1/projects/{project_id}/events", get(query::events))
         .route(
             "/api/v1/projects/{project_id}/timeseries",
@@ -44,7 +46,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Routes that browsers call from other origins (SDKs embedded in web pages):
-/// capture, PostHog's capture/flags/config. CORS answers preflights and mirrors
+/// capture, PostHog's capture/flags/config, Segment's and Tlytics' capture. CORS answers preflights and mirrors
 /// the caller's origin; none of these routes reads cookies.
 fn sdk_routes() -> Router<AppState> {
     let mut r = Router::new().route("/api/v1/capture", post(capture::capture));
@@ -62,6 +64,7 @@ fn sdk_routes() -> Router<AppState> {
     }
     r.route("/array/{token}/{file}", get(posthog::remote_config))
         .route("/v1/{route}", post(segment::capture))
+        .route("/events", post(tlytics::events))
         .layer(CorsLayer::very_permissive())
 }
 

@@ -6,10 +6,12 @@
 //! no token in its body may use `X-API-Key` / `Authorization: Bearer` instead.
 //! Answers: 200 `{"status": 1, "accepted", "rejected"}`; 400 undecodable or missing
 //! fields; 401 missing, unknown or mixed tokens; 413 too big; 503 retryable.
+//! A `/batch` body shaped `{"events": [...]}` is Tlytics', handed to `tlytics`.
 
 use crate::auth::{authenticate, presented_key};
 use crate::error::ApiError;
 use crate::routes::capture::{accept, read_body};
+use crate::routes::tlytics;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -17,7 +19,9 @@ use axum::http::{header, HeaderMap, Uri};
 use axum::Json;
 use serde_json::{json, Value};
 use tally_core::KeyGrant;
-use tally_ingest::{decode_body, parse_posthog, RequestParts, TokenSource};
+use tally_ingest::{
+    decode_body, is_tlytics_batch, parse_posthog, parse_tlytics, RequestParts, TokenSource,
+};
 
 /// The paths PostHog SDKs send events to; each also with a trailing slash.
 pub const CAPTURE_PATHS: &[&str] = &["/e", "/i/v0/e", "/capture", "/batch", "/track", "/engage"];
@@ -39,6 +43,15 @@ pub async fn capture(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok()),
     };
+    // Tlytics clients post `{"events": [...]}` to `/batch` too.
+    if uri.path().starts_with("/batch") && is_tlytics_batch(&plain) {
+        let project_id = state
+            .tlytics_project
+            .ok_or(ApiError::TlyticsNotConfigured)?;
+        let payload = parse_tlytics(&plain, state.clock.now())?;
+        drop(plain);
+        return tlytics::store(&state, project_id, payload, body).await;
+    }
     let payload = parse_posthog(parts, &plain, state.clock.now(), max)?;
     drop(plain);
     let grant = match payload.token {

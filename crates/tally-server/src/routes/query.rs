@@ -48,6 +48,7 @@ pub async fn events(
         project_id,
         limit: page_limit(p.limit)?,
         cursor: p.cursor.as_deref().map(Cursor::decode).transpose()?,
+        offset: 0,
         event: p.event,
         distinct_id: p.distinct_id,
         after: p
