@@ -198,3 +198,17 @@ pub fn sdk_python() -> PathBuf {
     assert!(python.exists(), "{} does not exist", python.display());
     python
 }
+
+/// The folder of the browser tests' Node project, with its packages installed by
+/// `scripts/test.sh` (`npm ci`). Without them the browser tests fail, never skip.
+pub fn browser_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists()
+            && dir.join("node_modules/posthog-js").exists(),
+        "the browser test packages are missing: run the suite with `bash scripts/test.sh`, \
+         which installs them (npm ci in {}) and Debian's chromium",
+        dir.display()
+    );
+    dir
+}
