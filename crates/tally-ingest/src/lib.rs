@@ -3,6 +3,8 @@
 //! all of them hand the same `RawEvent` to validation.
 
 pub mod body;
+#[doc(hidden)]
+pub mod fuzzing;
 mod json;
 pub mod native;
 pub mod posthog;

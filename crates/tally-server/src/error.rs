@@ -58,6 +58,8 @@ pub enum ApiError {
          TALLY_TLYTICS_PROJECT or --tlytics-project to the id of the project Tlytics clients write to"
     )]
     TlyticsNotConfigured,
+    #[error("this project is over its capture rate limit; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("this key cannot {0}")]
     Forbidden(&'static str),
     #[error("not found")]
@@ -92,6 +94,7 @@ impl ApiError {
             Self::MixedTokens => (StatusCode::UNAUTHORIZED, "mixed_tokens"),
             Self::TlyticsNotConfigured => (StatusCode::UNAUTHORIZED, "tlytics_not_configured"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::Sink(SinkError::Overloaded { .. }) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
@@ -118,6 +121,7 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         let retry_after = match &self {
             Self::Sink(SinkError::Overloaded { retry_after_secs }) => Some(*retry_after_secs),
+            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             Self::Sink(_) | Self::Store(StoreError::Unavailable(_)) => Some(1),
             _ => None,
         };

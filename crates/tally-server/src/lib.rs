@@ -6,6 +6,7 @@
 mod auth;
 mod error;
 mod openapi;
+pub mod rate_limit;
 mod routes;
 
 pub use error::ApiError;
@@ -29,6 +30,8 @@ pub struct AppState {
     /// Bytes of request bodies being read or decoded at once, across all capture
     /// requests. With the sink's queue budget this bounds capture's memory.
     pub body_budget: Arc<BodyBudget>,
+    /// Events per second each project may capture.
+    pub capture_limit: Arc<rate_limit::CaptureRateLimit>,
     /// The project Tlytics clients (which send no key) write to and read from;
     /// `None` turns the Tlytics routes off.
     pub tlytics_project: Option<ProjectId>,

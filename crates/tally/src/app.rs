@@ -13,6 +13,7 @@ use tally_core::{Clock, KeyKind, Limits, MetadataStore, ProjectId};
 use tally_duckdb::{DuckDb, DuckDbConfig};
 use tally_meta::{CachedMetadata, SqliteMeta};
 use tally_pipeline::{SpoolConfig, SpooledSink};
+use tally_server::rate_limit::CaptureRateLimit;
 use tally_server::{AppState, BodyBudget};
 use tokio::net::TcpListener;
 
@@ -150,6 +151,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         clock,
         limits: Arc::new(Limits::default()),
         body_budget: Arc::new(BodyBudget::new(config.max_body_memory_mb * 1024 * 1024)),
+        capture_limit: Arc::new(CaptureRateLimit::new(config.capture_rate_limit)),
         tlytics_project: config.tlytics_project,
         port,
         started: Instant::now(),

@@ -23,6 +23,9 @@ pub struct Config {
     pub max_body_memory_mb: usize,
     /// DuckDB memory limit such as "4GB"; unset keeps DuckDB's default.
     pub duckdb_memory_limit: Option<String>,
+    /// Events per second each project may capture (bursts of 10 s' worth); 0 is
+    /// unlimited.
+    pub capture_rate_limit: u32,
     /// The project that Tlytics clients (which send no key) write to and read
     /// from; unset turns the Tlytics routes off.
     pub tlytics_project: Option<i64>,
@@ -37,6 +40,7 @@ impl Default for Config {
             max_queued_mb: 256,
             max_body_memory_mb: 512,
             duckdb_memory_limit: None,
+            capture_rate_limit: 0,
             tlytics_project: None,
         }
     }
@@ -95,6 +99,11 @@ impl Config {
         }
         if let Some(v) = var("TALLY_DUCKDB_MEMORY_LIMIT") {
             config.duckdb_memory_limit = Some(v.clone());
+        }
+        if let Some(v) = var("TALLY_CAPTURE_RATE_LIMIT") {
+            config.capture_rate_limit = v.parse().with_context(|| {
+                format!("TALLY_CAPTURE_RATE_LIMIT={v} is not a number of events per second")
+            })?;
         }
         if let Some(v) = var("TALLY_TLYTICS_PROJECT") {
             config.tlytics_project = Some(v.parse().with_context(|| {

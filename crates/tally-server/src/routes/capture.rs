@@ -32,6 +32,7 @@ pub struct CaptureReply {
         (status = 401, description = "Missing or invalid key", body = ErrorResponse),
         (status = 413, description = "Event over 1 MiB or body over 20 MiB", body = ErrorResponse),
         (status = 415, description = "Unsupported Content-Encoding", body = ErrorResponse),
+        (status = 429, description = "The project is over its capture rate limit; see Retry-After", body = ErrorResponse),
         (status = 503, description = "Overloaded or store unavailable; see Retry-After", body = ErrorResponse),
     ),
     security(("ingest_key" = []), ("admin_key" = [])))]
@@ -143,6 +144,10 @@ pub async fn accept(
             "events rejected in batch"
         );
     }
+    state
+        .capture_limit
+        .check(project_id, events.len())
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
     // The body is parsed and validated; from here the sink's own budget counts it.
     drop(body);
     let receipt = state.sink.send(events).await?;
