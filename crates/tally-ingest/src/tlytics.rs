@@ -134,9 +134,9 @@ fn event(
         event: Some(Value::String(key)),
         distinct_id: Some(distinct_id),
         uuid,
-        timestamp: Some(Value::String(
-            timestamp.unwrap_or_else(|| received_at.to_rfc3339_opts(SecondsFormat::Micros, true)),
-        )),
+        timestamp: Some(Value::String(timestamp.unwrap_or_else(|| {
+            received_at.to_rfc3339_opts(SecondsFormat::Micros, true)
+        }))),
         properties: Some(Value::Object(data)),
         encoded_len,
     })
@@ -144,7 +144,11 @@ fn event(
 
 /// A Unix time in seconds or milliseconds as RFC 3339 text.
 fn unix_time(n: f64) -> Result<String, EventError> {
-    let micros = if n.abs() < MILLIS_FROM { n * 1e6 } else { n * 1e3 };
+    let micros = if n.abs() < MILLIS_FROM {
+        n * 1e6
+    } else {
+        n * 1e3
+    };
     let invalid = || EventError::WrongType {
         field: "timestamp",
         expected: "RFC 3339 text or a Unix time",
@@ -225,7 +229,11 @@ mod tests {
             {"key": "a", "timestamp": "2026-11-22T10:00:01Z", "data": {"x": 1, "y": 2}},
         ]);
         let p = parse(body);
-        let ids: Vec<_> = p.events.iter().map(|e| ok(e).uuid.clone().unwrap()).collect();
+        let ids: Vec<_> = p
+            .events
+            .iter()
+            .map(|e| ok(e).uuid.clone().unwrap())
+            .collect();
         assert_eq!(ids[0], ids[1], "same content in another member order");
         assert_ne!(ids[0], ids[2], "other data");
         assert_ne!(ids[0], ids[3], "other time");
@@ -278,8 +286,12 @@ mod tests {
         assert!(!is_tlytics_batch(
             br#"{"api_key": "k", "batch": [{"event": "a", "properties": {"events": 1}}]}"#
         ));
-        assert!(!is_tlytics_batch(br#"[{"event": "a", "distinct_id": "d"}]"#));
-        assert!(!is_tlytics_batch(br#"{"event": "events", "distinct_id": "d"}"#));
+        assert!(!is_tlytics_batch(
+            br#"[{"event": "a", "distinct_id": "d"}]"#
+        ));
+        assert!(!is_tlytics_batch(
+            br#"{"event": "events", "distinct_id": "d"}"#
+        ));
         assert!(!is_tlytics_batch(b"{\"events\": [ truncated"));
     }
 }

@@ -87,7 +87,10 @@ fn posthog_js_requests_decode() {
         events.extend(decoded);
     }
     assert!(matches!(tokens[0], TokenSource::One(_)), "{:?}", tokens[0]);
-    assert!(tokens.iter().all(|t| *t == tokens[0]), "one token throughout");
+    assert!(
+        tokens.iter().all(|t| *t == tokens[0]),
+        "one token throughout"
+    );
     // The SDK sends its requests concurrently, so their order varies.
     let mut names: Vec<String> = events.iter().map(name).collect();
     names.sort();

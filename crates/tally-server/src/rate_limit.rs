@@ -26,7 +26,9 @@ impl CaptureRateLimit {
         };
         let burst = rate.saturating_mul(NonZeroU32::new(BURST_SECONDS).unwrap_or(NonZeroU32::MIN));
         Self {
-            limiter: Some(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))),
+            limiter: Some(RateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            )),
             burst,
         }
     }

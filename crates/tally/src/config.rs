@@ -106,9 +106,10 @@ impl Config {
             })?;
         }
         if let Some(v) = var("TALLY_TLYTICS_PROJECT") {
-            config.tlytics_project = Some(v.parse().with_context(|| {
-                format!("TALLY_TLYTICS_PROJECT={v} is not a project id")
-            })?);
+            config.tlytics_project = Some(
+                v.parse()
+                    .with_context(|| format!("TALLY_TLYTICS_PROJECT={v} is not a project id"))?,
+            );
         }
         if let Some(v) = &flags.data_dir {
             config.data_dir = v.clone();

@@ -172,7 +172,10 @@ async fn events_batch_and_view() {
 
     // Defaults: page 1 of 50.
     let page: Value = view(&server, "").await.json().await.unwrap();
-    assert_eq!((page["page"].clone(), page["page_size"].clone()), (json!(1), json!(50)));
+    assert_eq!(
+        (page["page"].clone(), page["page_size"].clone()),
+        (json!(1), json!(50))
+    );
     assert_eq!(page["events"].as_array().unwrap().len(), 5);
 
     for bad in ["?page=0", "?page_size=0", "?page_size=1001", "?page=x"] {
