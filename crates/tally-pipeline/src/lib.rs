@@ -1,7 +1,10 @@
-//! The embedded deployment's path from capture to storage. Enrichment, persons and
-//! sessionization join here; today it makes capture durable in a local spool,
-//! acknowledges, and drains the spool into the event store in large batches.
+//! The embedded deployment's path from capture to storage: capture is made
+//! durable in a local spool and acknowledged; the spool drains into the event
+//! store in large batches through the processing stage (`enrich`), where persons
+//! and sessionization will join enrichment.
 
+pub mod enrich;
 mod spool;
 
+pub use enrich::{ProcessConfig, ProcessingStore, Processor};
 pub use spool::{Recovery, SpoolConfig, SpoolError, SpooledSink};

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use tally_pipeline::ProcessConfig;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -26,6 +27,9 @@ pub struct Config {
     /// Events per second each project may capture (bursts of 10 s' worth); 0 is
     /// unlimited.
     pub capture_rate_limit: u32,
+    /// Query parameters removed from stored page URLs (case-insensitive);
+    /// defaults to credentials and one-time codes (`token`, `password`, `code`, …).
+    pub sensitive_url_params: Vec<String>,
     /// The project that Tlytics clients (which send no key) write to and read
     /// from; unset turns the Tlytics routes off.
     pub tlytics_project: Option<i64>,
@@ -41,6 +45,7 @@ impl Default for Config {
             max_body_memory_mb: 512,
             duckdb_memory_limit: None,
             capture_rate_limit: 0,
+            sensitive_url_params: ProcessConfig::default().sensitive_params,
             tlytics_project: None,
         }
     }
@@ -104,6 +109,13 @@ impl Config {
             config.capture_rate_limit = v.parse().with_context(|| {
                 format!("TALLY_CAPTURE_RATE_LIMIT={v} is not a number of events per second")
             })?;
+        }
+        if let Some(v) = var("TALLY_SENSITIVE_URL_PARAMS") {
+            config.sensitive_url_params = v
+                .split(',')
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect();
         }
         if let Some(v) = var("TALLY_TLYTICS_PROJECT") {
             config.tlytics_project = Some(
@@ -171,12 +183,14 @@ mod tests {
             ("TALLY_PORT", "9100"),
             ("TALLY_DATA_DIR", "/from/env"),
             ("TALLY_TLYTICS_PROJECT", "3"),
+            ("TALLY_SENSITIVE_URL_PARAMS", "sig, otp"),
         ]);
         let c = Config::load(Some(&file), &e, &Overrides::default()).unwrap();
         assert_eq!(
             (c.port, c.data_dir.as_path(), c.tlytics_project),
             (9100, Path::new("/from/env"), Some(3))
         );
+        assert_eq!(c.sensitive_url_params, ["sig", "otp"]);
         let flags = Overrides {
             port: Some(9200),
             ..Default::default()

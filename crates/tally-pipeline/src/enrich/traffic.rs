@@ -1,0 +1,433 @@
+//! Where a visit came from, read from an event's URL and referrer: the host, the
+//! referring domain, `utm_*` campaign parameters, ad click ids, and one channel
+//! (direct, search, social, email, referral, paid). Sensitive query parameters
+//! are removed from the stored URL.
+//!
+//! Guarantees:
+//! - Pure: the same URL and referrer always give the same answer.
+//! - Values the SDK already set (`utm_source` in properties, say) are kept; the
+//!   URL only fills what is missing.
+//! - A referrer on the page's own site is internal navigation, not a source: such
+//!   an event is `direct` unless its URL carries a campaign.
+//! - An event with neither URL nor referrer (a server-side event, say) is left
+//!   untouched: it says nothing about where a visit came from.
+
+use serde_json::{Map, Value};
+use url::Url;
+
+/// Campaign parameters copied from the URL's query into properties.
+pub const UTM_PARAMS: [&str; 5] = [
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+];
+
+/// Ad click ids; any of them marks the visit as paid.
+pub const CLICK_IDS: [&str; 8] = [
+    "gclid",
+    "gbraid",
+    "wbraid",
+    "fbclid",
+    "msclkid",
+    "ttclid",
+    "twclid",
+    "li_fat_id",
+];
+
+/// Query parameters removed from stored URLs unless the project says otherwise:
+/// credentials and one-time codes that some sites put in links.
+pub const DEFAULT_SENSITIVE_PARAMS: [&str; 16] = [
+    "password",
+    "passwd",
+    "pwd",
+    "token",
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "auth",
+    "api_key",
+    "apikey",
+    "secret",
+    "client_secret",
+    "code",
+    "session",
+    "sessionid",
+    "session_id",
+];
+
+const SEARCH_ENGINES: [&str; 14] = [
+    "google",
+    "bing",
+    "duckduckgo",
+    "yahoo",
+    "baidu",
+    "yandex",
+    "ecosia",
+    "startpage",
+    "qwant",
+    "naver",
+    "seznam",
+    "ask",
+    "aol",
+    "kagi",
+];
+
+const SOCIAL_DOMAINS: [&str; 24] = [
+    "facebook.com",
+    "fb.com",
+    "instagram.com",
+    "t.co",
+    "twitter.com",
+    "x.com",
+    "linkedin.com",
+    "lnkd.in",
+    "reddit.com",
+    "youtube.com",
+    "youtu.be",
+    "pinterest.com",
+    "tiktok.com",
+    "threads.net",
+    "bsky.app",
+    "mastodon.social",
+    "news.ycombinator.com",
+    "t.me",
+    "telegram.org",
+    "discord.com",
+    "whatsapp.com",
+    "vk.com",
+    "weibo.com",
+    "quora.com",
+];
+
+const EMAIL_DOMAINS: [&str; 8] = [
+    "mail.google.com",
+    "outlook.live.com",
+    "outlook.office.com",
+    "outlook.office365.com",
+    "mail.yahoo.com",
+    "mail.proton.me",
+    "app.fastmail.com",
+    "mail.aol.com",
+];
+
+/// Where a visit came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Direct,
+    Search,
+    Social,
+    Email,
+    Referral,
+    Paid,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Search => "search",
+            Self::Social => "social",
+            Self::Email => "email",
+            Self::Referral => "referral",
+            Self::Paid => "paid",
+        }
+    }
+}
+
+/// A host without a leading `www.`, lowercased.
+fn bare_host(url: &Url) -> Option<String> {
+    let host = url.host_str()?.to_ascii_lowercase();
+    Some(host.strip_prefix("www.").unwrap_or(&host).to_owned())
+}
+
+/// Whether `host` is `domain` or one of its subdomains.
+fn within(host: &str, domain: &str) -> bool {
+    host == domain
+        || host
+            .strip_suffix(domain)
+            .is_some_and(|rest| rest.ends_with('.'))
+}
+
+/// Whether `host` belongs to a search engine: a known engine name as a label
+/// (`google.de`, `www.bing.com`, `search.yahoo.co.jp`) or `search.brave.com`.
+fn is_search(host: &str) -> bool {
+    within(host, "search.brave.com")
+        || host.split('.').any(|label| SEARCH_ENGINES.contains(&label))
+            && !host.starts_with("mail.")
+}
+
+/// The channel of a visit, from its referrer host (`None` when there is none or it
+/// is the site itself) and campaign parameters.
+pub fn classify(
+    referrer_host: Option<&str>,
+    utm_source: Option<&str>,
+    utm_medium: Option<&str>,
+    has_click_id: bool,
+) -> Channel {
+    let medium = utm_medium.unwrap_or("").to_ascii_lowercase();
+    let source = utm_source.unwrap_or("").to_ascii_lowercase();
+    let paid_medium = ["cpc", "ppc", "cpm", "cpv", "cpa", "display", "banner"]
+        .contains(&medium.as_str())
+        || medium.starts_with("paid");
+    if has_click_id || paid_medium {
+        return Channel::Paid;
+    }
+    if medium.contains("email") || medium == "newsletter" || source.contains("newsletter") {
+        return Channel::Email;
+    }
+    if medium.contains("social") {
+        return Channel::Social;
+    }
+    if medium == "organic" || medium == "search" {
+        return Channel::Search;
+    }
+    match referrer_host {
+        Some(h) if EMAIL_DOMAINS.iter().any(|d| within(h, d)) => Channel::Email,
+        Some(h) if is_search(h) => Channel::Search,
+        Some(h) if SOCIAL_DOMAINS.iter().any(|d| within(h, d)) => Channel::Social,
+        Some(_) => Channel::Referral,
+        None if !source.is_empty() || !medium.is_empty() => Channel::Referral,
+        None => Channel::Direct,
+    }
+}
+
+/// `url` without the sensitive query parameters; `None` when nothing was removed.
+pub fn strip_sensitive(url: &Url, sensitive: &[String]) -> Option<Url> {
+    let query = url.query()?;
+    let is_sensitive = |name: &str| sensitive.iter().any(|s| s.eq_ignore_ascii_case(name));
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    if !pairs.iter().any(|(k, _)| is_sensitive(k)) {
+        return None;
+    }
+    let mut cleaned = url.clone();
+    let kept: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| !is_sensitive(k)).collect();
+    if kept.is_empty() {
+        cleaned.set_query(None);
+    } else {
+        cleaned.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    Some(cleaned)
+}
+
+/// What [`enrich`] found and changed.
+#[derive(Debug, Default, PartialEq)]
+pub struct Traffic {
+    /// The URL with sensitive parameters removed, when any were.
+    pub cleaned_url: Option<String>,
+}
+
+/// Adds `$host`, `$referring_domain`, `utm_*`, click ids and `$channel_type` to
+/// `props`, from `url` (the page) and `referrer`.
+pub fn enrich(
+    url: Option<&str>,
+    referrer: Option<&str>,
+    props: &mut Map<String, Value>,
+    sensitive: &[String],
+) -> Traffic {
+    let mut traffic = Traffic::default();
+    if url.is_none() && referrer.is_none() {
+        return traffic;
+    }
+    let page = url.and_then(|u| Url::parse(u).ok());
+    let page_host = page.as_ref().and_then(bare_host);
+    if let Some(page) = &page {
+        if let Some(host) = page.host_str() {
+            props
+                .entry("$host")
+                .or_insert_with(|| Value::String(host.to_ascii_lowercase()));
+        }
+        for (name, value) in page.query_pairs() {
+            if UTM_PARAMS.contains(&name.as_ref()) || CLICK_IDS.contains(&name.as_ref()) {
+                if !value.is_empty() {
+                    props
+                        .entry(name.into_owned())
+                        .or_insert_with(|| Value::String(value.into_owned()));
+                }
+            }
+        }
+        traffic.cleaned_url = strip_sensitive(page, sensitive).map(String::from);
+    }
+    let referrer_host = referrer
+        .filter(|r| !r.is_empty() && *r != "$direct")
+        .and_then(|r| Url::parse(r).ok())
+        .as_ref()
+        .and_then(bare_host);
+    if let Some(host) = &referrer_host {
+        props
+            .entry("$referring_domain")
+            .or_insert_with(|| Value::String(host.clone()));
+    }
+    let external = referrer_host.filter(|h| Some(h) != page_host.as_ref());
+    let text = |name: &str| props.get(name).and_then(Value::as_str).map(str::to_owned);
+    let has_click_id = CLICK_IDS.iter().any(|id| props.contains_key(*id));
+    let channel = classify(
+        external.as_deref(),
+        text("utm_source").as_deref(),
+        text("utm_medium").as_deref(),
+        has_click_id,
+    );
+    props.insert(
+        "$channel_type".into(),
+        Value::String(channel.as_str().into()),
+    );
+    traffic
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn defaults() -> Vec<String> {
+        DEFAULT_SENSITIVE_PARAMS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    fn run(url: Option<&str>, referrer: Option<&str>, props: Value) -> (Value, Traffic) {
+        let Value::Object(mut props) = props else {
+            panic!()
+        };
+        let traffic = enrich(url, referrer, &mut props, &defaults());
+        (Value::Object(props), traffic)
+    }
+
+    fn channel(url: &str, referrer: Option<&str>) -> String {
+        run(Some(url), referrer, json!({})).0["$channel_type"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn channels_from_referrers() {
+        let page = "https://shop.example/p";
+        assert_eq!(channel(page, None), "direct");
+        assert_eq!(channel(page, Some("$direct")), "direct");
+        assert_eq!(channel(page, Some("https://www.google.de/")), "search");
+        assert_eq!(
+            channel(page, Some("https://search.yahoo.co.jp/x")),
+            "search"
+        );
+        assert_eq!(channel(page, Some("https://duckduckgo.com/")), "search");
+        assert_eq!(
+            channel(page, Some("https://search.brave.com/search?q=a")),
+            "search"
+        );
+        assert_eq!(
+            channel(page, Some("https://l.facebook.com/l.php")),
+            "social"
+        );
+        assert_eq!(channel(page, Some("https://t.co/abc")), "social");
+        assert_eq!(
+            channel(page, Some("https://news.ycombinator.com/item")),
+            "social"
+        );
+        assert_eq!(
+            channel(page, Some("https://mail.google.com/mail/u/0")),
+            "email"
+        );
+        assert_eq!(
+            channel(page, Some("https://blog.other.example/post")),
+            "referral"
+        );
+        // Not a social site merely because the name ends the same way.
+        assert_eq!(channel(page, Some("https://notx.com/")), "referral");
+        // Internal navigation is not a source.
+        assert_eq!(
+            channel(page, Some("https://www.shop.example/cart")),
+            "direct"
+        );
+    }
+
+    #[test]
+    fn campaigns_and_click_ids_win_over_referrers() {
+        let ch = |url: &str| channel(url, Some("https://www.google.com/"));
+        assert_eq!(ch("https://shop.example/?gclid=abc"), "paid");
+        assert_eq!(
+            ch("https://shop.example/?utm_medium=cpc&utm_source=google"),
+            "paid"
+        );
+        assert_eq!(ch("https://shop.example/?utm_medium=paid_social"), "paid");
+        assert_eq!(ch("https://shop.example/?utm_medium=email"), "email");
+        assert_eq!(
+            ch("https://shop.example/?utm_source=weekly-newsletter"),
+            "email"
+        );
+        assert_eq!(ch("https://shop.example/?utm_medium=social"), "social");
+        assert_eq!(ch("https://shop.example/?utm_medium=organic"), "search");
+        // A campaign without a known medium and no referrer is a referral.
+        assert_eq!(
+            channel("https://shop.example/?utm_source=partner", None),
+            "referral"
+        );
+    }
+
+    #[test]
+    fn properties_from_the_url_and_referrer() {
+        let (props, traffic) = run(
+            Some(
+                "https://Shop.Example/a?utm_source=nl&utm_campaign=winter&utm_term=&fbclid=F1&x=1",
+            ),
+            Some("https://www.Other.example/post?id=3"),
+            json!({"utm_campaign": "set-by-sdk"}),
+        );
+        assert_eq!(props["$host"], "shop.example");
+        assert_eq!(props["$referring_domain"], "other.example");
+        assert_eq!(props["utm_source"], "nl");
+        assert_eq!(
+            props["utm_campaign"], "set-by-sdk",
+            "the SDK's value is kept"
+        );
+        assert!(
+            props.get("utm_term").is_none(),
+            "empty values are not copied"
+        );
+        assert_eq!(props["fbclid"], "F1");
+        assert_eq!(props["$channel_type"], "paid");
+        assert_eq!(traffic.cleaned_url, None, "nothing sensitive to remove");
+    }
+
+    #[test]
+    fn sensitive_parameters_are_removed_from_the_url() {
+        let (_, traffic) = run(
+            Some("https://app.example/cb?code=SECRET&state=s1&Token=T&page=2"),
+            None,
+            json!({}),
+        );
+        assert_eq!(
+            traffic.cleaned_url.as_deref(),
+            Some("https://app.example/cb?state=s1&page=2")
+        );
+        let (_, traffic) = run(Some("https://app.example/cb?password=p"), None, json!({}));
+        assert_eq!(
+            traffic.cleaned_url.as_deref(),
+            Some("https://app.example/cb")
+        );
+        let custom = vec!["ref".to_string()];
+        let url = Url::parse("https://a.example/?ref=x&code=c").unwrap();
+        assert_eq!(
+            strip_sensitive(&url, &custom).map(String::from).as_deref(),
+            Some("https://a.example/?code=c")
+        );
+    }
+
+    #[test]
+    fn events_without_url_or_referrer_are_untouched() {
+        let (props, traffic) = run(None, None, json!({"plan": "pro"}));
+        assert_eq!(props, json!({"plan": "pro"}));
+        assert_eq!(traffic, Traffic::default());
+    }
+
+    #[test]
+    fn unreadable_urls_are_left_alone() {
+        let (props, traffic) = run(Some("not a url"), Some("::"), json!({"k": 1}));
+        assert_eq!(props, json!({"k": 1, "$channel_type": "direct"}));
+        assert_eq!(traffic, Traffic::default());
+    }
+}
