@@ -42,6 +42,9 @@ pub struct Event {
     pub os: Option<String>,
     pub device: Option<String>,
     pub country: Option<String>,
+    /// A crawler, a headless browser or an HTTP library rather than a person;
+    /// set by the processing stage from the user agent.
+    pub is_bot: bool,
     pub properties: Map<String, Value>,
 }
 
@@ -70,6 +73,7 @@ impl Event {
             os: None,
             device: None,
             country: None,
+            is_bot: false,
             properties: Map::new(),
         }
     }

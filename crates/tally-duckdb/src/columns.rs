@@ -2,7 +2,9 @@
 //! columnar append path: one append per batch instead of one per row, and DuckDB
 //! casts each text column (uuid, JSON) as a vector rather than value by value.
 
-use duckdb::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+use duckdb::arrow::array::{
+    ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMicrosecondArray,
+};
 use duckdb::arrow::record_batch::RecordBatch;
 use std::sync::Arc;
 use tally_core::{Event, StoreError};
@@ -41,6 +43,15 @@ pub fn record_batch(events: &[&Event]) -> Result<RecordBatch, StoreError> {
         ("device", text(|e| e.device.as_deref())),
         ("country", text(|e| e.country.as_deref())),
         ("properties", Arc::new(properties)),
+        (
+            "is_bot",
+            Arc::new(
+                events
+                    .iter()
+                    .map(|e| Some(e.is_bot))
+                    .collect::<BooleanArray>(),
+            ),
+        ),
     ];
     RecordBatch::try_from_iter(columns).map_err(|err| StoreError::Internal(err.to_string()))
 }

@@ -67,6 +67,10 @@ impl QueryEngine for DuckDb {
                         path: r.get(6)?,
                         referrer: r.get(7)?,
                         session_id: r.get(8)?,
+                        browser: r.get(10)?,
+                        os: r.get(11)?,
+                        device: r.get(12)?,
+                        is_bot: r.get(13)?,
                         properties: props
                             .and_then(|p| serde_json::from_str::<Map<String, Json>>(&p).ok())
                             .unwrap_or_default(),

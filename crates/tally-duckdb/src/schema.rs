@@ -18,7 +18,8 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
+const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     name: "events table",
     sql: "CREATE TABLE events (
@@ -39,7 +40,14 @@ const MIGRATIONS: &[Migration] = &[Migration {
         country VARCHAR,
         properties JSON
     );",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "bot flag",
+        // Added columns go last, after `properties`; the Arrow batch follows.
+        sql: "ALTER TABLE events ADD COLUMN is_bot BOOLEAN DEFAULT false;",
+    },
+];
 
 /// Applies every migration newer than the database's version.
 pub fn migrate(conn: &mut Connection) -> duckdb::Result<()> {

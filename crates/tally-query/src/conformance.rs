@@ -46,6 +46,7 @@ macro_rules! conformance_suite {
             events_pages_are_newest_first_without_skips,
             events_filters_apply,
             offset_pages_and_counts_agree,
+            bots_are_left_out_unless_asked,
             timeseries_zero_fills_in_the_requested_zone,
             top_events_and_overview_count_per_project_and_range);
     };
@@ -92,6 +93,7 @@ pub async fn duplicates_are_stored_once(db: &impl Backend) {
         .overview(OverviewQuery {
             project_id: 1,
             range: range("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z"),
+            include_bots: false,
         })
         .await
         .unwrap();
@@ -213,6 +215,58 @@ pub async fn offset_pages_and_counts_agree(db: &impl Backend) {
     assert_eq!(day(page(9)).await, (vec![], false));
 }
 
+pub async fn bots_are_left_out_unless_asked(db: &impl Backend) {
+    let mut crawler = event(1, "$pageview", "bot1", "2026-11-02T10:00:00Z");
+    crawler.is_bot = true;
+    crawler.browser = Some("Googlebot".into());
+    crawler.device = Some("bot".into());
+    db.insert_batch(
+        vec![
+            event(1, "$pageview", "u1", "2026-11-02T09:00:00Z"),
+            event(1, "$pageview", "u2", "2026-11-02T11:00:00Z"),
+            crawler.clone(),
+        ]
+        .into(),
+    )
+    .await
+    .unwrap();
+    let r = range("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z");
+    for include_bots in [false, true] {
+        let (events, users) = if include_bots { (3, 3) } else { (2, 2) };
+        let o = db
+            .overview(OverviewQuery {
+                project_id: 1,
+                range: r,
+                include_bots,
+            })
+            .await
+            .unwrap();
+        assert_eq!((o.current.events, o.current.unique_users), (events, users));
+        let top = db
+            .top_events(TopEventsQuery {
+                project_id: 1,
+                range: r,
+                limit: 10,
+                include_bots,
+            })
+            .await
+            .unwrap();
+        assert_eq!(top.results[0].count, events);
+        let mut q = TimeseriesQuery::new(1, None, Interval::Day, r, Tz::UTC, Math::Total).unwrap();
+        q.include_bots = include_bots;
+        let ts = db.timeseries(q).await.unwrap();
+        assert_eq!(ts.results[0].value, events);
+    }
+    // The event list shows every event, with what the processing stage found.
+    let page = db.events(all_events(1, 10)).await.unwrap();
+    assert_eq!(page.results.len(), 3);
+    let stored = page.results.iter().find(|e| e.uuid == crawler.uuid).unwrap();
+    assert!(stored.is_bot);
+    assert_eq!(stored.browser.as_deref(), Some("Googlebot"));
+    assert_eq!(stored.device.as_deref(), Some("bot"));
+    assert!(page.results.iter().filter(|e| e.uuid != crawler.uuid).all(|e| !e.is_bot));
+}
+
 pub async fn timeseries_zero_fills_in_the_requested_zone(db: &impl Backend) {
     db.insert_batch(
         vec![
@@ -306,6 +360,7 @@ pub async fn top_events_and_overview_count_per_project_and_range(db: &impl Backe
             project_id: 1,
             range: r,
             limit: 10,
+            include_bots: false,
         })
         .await
         .unwrap();
@@ -328,6 +383,7 @@ pub async fn top_events_and_overview_count_per_project_and_range(db: &impl Backe
         .overview(OverviewQuery {
             project_id: 1,
             range: r,
+            include_bots: false,
         })
         .await
         .unwrap();

@@ -41,12 +41,14 @@ impl Sql {
 }
 
 /// Columns of an event page row, in order: uuid text, event, distinct_id,
-/// timestamp µs, received_at µs, url, path, referrer, session_id, properties JSON text.
+/// timestamp µs, received_at µs, url, path, referrer, session_id, properties JSON
+/// text, browser, os, device, is_bot.
 pub fn events_page(q: &EventsQuery) -> Sql {
     let mut s = Sql::default();
     s.push(
         "SELECT uuid::VARCHAR, event, distinct_id, epoch_us(timestamp), epoch_us(received_at), \
-         url, path, referrer, session_id, properties::VARCHAR FROM events WHERE project_id = ",
+         url, path, referrer, session_id, properties::VARCHAR, browser, os, device, \
+         coalesce(is_bot, false) FROM events WHERE project_id = ",
     )
     .bind(SqlParam::Int(q.project_id));
     event_filters(&mut s, q);
@@ -116,6 +118,7 @@ pub fn timeseries(q: &TimeseriesQuery) -> Sql {
     if let Some(event) = &q.event {
         s.push(" AND event = ").bind(SqlParam::Text(event.clone()));
     }
+    bots(&mut s, q.include_bots);
     s.push(" GROUP BY bucket");
     s
 }
@@ -157,10 +160,18 @@ pub fn top_events(q: &TopEventsQuery) -> Sql {
     .push(" AND timestamp >= ")
     .bind(SqlParam::Time(q.range.from))
     .push(" AND timestamp < ")
-    .bind(SqlParam::Time(q.range.to))
-    .push(" GROUP BY event ORDER BY n DESC, event LIMIT ")
-    .bind(SqlParam::Int(q.limit as i64));
+    .bind(SqlParam::Time(q.range.to));
+    bots(&mut s, q.include_bots);
+    s.push(" GROUP BY event ORDER BY n DESC, event LIMIT ")
+        .bind(SqlParam::Int(q.limit as i64));
     s
+}
+
+/// Analytics answers leave bots out unless asked to count them.
+fn bots(s: &mut Sql, include: bool) {
+    if !include {
+        s.push(" AND is_bot IS NOT TRUE");
+    }
 }
 
 /// One row: current events, current uniques, previous events, previous uniques —
@@ -182,6 +193,7 @@ pub fn overview(q: &OverviewQuery) -> Sql {
         .bind(SqlParam::Time(prev.from))
         .push(" AND timestamp < ")
         .bind(SqlParam::Time(q.range.to));
+    bots(&mut s, q.include_bots);
     s
 }
 
@@ -230,10 +242,12 @@ mod tests {
                 project_id: 42,
                 range,
                 limit: 5,
+                include_bots: false,
             }),
             overview(&OverviewQuery {
                 project_id: 42,
                 range,
+                include_bots: true,
             }),
         ];
         for s in all {

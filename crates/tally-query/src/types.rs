@@ -180,6 +180,10 @@ pub struct EventRecord {
     pub path: Option<String>,
     pub referrer: Option<String>,
     pub session_id: Option<String>,
+    pub browser: Option<String>,
+    pub os: Option<String>,
+    pub device: Option<String>,
+    pub is_bot: bool,
     #[schema(value_type = Object)]
     pub properties: Map<String, Value>,
 }
@@ -199,6 +203,8 @@ pub struct TimeseriesQuery {
     pub range: TimeRange,
     pub math: Math,
     pub plan: BucketPlan,
+    /// Count bot traffic too (left out by default).
+    pub include_bots: bool,
 }
 
 impl TimeseriesQuery {
@@ -216,6 +222,7 @@ impl TimeseriesQuery {
             range,
             math,
             plan: BucketPlan::new(range, interval, tz)?,
+            include_bots: false,
         })
     }
 }
@@ -243,6 +250,8 @@ pub struct TopEventsQuery {
     pub project_id: ProjectId,
     pub range: TimeRange,
     pub limit: usize,
+    /// Count bot traffic too (left out by default).
+    pub include_bots: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -263,6 +272,8 @@ pub struct TopEvents {
 pub struct OverviewQuery {
     pub project_id: ProjectId,
     pub range: TimeRange,
+    /// Count bot traffic too (left out by default).
+    pub include_bots: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ToSchema)]

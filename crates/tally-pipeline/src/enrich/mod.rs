@@ -4,10 +4,11 @@
 //! capture and storage — so a replayed event is processed again, and processing
 //! must give the same row every time.
 //!
-//! Today: traffic source and URL hygiene ([`traffic`]). User agent, GeoIP, persons
-//! and sessions join here; the parts that need the client IP run at capture
+//! Today: traffic source and URL hygiene ([`traffic`]), user agent and the bot
+//! flag ([`agent`]). Persons and sessions join here; the parts that need the client IP run at capture
 //! instead, because the raw IP must never reach the spool or a queue.
 
+pub mod agent;
 pub mod traffic;
 
 use async_trait::async_trait;
@@ -52,6 +53,12 @@ impl Processor {
     }
 
     fn process_one(&self, event: &mut Event) {
+        if let Some(agent) = agent::enrich(&mut event.properties) {
+            event.browser = agent.browser;
+            event.os = agent.os;
+            event.device = agent.device.map(str::to_owned);
+            event.is_bot = agent.is_bot;
+        }
         let found = traffic::enrich(
             event.url.as_deref(),
             event.referrer.as_deref(),

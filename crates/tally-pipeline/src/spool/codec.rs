@@ -6,7 +6,9 @@
 //! - [`scan_frames`] returns exactly the frames written whole and unaltered, in
 //!   order, and stops at the first frame that is cut short (a write the process
 //!   did not finish) or fails its checksum; it never returns a damaged payload.
-//! - [`decode_batch`] of [`encode_batch`] gives back equal events.
+//! - [`decode_batch`] of [`encode_batch`] gives back equal events, as far as
+//!   capture fills them: `is_bot` is decided by the processing stage behind the
+//!   spool, so it is not recorded and reads back `false`.
 //!
 //! Everything is little-endian and length-prefixed; the version lives in the magic,
 //! so a future format gets a new magic rather than a guess.

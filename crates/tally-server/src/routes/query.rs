@@ -74,6 +74,8 @@ pub struct TimeseriesParams {
     to: Option<String>,
     tz: Option<String>,
     math: Option<String>,
+    /// Count bot traffic too; bots are left out by default.
+    include_bots: Option<bool>,
 }
 
 /// The range shown when none is asked for: enough buckets to see a shape.
@@ -109,7 +111,7 @@ pub async fn timeseries(
         state.clock.now(),
         default_span(interval),
     )?;
-    let q = TimeseriesQuery::new(
+    let mut q = TimeseriesQuery::new(
         project_id,
         p.event.filter(|e| !e.is_empty()),
         interval,
@@ -117,6 +119,7 @@ pub async fn timeseries(
         tz,
         math,
     )?;
+    q.include_bots = p.include_bots.unwrap_or(false);
     Ok(Json(state.query_after_writes().await.timeseries(q).await?))
 }
 
@@ -126,6 +129,8 @@ pub struct RangeParams {
     from: Option<String>,
     to: Option<String>,
     limit: Option<usize>,
+    /// Count bot traffic too; bots are left out by default.
+    include_bots: Option<bool>,
 }
 
 /// The most frequent events of a range.
@@ -160,6 +165,7 @@ pub async fn top_events(
                 project_id,
                 range,
                 limit,
+                include_bots: p.include_bots.unwrap_or(false),
             })
             .await?,
     ))
@@ -189,7 +195,11 @@ pub async fn overview(
         state
             .query_after_writes()
             .await
-            .overview(OverviewQuery { project_id, range })
+            .overview(OverviewQuery {
+                project_id,
+                range,
+                include_bots: p.include_bots.unwrap_or(false),
+            })
             .await?,
     ))
 }
