@@ -20,9 +20,9 @@ struct Migration {
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
-    version: 1,
-    name: "events table",
-    sql: "CREATE TABLE events (
+        version: 1,
+        name: "events table",
+        sql: "CREATE TABLE events (
         project_id BIGINT NOT NULL,
         timestamp TIMESTAMP NOT NULL,
         event VARCHAR NOT NULL,

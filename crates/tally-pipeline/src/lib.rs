@@ -6,5 +6,5 @@
 pub mod enrich;
 mod spool;
 
-pub use enrich::{ProcessConfig, ProcessingStore, Processor};
+pub use enrich::{ProcessConfig, Processor};
 pub use spool::{Recovery, SpoolConfig, SpoolError, SpooledSink};

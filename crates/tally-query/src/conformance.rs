@@ -260,11 +260,19 @@ pub async fn bots_are_left_out_unless_asked(db: &impl Backend) {
     // The event list shows every event, with what the processing stage found.
     let page = db.events(all_events(1, 10)).await.unwrap();
     assert_eq!(page.results.len(), 3);
-    let stored = page.results.iter().find(|e| e.uuid == crawler.uuid).unwrap();
+    let stored = page
+        .results
+        .iter()
+        .find(|e| e.uuid == crawler.uuid)
+        .unwrap();
     assert!(stored.is_bot);
     assert_eq!(stored.browser.as_deref(), Some("Googlebot"));
     assert_eq!(stored.device.as_deref(), Some("bot"));
-    assert!(page.results.iter().filter(|e| e.uuid != crawler.uuid).all(|e| !e.is_bot));
+    assert!(page
+        .results
+        .iter()
+        .filter(|e| e.uuid != crawler.uuid)
+        .all(|e| !e.is_bot));
 }
 
 pub async fn timeseries_zero_fills_in_the_requested_zone(db: &impl Backend) {

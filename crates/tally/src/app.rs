@@ -12,7 +12,7 @@ use tally_core::EventSink;
 use tally_core::{Clock, KeyKind, Limits, MetadataStore, ProjectId};
 use tally_duckdb::{DuckDb, DuckDbConfig};
 use tally_meta::{CachedMetadata, SqliteMeta};
-use tally_pipeline::{ProcessConfig, ProcessingStore, Processor, SpoolConfig, SpooledSink};
+use tally_pipeline::{ProcessConfig, Processor, SpoolConfig, SpooledSink};
 use tally_server::rate_limit::CaptureRateLimit;
 use tally_server::{AppState, BodyBudget};
 use tokio::net::TcpListener;
@@ -133,17 +133,14 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
     }
     // Before serving: whatever an earlier run acknowledged but did not store yet
     // is stored now, so the first query already sees it.
-    // The spool drains through the processing stage into DuckDB.
-    let processed = ProcessingStore::new(
-        Arc::new(stores.events.clone()),
-        Processor::new(ProcessConfig {
-            sensitive_params: config.sensitive_url_params.clone(),
-        }),
-    );
     let (sink, _recovery) = SpooledSink::start(
-        Arc::new(processed),
+        Arc::new(stores.events.clone()),
         SpoolConfig {
             max_queued_bytes: config.max_queued_mb * 1024 * 1024,
+            // The spool drains through the processing stage into DuckDB.
+            processor: Some(Arc::new(Processor::new(ProcessConfig {
+                sensitive_params: config.sensitive_url_params.clone(),
+            }))),
             ..SpoolConfig::in_dir(config.data_dir.join(SPOOL_DIR))
         },
     )

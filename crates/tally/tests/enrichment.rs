@@ -78,7 +78,9 @@ async fn events_are_enriched_and_bots_left_out() {
     assert_eq!(top["results"][0]["event"], "$pageview");
     assert_eq!(top["results"][0]["count"], 1);
     let ts = server
-        .read_json(&format!("/timeseries?{range}&interval=day&include_bots=true"))
+        .read_json(&format!(
+            "/timeseries?{range}&interval=day&include_bots=true"
+        ))
         .await;
     assert_eq!(ts["results"][0]["value"], 3);
 }

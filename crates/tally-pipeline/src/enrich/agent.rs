@@ -10,6 +10,7 @@
 //! server-side event is not a bot.
 
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::sync::LazyLock;
 use woothee::parser::Parser;
 
@@ -57,8 +58,7 @@ fn has_bot_word(lower: &str) -> bool {
 /// Reads a user agent string.
 pub fn parse(user_agent: &str) -> Agent {
     let lower = user_agent.to_ascii_lowercase();
-    let automated =
-        AUTOMATION_MARKERS.iter().any(|m| lower.contains(m)) || has_bot_word(&lower);
+    let automated = AUTOMATION_MARKERS.iter().any(|m| lower.contains(m)) || has_bot_word(&lower);
     let Some(found) = PARSER.parse(user_agent) else {
         // Not a browser woothee knows: a browser-like agent is a person on an odd
         // browser; anything else (python-requests, Go-http-client…) is a program.
@@ -113,8 +113,17 @@ pub fn user_agent(props: &Map<String, Value>) -> Option<&str> {
 
 /// Adds `$browser`, `$browser_version`, `$os`, `$os_version`, `$device_type` to
 /// `props` where the SDK did not set them, and returns what the agent says.
-pub fn enrich(props: &mut Map<String, Value>) -> Option<Agent> {
-    let agent = parse(user_agent(props)?);
+/// `seen` remembers agents already parsed (the caller bounds its lifetime).
+pub fn enrich(props: &mut Map<String, Value>, seen: &mut HashMap<String, Agent>) -> Option<Agent> {
+    let ua = user_agent(props)?;
+    let agent = match seen.get(ua) {
+        Some(agent) => agent.clone(),
+        None => {
+            let agent = parse(ua);
+            seen.insert(ua.to_owned(), agent.clone());
+            agent
+        }
+    };
     let mut fill = |key: &str, value: Option<&str>| {
         if let Some(v) = value {
             props
@@ -222,10 +231,14 @@ mod tests {
 
     #[test]
     fn bot_words() {
-        assert!(has_bot_word("mozilla/5.0 (compatible; examplestatsbot/1.0)"));
+        assert!(has_bot_word(
+            "mozilla/5.0 (compatible; examplestatsbot/1.0)"
+        ));
         assert!(has_bot_word("ahrefsbot/7.0"));
         assert!(!has_bot_word("mozilla/5.0 (linux; android 12; cubot x30)"));
-        assert!(!has_bot_word("mozilla/5.0 (x11; linux x86_64) robotframework-free"));
+        assert!(!has_bot_word(
+            "mozilla/5.0 (x11; linux x86_64) robotframework-free"
+        ));
     }
 
     #[test]
@@ -236,9 +249,12 @@ mod tests {
         }) else {
             unreachable!()
         };
-        let agent = enrich(&mut props).unwrap();
+        let agent = enrich(&mut props, &mut HashMap::new()).unwrap();
         assert!(!agent.is_bot);
-        assert_eq!(props["$browser"], "Mobile Safari", "the SDK's value is kept");
+        assert_eq!(
+            props["$browser"], "Mobile Safari",
+            "the SDK's value is kept"
+        );
         assert_eq!(props["$browser_version"], "17.5");
         assert_eq!(props["$os"], "iPhone");
         assert_eq!(props["$device_type"], "mobile");
@@ -249,7 +265,7 @@ mod tests {
         let Value::Object(mut props) = json!({"plan": "pro", "$raw_user_agent": "  "}) else {
             unreachable!()
         };
-        assert_eq!(enrich(&mut props), None);
+        assert_eq!(enrich(&mut props, &mut HashMap::new()), None);
         assert_eq!(props.len(), 2);
     }
 }

@@ -1,8 +1,8 @@
 //! The processing stage: validated events become analytics-ready rows. It runs
 //! where events are persisted — in the spool's drain in the embedded deployment
-//! (through [`ProcessingStore`]), in the queue consumer when Kafka sits between
-//! capture and storage — so a replayed event is processed again, and processing
-//! must give the same row every time.
+//! (`SpoolConfig::processor`, live and at recovery), in the queue consumer when
+//! Kafka sits between capture and storage — so a replayed event is processed
+//! again, and processing must give the same row every time.
 //!
 //! Today: traffic source and URL hygiene ([`traffic`]), user agent and the bot
 //! flag ([`agent`]). Persons and sessions join here; the parts that need the client IP run at capture
@@ -11,10 +11,10 @@
 pub mod agent;
 pub mod traffic;
 
-use async_trait::async_trait;
 use serde_json::Value;
-use std::sync::Arc;
-use tally_core::{Event, EventStore, InsertOutcome, StoreError};
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use tally_core::Event;
 
 /// Settings of the processing stage.
 #[derive(Debug, Clone)]
@@ -45,15 +45,24 @@ impl Processor {
         Self { config }
     }
 
-    /// Processes a batch in place.
+    /// Processes a batch in place. An event whose processing panics (a parser
+    /// bug) is stored as far as it got rather than stopping storage: these events
+    /// are acknowledged already.
     pub fn process(&self, events: &mut [Event]) {
+        // Parsing a user agent costs microseconds and a batch repeats the same
+        // few hundred agents, so each is parsed once per batch.
+        let mut agents = HashMap::new();
         for event in events {
-            self.process_one(event);
+            let outcome =
+                std::panic::catch_unwind(AssertUnwindSafe(|| self.process_one(event, &mut agents)));
+            if outcome.is_err() {
+                tracing::error!(uuid = %event.uuid, "processing an event panicked; stored as is");
+            }
         }
     }
 
-    fn process_one(&self, event: &mut Event) {
-        if let Some(agent) = agent::enrich(&mut event.properties) {
+    fn process_one(&self, event: &mut Event, agents: &mut HashMap<String, agent::Agent>) {
+        if let Some(agent) = agent::enrich(&mut event.properties, agents) {
             event.browser = agent.browser;
             event.os = agent.os;
             event.device = agent.device.map(str::to_owned);
@@ -76,67 +85,11 @@ impl Processor {
     }
 }
 
-/// An [`EventStore`] that processes each batch before handing it to the store it
-/// wraps, so whatever drains into it (the spool today, a queue consumer later)
-/// stores processed rows.
-pub struct ProcessingStore {
-    inner: Arc<dyn EventStore>,
-    processor: Arc<Processor>,
-}
-
-impl ProcessingStore {
-    pub fn new(inner: Arc<dyn EventStore>, processor: Processor) -> Self {
-        Self {
-            inner,
-            processor: Arc::new(processor),
-        }
-    }
-}
-
-#[async_trait]
-impl EventStore for ProcessingStore {
-    async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError> {
-        let processor = Arc::clone(&self.processor);
-        // CPU work over up to a whole drain batch: off the async workers.
-        let rows = tokio::task::spawn_blocking(move || {
-            let mut rows = events.to_vec();
-            processor.process(&mut rows);
-            rows
-        })
-        .await
-        .map_err(|e| StoreError::Internal(format!("processing panicked: {e}")))?;
-        self.inner.insert_batch(rows.into()).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::Utc;
-    use std::sync::Mutex;
     use uuid::Uuid;
-
-    /// Records what reaches it (a unit-test stand-in for a real store).
-    #[derive(Default)]
-    struct Recorder(Mutex<Vec<Event>>);
-
-    #[async_trait]
-    impl EventStore for Recorder {
-        async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError> {
-            self.0.lock().unwrap().extend(events.iter().cloned());
-            Ok(InsertOutcome {
-                inserted: events.len(),
-                duplicates: 0,
-            })
-        }
-        async fn ping(&self) -> Result<(), StoreError> {
-            Ok(())
-        }
-    }
 
     fn pageview(url: &str, referrer: Option<&str>) -> Event {
         let mut e = Event::new(1, Uuid::new_v4(), "$pageview", "d", Utc::now());
@@ -147,28 +100,32 @@ mod tests {
         e
     }
 
-    #[tokio::test]
-    async fn the_store_receives_processed_rows() {
-        let recorder = Arc::new(Recorder::default());
-        let store = ProcessingStore::new(recorder.clone(), Processor::default());
-        let events: Arc<[Event]> = vec![
+    #[test]
+    fn a_batch_is_processed_in_place() {
+        let mut rows = vec![
             pageview(
                 "https://shop.example/login?token=T&utm_source=nl&utm_medium=email",
                 None,
             ),
             pageview("https://shop.example/", Some("https://www.bing.com/search")),
-        ]
-        .into();
-        let out = store.insert_batch(events).await.unwrap();
-        assert_eq!(out.inserted, 2);
-        let rows = recorder.0.lock().unwrap();
+        ];
+        rows[1].properties.insert(
+            "$raw_user_agent".into(),
+            Value::String(
+                "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)".into(),
+            ),
+        );
+        Processor::default().process(&mut rows);
         let url = "https://shop.example/login?utm_source=nl&utm_medium=email";
         assert_eq!(rows[0].url.as_deref(), Some(url));
         assert_eq!(rows[0].properties["$current_url"], url);
         assert_eq!(rows[0].properties["$channel_type"], "email");
         assert_eq!(rows[0].properties["utm_source"], "nl");
+        assert!(!rows[0].is_bot);
         assert_eq!(rows[1].properties["$channel_type"], "search");
         assert_eq!(rows[1].properties["$referring_domain"], "bing.com");
+        assert!(rows[1].is_bot);
+        assert_eq!(rows[1].device.as_deref(), Some("bot"));
     }
 
     #[test]

@@ -20,6 +20,7 @@
 mod codec;
 mod segments;
 
+use crate::enrich::Processor;
 use async_trait::async_trait;
 use segments::{SegmentId, SegmentWriter};
 use std::path::{Path, PathBuf};
@@ -46,6 +47,9 @@ pub struct SpoolConfig {
     pub max_segment_bytes: u64,
     /// What `Retry-After` suggests when the budget is spent.
     pub retry_after_secs: u64,
+    /// Turns events into rows on their way from the spool to the store (live and
+    /// at recovery); `None` stores them as captured.
+    pub processor: Option<Arc<Processor>>,
 }
 
 impl SpoolConfig {
@@ -57,6 +61,7 @@ impl SpoolConfig {
             max_store_batch: 131_072,
             max_segment_bytes: 64 * 1024 * 1024,
             retry_after_secs: 1,
+            processor: None,
         }
     }
 }
@@ -143,6 +148,7 @@ impl SpooledSink {
         let (logged_tx, logged_rx) = mpsc::unbounded_channel();
         tokio::spawn(drain_loop(
             store,
+            config.processor.clone(),
             logged_rx,
             Arc::clone(&progress),
             config.dir.clone(),
@@ -205,9 +211,8 @@ async fn recover(
                 }
             }
             if pending.len() >= config.max_store_batch {
-                store
-                    .insert_batch(std::mem::take(&mut pending).into())
-                    .await?;
+                let rows = processed(config.processor.as_ref(), std::mem::take(&mut pending)).await;
+                store.insert_batch(rows).await?;
             }
         }
         if contents.stop == Some(codec::ScanStop::TornTail) {
@@ -231,7 +236,8 @@ async fn recover(
         }
     }
     if !pending.is_empty() {
-        store.insert_batch(pending.into()).await?;
+        let rows = processed(config.processor.as_ref(), pending).await;
+        store.insert_batch(rows).await?;
     }
     let next_id = ids.last().map_or(1, |last| last + 1);
     segments::delete_segments(&dir, ids.first().copied().unwrap_or(next_id), next_id)
@@ -309,6 +315,7 @@ fn sync_loop(
 /// Moves spooled events into the store, oldest first, in large batches.
 async fn drain_loop(
     store: Arc<dyn EventStore>,
+    processor: Option<Arc<Processor>>,
     mut logged: mpsc::UnboundedReceiver<Logged>,
     progress: Arc<Progress>,
     dir: PathBuf,
@@ -335,7 +342,8 @@ async fn drain_loop(
             events.extend(item.events);
             permits.push(item._permit);
         }
-        store_until_done(store.as_ref(), events.into()).await;
+        let rows = processed(processor.as_ref(), events).await;
+        store_until_done(store.as_ref(), rows).await;
         progress.stored.send_replace(seq);
         drop(permits);
         if segment > first_live {
@@ -344,6 +352,23 @@ async fn drain_loop(
             first_live = segment;
         }
     }
+}
+
+/// The rows to store for `events`: processed off the async workers (it is CPU
+/// work over up to a whole drain batch), in place, without copying.
+async fn processed(processor: Option<&Arc<Processor>>, events: Vec<Event>) -> Arc<[Event]> {
+    let Some(processor) = processor else {
+        return events.into();
+    };
+    let processor = Arc::clone(processor);
+    let mut events = events;
+    tokio::task::spawn_blocking(move || {
+        processor.process(&mut events);
+        events
+    })
+    .await
+    .expect("Processor::process catches panics per event")
+    .into()
 }
 
 /// Acknowledged events must not be dropped: retry until the store takes them,

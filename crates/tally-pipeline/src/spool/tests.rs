@@ -10,6 +10,8 @@ struct Recorder {
     inserts: Mutex<Vec<Vec<uuid::Uuid>>>,
     gate: Option<Arc<Notify>>,
     failures_left: Mutex<u32>,
+    /// Stored events flagged as bots (set by the processing stage).
+    bots: Mutex<usize>,
 }
 
 impl Recorder {
@@ -38,6 +40,7 @@ impl EventStore for Recorder {
             .lock()
             .unwrap()
             .push(events.iter().map(|e| e.uuid).collect());
+        *self.bots.lock().unwrap() += events.iter().filter(|e| e.is_bot).count();
         Ok(InsertOutcome {
             inserted: events.len(),
             duplicates: 0,
@@ -260,4 +263,50 @@ async fn segments_are_deleted_once_their_events_are_stored() {
     // Each 1 KiB segment holds about two requests; all but the newest are stored.
     let left = segments::list_segments(dir.path()).unwrap();
     assert!(left.len() <= 2, "{left:?}");
+}
+
+#[tokio::test]
+async fn events_are_processed_on_the_way_to_the_store_live_and_at_recovery() {
+    let crawler = || {
+        let mut batch = events(2, 10);
+        for e in &mut batch {
+            e.properties.insert(
+                "$raw_user_agent".into(),
+                serde_json::Value::String("Mozilla/5.0 (compatible; Googlebot/2.1)".into()),
+            );
+        }
+        batch
+    };
+    let with_processor = |dir: &Path| SpoolConfig {
+        processor: Some(Arc::new(crate::Processor::default())),
+        ..SpoolConfig::in_dir(dir)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Acknowledged, then a crash before storing.
+    {
+        let gated = Arc::new(Recorder {
+            gate: Some(Arc::new(Notify::new())),
+            ..Default::default()
+        });
+        let (sink, _) = start(gated, with_processor(dir.path())).await;
+        sink.send(crawler()).await.unwrap();
+    }
+    let store = Arc::new(Recorder::default());
+    let (sink, recovery) = start(store.clone(), with_processor(dir.path())).await;
+    assert_eq!(recovery.events, 2);
+    assert_eq!(*store.bots.lock().unwrap(), 2, "processed at recovery");
+    sink.send(crawler()).await.unwrap();
+    sink.settle(Duration::from_secs(5)).await;
+    assert_eq!(*store.bots.lock().unwrap(), 4, "processed live");
+    // Without a processor, events are stored as captured.
+    let plain = Arc::new(Recorder::default());
+    let (sink, _) = start(
+        plain.clone(),
+        SpoolConfig::in_dir(tempfile::tempdir().unwrap().path()),
+    )
+    .await;
+    sink.send(crawler()).await.unwrap();
+    sink.settle(Duration::from_secs(5)).await;
+    assert_eq!(plain.stored().len(), 2);
+    assert_eq!(*plain.bots.lock().unwrap(), 0);
 }
