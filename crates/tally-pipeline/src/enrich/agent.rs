@@ -95,7 +95,7 @@ pub fn parse(user_agent: &str) -> Agent {
     };
     Agent {
         browser,
-        browser_version: known(&found.version),
+        browser_version: known(found.version),
         os: known(found.os),
         os_version: known(&found.os_version),
         device,

@@ -241,12 +241,11 @@ pub fn enrich(
                 .or_insert_with(|| Value::String(host.to_ascii_lowercase()));
         }
         for (name, value) in page.query_pairs() {
-            if UTM_PARAMS.contains(&name.as_ref()) || CLICK_IDS.contains(&name.as_ref()) {
-                if !value.is_empty() {
-                    props
-                        .entry(name.into_owned())
-                        .or_insert_with(|| Value::String(value.into_owned()));
-                }
+            let wanted = UTM_PARAMS.contains(&name.as_ref()) || CLICK_IDS.contains(&name.as_ref());
+            if wanted && !value.is_empty() {
+                props
+                    .entry(name.into_owned())
+                    .or_insert_with(|| Value::String(value.into_owned()));
             }
         }
         traffic.cleaned_url = strip_sensitive(page, sensitive).map(String::from);
