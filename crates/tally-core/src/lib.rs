@@ -17,4 +17,4 @@ pub use traits::{
     EventSink, EventStore, InsertOutcome, IssuedKey, KeyGrant, KeyKind, MetadataStore, Project,
     SinkReceipt,
 };
-pub use validate::{Limits, Validator};
+pub use validate::{Limits, OutOfRange, Validator};

@@ -3,8 +3,10 @@
 //! Rules: `event` and `distinct_id` are required and non-empty (a numeric
 //! `distinct_id` is accepted and kept as its decimal text, as PostHog does);
 //! `uuid` must parse when given and is generated when absent; `timestamp` is
-//! RFC 3339, not more than [`Limits::max_future_skew`] ahead of the server clock
-//! and not before 2000; `properties` is an object. `$ip` is dropped from the
+//! RFC 3339; one more than [`Limits::max_future_skew`] ahead of the server clock,
+//! or older than [`Limits::max_event_age`] (and never before 2000), is rejected or,
+//! with [`OutOfRange::Clamp`], dated at its receive time with the client's time kept
+//! in `$original_timestamp`; `properties` is an object. `$ip` is dropped from the
 //! properties so a raw IP address is never stored.
 
 use crate::clock::Clock;
@@ -14,7 +16,19 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-/// Size and shape limits applied at capture.
+/// What happens to an event whose timestamp is outside the accepted range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutOfRange {
+    /// Rejected with `timestamp_in_future` / `timestamp_too_old`.
+    #[default]
+    Reject,
+    /// Stored at its receive time; the client's timestamp is kept in
+    /// `$original_timestamp`.
+    Clamp,
+}
+
+/// Size, shape and time limits applied at capture.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_event_bytes: usize,
@@ -22,6 +36,9 @@ pub struct Limits {
     pub max_event_name_chars: usize,
     pub max_distinct_id_chars: usize,
     pub max_future_skew: Duration,
+    /// Events older than this are out of range; `None`: only before 2000 is.
+    pub max_event_age: Option<Duration>,
+    pub out_of_range: OutOfRange,
 }
 
 impl Default for Limits {
@@ -32,6 +49,8 @@ impl Default for Limits {
             max_event_name_chars: 200,
             max_distinct_id_chars: 200,
             max_future_skew: Duration::hours(1),
+            max_event_age: None,
+            out_of_range: OutOfRange::Reject,
         }
     }
 }
@@ -78,14 +97,30 @@ impl Validator<'_> {
                 })
             }
         };
-        if timestamp > now + self.limits.max_future_skew {
-            return Err(EventError::TimestampInFuture {
+        let floor = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
+        let floor = match self.limits.max_event_age {
+            Some(age) => floor.max(now - age),
+            None => floor,
+        };
+        let out_of_range = if timestamp > now + self.limits.max_future_skew {
+            Some(EventError::TimestampInFuture {
                 max_skew_secs: self.limits.max_future_skew.num_seconds(),
-            });
-        }
-        if timestamp < Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap() {
-            return Err(EventError::TimestampTooOld);
-        }
+            })
+        } else if timestamp < floor {
+            Some(EventError::TimestampTooOld)
+        } else {
+            None
+        };
+        let clamped_from = match (out_of_range, self.limits.out_of_range) {
+            (None, _) => None,
+            (Some(err), OutOfRange::Reject) => return Err(err),
+            (Some(_), OutOfRange::Clamp) => Some(timestamp),
+        };
+        let timestamp = if clamped_from.is_some() {
+            now
+        } else {
+            timestamp
+        };
         let mut properties = match raw.properties {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(m)) => m,
@@ -97,6 +132,12 @@ impl Validator<'_> {
             }
         };
         properties.remove("$ip");
+        if let Some(original) = clamped_from {
+            properties.insert(
+                "$original_timestamp".into(),
+                Value::String(original.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            );
+        }
         let text = |key: &str| {
             properties
                 .get(key)
@@ -191,6 +232,57 @@ mod tests {
             timestamp: v.get("timestamp").cloned(),
             properties: v.get("properties").cloned(),
             encoded_len: v.to_string().len(),
+        }
+    }
+
+    fn check_with(limits: Limits, raw: RawEvent) -> Result<Event, EventError> {
+        let clock = FixedClock::new(now());
+        Validator {
+            limits: &limits,
+            clock: &clock,
+        }
+        .validate(7, raw)
+    }
+
+    #[test]
+    fn out_of_range_times_are_rejected_or_clamped_as_configured() {
+        let at = |ts: &str| raw(json!({"event": "x", "distinct_id": "d", "timestamp": ts}));
+        let strict = Limits {
+            max_future_skew: Duration::minutes(10),
+            max_event_age: Some(Duration::days(30)),
+            ..Limits::default()
+        };
+        // Now is 2026-11-22T12:00Z: 11 minutes ahead and 31 days back are out.
+        let code = |r: Result<Event, EventError>| r.unwrap_err().code();
+        assert_eq!(
+            code(check_with(strict.clone(), at("2026-11-22T12:11:00Z"))),
+            "timestamp_in_future"
+        );
+        assert_eq!(
+            code(check_with(strict.clone(), at("2026-10-22T11:59:00Z"))),
+            "timestamp_too_old"
+        );
+        let inside = check_with(strict.clone(), at("2026-10-23T12:00:00Z")).unwrap();
+        assert_eq!(inside.timestamp, now() - Duration::days(30));
+        assert!(!inside.properties.contains_key("$original_timestamp"));
+
+        let clamp = Limits {
+            out_of_range: OutOfRange::Clamp,
+            ..strict
+        };
+        for ts in [
+            "2026-11-22T12:11:00Z",
+            "2026-10-22T11:59:00Z",
+            "1999-12-31T00:00:00Z",
+        ] {
+            let e = check_with(clamp.clone(), at(ts)).unwrap();
+            assert_eq!(e.timestamp, now(), "{ts}");
+            assert_eq!(e.received_at, now());
+            let kept = e.properties["$original_timestamp"].as_str().unwrap();
+            assert_eq!(
+                DateTime::parse_from_rfc3339(kept).unwrap(),
+                DateTime::parse_from_rfc3339(ts).unwrap()
+            );
         }
     }
 

@@ -153,7 +153,17 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         store: Arc::new(stores.events.clone()),
         query: Arc::new(stores.events.clone()),
         clock,
-        limits: Arc::new(Limits::default()),
+        limits: Arc::new(Limits {
+            // Both bounded by `Config::validate`.
+            max_future_skew: chrono::Duration::seconds(
+                i64::try_from(config.max_future_skew_secs).unwrap_or(0),
+            ),
+            max_event_age: config
+                .max_event_age_days
+                .map(|d| chrono::Duration::days(i64::from(d))),
+            out_of_range: config.out_of_range_timestamps,
+            ..Limits::default()
+        }),
         body_budget: Arc::new(BodyBudget::new(config.max_body_memory_mb * 1024 * 1024)),
         capture_limit: Arc::new(CaptureRateLimit::new(config.capture_rate_limit)),
         tlytics_project: config.tlytics_project,

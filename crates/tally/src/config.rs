@@ -7,6 +7,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use tally_core::OutOfRange;
 use tally_pipeline::ProcessConfig;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -27,6 +28,13 @@ pub struct Config {
     /// Events per second each project may capture (bursts of 10 s' worth); 0 is
     /// unlimited.
     pub capture_rate_limit: u32,
+    /// How far ahead of the server clock an event's timestamp may be, in seconds.
+    pub max_future_skew_secs: u64,
+    /// Events older than this many days are out of range; unset: any age since 2000.
+    pub max_event_age_days: Option<u32>,
+    /// What happens to out-of-range timestamps: `reject` (default) or `clamp` (stored
+    /// at the receive time, the client's time kept in `$original_timestamp`).
+    pub out_of_range_timestamps: OutOfRange,
     /// Query parameters removed from stored page URLs (case-insensitive);
     /// defaults to credentials and one-time codes (`token`, `password`, `code`, …).
     pub sensitive_url_params: Vec<String>,
@@ -45,6 +53,9 @@ impl Default for Config {
             max_body_memory_mb: 512,
             duckdb_memory_limit: None,
             capture_rate_limit: 0,
+            max_future_skew_secs: 3600,
+            max_event_age_days: None,
+            out_of_range_timestamps: OutOfRange::Reject,
             sensitive_url_params: ProcessConfig::default().sensitive_params,
             tlytics_project: None,
         }
@@ -110,6 +121,24 @@ impl Config {
                 format!("TALLY_CAPTURE_RATE_LIMIT={v} is not a number of events per second")
             })?;
         }
+        if let Some(v) = var("TALLY_MAX_FUTURE_SKEW_SECS") {
+            config.max_future_skew_secs = v
+                .parse()
+                .with_context(|| format!("TALLY_MAX_FUTURE_SKEW_SECS={v} is not a number"))?;
+        }
+        if let Some(v) = var("TALLY_MAX_EVENT_AGE_DAYS") {
+            config.max_event_age_days = Some(
+                v.parse()
+                    .with_context(|| format!("TALLY_MAX_EVENT_AGE_DAYS={v} is not a number"))?,
+            );
+        }
+        if let Some(v) = var("TALLY_OUT_OF_RANGE_TIMESTAMPS") {
+            config.out_of_range_timestamps = match v.as_str() {
+                "reject" => OutOfRange::Reject,
+                "clamp" => OutOfRange::Clamp,
+                _ => bail!("TALLY_OUT_OF_RANGE_TIMESTAMPS={v} must be `reject` or `clamp`"),
+            };
+        }
         if let Some(v) = var("TALLY_SENSITIVE_URL_PARAMS") {
             config.sensitive_url_params = v
                 .split(',')
@@ -142,6 +171,13 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         if self.max_queued_mb == 0 || self.max_body_memory_mb == 0 {
             bail!("max_queued_mb and max_body_memory_mb must be at least 1");
+        }
+        // Beyond these, time arithmetic on timestamps could overflow.
+        if self.max_future_skew_secs > 10 * 366 * 86_400 {
+            bail!("max_future_skew_secs must be at most ten years");
+        }
+        if self.max_event_age_days.is_some_and(|d| d > 100 * 366) {
+            bail!("max_event_age_days must be at most a hundred years");
         }
         if self.data_dir.as_os_str().is_empty() {
             bail!("data_dir must not be empty");
@@ -200,6 +236,36 @@ mod tests {
             (c.port, c.data_dir.as_path(), c.max_queued_mb),
             (9200, Path::new("/from/env"), 64)
         );
+    }
+
+    #[test]
+    fn timestamp_policy_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tally.toml");
+        let e = env(&[
+            ("TALLY_OUT_OF_RANGE_TIMESTAMPS", "clamp"),
+            ("TALLY_MAX_EVENT_AGE_DAYS", "30"),
+        ]);
+        let c = Config::load(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(c.out_of_range_timestamps, OutOfRange::Clamp);
+        assert_eq!(c.max_event_age_days, Some(30));
+        std::fs::write(
+            &file,
+            "out_of_range_timestamps = \"clamp\"\nmax_future_skew_secs = 60\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), &env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(
+            (c.out_of_range_timestamps, c.max_future_skew_secs),
+            (OutOfRange::Clamp, 60)
+        );
+        let err = Config::load(
+            None,
+            &env(&[("TALLY_OUT_OF_RANGE_TIMESTAMPS", "maybe")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("reject"), "{err}");
     }
 
     #[test]
