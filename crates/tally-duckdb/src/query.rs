@@ -94,6 +94,43 @@ impl QueryEngine for DuckDb {
         .await
     }
 
+    async fn sessions(&self, q: SessionsQuery) -> Result<SessionsPage, StoreError> {
+        self.blocking(move |db| {
+            let sql = sql::sessions(&q);
+            let results = db.read(|c| {
+                run(c, &sql, |r| {
+                    let start = time(r.get(2)?);
+                    let end = time(r.get(3)?);
+                    Ok(SessionRecord {
+                        id: r.get(0)?,
+                        distinct_id: r.get(1)?,
+                        start,
+                        end,
+                        duration_secs: (end - start).num_microseconds().unwrap_or(0) as f64 / 1e6,
+                        events: count(r.get(4)?),
+                        pageviews: count(r.get(5)?),
+                        entry_path: r.get(6)?,
+                        exit_path: r.get(7)?,
+                        bounce: r.get(8)?,
+                        referrer: r.get(9)?,
+                        channel: r.get(10)?,
+                        utm_source: r.get(11)?,
+                        utm_medium: r.get(12)?,
+                        utm_campaign: r.get(13)?,
+                        device: r.get(14)?,
+                        browser: r.get(15)?,
+                        country: r.get(16)?,
+                    })
+                })
+            })?;
+            Ok(SessionsPage {
+                range: q.range,
+                results,
+            })
+        })
+        .await
+    }
+
     async fn count_events(&self, q: EventsQuery) -> Result<u64, StoreError> {
         self.blocking(move |db| {
             let sql = sql::events_count(&q);

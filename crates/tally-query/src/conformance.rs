@@ -47,6 +47,7 @@ macro_rules! conformance_suite {
             events_filters_apply,
             offset_pages_and_counts_agree,
             bots_are_left_out_unless_asked,
+            sessions_are_cut_by_inactivity_or_sdk_id,
             timeseries_zero_fills_in_the_requested_zone,
             top_events_and_overview_count_per_project_and_range);
     };
@@ -273,6 +274,132 @@ pub async fn bots_are_left_out_unless_asked(db: &impl Backend) {
         .iter()
         .filter(|e| e.uuid != crawler.uuid)
         .all(|e| !e.is_bot));
+}
+
+pub async fn sessions_are_cut_by_inactivity_or_sdk_id(db: &impl Backend) {
+    let ev = |name: &str, who: &str, ts: &str, path: &str| {
+        let mut e = event(1, name, who, ts);
+        e.path = Some(path.into());
+        e
+    };
+    let mut a2_first = ev("$pageview", "a", "2026-11-02T09:00:00Z", "/home");
+    a2_first.referrer = Some("https://www.google.com/".into());
+    a2_first.device = Some("desktop".into());
+    a2_first
+        .properties
+        .insert("$channel_type".into(), json!("search"));
+    a2_first.properties.insert("utm_source".into(), json!("g"));
+    let sdk = |ts: &str, path: &str| {
+        let mut e = ev("$pageview", "b", ts, path);
+        e.session_id = Some("sdk-1".into());
+        e
+    };
+    let mut crawler = ev("$pageview", "crawler", "2026-11-02T13:00:00Z", "/");
+    crawler.is_bot = true;
+    db.insert_batch(
+        vec![
+            // a: a session that began before the range and continues into it.
+            ev("$pageview", "a", "2026-11-01T23:50:00Z", "/home"),
+            ev("$pageview", "a", "2026-11-02T00:10:00Z", "/pricing"),
+            // a: 8h50 later, a new session of three events.
+            a2_first,
+            ev("signup", "a", "2026-11-02T09:10:00Z", "/home"),
+            ev("$pageview", "a", "2026-11-02T09:25:00Z", "/signup/done"),
+            // a: 65 minutes later, one pageview and a pageleave: a bounce.
+            ev("$pageview", "a", "2026-11-02T10:30:00Z", "/blog"),
+            ev("$pageleave", "a", "2026-11-02T10:30:05Z", "/blog"),
+            // b: the SDK's session id holds two pageviews two hours apart together.
+            sdk("2026-11-02T12:00:00Z", "/x"),
+            sdk("2026-11-02T14:00:00Z", "/y"),
+            crawler,
+            event(2, "$pageview", "other-project", "2026-11-02T12:00:00Z"),
+        ]
+        .into(),
+    )
+    .await
+    .unwrap();
+    let q = SessionsQuery {
+        project_id: 1,
+        range: range("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"),
+        inactivity: Duration::minutes(30),
+        limit: 10,
+        offset: 0,
+        include_bots: false,
+    };
+    let page = db.sessions(q.clone()).await.unwrap();
+    let ids: Vec<&str> = page.results.iter().map(|s| s.id.as_str()).collect();
+    let a2 = format!("a@{}", at("2026-11-02T09:00:00Z").timestamp_micros());
+    let a3 = format!("a@{}", at("2026-11-02T10:30:00Z").timestamp_micros());
+    assert_eq!(ids, vec!["sdk-1", a3.as_str(), a2.as_str()]);
+
+    let [b, bounce, visit] = &page.results[..] else {
+        panic!("three sessions")
+    };
+    assert_eq!(b.distinct_id, "b");
+    assert_eq!((b.events, b.pageviews, b.duration_secs), (2, 2, 7200.0));
+    assert_eq!(b.entry_path.as_deref(), Some("/x"));
+    assert_eq!(b.exit_path.as_deref(), Some("/y"));
+    assert!(!b.bounce);
+
+    assert_eq!(
+        (bounce.events, bounce.pageviews, bounce.duration_secs),
+        (2, 1, 5.0)
+    );
+    assert!(bounce.bounce, "one pageview and a pageleave");
+
+    assert_eq!(visit.start, at("2026-11-02T09:00:00Z"));
+    assert_eq!(visit.end, at("2026-11-02T09:25:00Z"));
+    assert_eq!(
+        (visit.events, visit.pageviews, visit.duration_secs),
+        (3, 2, 1500.0)
+    );
+    assert_eq!(visit.entry_path.as_deref(), Some("/home"));
+    assert_eq!(visit.exit_path.as_deref(), Some("/signup/done"));
+    assert!(!visit.bounce);
+    assert_eq!(visit.referrer.as_deref(), Some("https://www.google.com/"));
+    assert_eq!(visit.channel.as_deref(), Some("search"));
+    assert_eq!(visit.utm_source.as_deref(), Some("g"));
+    assert_eq!(visit.device.as_deref(), Some("desktop"));
+
+    // Pages, and bots on request.
+    let ids = |q: SessionsQuery| async move {
+        db.sessions(q)
+            .await
+            .unwrap()
+            .results
+            .into_iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(SessionsQuery {
+            limit: 2,
+            offset: 2,
+            ..q.clone()
+        })
+        .await,
+        vec![a2.clone()]
+    );
+    assert_eq!(
+        ids(SessionsQuery {
+            include_bots: true,
+            ..q.clone()
+        })
+        .await
+        .len(),
+        4
+    );
+    // A 12-minute limit cuts a's 09:00 visit in two (at its 15-minute gap) and
+    // makes 00:10 a session of its own (20 minutes after 23:50): 3 + 2 = 5.
+    assert_eq!(
+        ids(SessionsQuery {
+            inactivity: Duration::minutes(12),
+            ..q
+        })
+        .await
+        .len(),
+        5
+    );
 }
 
 pub async fn timeseries_zero_fills_in_the_requested_zone(db: &impl Backend) {

@@ -15,4 +15,5 @@ pub trait QueryEngine: Send + Sync + 'static {
     async fn timeseries(&self, q: TimeseriesQuery) -> Result<Timeseries, StoreError>;
     async fn top_events(&self, q: TopEventsQuery) -> Result<TopEvents, StoreError>;
     async fn overview(&self, q: OverviewQuery) -> Result<Overview, StoreError>;
+    async fn sessions(&self, q: SessionsQuery) -> Result<SessionsPage, StoreError>;
 }

@@ -3,7 +3,10 @@
 //! The dialect is DuckDB's; a ClickHouse dialect joins it when that engine lands.
 
 use crate::buckets::BucketPlan;
-use crate::types::{EventsQuery, Math, OverviewQuery, TimeseriesQuery, TopEventsQuery};
+use crate::types::{
+    EventsQuery, Math, OverviewQuery, SessionsQuery, TimeseriesQuery, TopEventsQuery,
+    SESSION_LOOKBACK,
+};
 use chrono::{DateTime, Utc};
 
 /// A value bound to a `?` placeholder.
@@ -164,6 +167,67 @@ pub fn top_events(q: &TopEventsQuery) -> Sql {
     bots(&mut s, q.include_bots);
     s.push(" GROUP BY event ORDER BY n DESC, event LIMIT ")
         .bind(SqlParam::Int(q.limit as i64));
+    s
+}
+
+/// Rows, newest session first: id, distinct_id, start µs, end µs, events,
+/// pageviews, entry path, exit path, bounce, referrer, channel, utm_source,
+/// utm_medium, utm_campaign, device, browser, country.
+///
+/// Events without a `$session_id` are cut into sessions per distinct id where the
+/// gap to the previous such event exceeds the inactivity limit (window functions
+/// over the range plus [`SESSION_LOOKBACK`]); events with one are grouped by it.
+pub fn sessions(q: &SessionsQuery) -> Sql {
+    let mut s = Sql::default();
+    s.push(
+        "WITH scoped AS (SELECT distinct_id, session_id, timestamp, event, path, referrer, \
+         device, browser, country, \
+         json_extract_string(properties, '$.\"$channel_type\"') AS channel, \
+         json_extract_string(properties, '$.utm_source') AS utm_source, \
+         json_extract_string(properties, '$.utm_medium') AS utm_medium, \
+         json_extract_string(properties, '$.utm_campaign') AS utm_campaign \
+         FROM events WHERE project_id = ",
+    )
+    .bind(SqlParam::Int(q.project_id))
+    .push(" AND timestamp >= ")
+    .bind(SqlParam::Time(q.range.from - SESSION_LOOKBACK))
+    .push(" AND timestamp < ")
+    .bind(SqlParam::Time(q.range.to));
+    bots(&mut s, q.include_bots);
+    s.push(
+        "), marked AS (SELECT *, CASE WHEN session_id IS NOT NULL THEN 0 \
+         WHEN lag(timestamp) OVER w IS NULL THEN 1 \
+         WHEN epoch_us(timestamp) - epoch_us(lag(timestamp) OVER w) > ",
+    )
+    .bind(SqlParam::Int(q.inactivity.num_microseconds().unwrap_or(i64::MAX)))
+    .push(
+        " THEN 1 ELSE 0 END AS starts FROM scoped \
+         WINDOW w AS (PARTITION BY distinct_id, session_id IS NULL ORDER BY timestamp)), \
+         keyed AS (SELECT *, CASE WHEN session_id IS NOT NULL THEN 's' || session_id \
+         ELSE 'd' || distinct_id || '#' || sum(starts) OVER (PARTITION BY distinct_id, \
+         session_id IS NULL ORDER BY timestamp ROWS UNBOUNDED PRECEDING) END AS grp FROM marked), \
+         facts AS (SELECT grp, any_value(session_id) AS session_id, \
+         arg_min(distinct_id, timestamp) AS distinct_id, \
+         min(timestamp) AS started, max(timestamp) AS ended, count(*) AS n, \
+         count(*) FILTER (WHERE event = '$pageview') AS pageviews, \
+         count(*) FILTER (WHERE event NOT IN ('$pageview', '$pageleave')) AS other, \
+         arg_min(path, timestamp) FILTER (WHERE event = '$pageview') AS entry_path, \
+         arg_max(path, timestamp) FILTER (WHERE event = '$pageview') AS exit_path, \
+         arg_min(referrer, timestamp) AS referrer, arg_min(channel, timestamp) AS channel, \
+         arg_min(utm_source, timestamp) AS utm_source, arg_min(utm_medium, timestamp) AS utm_medium, \
+         arg_min(utm_campaign, timestamp) AS utm_campaign, arg_min(device, timestamp) AS device, \
+         arg_min(browser, timestamp) AS browser, arg_min(country, timestamp) AS country \
+         FROM keyed GROUP BY grp) \
+         SELECT coalesce(session_id, distinct_id || '@' || epoch_us(started)::VARCHAR), distinct_id, \
+         epoch_us(started), epoch_us(ended), n, pageviews, entry_path, exit_path, \
+         pageviews = 1 AND other = 0, referrer, channel, utm_source, utm_medium, utm_campaign, \
+         device, browser, country FROM facts WHERE started >= ",
+    )
+    .bind(SqlParam::Time(q.range.from))
+    .push(" ORDER BY started DESC, grp DESC LIMIT ")
+    .bind(SqlParam::Int(q.limit as i64))
+    .push(" OFFSET ")
+    .bind(SqlParam::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
     s
 }
 

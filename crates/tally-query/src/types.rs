@@ -289,3 +289,57 @@ pub struct Overview {
     pub current: OverviewStats,
     pub previous: OverviewStats,
 }
+
+/// `GET /sessions`: sessions that start in `range`, newest first.
+///
+/// A session is either every event with one SDK-provided `$session_id`, or, for
+/// events without one, a distinct id's run of events with no gap longer than
+/// `inactivity`. Sessions do not end at midnight. A session that began up to
+/// [`SESSION_LOOKBACK`] before the range is recognised as such (its later events
+/// are not a new session).
+#[derive(Debug, Clone)]
+pub struct SessionsQuery {
+    pub project_id: ProjectId,
+    pub range: TimeRange,
+    pub inactivity: Duration,
+    pub limit: usize,
+    pub offset: usize,
+    pub include_bots: bool,
+}
+
+/// How far before a query's range events are read to tell a continuing session
+/// from a new one.
+pub const SESSION_LOOKBACK: Duration = Duration::hours(24);
+
+/// The facts of one session.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SessionRecord {
+    /// The SDK's `$session_id`, or `distinct_id@start` (µs) for a derived session.
+    pub id: String,
+    pub distinct_id: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub duration_secs: f64,
+    pub events: u64,
+    pub pageviews: u64,
+    /// Path of the first and last pageview.
+    pub entry_path: Option<String>,
+    pub exit_path: Option<String>,
+    /// One pageview and no other interaction (`$pageleave` does not count).
+    pub bounce: bool,
+    /// Of the session's first event.
+    pub referrer: Option<String>,
+    pub channel: Option<String>,
+    pub utm_source: Option<String>,
+    pub utm_medium: Option<String>,
+    pub utm_campaign: Option<String>,
+    pub device: Option<String>,
+    pub browser: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionsPage {
+    pub range: TimeRange,
+    pub results: Vec<SessionRecord>,
+}

@@ -69,12 +69,13 @@ pub struct CaptureBody {
         query::events,
         query::timeseries,
         query::top_events,
-        query::overview
+        query::overview,
+        query::sessions
     ),
     components(schemas(
         ErrorResponse, ErrorBody, Rejection, CaptureBody, capture::CaptureReply,
         EventsPage, EventRecord, Timeseries, TimeseriesPoint, Interval, Math, TimeRange,
-        TopEvents, TopEvent, Overview, OverviewStats
+        TopEvents, TopEvent, Overview, OverviewStats, SessionsPage, SessionRecord
     )),
     modifiers(&KeySchemes)
 )]

@@ -36,6 +36,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/projects/{project_id}/overview",
             get(query::overview),
         )
+        .route(
+            "/api/v1/projects/{project_id}/sessions",
+            get(query::sessions),
+        )
         .route("/api/v1/openapi.json", get(crate::openapi::document))
         .fallback(not_found)
         // Capture enforces its own size limits on the decompressed body.

@@ -203,3 +203,59 @@ pub async fn overview(
             .await?,
     ))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SessionsParams {
+    from: Option<String>,
+    to: Option<String>,
+    /// Sessions per page (default 50, ≤ 1000).
+    limit: Option<usize>,
+    /// Sessions to skip (for pages).
+    offset: Option<usize>,
+    /// Minutes without an event that end a session (default 30, 1–1440).
+    inactivity_minutes: Option<i64>,
+    /// Count bot traffic too; bots are left out by default.
+    include_bots: Option<bool>,
+}
+
+/// Sessions that start in a range, newest first, with their facts.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/sessions", tag = "query",
+    params(ProjectPath, SessionsParams),
+    responses(
+        (status = 200, body = SessionsPage),
+        ReadErrors,
+    ),
+    security(("admin_key" = [])))]
+pub async fn sessions(
+    State(state): State<AppState>,
+    ReadAccess(project_id): ReadAccess,
+    query: Result<Query<SessionsParams>, QueryRejection>,
+) -> Result<Json<SessionsPage>, ApiError> {
+    let p = params(query)?;
+    let range = TimeRange::resolve(
+        p.from.as_deref(),
+        p.to.as_deref(),
+        state.clock.now(),
+        Duration::days(7),
+    )?;
+    let minutes = p.inactivity_minutes.unwrap_or(30);
+    if !(1..=1440).contains(&minutes) {
+        return Err(ApiError::BadParameter(
+            "inactivity_minutes must be between 1 and 1440".into(),
+        ));
+    }
+    let limit = match p.limit {
+        None => 50,
+        some => page_limit(some)?,
+    };
+    let q = SessionsQuery {
+        project_id,
+        range,
+        inactivity: Duration::minutes(minutes),
+        limit,
+        offset: p.offset.unwrap_or(0),
+        include_bots: p.include_bots.unwrap_or(false),
+    };
+    Ok(Json(state.query_after_writes().await.sessions(q).await?))
+}
