@@ -7,6 +7,7 @@
 mod columns;
 mod config;
 mod dedup;
+mod definitions;
 mod query;
 mod schema;
 mod store;

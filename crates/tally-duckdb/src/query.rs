@@ -131,6 +131,28 @@ impl QueryEngine for DuckDb {
         .await
     }
 
+    async fn definitions(&self, q: DefinitionsQuery) -> Result<Definitions, StoreError> {
+        self.blocking(move |db| {
+            let sql = sql::definitions(&q);
+            let results = db.read(|c| {
+                run(c, &sql, |r| {
+                    Ok(Definition {
+                        name: r.get(0)?,
+                        property_type: r.get(1)?,
+                        first_seen: time(r.get(2)?),
+                        last_seen: time(r.get(3)?),
+                        count: count(r.get(4)?),
+                    })
+                })
+            })?;
+            Ok(Definitions {
+                kind: q.kind,
+                results,
+            })
+        })
+        .await
+    }
+
     async fn count_events(&self, q: EventsQuery) -> Result<u64, StoreError> {
         self.blocking(move |db| {
             let sql = sql::events_count(&q);

@@ -47,6 +47,23 @@ const MIGRATIONS: &[Migration] = &[
         // Added columns go last, after `properties`; the Arrow batch follows.
         sql: "ALTER TABLE events ADD COLUMN is_bot BOOLEAN DEFAULT false;",
     },
+    Migration {
+        version: 3,
+        name: "event and property definitions",
+        // Small (one row per event name or property key of a project), kept
+        // current by the writer in the transaction that stores the events, so
+        // a duplicate that is not stored is not counted either.
+        sql: "CREATE TABLE definitions (
+            project_id BIGINT NOT NULL,
+            kind VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            property_type VARCHAR,
+            first_seen TIMESTAMP NOT NULL,
+            last_seen TIMESTAMP NOT NULL,
+            count BIGINT NOT NULL,
+            PRIMARY KEY (project_id, kind, name)
+        );",
+    },
 ];
 
 /// Applies every migration newer than the database's version.

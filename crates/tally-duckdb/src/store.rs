@@ -116,6 +116,8 @@ impl DuckDb {
             let mut app = tx.appender("events").map_err(internal)?;
             app.append_record_batch(batch).map_err(internal)?;
             app.flush().map_err(internal)?;
+            drop(app);
+            crate::definitions::record(&tx, &rows)?;
         }
         let appended = started.elapsed();
         tx.commit().map_err(internal)?;

@@ -48,6 +48,7 @@ macro_rules! conformance_suite {
             offset_pages_and_counts_agree,
             bots_are_left_out_unless_asked,
             sessions_are_cut_by_inactivity_or_sdk_id,
+            definitions_count_stored_events_once,
             timeseries_zero_fills_in_the_requested_zone,
             top_events_and_overview_count_per_project_and_range);
     };
@@ -400,6 +401,78 @@ pub async fn sessions_are_cut_by_inactivity_or_sdk_id(db: &impl Backend) {
         .len(),
         5
     );
+}
+
+pub async fn definitions_count_stored_events_once(db: &impl Backend) {
+    let with = |name: &str, ts: &str, props: serde_json::Value| {
+        let mut e = Event::new(1, Uuid::new_v4(), name, "u", at(ts));
+        e.properties = props.as_object().unwrap().clone();
+        e
+    };
+    let first = with(
+        "signup",
+        "2026-11-01T10:00:00Z",
+        json!({"plan": "pro", "n": 3, "at": "2026-11-01T09:00:00Z", "tags": ["a"]}),
+    );
+    let second = with(
+        "signup",
+        "2026-11-03T10:00:00Z",
+        json!({"plan": "free", "n": "three"}),
+    );
+    let third = with(
+        "pageview",
+        "2026-11-02T10:00:00Z",
+        json!({"flag": null, "ok": true}),
+    );
+    let mut other_project = first.clone();
+    other_project.project_id = 2;
+    other_project.uuid = Uuid::new_v4();
+    db.insert_batch(vec![first.clone(), second].into())
+        .await
+        .unwrap();
+    // A re-sent event is stored once and counted once.
+    db.insert_batch(vec![third, first, other_project].into())
+        .await
+        .unwrap();
+
+    let list = |kind: DefinitionKind, search: Option<String>| async move {
+        db.definitions(DefinitionsQuery {
+            project_id: 1,
+            kind,
+            search,
+            limit: 100,
+        })
+        .await
+        .unwrap()
+        .results
+    };
+    let events = list(DefinitionKind::Event, None).await;
+    let summary: Vec<(&str, u64)> = events.iter().map(|d| (d.name.as_str(), d.count)).collect();
+    assert_eq!(summary, vec![("signup", 2), ("pageview", 1)]);
+    assert_eq!(events[0].first_seen, at("2026-11-01T10:00:00Z"));
+    assert_eq!(events[0].last_seen, at("2026-11-03T10:00:00Z"));
+    assert_eq!(events[0].property_type, None);
+
+    let props = list(DefinitionKind::Property, None).await;
+    let typed: Vec<(&str, Option<&str>, u64)> = props
+        .iter()
+        .map(|d| (d.name.as_str(), d.property_type.as_deref(), d.count))
+        .collect();
+    // Most used first, then by name; a property's type is the first non-null one.
+    assert_eq!(
+        typed,
+        vec![
+            ("n", Some("Numeric"), 2),
+            ("plan", Some("String"), 2),
+            ("at", Some("DateTime"), 1),
+            ("flag", None, 1),
+            ("ok", Some("Boolean"), 1),
+            ("tags", Some("Array"), 1),
+        ]
+    );
+    let found = list(DefinitionKind::Property, Some("PL".into())).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].name, "plan");
 }
 
 pub async fn timeseries_zero_fills_in_the_requested_zone(db: &impl Backend) {

@@ -16,4 +16,5 @@ pub trait QueryEngine: Send + Sync + 'static {
     async fn top_events(&self, q: TopEventsQuery) -> Result<TopEvents, StoreError>;
     async fn overview(&self, q: OverviewQuery) -> Result<Overview, StoreError>;
     async fn sessions(&self, q: SessionsQuery) -> Result<SessionsPage, StoreError>;
+    async fn definitions(&self, q: DefinitionsQuery) -> Result<Definitions, StoreError>;
 }

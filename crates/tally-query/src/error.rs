@@ -20,6 +20,8 @@ pub enum QueryError {
     InvalidCursor,
     #[error("`limit` must be between 1 and {max}")]
     InvalidLimit { max: usize },
+    #[error("`kind` must be event or property")]
+    InvalidKind,
 }
 
 impl QueryError {
@@ -33,6 +35,7 @@ impl QueryError {
             Self::TooManyBuckets { .. } => "range_too_large",
             Self::InvalidCursor => "invalid_cursor",
             Self::InvalidLimit { .. } => "invalid_limit",
+            Self::InvalidKind => "invalid_kind",
         }
     }
 }

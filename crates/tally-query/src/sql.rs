@@ -4,8 +4,8 @@
 
 use crate::buckets::BucketPlan;
 use crate::types::{
-    EventsQuery, Math, OverviewQuery, SessionsQuery, TimeseriesQuery, TopEventsQuery,
-    SESSION_LOOKBACK,
+    DefinitionsQuery, EventsQuery, Math, OverviewQuery, SessionsQuery, TimeseriesQuery,
+    TopEventsQuery, SESSION_LOOKBACK,
 };
 use chrono::{DateTime, Utc};
 
@@ -228,6 +228,26 @@ pub fn sessions(q: &SessionsQuery) -> Sql {
     .bind(SqlParam::Int(q.limit as i64))
     .push(" OFFSET ")
     .bind(SqlParam::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
+    s
+}
+
+/// Rows, most used first: name, property type, first seen µs, last seen µs, count.
+pub fn definitions(q: &DefinitionsQuery) -> Sql {
+    let mut s = Sql::default();
+    s.push(
+        "SELECT name, property_type, epoch_us(first_seen), epoch_us(last_seen), count \
+         FROM definitions WHERE project_id = ",
+    )
+    .bind(SqlParam::Int(q.project_id))
+    .push(" AND kind = ")
+    .bind(SqlParam::Text(q.kind.as_str().into()));
+    if let Some(search) = &q.search {
+        s.push(" AND contains(lower(name), lower(")
+            .bind(SqlParam::Text(search.clone()))
+            .push("))");
+    }
+    s.push(" ORDER BY count DESC, name LIMIT ")
+        .bind(SqlParam::Int(q.limit as i64));
     s
 }
 

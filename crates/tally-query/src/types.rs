@@ -343,3 +343,58 @@ pub struct SessionsPage {
     pub range: TimeRange,
     pub results: Vec<SessionRecord>,
 }
+
+/// `GET /definitions`: the event names or property keys a project has sent.
+#[derive(Debug, Clone)]
+pub struct DefinitionsQuery {
+    pub project_id: ProjectId,
+    pub kind: DefinitionKind,
+    /// Only names containing this text (case-insensitive).
+    pub search: Option<String>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DefinitionKind {
+    Event,
+    Property,
+}
+
+impl DefinitionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Event => "event",
+            Self::Property => "property",
+        }
+    }
+}
+
+impl std::str::FromStr for DefinitionKind {
+    type Err = QueryError;
+    fn from_str(s: &str) -> Result<Self, QueryError> {
+        match s {
+            "event" => Ok(Self::Event),
+            "property" => Ok(Self::Property),
+            _ => Err(QueryError::InvalidKind),
+        }
+    }
+}
+
+/// One event name or property key, most used first.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Definition {
+    pub name: String,
+    /// For properties: `String`, `Numeric`, `Boolean`, `DateTime`, `Object`, `Array`.
+    pub property_type: Option<String>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// Stored events with this name, or with this property.
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Definitions {
+    pub kind: DefinitionKind,
+    pub results: Vec<Definition>,
+}

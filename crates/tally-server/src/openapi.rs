@@ -70,12 +70,14 @@ pub struct CaptureBody {
         query::timeseries,
         query::top_events,
         query::overview,
-        query::sessions
+        query::sessions,
+        query::definitions
     ),
     components(schemas(
         ErrorResponse, ErrorBody, Rejection, CaptureBody, capture::CaptureReply,
         EventsPage, EventRecord, Timeseries, TimeseriesPoint, Interval, Math, TimeRange,
-        TopEvents, TopEvent, Overview, OverviewStats, SessionsPage, SessionRecord
+        TopEvents, TopEvent, Overview, OverviewStats, SessionsPage, SessionRecord,
+        Definitions, Definition, DefinitionKind
     )),
     modifiers(&KeySchemes)
 )]

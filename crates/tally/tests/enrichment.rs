@@ -83,4 +83,24 @@ async fn events_are_enriched_and_bots_left_out() {
         ))
         .await;
     assert_eq!(ts["results"][0]["value"], 3);
+
+    // What the project has sent, for filter pickers: names with counts, and
+    // properties (enrichment's included) with types.
+    let defs = server.read_json("/definitions").await;
+    assert_eq!(defs["kind"], "event");
+    assert_eq!(defs["results"][0]["name"], "$pageview");
+    assert_eq!(defs["results"][0]["count"], 2);
+    let defs = server
+        .read_json("/definitions?kind=property&search=utm")
+        .await;
+    let names: Vec<&str> = defs["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["utm_medium", "utm_source"]);
+    assert_eq!(defs["results"][0]["property_type"], "String");
+    let r = server.read("/definitions?kind=people").await;
+    assert_eq!(common::error_code(r, 400).await, "invalid_kind");
 }

@@ -259,3 +259,41 @@ pub async fn sessions(
     };
     Ok(Json(state.query_after_writes().await.sessions(q).await?))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DefinitionsParams {
+    /// `event` (default) or `property`.
+    kind: Option<String>,
+    /// Only names containing this text (case-insensitive).
+    search: Option<String>,
+    /// Default 100, ≤ 1000.
+    limit: Option<usize>,
+}
+
+/// The event names or property keys the project has sent, most used first, with
+/// type, first and last seen, and count.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/definitions", tag = "query",
+    params(ProjectPath, DefinitionsParams),
+    responses(
+        (status = 200, body = Definitions),
+        ReadErrors,
+    ),
+    security(("admin_key" = [])))]
+pub async fn definitions(
+    State(state): State<AppState>,
+    ReadAccess(project_id): ReadAccess,
+    query: Result<Query<DefinitionsParams>, QueryRejection>,
+) -> Result<Json<Definitions>, ApiError> {
+    let p = params(query)?;
+    let q = DefinitionsQuery {
+        project_id,
+        kind: p.kind.as_deref().unwrap_or("event").parse()?,
+        search: p.search.filter(|s| !s.is_empty()),
+        limit: match p.limit {
+            None => 100,
+            some => page_limit(some)?,
+        },
+    };
+    Ok(Json(state.query_after_writes().await.definitions(q).await?))
+}

@@ -1,0 +1,99 @@
+//! Event and property definitions: per project, each event name and each
+//! top-level property key seen, with its type, first and last seen time and how
+//! many stored events had it. The writer folds every stored batch into the
+//! `definitions` table in the same transaction, so counts match stored events
+//! exactly (duplicates that are skipped are not counted).
+//!
+//! A property's type is the first one seen that is not null: `String`,
+//! `Numeric`, `Boolean`, `DateTime` (RFC 3339 text), `Object` or `Array`.
+
+use crate::store::internal;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::collections::HashMap;
+use tally_core::{Event, ProjectId, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Event,
+    Property,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Event => "event",
+            Self::Property => "property",
+        }
+    }
+}
+
+struct Seen {
+    property_type: Option<&'static str>,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    count: i64,
+}
+
+/// The type name of a property value; `None` for null.
+pub fn type_of(value: &Value) -> Option<&'static str> {
+    Some(match value {
+        Value::Null => return None,
+        Value::Bool(_) => "Boolean",
+        Value::Number(_) => "Numeric",
+        Value::String(s) if DateTime::parse_from_rfc3339(s).is_ok() => "DateTime",
+        Value::String(_) => "String",
+        Value::Array(_) => "Array",
+        Value::Object(_) => "Object",
+    })
+}
+
+/// Folds `events` (all being stored) into the definitions table on `tx`.
+pub fn record(tx: &duckdb::Transaction<'_>, events: &[&Event]) -> Result<(), StoreError> {
+    let mut seen: HashMap<(ProjectId, Kind, &str), Seen> = HashMap::new();
+    for e in events {
+        for (kind, name, ty) in std::iter::once((Kind::Event, e.event.as_str(), None)).chain(
+            e.properties
+                .iter()
+                .map(|(k, v)| (Kind::Property, k.as_str(), type_of(v))),
+        ) {
+            let entry = seen.entry((e.project_id, kind, name)).or_insert(Seen {
+                property_type: None,
+                first: e.timestamp,
+                last: e.timestamp,
+                count: 0,
+            });
+            entry.property_type = entry.property_type.or(ty);
+            entry.first = entry.first.min(e.timestamp);
+            entry.last = entry.last.max(e.timestamp);
+            entry.count += 1;
+        }
+    }
+    if seen.is_empty() {
+        return Ok(());
+    }
+    let mut upsert = tx
+        .prepare(
+            "INSERT INTO definitions VALUES (?, ?, ?, ?, make_timestamp(?), make_timestamp(?), ?) \
+             ON CONFLICT (project_id, kind, name) DO UPDATE SET \
+             property_type = coalesce(definitions.property_type, excluded.property_type), \
+             first_seen = least(definitions.first_seen, excluded.first_seen), \
+             last_seen = greatest(definitions.last_seen, excluded.last_seen), \
+             count = definitions.count + excluded.count",
+        )
+        .map_err(internal)?;
+    for ((project_id, kind, name), s) in seen {
+        upsert
+            .execute(duckdb::params![
+                project_id,
+                kind.as_str(),
+                name,
+                s.property_type,
+                s.first.timestamp_micros(),
+                s.last.timestamp_micros(),
+                s.count,
+            ])
+            .map_err(internal)?;
+    }
+    Ok(())
+}
