@@ -72,28 +72,35 @@ pub fn record(tx: &duckdb::Transaction<'_>, events: &[&Event]) -> Result<(), Sto
     if seen.is_empty() {
         return Ok(());
     }
-    let mut upsert = tx
-        .prepare(
-            "INSERT INTO definitions VALUES (?, ?, ?, ?, make_timestamp(?), make_timestamp(?), ?) \
-             ON CONFLICT (project_id, kind, name) DO UPDATE SET \
-             property_type = coalesce(definitions.property_type, excluded.property_type), \
-             first_seen = least(definitions.first_seen, excluded.first_seen), \
-             last_seen = greatest(definitions.last_seen, excluded.last_seen), \
-             count = definitions.count + excluded.count",
-        )
-        .map_err(internal)?;
-    for ((project_id, kind, name), s) in seen {
-        upsert
-            .execute(duckdb::params![
-                project_id,
-                kind.as_str(),
-                name,
-                s.property_type,
-                s.first.timestamp_micros(),
-                s.last.timestamp_micros(),
-                s.count,
-            ])
-            .map_err(internal)?;
+    // One statement for the whole batch: DuckDB's per-statement cost for an
+    // upsert is milliseconds, so one per name would dominate small inserts.
+    let mut sql = String::from("INSERT INTO definitions VALUES ");
+    let mut params: Vec<duckdb::types::Value> = Vec::with_capacity(seen.len() * 7);
+    for (i, ((project_id, kind, name), s)) in seen.into_iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("(?, ?, ?, ?, make_timestamp(?), make_timestamp(?), ?)");
+        params.extend([
+            duckdb::types::Value::BigInt(project_id),
+            duckdb::types::Value::Text(kind.as_str().to_owned()),
+            duckdb::types::Value::Text(name.to_owned()),
+            s.property_type.map_or(duckdb::types::Value::Null, |t| {
+                duckdb::types::Value::Text(t.to_owned())
+            }),
+            duckdb::types::Value::BigInt(s.first.timestamp_micros()),
+            duckdb::types::Value::BigInt(s.last.timestamp_micros()),
+            duckdb::types::Value::BigInt(s.count),
+        ]);
     }
+    sql.push_str(
+        " ON CONFLICT (project_id, kind, name) DO UPDATE SET \
+         property_type = coalesce(definitions.property_type, excluded.property_type), \
+         first_seen = least(definitions.first_seen, excluded.first_seen), \
+         last_seen = greatest(definitions.last_seen, excluded.last_seen), \
+         count = definitions.count + excluded.count",
+    );
+    tx.execute(&sql, duckdb::params_from_iter(params))
+        .map_err(internal)?;
     Ok(())
 }
