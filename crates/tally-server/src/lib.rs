@@ -4,6 +4,7 @@
 //! touching a route.
 
 mod auth;
+pub mod client_ip;
 mod error;
 mod openapi;
 pub mod rate_limit;
@@ -30,6 +31,10 @@ pub struct AppState {
     /// Bytes of request bodies being read or decoded at once, across all capture
     /// requests. With the sink's queue budget this bounds capture's memory.
     pub body_budget: Arc<BodyBudget>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// Turns client addresses into the daily hashes that are kept of them.
+    pub ip_hasher: Arc<client_ip::IpHasher>,
     /// Events per second each project may capture.
     pub capture_limit: Arc<rate_limit::CaptureRateLimit>,
     /// The project Tlytics clients (which send no key) write to and read from;

@@ -13,6 +13,7 @@ use tally_core::{Clock, KeyKind, Limits, MetadataStore, ProjectId};
 use tally_duckdb::{DuckDb, DuckDbConfig};
 use tally_meta::{CachedMetadata, SqliteMeta};
 use tally_pipeline::{ProcessConfig, Processor, SpoolConfig, SpooledSink};
+use tally_server::client_ip::IpHasher;
 use tally_server::rate_limit::CaptureRateLimit;
 use tally_server::{AppState, BodyBudget};
 use tokio::net::TcpListener;
@@ -99,6 +100,25 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The secret that client addresses are hashed with: 32 random bytes in
+/// `DATA_DIR/ip-hash.key` (mode 0600), made on first start and kept, so a
+/// visitor's hash stays stable within a day across restarts.
+fn ip_hash_secret(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
+    let path = data_dir.join("ip-hash.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{} is not a 32-byte key", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+            write_private(&path, &secret)?;
+            Ok(secret)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
 /// A built app, ready to serve on its listener.
 pub struct App {
     pub router: axum::Router,
@@ -166,6 +186,8 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         }),
         body_budget: Arc::new(BodyBudget::new(config.max_body_memory_mb * 1024 * 1024)),
         capture_limit: Arc::new(CaptureRateLimit::new(config.capture_rate_limit)),
+        trusted_proxies: config.trusted_proxies.clone().into(),
+        ip_hasher: Arc::new(IpHasher::new(ip_hash_secret(&config.data_dir)?)),
         tlytics_project: config.tlytics_project,
         port,
         started: Instant::now(),
@@ -190,9 +212,14 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(port = self.port, data_dir = %self.data_dir.display(), "tally is serving");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        // Connection info gives capture the client's address (it keeps a hash).
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         self.sink.settle(SHUTDOWN_DRAIN_WAIT).await;
         let events = self.events.clone();
         tokio::task::spawn_blocking(move || events.checkpoint()).await??;

@@ -35,6 +35,9 @@ pub struct Config {
     /// What happens to out-of-range timestamps: `reject` (default) or `clamp` (stored
     /// at the receive time, the client's time kept in `$original_timestamp`).
     pub out_of_range_timestamps: OutOfRange,
+    /// Proxies (CIDR ranges) whose `X-Forwarded-For` names the client; none by
+    /// default, so the connection's address is the client's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Query parameters removed from stored page URLs (case-insensitive);
     /// defaults to credentials and one-time codes (`token`, `password`, `code`, …).
     pub sensitive_url_params: Vec<String>,
@@ -57,6 +60,7 @@ impl Default for Config {
             max_event_age_days: None,
             out_of_range_timestamps: OutOfRange::Reject,
             sensitive_url_params: ProcessConfig::default().sensitive_params,
+            trusted_proxies: Vec::new(),
             tlytics_project: None,
         }
     }
@@ -138,6 +142,20 @@ impl Config {
                 "clamp" => OutOfRange::Clamp,
                 _ => bail!("TALLY_OUT_OF_RANGE_TIMESTAMPS={v} must be `reject` or `clamp`"),
             };
+        }
+        if let Some(v) = var("TALLY_TRUSTED_PROXIES") {
+            config.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    p.parse::<ipnet::IpNet>()
+                        .or_else(|_| p.parse::<IpAddr>().map(ipnet::IpNet::from))
+                        .with_context(|| {
+                            format!("TALLY_TRUSTED_PROXIES: `{p}` is not an address or CIDR range")
+                        })
+                })
+                .collect::<anyhow::Result<_>>()?;
         }
         if let Some(v) = var("TALLY_SENSITIVE_URL_PARAMS") {
             config.sensitive_url_params = v
@@ -227,6 +245,12 @@ mod tests {
             (9100, Path::new("/from/env"), Some(3))
         );
         assert_eq!(c.sensitive_url_params, ["sig", "otp"]);
+        let proxies = env(&[("TALLY_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1")]);
+        let p = Config::load(None, &proxies, &Overrides::default()).unwrap();
+        let nets: Vec<String> = p.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.1/32"]);
+        let bad = env(&[("TALLY_TRUSTED_PROXIES", "nope")]);
+        assert!(Config::load(None, &bad, &Overrides::default()).is_err());
         let flags = Overrides {
             port: Some(9200),
             ..Default::default()

@@ -3,6 +3,7 @@
 //! A batch keeps its valid events and reports the invalid ones by index.
 
 use crate::auth::authenticate;
+use crate::client_ip::ClientAddr;
 use crate::error::{ApiError, ErrorBody, Rejection};
 use crate::openapi::{CaptureBody, ErrorResponse};
 use crate::AppState;
@@ -12,6 +13,9 @@ use axum::http::{header, HeaderMap};
 use axum::Json;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use tally_core::{EventError, ProjectId, RawEvent, SinkError, Validator};
 use tally_ingest::{decode_body, parse_native, ContentEncoding, DecodeError};
 use tokio::sync::OwnedSemaphorePermit;
@@ -38,11 +42,12 @@ pub struct CaptureReply {
     security(("ingest_key" = []), ("admin_key" = [])))]
 pub async fn capture(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<CaptureReply>, ApiError> {
     let grant = authenticate(&state, &headers).await?;
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, &headers, client, body).await?;
     let plain = decode_body(&body.raw, body.encoding, state.limits.max_body_bytes)?;
     let payload = parse_native(&plain)?;
     drop(plain);
@@ -61,6 +66,8 @@ pub async fn capture(
 pub struct ReadBody {
     pub raw: Bytes,
     pub encoding: ContentEncoding,
+    /// Where the request came from; only its hash is kept.
+    pub client: Option<IpAddr>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -69,6 +76,7 @@ pub struct ReadBody {
 pub async fn read_body(
     state: &AppState,
     headers: &HeaderMap,
+    ClientAddr(client): ClientAddr,
     body: Body,
 ) -> Result<ReadBody, ApiError> {
     let max = state.limits.max_body_bytes;
@@ -104,8 +112,24 @@ pub async fn read_body(
     Ok(ReadBody {
         raw,
         encoding,
+        client,
         _permit: permit,
     })
+}
+
+/// The address an event is about: a server SDK's `$ip` for its end user, else
+/// the request's client; none when the event says `$geoip_disable` (server SDKs
+/// whose request address is their own server's).
+fn event_ip(raw: &RawEvent, client: Option<IpAddr>) -> Option<IpAddr> {
+    let props = raw.properties.as_ref();
+    if props.and_then(|p| p.get("$geoip_disable")) == Some(&Value::Bool(true)) {
+        return None;
+    }
+    props
+        .and_then(|p| p.get("$ip"))
+        .and_then(Value::as_str)
+        .and_then(|s| s.trim().parse().ok())
+        .or(client)
 }
 
 /// Validates decoded events for `project_id`, hands the valid ones to the sink and
@@ -124,9 +148,24 @@ pub async fn accept(
     };
     let mut events = Vec::with_capacity(decoded.len());
     let mut rejected = Vec::new();
+    let today = state.clock.now().date_naive();
+    // A request's events mostly share one address: hash each address once.
+    let mut hashes: HashMap<IpAddr, String> = HashMap::new();
     for (index, raw) in decoded.into_iter().enumerate() {
+        // Read before validation, which drops `$ip` so it is never stored.
+        let ip = raw.as_ref().ok().and_then(|r| event_ip(r, body.client));
         match raw.and_then(|r| validator.validate(project_id, r)) {
-            Ok(event) => events.push(event),
+            Ok(mut event) => {
+                if let Some(ip) = ip {
+                    let hash = hashes
+                        .entry(ip)
+                        .or_insert_with(|| state.ip_hasher.hash(ip, today));
+                    event
+                        .properties
+                        .insert("$ip_hash".into(), Value::String(hash.clone()));
+                }
+                events.push(event)
+            }
             Err(err) if !is_batch => return Err(ApiError::Event(err)),
             Err(err) => rejected.push(Rejection {
                 index,

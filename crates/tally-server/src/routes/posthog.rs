@@ -9,6 +9,7 @@
 //! A `/batch` body shaped `{"events": [...]}` is Tlytics', handed to `tlytics`.
 
 use crate::auth::{authenticate, presented_key};
+use crate::client_ip::ClientAddr;
 use crate::error::ApiError;
 use crate::routes::capture::{accept, read_body};
 use crate::routes::tlytics;
@@ -31,10 +32,11 @@ pub const FLAG_PATHS: &[&str] = &["/decide", "/flags"];
 pub async fn capture(
     State(state): State<AppState>,
     uri: Uri,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, &headers, client, body).await?;
     let max = state.limits.max_body_bytes;
     let plain = decode_body(&body.raw, body.encoding, max)?;
     let parts = RequestParts {

@@ -7,6 +7,7 @@
 //! "rejected"}`; errors as native capture, plus 401 `mixed_tokens`.
 
 use crate::auth::authenticate;
+use crate::client_ip::ClientAddr;
 use crate::error::ApiError;
 use crate::routes::capture::{accept, read_body};
 use crate::AppState;
@@ -23,6 +24,7 @@ const BATCH_ROUTES: &[&str] = &["batch", "b", "import"];
 pub async fn capture(
     State(state): State<AppState>,
     Path(route): Path<String>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
@@ -30,7 +32,7 @@ pub async fn capture(
     if implied.is_none() && !BATCH_ROUTES.contains(&route.as_str()) {
         return Err(ApiError::NotFound);
     }
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, &headers, client, body).await?;
     let max = state.limits.max_body_bytes;
     let plain = decode_body(&body.raw, body.encoding, max)?;
     let payload = parse_segment(&plain, implied, state.clock.now())?;

@@ -8,6 +8,7 @@
 //! who can reach these routes, as Tlytics itself did: give Tlytics clients a
 //! project of their own.
 
+use crate::client_ip::ClientAddr;
 use crate::error::ApiError;
 use crate::routes::capture::{accept, read_body, ReadBody};
 use crate::AppState;
@@ -34,11 +35,12 @@ fn project(state: &AppState) -> Result<ProjectId, ApiError> {
 /// `POST /events`: an array of `{key, timestamp, data}` (or `{"events": [...]}`).
 pub async fn events(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let project_id = project(&state)?;
-    let body = read_body(&state, &headers, body).await?;
+    let body = read_body(&state, &headers, client, body).await?;
     let plain = decode_body(&body.raw, body.encoding, state.limits.max_body_bytes)?;
     let payload = parse_tlytics(&plain, state.clock.now())?;
     drop(plain);
@@ -99,7 +101,9 @@ pub async fn view(
     };
     let events: Vec<Value> = results
         .into_iter()
-        .map(|e| {
+        .map(|mut e| {
+            // `data` as the client sent it: the address hash is Tally's, not theirs.
+            e.properties.remove("$ip_hash");
             json!({
                 "id": e.uuid,
                 "key": e.event,
