@@ -119,7 +119,7 @@ fn event(
             name.extend_from_slice(part);
         }
         // serde_json's maps are ordered by key, so equal data writes equal text.
-        name.extend_from_slice(Value::Object(data.clone()).to_string().as_bytes());
+        serde_json::to_writer(&mut name, &data).expect("a JSON map always serializes");
         Value::String(Uuid::new_v5(&CONTENT_NAMESPACE, &name).to_string())
     });
     let distinct_id = ["distinct_id", "user_id", "userId"]

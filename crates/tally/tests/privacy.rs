@@ -106,9 +106,14 @@ async fn the_client_address_is_kept_as_a_daily_keyed_hash() {
         hash_of(&server, IP, json!({"$ip": "198.51.100.23"})).await,
         expected_hash(dir.path(), "198.51.100.23")
     );
-    // An SDK that asks for no IP use.
+    // An SDK that asks for no IP use; a hash a client made up is not kept.
     assert_eq!(
-        hash_of(&server, IP, json!({"$geoip_disable": true})).await,
+        hash_of(
+            &server,
+            IP,
+            json!({"$geoip_disable": true, "$ip_hash": "forged"})
+        )
+        .await,
         Value::Null
     );
     server.stop().await;

@@ -195,16 +195,17 @@ pub fn classify(
 
 /// `url` without the sensitive query parameters; `None` when nothing was removed.
 pub fn strip_sensitive(url: &Url, sensitive: &[String]) -> Option<Url> {
-    let query = url.query()?;
     let is_sensitive = |name: &str| sensitive.iter().any(|s| s.eq_ignore_ascii_case(name));
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    if !pairs.iter().any(|(k, _)| is_sensitive(k)) {
+    // The common case, nothing to remove, allocates nothing.
+    if !url.query_pairs().any(|(k, _)| is_sensitive(&k)) {
         return None;
     }
     let mut cleaned = url.clone();
-    let kept: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| !is_sensitive(k)).collect();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !is_sensitive(k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     if kept.is_empty() {
         cleaned.set_query(None);
     } else {

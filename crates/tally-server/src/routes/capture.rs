@@ -156,6 +156,8 @@ pub async fn accept(
         let ip = raw.as_ref().ok().and_then(|r| event_ip(r, body.client));
         match raw.and_then(|r| validator.validate(project_id, r)) {
             Ok(mut event) => {
+                // Only Tally writes `$ip_hash`; a value a client sent is dropped.
+                event.properties.remove("$ip_hash");
                 if let Some(ip) = ip {
                     let hash = hashes
                         .entry(ip)
