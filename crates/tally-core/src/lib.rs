@@ -7,12 +7,17 @@
 pub mod clock;
 pub mod error;
 pub mod event;
+pub mod person;
 pub mod traits;
 pub mod validate;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{EventError, MetaError, SinkError, StoreError};
 pub use event::{Event, ProjectId, RawEvent};
+pub use person::{
+    Person, PersonChanges, PersonId, PersonProperties, PersonSnapshot, PersonStore, PropertyWrite,
+    WriteKind,
+};
 pub use traits::{
     EventSink, EventStore, InsertOutcome, IssuedKey, KeyGrant, KeyKind, MetadataStore, Project,
     SinkReceipt,

@@ -8,6 +8,7 @@ mod columns;
 mod config;
 mod dedup;
 mod definitions;
+mod persons;
 mod query;
 mod schema;
 mod store;

@@ -99,27 +99,29 @@ impl QueryEngine for DuckDb {
             let sql = sql::sessions(&q);
             let results = db.read(|c| {
                 run(c, &sql, |r| {
-                    let start = time(r.get(2)?);
-                    let end = time(r.get(3)?);
+                    let start = time(r.get(3)?);
+                    let end = time(r.get(4)?);
                     Ok(SessionRecord {
                         id: r.get(0)?,
                         distinct_id: r.get(1)?,
+                        // Keys for events without a person are negative.
+                        person_id: Some(r.get::<_, i64>(2)?).filter(|&p| p > 0),
                         start,
                         end,
                         duration_secs: (end - start).num_microseconds().unwrap_or(0) as f64 / 1e6,
-                        events: count(r.get(4)?),
-                        pageviews: count(r.get(5)?),
-                        entry_path: r.get(6)?,
-                        exit_path: r.get(7)?,
-                        bounce: r.get(8)?,
-                        referrer: r.get(9)?,
-                        channel: r.get(10)?,
-                        utm_source: r.get(11)?,
-                        utm_medium: r.get(12)?,
-                        utm_campaign: r.get(13)?,
-                        device: r.get(14)?,
-                        browser: r.get(15)?,
-                        country: r.get(16)?,
+                        events: count(r.get(5)?),
+                        pageviews: count(r.get(6)?),
+                        entry_path: r.get(7)?,
+                        exit_path: r.get(8)?,
+                        bounce: r.get(9)?,
+                        referrer: r.get(10)?,
+                        channel: r.get(11)?,
+                        utm_source: r.get(12)?,
+                        utm_medium: r.get(13)?,
+                        utm_campaign: r.get(14)?,
+                        device: r.get(15)?,
+                        browser: r.get(16)?,
+                        country: r.get(17)?,
                     })
                 })
             })?;
@@ -149,6 +151,38 @@ impl QueryEngine for DuckDb {
                 kind: q.kind,
                 results,
             })
+        })
+        .await
+    }
+
+    async fn person(&self, q: PersonQuery) -> Result<Option<PersonRecord>, StoreError> {
+        self.blocking(move |db| {
+            let sql = sql::person(&q);
+            let rows = db.read(|c| {
+                run(c, &sql, |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, bool>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                    ))
+                })
+            })?;
+            let Some((id, is_identified, first, last, properties, ids)) = rows.into_iter().next()
+            else {
+                return Ok(None);
+            };
+            let bad = |e: serde_json::Error| StoreError::Internal(format!("person {id}: {e}"));
+            Ok(Some(PersonRecord {
+                id,
+                distinct_ids: serde_json::from_str(&ids).map_err(bad)?,
+                is_identified,
+                first_seen: time(first),
+                last_seen: time(last),
+                properties: serde_json::from_str(&properties).map_err(bad)?,
+            }))
         })
         .await
     }

@@ -64,6 +64,37 @@ const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (project_id, kind, name)
         );",
     },
+    Migration {
+        version: 4,
+        name: "persons",
+        // Kept by the processing stage through `PersonStore` (persons.rs).
+        // `persons.properties` holds the current values (what queries read);
+        // `property_writes` the per-key write history that decides conflicts.
+        // `person_overrides` maps a person merged away to the survivor, so events
+        // stored with the old id count for the survivor without rewriting them.
+        sql: "CREATE TABLE persons (
+            project_id BIGINT NOT NULL,
+            id BIGINT NOT NULL,
+            is_identified BOOLEAN NOT NULL,
+            first_seen TIMESTAMP NOT NULL,
+            last_seen TIMESTAMP NOT NULL,
+            properties JSON NOT NULL,
+            property_writes JSON NOT NULL,
+            PRIMARY KEY (project_id, id)
+        );
+        CREATE TABLE person_distinct_ids (
+            project_id BIGINT NOT NULL,
+            distinct_id VARCHAR NOT NULL,
+            person_id BIGINT NOT NULL,
+            PRIMARY KEY (project_id, distinct_id)
+        );
+        CREATE TABLE person_overrides (
+            project_id BIGINT NOT NULL,
+            old_person_id BIGINT NOT NULL,
+            person_id BIGINT NOT NULL,
+            PRIMARY KEY (project_id, old_person_id)
+        );",
+    },
 ];
 
 /// Applies every migration newer than the database's version.

@@ -22,7 +22,7 @@ pub struct DuckDb {
 }
 
 pub(crate) struct Inner {
-    writer: Mutex<Writer>,
+    pub(crate) writer: Mutex<Writer>,
     /// Idle reader connections; a query takes one or clones a new one.
     readers: Mutex<Vec<Connection>>,
     template: Mutex<Connection>,
@@ -31,16 +31,18 @@ pub(crate) struct Inner {
 /// While alive, no insert runs. See [`DuckDb::hold_writes`].
 pub struct WriteHold<'a>(#[allow(dead_code)] MutexGuard<'a, Writer>);
 
-struct Writer {
-    conn: Connection,
+pub(crate) struct Writer {
+    pub(crate) conn: Connection,
     dedup: DedupIndex,
+    /// The next person id to hand out (see `persons`).
+    pub(crate) next_person_id: i64,
 }
 
 pub(crate) fn internal(e: duckdb::Error) -> StoreError {
     StoreError::Internal(e.to_string())
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a connection leaves DuckDB itself consistent (the
     // transaction rolls back), so a poisoned lock is safe to keep using.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -66,11 +68,16 @@ impl DuckDb {
         }
         schema::migrate(&mut conn).map_err(internal)?;
         let dedup = load_dedup_index(&conn).map_err(internal)?;
+        let next_person_id = crate::persons::next_person_id(&conn).map_err(internal)?;
         tracing::info!(path = %config.path.display(), stored_events = dedup.len(), "opened event store");
         let template = conn.try_clone().map_err(internal)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                writer: Mutex::new(Writer { conn, dedup }),
+                writer: Mutex::new(Writer {
+                    conn,
+                    dedup,
+                    next_person_id,
+                }),
                 readers: Mutex::new(Vec::new()),
                 template: Mutex::new(template),
             }),
@@ -106,7 +113,7 @@ impl DuckDb {
     pub fn insert_blocking(&self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
         let started = std::time::Instant::now();
         let mut writer = lock(&self.inner.writer);
-        let Writer { conn, dedup } = &mut *writer;
+        let Writer { conn, dedup, .. } = &mut *writer;
         let fresh = select_fresh(conn, dedup, events)?;
         let rows: Vec<&Event> = fresh.iter().map(|&i| &events[i]).collect();
         let batch = columns::record_batch(&rows)?;

@@ -17,4 +17,7 @@ pub trait QueryEngine: Send + Sync + 'static {
     async fn overview(&self, q: OverviewQuery) -> Result<Overview, StoreError>;
     async fn sessions(&self, q: SessionsQuery) -> Result<SessionsPage, StoreError>;
     async fn definitions(&self, q: DefinitionsQuery) -> Result<Definitions, StoreError>;
+    /// The person a distinct id belongs to, with all of its ids; `None` when the
+    /// id has no person (never seen, or stored before persons were resolved).
+    async fn person(&self, q: PersonQuery) -> Result<Option<PersonRecord>, StoreError>;
 }

@@ -4,8 +4,8 @@
 
 use crate::buckets::BucketPlan;
 use crate::types::{
-    DefinitionsQuery, EventsQuery, Math, OverviewQuery, SessionsQuery, TimeseriesQuery,
-    TopEventsQuery, SESSION_LOOKBACK,
+    DefinitionsQuery, EventsQuery, Math, OverviewQuery, PersonQuery, SessionsQuery,
+    TimeseriesQuery, TopEventsQuery, SESSION_LOOKBACK,
 };
 use chrono::{DateTime, Utc};
 
@@ -42,6 +42,15 @@ impl Sql {
         self
     }
 }
+
+/// The events with `person`, the person each one counts as now: the person
+/// stamped at ingest, followed through any later merge (`person_overrides`).
+/// Events stored without a person count by their distinct id; those keys are
+/// negative, so they never collide with person ids (which are positive).
+const EVENTS_WITH_PERSON: &str = "(SELECT e.*, coalesce(po.person_id, e.person_id, \
+     -1 - (hash(e.distinct_id) >> 2)::BIGINT) AS person FROM events e \
+     LEFT JOIN person_overrides po ON po.project_id = e.project_id \
+     AND po.old_person_id = e.person_id) AS events";
 
 /// Columns of an event page row, in order: uuid text, event, distinct_id,
 /// timestamp µs, received_at µs, url, path, referrer, session_id, properties JSON
@@ -110,9 +119,16 @@ pub fn timeseries(q: &TimeseriesQuery) -> Sql {
     local_time(&mut s, plan);
     s.push(")) AS bucket, ").push(match q.math {
         Math::Total => "count(*)",
-        Math::UniqueUsers => "count(DISTINCT distinct_id)",
+        Math::UniqueUsers => "count(DISTINCT person)",
     });
-    s.push(" FROM events WHERE project_id = ")
+    s.push(match q.math {
+        Math::Total => " FROM events",
+        Math::UniqueUsers => " FROM ",
+    });
+    if q.math == Math::UniqueUsers {
+        s.push(EVENTS_WITH_PERSON);
+    }
+    s.push(" WHERE project_id = ")
         .bind(SqlParam::Int(q.project_id))
         .push(" AND timestamp >= ")
         .bind(SqlParam::Time(q.range.from))
@@ -156,38 +172,39 @@ fn local_time(s: &mut Sql, plan: &BucketPlan) {
 /// Rows: (event, count, unique users), most frequent first.
 pub fn top_events(q: &TopEventsQuery) -> Sql {
     let mut s = Sql::default();
-    s.push(
-        "SELECT event, count(*) AS n, count(DISTINCT distinct_id) FROM events WHERE project_id = ",
-    )
-    .bind(SqlParam::Int(q.project_id))
-    .push(" AND timestamp >= ")
-    .bind(SqlParam::Time(q.range.from))
-    .push(" AND timestamp < ")
-    .bind(SqlParam::Time(q.range.to));
+    s.push("SELECT event, count(*) AS n, count(DISTINCT person) FROM ")
+        .push(EVENTS_WITH_PERSON)
+        .push(" WHERE project_id = ")
+        .bind(SqlParam::Int(q.project_id))
+        .push(" AND timestamp >= ")
+        .bind(SqlParam::Time(q.range.from))
+        .push(" AND timestamp < ")
+        .bind(SqlParam::Time(q.range.to));
     bots(&mut s, q.include_bots);
     s.push(" GROUP BY event ORDER BY n DESC, event LIMIT ")
         .bind(SqlParam::Int(q.limit as i64));
     s
 }
 
-/// Rows, newest session first: id, distinct_id, start µs, end µs, events,
+/// Rows, newest session first: id, distinct_id, person, start µs, end µs, events,
 /// pageviews, entry path, exit path, bounce, referrer, channel, utm_source,
 /// utm_medium, utm_campaign, device, browser, country.
 ///
-/// Events without a `$session_id` are cut into sessions per distinct id where the
+/// Events without a `$session_id` are cut into sessions per person where the
 /// gap to the previous such event exceeds the inactivity limit (window functions
 /// over the range plus [`SESSION_LOOKBACK`]); events with one are grouped by it.
 pub fn sessions(q: &SessionsQuery) -> Sql {
     let mut s = Sql::default();
     s.push(
-        "WITH scoped AS (SELECT distinct_id, session_id, timestamp, event, path, referrer, \
+        "WITH scoped AS (SELECT distinct_id, person, session_id, timestamp, event, path, referrer, \
          device, browser, country, \
          json_extract_string(properties, '$.\"$channel_type\"') AS channel, \
          json_extract_string(properties, '$.utm_source') AS utm_source, \
          json_extract_string(properties, '$.utm_medium') AS utm_medium, \
-         json_extract_string(properties, '$.utm_campaign') AS utm_campaign \
-         FROM events WHERE project_id = ",
+         json_extract_string(properties, '$.utm_campaign') AS utm_campaign FROM ",
     )
+    .push(EVENTS_WITH_PERSON)
+    .push(" WHERE project_id = ")
     .bind(SqlParam::Int(q.project_id))
     .push(" AND timestamp >= ")
     .bind(SqlParam::Time(q.range.from - SESSION_LOOKBACK))
@@ -202,12 +219,12 @@ pub fn sessions(q: &SessionsQuery) -> Sql {
     .bind(SqlParam::Int(q.inactivity.num_microseconds().unwrap_or(i64::MAX)))
     .push(
         " THEN 1 ELSE 0 END AS starts FROM scoped \
-         WINDOW w AS (PARTITION BY distinct_id, session_id IS NULL ORDER BY timestamp)), \
+         WINDOW w AS (PARTITION BY person, session_id IS NULL ORDER BY timestamp)), \
          keyed AS (SELECT *, CASE WHEN session_id IS NOT NULL THEN 's' || session_id \
-         ELSE 'd' || distinct_id || '#' || sum(starts) OVER (PARTITION BY distinct_id, \
+         ELSE 'p' || person || '#' || sum(starts) OVER (PARTITION BY person, \
          session_id IS NULL ORDER BY timestamp ROWS UNBOUNDED PRECEDING) END AS grp FROM marked), \
          facts AS (SELECT grp, any_value(session_id) AS session_id, \
-         arg_min(distinct_id, timestamp) AS distinct_id, \
+         arg_min(distinct_id, timestamp) AS distinct_id, arg_min(person, timestamp) AS person, \
          min(timestamp) AS started, max(timestamp) AS ended, count(*) AS n, \
          count(*) FILTER (WHERE event = '$pageview') AS pageviews, \
          count(*) FILTER (WHERE event NOT IN ('$pageview', '$pageleave')) AS other, \
@@ -218,7 +235,7 @@ pub fn sessions(q: &SessionsQuery) -> Sql {
          arg_min(utm_campaign, timestamp) AS utm_campaign, arg_min(device, timestamp) AS device, \
          arg_min(browser, timestamp) AS browser, arg_min(country, timestamp) AS country \
          FROM keyed GROUP BY grp) \
-         SELECT coalesce(session_id, distinct_id || '@' || epoch_us(started)::VARCHAR), distinct_id, \
+         SELECT coalesce(session_id, distinct_id || '@' || epoch_us(started)::VARCHAR), distinct_id, person, \
          epoch_us(started), epoch_us(ended), n, pageviews, entry_path, exit_path, \
          pageviews = 1 AND other = 0, referrer, channel, utm_source, utm_medium, utm_campaign, \
          device, browser, country FROM facts WHERE started >= ",
@@ -251,6 +268,23 @@ pub fn definitions(q: &DefinitionsQuery) -> Sql {
     s
 }
 
+/// One row or none: person id, identified, first seen µs, last seen µs,
+/// properties (JSON text), its distinct ids (JSON array text, sorted).
+pub fn person(q: &PersonQuery) -> Sql {
+    let mut s = Sql::default();
+    s.push(
+        "SELECT p.id, p.is_identified, epoch_us(p.first_seen), epoch_us(p.last_seen), \
+         p.properties::VARCHAR, (SELECT to_json(list(o.distinct_id ORDER BY o.distinct_id))::VARCHAR \
+         FROM person_distinct_ids o WHERE o.project_id = p.project_id AND o.person_id = p.id) \
+         FROM person_distinct_ids d JOIN persons p ON p.project_id = d.project_id \
+         AND p.id = d.person_id WHERE d.project_id = ",
+    )
+    .bind(SqlParam::Int(q.project_id))
+    .push(" AND d.distinct_id = ")
+    .bind(SqlParam::Text(q.distinct_id.clone()));
+    s
+}
+
 /// Analytics answers leave bots out unless asked to count them.
 fn bots(s: &mut Sql, include: bool) {
     if !include {
@@ -265,13 +299,15 @@ pub fn overview(q: &OverviewQuery) -> Sql {
     let mut s = Sql::default();
     s.push("SELECT count(*) FILTER (WHERE timestamp >= ")
         .bind(SqlParam::Time(q.range.from))
-        .push("), count(DISTINCT distinct_id) FILTER (WHERE timestamp >= ")
+        .push("), count(DISTINCT person) FILTER (WHERE timestamp >= ")
         .bind(SqlParam::Time(q.range.from))
         .push("), count(*) FILTER (WHERE timestamp < ")
         .bind(SqlParam::Time(q.range.from))
-        .push("), count(DISTINCT distinct_id) FILTER (WHERE timestamp < ")
+        .push("), count(DISTINCT person) FILTER (WHERE timestamp < ")
         .bind(SqlParam::Time(q.range.from))
-        .push(") FROM events WHERE project_id = ")
+        .push(") FROM ")
+        .push(EVENTS_WITH_PERSON)
+        .push(" WHERE project_id = ")
         .bind(SqlParam::Int(q.project_id))
         .push(" AND timestamp >= ")
         .bind(SqlParam::Time(prev.from))

@@ -316,7 +316,11 @@ pub const SESSION_LOOKBACK: Duration = Duration::hours(24);
 pub struct SessionRecord {
     /// The SDK's `$session_id`, or `distinct_id@start` (µs) for a derived session.
     pub id: String,
+    /// The distinct id of the session's first event.
     pub distinct_id: String,
+    /// The person the session belongs to (through merges); absent for events
+    /// stored before persons were resolved.
+    pub person_id: Option<i64>,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub duration_secs: f64,
@@ -397,4 +401,26 @@ pub struct Definition {
 pub struct Definitions {
     pub kind: DefinitionKind,
     pub results: Vec<Definition>,
+}
+
+/// One person, looked up by any of its distinct ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonQuery {
+    pub project_id: ProjectId,
+    pub distinct_id: String,
+}
+
+/// A person: every distinct id that belongs to it and its current properties.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PersonRecord {
+    pub id: i64,
+    /// Sorted.
+    pub distinct_ids: Vec<String>,
+    /// An `$identify` named one of its ids as a logged-in user.
+    pub is_identified: bool,
+    /// Of its earliest and latest event, by event time.
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    #[schema(value_type = Object)]
+    pub properties: serde_json::Map<String, serde_json::Value>,
 }

@@ -38,9 +38,15 @@ impl FromRequestParts<AppState> for ReadAccess {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Path(project_id) = Path::<ProjectId>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::NotFound)?;
+        // Read as a map so that routes with more path parameters work too.
+        let Path(path) =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound)?;
+        let project_id: ProjectId = path
+            .get("project_id")
+            .and_then(|id| id.parse().ok())
+            .ok_or(ApiError::NotFound)?;
         let grant = authenticate(state, &parts.headers).await?;
         if grant.kind != KeyKind::Admin {
             return Err(ApiError::Forbidden("read data; use an admin key"));

@@ -71,13 +71,14 @@ pub struct CaptureBody {
         query::top_events,
         query::overview,
         query::sessions,
-        query::definitions
+        query::definitions,
+        query::person
     ),
     components(schemas(
         ErrorResponse, ErrorBody, Rejection, CaptureBody, capture::CaptureReply,
         EventsPage, EventRecord, Timeseries, TimeseriesPoint, Interval, Math, TimeRange,
         TopEvents, TopEvent, Overview, OverviewStats, SessionsPage, SessionRecord,
-        Definitions, Definition, DefinitionKind
+        Definitions, Definition, DefinitionKind, PersonRecord
     )),
     modifiers(&KeySchemes)
 )]

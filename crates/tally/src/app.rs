@@ -157,10 +157,14 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         Arc::new(stores.events.clone()),
         SpoolConfig {
             max_queued_bytes: config.max_queued_mb * 1024 * 1024,
-            // The spool drains through the processing stage into DuckDB.
-            processor: Some(Arc::new(Processor::new(ProcessConfig {
-                sensitive_params: config.sensitive_url_params.clone(),
-            }))),
+            // The spool drains through the processing stage into DuckDB;
+            // persons live in the same database.
+            processor: Some(Arc::new(
+                Processor::new(ProcessConfig {
+                    sensitive_params: config.sensitive_url_params.clone(),
+                })
+                .with_persons(Arc::new(stores.events.clone())),
+            )),
             ..SpoolConfig::in_dir(config.data_dir.join(SPOOL_DIR))
         },
     )

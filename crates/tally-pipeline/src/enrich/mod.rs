@@ -4,8 +4,9 @@
 //! Kafka sits between capture and storage — so a replayed event is processed
 //! again, and processing must give the same row every time.
 //!
-//! Today: traffic source and URL hygiene ([`traffic`]), user agent and the bot
-//! flag ([`agent`]). Persons and sessions join here; the parts that need the client IP run at capture
+//! Enrichment: traffic source and URL hygiene ([`traffic`]), user agent and the
+//! bot flag ([`agent`]); then persons ([`crate::persons`]). Sessions are cut at
+//! query time. The parts that need the client IP (its hash, GeoIP) run at capture
 //! instead, because the raw IP must never reach the spool or a queue.
 
 pub mod agent;
@@ -14,7 +15,8 @@ pub mod traffic;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use tally_core::Event;
+use std::sync::Arc;
+use tally_core::{Event, PersonStore, StoreError};
 
 /// Settings of the processing stage.
 #[derive(Debug, Clone)]
@@ -34,15 +36,59 @@ impl Default for ProcessConfig {
     }
 }
 
-/// Turns events into rows; pure apart from its configuration.
-#[derive(Debug, Clone, Default)]
+/// Turns events into rows: enrichment (pure apart from its configuration), then
+/// person resolution against its [`PersonStore`] when it has one.
+#[derive(Clone, Default)]
 pub struct Processor {
     config: ProcessConfig,
+    persons: Option<Arc<dyn PersonStore>>,
+}
+
+impl std::fmt::Debug for Processor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Processor")
+            .field("config", &self.config)
+            .field("persons", &self.persons.is_some())
+            .finish()
+    }
 }
 
 impl Processor {
     pub fn new(config: ProcessConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            persons: None,
+        }
+    }
+
+    /// Resolves persons against `store` (see [`crate::persons`]).
+    pub fn with_persons(mut self, store: Arc<dyn PersonStore>) -> Self {
+        self.persons = Some(store);
+        self
+    }
+
+    /// Stamps each event's `person_id` and saves person changes. Fails only when
+    /// the person store does; the caller retries (the events are acknowledged
+    /// already). Without a person store this does nothing.
+    pub fn resolve_persons(&self, events: &mut [Event]) -> Result<(), StoreError> {
+        let Some(store) = &self.persons else {
+            return Ok(());
+        };
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            crate::persons::resolve(events, store.as_ref())
+        }));
+        match outcome {
+            Ok(result) => result.map(|_| ()),
+            Err(_) => {
+                // A bug, not an outage: retrying would loop forever, so the batch
+                // is stored without persons and the error logged.
+                tracing::error!(
+                    events = events.len(),
+                    "person resolution panicked; batch stored without persons"
+                );
+                Ok(())
+            }
+        }
     }
 
     /// Processes a batch in place. An event whose processing panics (a parser

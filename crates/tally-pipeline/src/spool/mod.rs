@@ -355,20 +355,38 @@ async fn drain_loop(
 }
 
 /// The rows to store for `events`: processed off the async workers (it is CPU
-/// work over up to a whole drain batch), in place, without copying.
+/// work over up to a whole drain batch), in place, without copying. Person
+/// resolution needs its store; while that fails it is retried with backoff, as
+/// storing is, because these events are acknowledged and must not be dropped.
 async fn processed(processor: Option<&Arc<Processor>>, events: Vec<Event>) -> Arc<[Event]> {
     let Some(processor) = processor else {
         return events.into();
     };
-    let processor = Arc::clone(processor);
     let mut events = events;
-    tokio::task::spawn_blocking(move || {
-        processor.process(&mut events);
-        events
-    })
-    .await
-    .expect("Processor::process catches panics per event")
-    .into()
+    let mut enriched = false;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let processor = Arc::clone(processor);
+        let (back, outcome) = tokio::task::spawn_blocking(move || {
+            if !enriched {
+                processor.process(&mut events);
+            }
+            let outcome = processor.resolve_persons(&mut events);
+            (events, outcome)
+        })
+        .await
+        .expect("Processor catches panics");
+        events = back;
+        enriched = true;
+        match outcome {
+            Ok(()) => return events.into(),
+            Err(err) => {
+                tracing::error!(%err, events = events.len(), "resolving persons failed; will retry");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 /// Acknowledged events must not be dropped: retry until the store takes them,

@@ -12,6 +12,8 @@ struct Recorder {
     failures_left: Mutex<u32>,
     /// Stored events flagged as bots (set by the processing stage).
     bots: Mutex<usize>,
+    /// Stored events with a person (set by the processing stage).
+    with_person: Mutex<usize>,
 }
 
 impl Recorder {
@@ -41,6 +43,8 @@ impl EventStore for Recorder {
             .unwrap()
             .push(events.iter().map(|e| e.uuid).collect());
         *self.bots.lock().unwrap() += events.iter().filter(|e| e.is_bot).count();
+        *self.with_person.lock().unwrap() +=
+            events.iter().filter(|e| e.person_id.is_some()).count();
         Ok(InsertOutcome {
             inserted: events.len(),
             duplicates: 0,
@@ -309,4 +313,27 @@ async fn events_are_processed_on_the_way_to_the_store_live_and_at_recovery() {
     sink.settle(Duration::from_secs(5)).await;
     assert_eq!(plain.stored().len(), 2);
     assert_eq!(*plain.bots.lock().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_failing_person_store_is_retried_and_nothing_acknowledged_is_dropped() {
+    use crate::persons::memory::MemoryPersons;
+    let persons = Arc::new(MemoryPersons::default());
+    persons.state.lock().unwrap().fail_saves = true;
+    let store = Arc::new(Recorder::default());
+    let dir = tempfile::tempdir().unwrap();
+    let config = SpoolConfig {
+        processor: Some(Arc::new(
+            crate::Processor::default().with_persons(persons.clone()),
+        )),
+        ..SpoolConfig::in_dir(dir.path())
+    };
+    let (sink, _) = start(store.clone(), config).await;
+    sink.send(events(3, 10)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(store.stored().is_empty(), "not stored while persons fail");
+    persons.state.lock().unwrap().fail_saves = false;
+    sink.settle(Duration::from_secs(10)).await;
+    assert_eq!(store.stored().len(), 3);
+    assert_eq!(*store.with_person.lock().unwrap(), 3);
 }

@@ -44,6 +44,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/projects/{project_id}/definitions",
             get(query::definitions),
         )
+        .route(
+            "/api/v1/projects/{project_id}/persons/{distinct_id}",
+            get(query::person),
+        )
         .route("/api/v1/openapi.json", get(crate::openapi::document))
         .fallback(not_found)
         // Capture enforces its own size limits on the decompressed body.

@@ -6,10 +6,11 @@ use crate::error::ApiError;
 use crate::openapi::{ProjectPath, ReadErrors};
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::Json;
 use chrono::Duration;
 use serde::Deserialize;
+use tally_core::ProjectId;
 use tally_query::types::{page_limit, parse_datetime, parse_tz};
 use tally_query::*;
 use utoipa::IntoParams;
@@ -296,4 +297,31 @@ pub async fn definitions(
         },
     };
     Ok(Json(state.query_after_writes().await.definitions(q).await?))
+}
+
+/// The person behind a distinct id: all of its ids (merged by `$identify` and
+/// aliases), first and last seen, and its current properties.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/persons/{distinct_id}", tag = "query",
+    params(ProjectPath, ("distinct_id" = String, Path, description = "Any of the person's distinct ids")),
+    responses(
+        (status = 200, body = PersonRecord),
+        ReadErrors,
+    ),
+    security(("admin_key" = [])))]
+pub async fn person(
+    State(state): State<AppState>,
+    ReadAccess(project_id): ReadAccess,
+    Path((_, distinct_id)): Path<(ProjectId, String)>,
+) -> Result<Json<PersonRecord>, ApiError> {
+    let q = PersonQuery {
+        project_id,
+        distinct_id,
+    };
+    state
+        .query_after_writes()
+        .await
+        .person(q)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
 }
