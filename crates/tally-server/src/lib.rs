@@ -35,6 +35,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     /// Turns client addresses into the daily hashes that are kept of them.
     pub ip_hasher: Arc<client_ip::IpHasher>,
+    /// Locates client addresses before they are hashed; `None`: no GeoIP.
+    pub geoip: Option<Arc<tally_pipeline::enrich::geo::GeoIp>>,
     /// Events per second each project may capture.
     pub capture_limit: Arc<rate_limit::CaptureRateLimit>,
     /// The project Tlytics clients (which send no key) write to and read from;

@@ -12,6 +12,7 @@ use tally_core::EventSink;
 use tally_core::{Clock, KeyKind, Limits, MetadataStore, ProjectId};
 use tally_duckdb::{DuckDb, DuckDbConfig};
 use tally_meta::{CachedMetadata, SqliteMeta};
+use tally_pipeline::enrich::geo::GeoIp;
 use tally_pipeline::{ProcessConfig, Processor, SpoolConfig, SpooledSink};
 use tally_server::client_ip::IpHasher;
 use tally_server::rate_limit::CaptureRateLimit;
@@ -137,6 +138,23 @@ pub const SPOOL_DIR: &str = "spool";
 /// left is stored at the next start.
 const SHUTDOWN_DRAIN_WAIT: Duration = Duration::from_secs(30);
 
+/// The operator's GeoIP database if configured (an unreadable one stops start-up:
+/// the operator asked for it), else the embedded country database.
+fn load_geoip(config: &Config) -> anyhow::Result<Option<Arc<GeoIp>>> {
+    let geoip = match &config.geoip_db {
+        Some(path) => Some(GeoIp::open(path).with_context(|| "loading --geoip-db")?),
+        None => GeoIp::embedded().context("loading the embedded GeoIP database")?,
+    };
+    match &geoip {
+        Some(g) => tracing::info!(source = g.source(), "GeoIP database loaded"),
+        None => tracing::warn!(
+            "no GeoIP database: this build embeds none (npm was unavailable when it was built) \
+             and --geoip-db is not set; events get no country"
+        ),
+    }
+    Ok(geoip.map(Arc::new))
+}
+
 /// Binds the listener, opens the stores, bootstraps, and builds the router.
 pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     let listener = TcpListener::bind((config.bind, config.port))
@@ -192,6 +210,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         capture_limit: Arc::new(CaptureRateLimit::new(config.capture_rate_limit)),
         trusted_proxies: config.trusted_proxies.clone().into(),
         ip_hasher: Arc::new(IpHasher::new(ip_hash_secret(&config.data_dir)?)),
+        geoip: load_geoip(config)?,
         tlytics_project: config.tlytics_project,
         port,
         started: Instant::now(),

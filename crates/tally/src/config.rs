@@ -44,6 +44,9 @@ pub struct Config {
     /// The project that Tlytics clients (which send no key) write to and read
     /// from; unset turns the Tlytics routes off.
     pub tlytics_project: Option<i64>,
+    /// A MaxMind-format database (e.g. GeoLite2-City) used instead of the embedded
+    /// country database; adds region and city.
+    pub geoip_db: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -62,6 +65,7 @@ impl Default for Config {
             sensitive_url_params: ProcessConfig::default().sensitive_params,
             trusted_proxies: Vec::new(),
             tlytics_project: None,
+            geoip_db: None,
         }
     }
 }
@@ -73,6 +77,7 @@ pub struct Overrides {
     pub bind: Option<IpAddr>,
     pub port: Option<u16>,
     pub tlytics_project: Option<i64>,
+    pub geoip_db: Option<PathBuf>,
 }
 
 impl Config {
@@ -170,6 +175,9 @@ impl Config {
                     .with_context(|| format!("TALLY_TLYTICS_PROJECT={v} is not a project id"))?,
             );
         }
+        if let Some(v) = var("TALLY_GEOIP_DB") {
+            config.geoip_db = Some(PathBuf::from(v));
+        }
         if let Some(v) = &flags.data_dir {
             config.data_dir = v.clone();
         }
@@ -181,6 +189,9 @@ impl Config {
         }
         if let Some(v) = flags.tlytics_project {
             config.tlytics_project = Some(v);
+        }
+        if let Some(v) = &flags.geoip_db {
+            config.geoip_db = Some(v.clone());
         }
         config.validate()?;
         Ok(config)

@@ -30,6 +30,10 @@ struct ServeArgs {
     /// default: Tlytics routes off).
     #[arg(long)]
     tlytics_project: Option<i64>,
+    /// MaxMind-format GeoIP database, e.g. GeoLite2-City.mmdb, used instead of the
+    /// embedded country database (env TALLY_GEOIP_DB).
+    #[arg(long)]
+    geoip_db: Option<PathBuf>,
     /// TOML config file (env TALLY_CONFIG).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -52,6 +56,7 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
         bind: args.bind,
         port: args.port,
         tlytics_project: args.tlytics_project,
+        geoip_db: args.geoip_db.clone(),
     };
     Config::load(args.config.as_deref(), &env, &flags)
 }

@@ -10,6 +10,7 @@
 //! instead, because the raw IP must never reach the spool or a queue.
 
 pub mod agent;
+pub mod geo;
 pub mod traffic;
 
 use serde_json::Value;
@@ -113,6 +114,11 @@ impl Processor {
             event.os = agent.os;
             event.device = agent.device.map(str::to_owned);
             event.is_bot = agent.is_bot;
+        }
+        // GeoIP ran at capture (it needs the raw address); the column is
+        // filled here so queries need not parse JSON.
+        if let Some(Value::String(code)) = event.properties.get(geo::COUNTRY_CODE) {
+            event.country = Some(code.clone());
         }
         let found = traffic::enrich(
             event.url.as_deref(),

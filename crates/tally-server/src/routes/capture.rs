@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use tally_core::{EventError, ProjectId, RawEvent, SinkError, Validator};
 use tally_ingest::{decode_body, parse_native, ContentEncoding, DecodeError};
+use tally_pipeline::enrich::geo;
 use tokio::sync::OwnedSemaphorePermit;
 use utoipa::ToSchema;
 
@@ -149,8 +150,8 @@ pub async fn accept(
     let mut events = Vec::with_capacity(decoded.len());
     let mut rejected = Vec::new();
     let today = state.clock.now().date_naive();
-    // A request's events mostly share one address: hash each address once.
-    let mut hashes: HashMap<IpAddr, String> = HashMap::new();
+    // A request's events mostly share one address: hash and locate each once.
+    let mut addresses: HashMap<IpAddr, (String, Option<geo::Location>)> = HashMap::new();
     for (index, raw) in decoded.into_iter().enumerate() {
         // Read before validation, which drops `$ip` so it is never stored.
         let ip = raw.as_ref().ok().and_then(|r| event_ip(r, body.client));
@@ -159,9 +160,14 @@ pub async fn accept(
                 // Only Tally writes `$ip_hash`; a value a client sent is dropped.
                 event.properties.remove("$ip_hash");
                 if let Some(ip) = ip {
-                    let hash = hashes
-                        .entry(ip)
-                        .or_insert_with(|| state.ip_hasher.hash(ip, today));
+                    // Located, then hashed: the raw address goes no further.
+                    let (hash, location) = addresses.entry(ip).or_insert_with(|| {
+                        let location = state.geoip.as_ref().map(|g| g.lookup(ip));
+                        (state.ip_hasher.hash(ip, today), location)
+                    });
+                    if let Some(location) = location {
+                        geo::apply(location, &mut event.properties);
+                    }
                     event
                         .properties
                         .insert("$ip_hash".into(), Value::String(hash.clone()));
