@@ -69,6 +69,7 @@ impl DuckDb {
         schema::migrate(&mut conn).map_err(internal)?;
         let dedup = load_dedup_index(&conn).map_err(internal)?;
         let next_person_id = crate::persons::next_person_id(&conn).map_err(internal)?;
+        crate::persons::create_staging(&conn).map_err(internal)?;
         tracing::info!(path = %config.path.display(), stored_events = dedup.len(), "opened event store");
         let template = conn.try_clone().map_err(internal)?;
         Ok(Self {

@@ -43,6 +43,11 @@ pub struct LoadgenArgs {
     /// (scratch) directory, one transaction per batch: the storage ceiling.
     #[arg(long)]
     pub raw_data_dir: Option<std::path::PathBuf>,
+    /// With `--raw-data-dir`: run the processing stage (enrichment and person
+    /// resolution against the same store) before each insert, and time it too.
+    /// Batches then cycle through 64 × 97 distinct ids, as 64 clients would send.
+    #[arg(long, requires = "raw_data_dir")]
+    pub process: bool,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,11 +116,20 @@ fn generate_raw(args: &LoadgenArgs, dir: &std::path::Path) -> anyhow::Result<Rep
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let (mut events, mut requests) = (0u64, 0u64);
     let mut busy = Duration::ZERO;
+    let processor = args.process.then(|| {
+        tally_pipeline::Processor::new(tally_pipeline::ProcessConfig::default())
+            .with_persons(std::sync::Arc::new(db.clone()))
+    });
     let deadline = Instant::now() + Duration::from_secs(args.duration);
     while Instant::now() < deadline {
-        let batch: Vec<tally_core::Event> = (0..args.batch)
+        let worker = if args.process {
+            (requests % 64) as usize
+        } else {
+            0
+        };
+        let mut batch: Vec<tally_core::Event> = (0..args.batch)
             .map(|i| {
-                let bytes = serde_json::to_vec(&event_json(i, 0)).expect("json");
+                let bytes = serde_json::to_vec(&event_json(i, worker)).expect("json");
                 let raw = tally_ingest::parse_native(&bytes)
                     .expect("valid")
                     .events
@@ -125,6 +139,10 @@ fn generate_raw(args: &LoadgenArgs, dir: &std::path::Path) -> anyhow::Result<Rep
             })
             .collect();
         let t = Instant::now();
+        if let Some(processor) = &processor {
+            processor.process(&mut batch);
+            processor.resolve_persons(&mut batch)?;
+        }
         db.insert_blocking(&batch)?;
         let took = t.elapsed();
         busy += took;
