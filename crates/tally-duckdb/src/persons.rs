@@ -109,8 +109,7 @@ impl PersonStore for DuckDb {
                 })
                 .map_err(internal)?;
             for row in rows {
-                let (project_id, id, is_identified, first, last, writes) =
-                    row.map_err(internal)?;
+                let (project_id, id, is_identified, first, last, writes) = row.map_err(internal)?;
                 let properties: PersonProperties = serde_json::from_str(&writes)
                     .map_err(|e| StoreError::Internal(format!("person {id}: {e}")))?;
                 snapshot.persons.push(Person {

@@ -62,7 +62,7 @@ fn plain(data: &[u8]) -> Option<Vec<u8>> {
 /// Native capture (`POST /api/v1/capture`).
 pub fn native(data: &[u8]) {
     let Some(body) = plain(data) else { return };
-    if let Ok(payload) = parse_native(&body) {
+    if let Ok(payload) = parse_native(&body, chrono::Utc::now()) {
         check(text_len(&body), payload.events);
     }
 }

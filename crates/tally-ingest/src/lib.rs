@@ -9,6 +9,7 @@ mod json;
 pub mod native;
 pub mod posthog;
 pub mod segment;
+mod skew;
 pub mod tlytics;
 
 pub use body::{decode_body, ContentEncoding};

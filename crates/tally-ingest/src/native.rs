@@ -1,8 +1,11 @@
 //! The native format of `POST /api/v1/capture`: one event object, `{"batch": [...]}`,
-//! or a bare JSON array of events.
+//! or a bare JSON array of events. A `sent_at` (RFC 3339 or epoch ms) — on the
+//! batch object, or on an event — corrects the client's clock skew (see `skew`).
 
 use crate::json::{self, TopLevel};
+use crate::skew::{as_time, corrected_timestamp};
 use crate::DecodeError;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tally_core::{EventError, RawEvent};
 
@@ -14,19 +17,26 @@ pub struct NativePayload {
     pub events: Vec<Result<RawEvent, EventError>>,
 }
 
-/// Parses a native capture body.
-pub fn parse_native(body: &[u8]) -> Result<NativePayload, DecodeError> {
+/// Parses a native capture body received at `received_at`.
+pub fn parse_native(body: &[u8], received_at: DateTime<Utc>) -> Result<NativePayload, DecodeError> {
     let text = json::text(body);
-    let items = match json::top_level(&text)? {
-        TopLevel::Array(items) => items,
+    let (items, sent_at) = match json::top_level(&text)? {
+        TopLevel::Array(items) => (items, None),
         TopLevel::Object(members, top) => match members.get("batch") {
-            Some(batch) => json::array(batch)?,
+            Some(batch) => {
+                let sent_at = members
+                    .get("sent_at")
+                    .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+                    .as_ref()
+                    .and_then(as_time);
+                (json::array(batch)?, sent_at)
+            }
             None => {
                 let fields =
                     json::event_object(top).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
                 return Ok(NativePayload {
                     is_batch: false,
-                    events: vec![Ok(raw_event(fields, top.get().len()))],
+                    events: vec![Ok(raw_event(fields, top.get().len(), None, received_at))],
                 });
             }
         },
@@ -36,7 +46,10 @@ pub fn parse_native(body: &[u8]) -> Result<NativePayload, DecodeError> {
     }
     let events = items
         .into_iter()
-        .map(|item| json::event_object(item).map(|fields| raw_event(fields, item.get().len())))
+        .map(|item| {
+            json::event_object(item)
+                .map(|fields| raw_event(fields, item.get().len(), sent_at, received_at))
+        })
         .collect();
     Ok(NativePayload {
         is_batch: true,
@@ -44,12 +57,22 @@ pub fn parse_native(body: &[u8]) -> Result<NativePayload, DecodeError> {
     })
 }
 
-fn raw_event(mut fields: serde_json::Map<String, Value>, encoded_len: usize) -> RawEvent {
+fn raw_event(
+    mut fields: serde_json::Map<String, Value>,
+    encoded_len: usize,
+    batch_sent_at: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+) -> RawEvent {
+    let sent_at = fields
+        .remove("sent_at")
+        .as_ref()
+        .and_then(as_time)
+        .or(batch_sent_at);
     RawEvent {
+        timestamp: corrected_timestamp(fields.remove("timestamp"), None, sent_at, received_at),
         event: fields.remove("event"),
         distinct_id: fields.remove("distinct_id"),
         uuid: fields.remove("uuid"),
-        timestamp: fields.remove("timestamp"),
         properties: fields.remove("properties"),
         encoded_len,
     }
@@ -58,7 +81,42 @@ fn raw_event(mut fields: serde_json::Map<String, Value>, encoded_len: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
     use serde_json::json;
+
+    fn parse_native(body: &[u8]) -> Result<NativePayload, DecodeError> {
+        super::parse_native(body, Utc::now())
+    }
+
+    #[test]
+    fn sent_at_corrects_a_wrong_client_clock() {
+        // The device's clock is 2 hours fast; the event happened 5 s before sending.
+        let received = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
+        let body = br#"{"sent_at": "2026-11-22T12:00:00Z", "batch": [
+            {"event": "a", "timestamp": "2026-11-22T11:59:55Z"},
+            {"event": "b", "timestamp": "2026-11-22T11:59:00Z", "sent_at": "2026-11-22T12:00:30Z"},
+            {"event": "c"}]}"#;
+        let p = super::parse_native(body, received).unwrap();
+        let ts = |i: usize| p.events[i].as_ref().unwrap().timestamp.clone();
+        assert_eq!(ts(0), Some(json!("2026-11-22T09:59:55.000000Z")));
+        // Its own sent_at wins over the batch's: 90 s before sending.
+        assert_eq!(ts(1), Some(json!("2026-11-22T09:58:30.000000Z")));
+        assert_eq!(
+            ts(2),
+            None,
+            "no timestamp: validation uses the receive time"
+        );
+        // Without sent_at the client's time is kept as sent.
+        let single = super::parse_native(
+            br#"{"event": "a", "timestamp": "2026-11-22T11:59:55Z"}"#,
+            received,
+        )
+        .unwrap();
+        assert_eq!(
+            single.events[0].as_ref().unwrap().timestamp,
+            Some(json!("2026-11-22T11:59:55Z"))
+        );
+    }
 
     #[test]
     fn single_event() {

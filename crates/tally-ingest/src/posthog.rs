@@ -17,9 +17,10 @@
 
 use crate::body::gunzip_limited;
 use crate::json::{self, TopLevel};
+use crate::skew::{as_time, corrected_timestamp};
 use crate::DecodeError;
 use base64::Engine;
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use tally_core::{EventError, RawEvent};
@@ -255,35 +256,6 @@ fn raw_event(
         timestamp,
         properties: Some(Value::Object(properties)),
         encoded_len,
-    }
-}
-
-/// PostHog's skew rule: trust the client's clock for intervals, not for the time.
-fn corrected_timestamp(
-    timestamp: Option<Value>,
-    offset_ms: Option<Value>,
-    sent_at: Option<DateTime<Utc>>,
-    received_at: DateTime<Utc>,
-) -> Option<Value> {
-    let render = |t: DateTime<Utc>| Value::String(t.to_rfc3339_opts(SecondsFormat::Micros, true));
-    match (timestamp.as_ref().and_then(as_time), sent_at) {
-        (Some(ts), Some(sent)) => Some(render(received_at - (sent - ts))),
-        (Some(_), None) => timestamp,
-        (None, _) if timestamp.is_some() => timestamp, // unreadable: validation names it
-        (None, _) => offset_ms
-            .as_ref()
-            .and_then(Value::as_i64)
-            .map(|ms| render(received_at - Duration::milliseconds(ms))),
-    }
-}
-
-fn as_time(v: &Value) -> Option<DateTime<Utc>> {
-    match v {
-        Value::String(s) => DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.with_timezone(&Utc)),
-        Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
-        _ => None,
     }
 }
 

@@ -1,8 +1,8 @@
 //! Cost of the processing stage per event, on a mix like a website's traffic:
 //! browser pageviews with user agents, URLs with campaigns and referrers, some
-//! crawlers, and server-side events with neither.
+//! crawlers, and server-side events with neither. Also the cost of a GeoIP lookup.
 //!
-//! `cargo bench -p tally-pipeline --bench process` (figures in docs/BENCHMARKS.md).
+//! `cargo bench --workspace --bench process` (figures in docs/BENCHMARKS.md).
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -74,5 +74,41 @@ fn process(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, process);
+/// GeoIP lookups in the embedded country database, as capture does once per
+/// distinct client address of a request: 10,000 public IPv4 addresses spread over
+/// the whole space (a fixed pseudo-random sequence), plus 1,000 IPv6.
+fn geoip(c: &mut Criterion) {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let geo = tally_pipeline::enrich::geo::GeoIp::embedded()
+        .expect("readable")
+        .expect("the build embeds the country database");
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state
+    };
+    let mut addresses: Vec<IpAddr> = (0..10_000)
+        .map(|_| IpAddr::V4(Ipv4Addr::from((next() >> 32) as u32)))
+        .collect();
+    addresses.extend((0..1_000).map(|_| {
+        // Inside 2000::/4, where the registries allocate.
+        let high = (0x2u128 << 124) | (u128::from(next()) << 60);
+        IpAddr::V6(Ipv6Addr::from(high))
+    }));
+    let mut group = c.benchmark_group("geoip");
+    group.throughput(Throughput::Elements(addresses.len() as u64));
+    group.bench_function("11k_country_lookups", |b| {
+        b.iter(|| {
+            addresses
+                .iter()
+                .filter(|ip| geo.lookup(**ip).country_code.is_some())
+                .count()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, process, geoip);
 criterion_main!(benches);

@@ -130,7 +130,7 @@ fn generate_raw(args: &LoadgenArgs, dir: &std::path::Path) -> anyhow::Result<Rep
         let mut batch: Vec<tally_core::Event> = (0..args.batch)
             .map(|i| {
                 let bytes = serde_json::to_vec(&event_json(i, worker)).expect("json");
-                let raw = tally_ingest::parse_native(&bytes)
+                let raw = tally_ingest::parse_native(&bytes, chrono::Utc::now())
                     .expect("valid")
                     .events
                     .remove(0)

@@ -50,7 +50,7 @@ pub async fn capture(
     let grant = authenticate(&state, &headers).await?;
     let body = read_body(&state, &headers, client, body).await?;
     let plain = decode_body(&body.raw, body.encoding, state.limits.max_body_bytes)?;
-    let payload = parse_native(&plain)?;
+    let payload = parse_native(&plain, state.clock.now())?;
     drop(plain);
     let reply = accept(
         &state,
