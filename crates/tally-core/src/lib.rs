@@ -19,7 +19,7 @@ pub use person::{
     WriteKind,
 };
 pub use traits::{
-    EventSink, EventStore, InsertOutcome, IssuedKey, KeyGrant, KeyKind, MetadataStore, Project,
-    SinkReceipt,
+    EventSink, EventStore, InsertOutcome, IssuedKey, KeyGrant, KeyKind, MetadataStore,
+    PipelineSettings, Project, ProjectSwitches, SinkReceipt,
 };
 pub use validate::{Limits, OutOfRange, Validator};

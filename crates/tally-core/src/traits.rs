@@ -81,6 +81,33 @@ pub struct KeyGrant {
     pub kind: KeyKind,
 }
 
+/// A project's switches for the processing pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PipelineSettings {
+    /// Drop events from bots at processing instead of storing them flagged
+    /// (`is_bot`) and leaving them out of answers. Off by default.
+    pub drop_bots: bool,
+    /// Use client addresses at all: GeoIP and the daily address hash. On by
+    /// default; off, capture neither locates nor hashes addresses.
+    pub use_ip: bool,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self {
+            drop_bots: false,
+            use_ip: true,
+        }
+    }
+}
+
+/// The current pipeline settings of each project, readable without waiting
+/// (capture and the processing stage ask for every request / batch).
+pub trait ProjectSwitches: Send + Sync + 'static {
+    /// A project without stored settings gets the defaults.
+    fn pipeline_settings(&self, project_id: ProjectId) -> PipelineSettings;
+}
+
 /// Projects and credentials.
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
@@ -95,5 +122,14 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> Result<IssuedKey, MetaError>;
     /// Checks a presented key; `None` when it is unknown, revoked or wrong.
     async fn authenticate(&self, presented: &str) -> Result<Option<KeyGrant>, MetaError>;
+    /// Every project's pipeline settings. `NotFound` never: projects without
+    /// changes answer the defaults.
+    async fn all_pipeline_settings(&self) -> Result<Vec<(ProjectId, PipelineSettings)>, MetaError>;
+    /// Replaces a project's pipeline settings; `NotFound` for an unknown project.
+    async fn set_pipeline_settings(
+        &self,
+        project_id: ProjectId,
+        settings: PipelineSettings,
+    ) -> Result<(), MetaError>;
     async fn ping(&self) -> Result<(), MetaError>;
 }

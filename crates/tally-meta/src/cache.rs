@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use tally_core::{IssuedKey, KeyGrant, KeyKind, MetaError, MetadataStore, Project, ProjectId};
+use tally_core::{
+    IssuedKey, KeyGrant, KeyKind, MetaError, MetadataStore, PipelineSettings, Project, ProjectId,
+};
 
 /// Key checks that may run at once when the cache misses.
 pub const MAX_CONCURRENT_CHECKS: usize = 2;
@@ -91,6 +93,18 @@ impl MetadataStore for CachedMetadata {
         Ok(grant)
     }
 
+    async fn all_pipeline_settings(&self) -> Result<Vec<(ProjectId, PipelineSettings)>, MetaError> {
+        self.inner.all_pipeline_settings().await
+    }
+
+    async fn set_pipeline_settings(
+        &self,
+        project_id: ProjectId,
+        settings: PipelineSettings,
+    ) -> Result<(), MetaError> {
+        self.inner.set_pipeline_settings(project_id, settings).await
+    }
+
     async fn ping(&self) -> Result<(), MetaError> {
         self.inner.ping().await
     }
@@ -132,6 +146,18 @@ mod tests {
                 project_id: 1,
                 kind: KeyKind::Ingest,
             }))
+        }
+        async fn all_pipeline_settings(
+            &self,
+        ) -> Result<Vec<(ProjectId, PipelineSettings)>, MetaError> {
+            Ok(vec![])
+        }
+        async fn set_pipeline_settings(
+            &self,
+            _: ProjectId,
+            _: PipelineSettings,
+        ) -> Result<(), MetaError> {
+            unimplemented!("not used")
         }
         async fn ping(&self) -> Result<(), MetaError> {
             Ok(())

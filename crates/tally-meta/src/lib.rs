@@ -7,8 +7,10 @@
 
 mod cache;
 mod keys;
+mod settings;
 mod sqlite;
 
 pub use cache::CachedMetadata;
 pub use keys::{parse_key, ParsedKey};
+pub use settings::SettingsCache;
 pub use sqlite::SqliteMeta;

@@ -7,11 +7,14 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
-use tally_core::{IssuedKey, KeyGrant, KeyKind, MetaError, MetadataStore, Project, ProjectId};
+use tally_core::{
+    IssuedKey, KeyGrant, KeyKind, MetaError, MetadataStore, PipelineSettings, Project, ProjectId,
+};
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE projects (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE projects (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         name TEXT NOT NULL,
         created_at TEXT NOT NULL
@@ -25,7 +28,13 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         created_at TEXT NOT NULL,
         revoked_at TEXT
     );",
-)];
+    ),
+    (
+        2,
+        "ALTER TABLE projects ADD COLUMN drop_bots INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE projects ADD COLUMN use_ip INTEGER NOT NULL DEFAULT 1;",
+    ),
+];
 
 fn internal(e: impl std::fmt::Display) -> MetaError {
     MetaError::Internal(e.to_string())
@@ -187,6 +196,42 @@ impl MetadataStore for SqliteMeta {
             project_id,
             kind: parsed.kind,
         }))
+    }
+
+    async fn all_pipeline_settings(&self) -> Result<Vec<(ProjectId, PipelineSettings)>, MetaError> {
+        let rows = sqlx::query("SELECT id, drop_bots, use_ip FROM projects ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(internal)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("id").map_err(internal)?,
+                    PipelineSettings {
+                        drop_bots: row.try_get("drop_bots").map_err(internal)?,
+                        use_ip: row.try_get("use_ip").map_err(internal)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn set_pipeline_settings(
+        &self,
+        project_id: ProjectId,
+        settings: PipelineSettings,
+    ) -> Result<(), MetaError> {
+        let done = sqlx::query("UPDATE projects SET drop_bots = ?, use_ip = ? WHERE id = ?")
+            .bind(settings.drop_bots)
+            .bind(settings.use_ip)
+            .bind(project_id)
+            .execute(&self.pool)
+            .await
+            .map_err(internal)?;
+        if done.rows_affected() == 0 {
+            return Err(MetaError::NotFound);
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), MetaError> {

@@ -35,6 +35,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     /// Turns client addresses into the daily hashes that are kept of them.
     pub ip_hasher: Arc<client_ip::IpHasher>,
+    /// Each project's pipeline switches (use IP, drop bots).
+    pub settings: Arc<tally_meta::SettingsCache>,
     /// Locates client addresses before they are hashed; `None`: no GeoIP.
     pub geoip: Option<Arc<tally_pipeline::enrich::geo::GeoIp>>,
     /// Events per second each project may capture.

@@ -2,7 +2,7 @@
 //! and served at `GET /api/v1/openapi.json`.
 
 use crate::error::{ErrorBody, Rejection};
-use crate::routes::{capture, health, query};
+use crate::routes::{capture, health, query, settings};
 use axum::Json;
 use serde::Serialize;
 use tally_query::*;
@@ -72,13 +72,16 @@ pub struct CaptureBody {
         query::overview,
         query::sessions,
         query::definitions,
-        query::person
+        query::person,
+        settings::get_settings,
+        settings::patch_settings
     ),
     components(schemas(
         ErrorResponse, ErrorBody, Rejection, CaptureBody, capture::CaptureReply,
         EventsPage, EventRecord, Timeseries, TimeseriesPoint, Interval, Math, TimeRange,
         TopEvents, TopEvent, Overview, OverviewStats, SessionsPage, SessionRecord,
-        Definitions, Definition, DefinitionKind, PersonRecord
+        Definitions, Definition, DefinitionKind, PersonRecord,
+        settings::SettingsBody, settings::SettingsPatch
     )),
     modifiers(&KeySchemes)
 )]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tally_core::EventSink;
 use tally_core::{Clock, KeyKind, Limits, MetadataStore, ProjectId};
 use tally_duckdb::{DuckDb, DuckDbConfig};
-use tally_meta::{CachedMetadata, SqliteMeta};
+use tally_meta::{CachedMetadata, SettingsCache, SqliteMeta};
 use tally_pipeline::enrich::geo::GeoIp;
 use tally_pipeline::{ProcessConfig, Processor, SpoolConfig, SpooledSink};
 use tally_server::client_ip::IpHasher;
@@ -155,6 +155,25 @@ fn load_geoip(config: &Config) -> anyhow::Result<Option<Arc<GeoIp>>> {
     Ok(geoip.map(Arc::new))
 }
 
+/// How often project settings are re-read, for changes made by another Tally
+/// process on the same metadata store; this process's own changes apply at once.
+const SETTINGS_REFRESH: Duration = Duration::from_secs(30);
+
+fn spawn_settings_refresh(settings: std::sync::Weak<SettingsCache>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SETTINGS_REFRESH).await;
+            // Ends once the app that owns the settings is gone.
+            let Some(settings) = settings.upgrade() else {
+                break;
+            };
+            if let Err(err) = settings.refresh().await {
+                tracing::warn!(%err, "re-reading project settings failed; keeping the last ones");
+            }
+        }
+    });
+}
+
 /// Binds the listener, opens the stores, bootstraps, and builds the router.
 pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     let listener = TcpListener::bind((config.bind, config.port))
@@ -169,6 +188,12 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         }
         tracing::info!(project_id = id, "Tlytics routes write to this project");
     }
+    let settings = Arc::new(
+        SettingsCache::load(stores.meta.clone())
+            .await
+            .context("loading project settings")?,
+    );
+    spawn_settings_refresh(Arc::downgrade(&settings));
     // Before serving: whatever an earlier run acknowledged but did not store yet
     // is stored now, so the first query already sees it.
     let (sink, _recovery) = SpooledSink::start(
@@ -181,7 +206,8 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
                 Processor::new(ProcessConfig {
                     sensitive_params: config.sensitive_url_params.clone(),
                 })
-                .with_persons(Arc::new(stores.events.clone())),
+                .with_persons(Arc::new(stores.events.clone()))
+                .with_switches(settings.clone()),
             )),
             ..SpoolConfig::in_dir(config.data_dir.join(SPOOL_DIR))
         },
@@ -211,6 +237,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         trusted_proxies: config.trusted_proxies.clone().into(),
         ip_hasher: Arc::new(IpHasher::new(ip_hash_secret(&config.data_dir)?)),
         geoip: load_geoip(config)?,
+        settings: settings.clone(),
         tlytics_project: config.tlytics_project,
         port,
         started: Instant::now(),

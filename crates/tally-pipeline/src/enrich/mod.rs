@@ -17,7 +17,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use tally_core::{Event, PersonStore, StoreError};
+use tally_core::{Event, PersonStore, ProjectSwitches, StoreError};
 
 /// Settings of the processing stage.
 #[derive(Debug, Clone)]
@@ -43,6 +43,7 @@ impl Default for ProcessConfig {
 pub struct Processor {
     config: ProcessConfig,
     persons: Option<Arc<dyn PersonStore>>,
+    switches: Option<Arc<dyn ProjectSwitches>>,
 }
 
 impl std::fmt::Debug for Processor {
@@ -50,6 +51,7 @@ impl std::fmt::Debug for Processor {
         f.debug_struct("Processor")
             .field("config", &self.config)
             .field("persons", &self.persons.is_some())
+            .field("switches", &self.switches.is_some())
             .finish()
     }
 }
@@ -59,7 +61,15 @@ impl Processor {
         Self {
             config,
             persons: None,
+            switches: None,
         }
+    }
+
+    /// Reads each project's switches (dropping bots) from `switches`; without
+    /// them every project has the defaults.
+    pub fn with_switches(mut self, switches: Arc<dyn ProjectSwitches>) -> Self {
+        self.switches = Some(switches);
+        self
     }
 
     /// Resolves persons against `store` (see [`crate::persons`]).
@@ -94,17 +104,20 @@ impl Processor {
 
     /// Processes a batch in place. An event whose processing panics (a parser
     /// bug) is stored as far as it got rather than stopping storage: these events
-    /// are acknowledged already.
-    pub fn process(&self, events: &mut [Event]) {
+    /// are acknowledged already. Bots of projects that drop them are removed.
+    pub fn process(&self, events: &mut Vec<Event>) {
         // Parsing a user agent costs microseconds and a batch repeats the same
         // few hundred agents, so each is parsed once per batch.
         let mut agents = HashMap::new();
-        for event in events {
+        for event in events.iter_mut() {
             let outcome =
                 std::panic::catch_unwind(AssertUnwindSafe(|| self.process_one(event, &mut agents)));
             if outcome.is_err() {
                 tracing::error!(uuid = %event.uuid, "processing an event panicked; stored as is");
             }
+        }
+        if let Some(switches) = &self.switches {
+            events.retain(|e| !(e.is_bot && switches.pipeline_settings(e.project_id).drop_bots));
         }
     }
 
@@ -178,6 +191,36 @@ mod tests {
         assert_eq!(rows[1].properties["$referring_domain"], "bing.com");
         assert!(rows[1].is_bot);
         assert_eq!(rows[1].device.as_deref(), Some("bot"));
+    }
+
+    #[test]
+    fn bots_are_dropped_only_for_projects_that_ask() {
+        struct DropsForProject2;
+        impl ProjectSwitches for DropsForProject2 {
+            fn pipeline_settings(&self, project_id: i64) -> tally_core::PipelineSettings {
+                tally_core::PipelineSettings {
+                    drop_bots: project_id == 2,
+                    ..Default::default()
+                }
+            }
+        }
+        let crawler = |project| {
+            let mut e = pageview("https://a.example/", None);
+            e.project_id = project;
+            e.properties.insert(
+                "$raw_user_agent".into(),
+                Value::String("Mozilla/5.0 (compatible; bingbot/2.0)".into()),
+            );
+            e
+        };
+        let mut person_on_2 = pageview("https://a.example/", None);
+        person_on_2.project_id = 2;
+        let mut rows = vec![crawler(1), crawler(2), person_on_2];
+        Processor::default()
+            .with_switches(Arc::new(DropsForProject2))
+            .process(&mut rows);
+        let kept: Vec<(i64, bool)> = rows.iter().map(|e| (e.project_id, e.is_bot)).collect();
+        assert_eq!(kept, vec![(1, true), (2, false)]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use tally_core::ProjectSwitches;
 use tally_core::{EventError, ProjectId, RawEvent, SinkError, Validator};
 use tally_ingest::{decode_body, parse_native, ContentEncoding, DecodeError};
 use tally_pipeline::enrich::geo;
@@ -150,11 +151,17 @@ pub async fn accept(
     let mut events = Vec::with_capacity(decoded.len());
     let mut rejected = Vec::new();
     let today = state.clock.now().date_naive();
+    // A project that switched IP use off gets neither a location nor a hash.
+    let use_ip = state.settings.pipeline_settings(project_id).use_ip;
     // A request's events mostly share one address: hash and locate each once.
     let mut addresses: HashMap<IpAddr, (String, Option<geo::Location>)> = HashMap::new();
     for (index, raw) in decoded.into_iter().enumerate() {
         // Read before validation, which drops `$ip` so it is never stored.
-        let ip = raw.as_ref().ok().and_then(|r| event_ip(r, body.client));
+        let ip = raw
+            .as_ref()
+            .ok()
+            .filter(|_| use_ip)
+            .and_then(|r| event_ip(r, body.client));
         match raw.and_then(|r| validator.validate(project_id, r)) {
             Ok(mut event) => {
                 // Only Tally writes `$ip_hash`; a value a client sent is dropped.

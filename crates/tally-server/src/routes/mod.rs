@@ -5,6 +5,7 @@ pub(crate) mod health;
 pub(crate) mod posthog;
 pub(crate) mod query;
 pub(crate) mod segment;
+pub(crate) mod settings;
 pub(crate) mod tlytics;
 
 use crate::error::ApiError;
@@ -47,6 +48,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/projects/{project_id}/persons/{distinct_id}",
             get(query::person),
+        )
+        .route(
+            "/api/v1/projects/{project_id}/settings",
+            get(settings::get_settings).patch(settings::patch_settings),
         )
         .route("/api/v1/openapi.json", get(crate::openapi::document))
         .fallback(not_found)

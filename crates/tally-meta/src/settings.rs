@@ -1,0 +1,131 @@
+//! [`SettingsCache`]: every project's pipeline settings in memory, so capture (per
+//! request) and the processing stage (per batch) read them without a query.
+//! Changes made through [`SettingsCache::set`] apply at once in this process;
+//! [`SettingsCache::refresh`] (run periodically by the server) picks up changes
+//! other processes made to the same metadata store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use tally_core::{MetaError, MetadataStore, PipelineSettings, ProjectId, ProjectSwitches};
+
+pub struct SettingsCache {
+    meta: Arc<dyn MetadataStore>,
+    current: RwLock<HashMap<ProjectId, PipelineSettings>>,
+}
+
+impl SettingsCache {
+    /// Loads every project's settings.
+    pub async fn load(meta: Arc<dyn MetadataStore>) -> Result<Self, MetaError> {
+        let cache = Self {
+            meta,
+            current: RwLock::new(HashMap::new()),
+        };
+        cache.refresh().await?;
+        Ok(cache)
+    }
+
+    /// Reads every project's settings from the store again.
+    pub async fn refresh(&self) -> Result<(), MetaError> {
+        let all: HashMap<_, _> = self
+            .meta
+            .all_pipeline_settings()
+            .await?
+            .into_iter()
+            .collect();
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = all;
+        Ok(())
+    }
+
+    /// Stores new settings, then uses them.
+    pub async fn set(
+        &self,
+        project_id: ProjectId,
+        settings: PipelineSettings,
+    ) -> Result<(), MetaError> {
+        self.meta
+            .set_pipeline_settings(project_id, settings)
+            .await?;
+        self.current
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(project_id, settings);
+        Ok(())
+    }
+}
+
+impl ProjectSwitches for SettingsCache {
+    fn pipeline_settings(&self, project_id: ProjectId) -> PipelineSettings {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&project_id)
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqliteMeta;
+
+    #[tokio::test]
+    async fn settings_default_change_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.sqlite");
+        let project = {
+            let meta = Arc::new(SqliteMeta::open(&path).await.unwrap());
+            let project = meta.create_project("p").await.unwrap();
+            let other = meta.create_project("q").await.unwrap();
+            let cache = SettingsCache::load(meta).await.unwrap();
+            assert_eq!(
+                cache.pipeline_settings(project.id),
+                PipelineSettings::default()
+            );
+            let changed = PipelineSettings {
+                drop_bots: true,
+                use_ip: false,
+            };
+            cache.set(project.id, changed).await.unwrap();
+            assert_eq!(cache.pipeline_settings(project.id), changed);
+            assert_eq!(
+                cache.pipeline_settings(other.id),
+                PipelineSettings::default()
+            );
+            assert!(matches!(
+                cache.set(9_999, changed).await,
+                Err(MetaError::NotFound)
+            ));
+            project
+        };
+        let meta = Arc::new(SqliteMeta::open(&path).await.unwrap());
+        let cache = SettingsCache::load(meta).await.unwrap();
+        assert_eq!(
+            cache.pipeline_settings(project.id),
+            PipelineSettings {
+                drop_bots: true,
+                use_ip: false
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn refresh_sees_changes_made_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Arc::new(
+            SqliteMeta::open(&dir.path().join("m.sqlite"))
+                .await
+                .unwrap(),
+        );
+        let project = meta.create_project("p").await.unwrap();
+        let cache = SettingsCache::load(meta.clone()).await.unwrap();
+        let off = PipelineSettings {
+            drop_bots: false,
+            use_ip: false,
+        };
+        meta.set_pipeline_settings(project.id, off).await.unwrap();
+        assert!(cache.pipeline_settings(project.id).use_ip, "not yet seen");
+        cache.refresh().await.unwrap();
+        assert_eq!(cache.pipeline_settings(project.id), off);
+    }
+}

@@ -1,0 +1,123 @@
+//! Per-project pipeline switches over real HTTP: `use_ip` off means no location
+//! and no address hash; `drop_bots` on means crawlers are not stored at all. Both
+//! take effect for the next request and survive a restart.
+
+mod common;
+
+use common::{error_code, TestServer};
+use serde_json::{json, Value};
+
+const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+async fn patch(server: &TestServer, body: &str) -> reqwest::Response {
+    server
+        .client
+        .patch(format!(
+            "{}/api/v1/projects/{}/settings",
+            server.base, server.bootstrap.project_id
+        ))
+        .bearer_auth(&server.bootstrap.admin_token)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+fn visit(id: &str, agent: &str) -> Value {
+    json!({"event": "$pageview", "distinct_id": id, "timestamp": "2026-11-20T10:00:00Z",
+           "properties": {"$ip": "8.8.8.8", "$raw_user_agent": agent}})
+}
+
+async fn stored_ids(server: &TestServer) -> Vec<String> {
+    let page = server.read_json("/events?limit=100").await;
+    let mut ids: Vec<String> = page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["distinct_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn switches_change_what_is_kept_from_the_next_request_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    assert_eq!(
+        server.read_json("/settings").await,
+        json!({"drop_bots": false, "use_ip": true})
+    );
+
+    // Defaults: located and hashed; the crawler kept (flagged).
+    let r = server
+        .capture(&json!({"batch": [visit("before", CHROME), visit("bot-before", GOOGLEBOT)]}))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(stored_ids(&server).await, ["before", "bot-before"]);
+
+    let r = patch(&server, r#"{"use_ip": false, "drop_bots": true}"#).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"drop_bots": true, "use_ip": false})
+    );
+    let r = server
+        .capture(&json!({"batch": [visit("after", CHROME), visit("bot-after", GOOGLEBOT)]}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["accepted"], 2,
+        "acknowledged, then dropped by processing"
+    );
+    assert_eq!(stored_ids(&server).await, ["after", "before", "bot-before"]);
+
+    let props = |page: &Value, id: &str| {
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["distinct_id"] == id)
+            .unwrap()["properties"]
+            .clone()
+    };
+    let page = server.read_json("/events?limit=100").await;
+    let before = props(&page, "before");
+    assert_eq!(before["$geoip_country_code"], "US");
+    assert!(before["$ip_hash"].is_string());
+    let after = props(&page, "after");
+    assert!(after.get("$geoip_country_code").is_none(), "{after}");
+    assert!(after.get("$ip_hash").is_none(), "{after}");
+    assert!(after.get("$ip").is_none(), "{after}");
+
+    // Only the named field changes; bad bodies are 400s that change nothing.
+    let r = patch(&server, r#"{"use_ip": true}"#).await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"drop_bots": true, "use_ip": true})
+    );
+    for bad in [r#"{"use_ip": "yes"}"#, r#"{"retention": 3}"#, "not json"] {
+        let r = patch(&server, bad).await;
+        assert_eq!(error_code(r, 400).await, "invalid_json", "{bad}");
+    }
+    server.stop().await;
+
+    let server = TestServer::start(&dir).await;
+    assert_eq!(
+        server.read_json("/settings").await,
+        json!({"drop_bots": true, "use_ip": true})
+    );
+    // Another project's settings are not this key's business.
+    let r = server
+        .client
+        .get(format!("{}/api/v1/projects/999/settings", server.base))
+        .bearer_auth(&server.bootstrap.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r, 404).await, "not_found");
+    server.stop().await;
+}
