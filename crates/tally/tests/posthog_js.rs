@@ -104,6 +104,19 @@ async fn posthog_js_in_chromium_is_stored() {
     // Each call stored once, though posthog-js may retry.
     assert_eq!(before_login.len(), 2, "{before_login:#?}");
 
+    // posthog-js's identify joined the anonymous browsing to the user: one
+    // person, found by either id, with the email it set.
+    let person = server.read_json(&format!("/persons/{anonymous}")).await;
+    let mut ids = vec![anonymous.clone(), user.clone()];
+    ids.sort();
+    assert_eq!(person["distinct_ids"], serde_json::json!(ids));
+    assert_eq!(person["is_identified"], true);
+    assert_eq!(person["properties"]["email"], "js@example.com");
+    assert_eq!(
+        server.read_json(&format!("/persons/{user}")).await["id"],
+        person["id"]
+    );
+
     drop(browser.stdin.take());
     let status = browser.wait().await.unwrap();
     let mut err = String::new();

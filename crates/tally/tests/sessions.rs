@@ -57,3 +57,55 @@ async fn captured_visits_are_listed_as_sessions() {
         let _ = error_code(r, 400).await;
     }
 }
+
+/// Events that arrive minutes late, out of order, and after a restart still land
+/// in the session their time puts them in — including a late event that joins
+/// two visits into one (sessions are cut when queried, from event times).
+#[tokio::test]
+async fn late_and_out_of_order_events_land_in_their_session_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let view = |ts: &str, path: &str| {
+        json!({"event": "$pageview", "distinct_id": "late-visitor", "timestamp": ts,
+               "properties": {"$current_url": format!("https://shop.example{path}")}})
+    };
+    let server = TestServer::start(&dir).await;
+    let r = server
+        .capture(&json!({"batch": [
+            view("2026-11-20T10:00:00Z", "/a"),
+            view("2026-11-20T10:20:00Z", "/b"),
+            view("2026-11-20T11:00:00Z", "/c"),
+            view("2026-11-20T11:50:00Z", "/d"),
+        ]}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let count = |page: &serde_json::Value| page["results"].as_array().unwrap().len();
+    let before = server
+        .read_json("/sessions?from=2026-11-20&to=2026-11-21")
+        .await;
+    // Gaps 20, 40, 50 minutes: {10:00, 10:20}, {11:00}, {11:50}.
+    assert_eq!(count(&before), 3, "{before}");
+    server.stop().await;
+
+    let server = TestServer::start(&dir).await;
+    // After the restart, late and out of order: 11:25 (bridging 11:00 and 11:50)
+    // and 10:40 (bridging 10:20 and 11:00).
+    let r = server
+        .capture(&json!({"batch": [
+            view("2026-11-20T11:25:00Z", "/late-2"),
+            view("2026-11-20T10:40:00Z", "/late-1"),
+        ]}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let after = server
+        .read_json("/sessions?from=2026-11-20&to=2026-11-21")
+        .await;
+    // 10:00, 10:20, 10:40, 11:00, 11:25, 11:50: every gap 20–25 minutes.
+    assert_eq!(count(&after), 1, "{after}");
+    let visit = &after["results"][0];
+    assert_eq!(visit["events"], 6);
+    assert_eq!(visit["start"], "2026-11-20T10:00:00Z");
+    assert_eq!(visit["end"], "2026-11-20T11:50:00Z");
+    assert_eq!(visit["entry_path"], "/a");
+    assert_eq!(visit["exit_path"], "/d");
+    server.stop().await;
+}
