@@ -9,6 +9,7 @@ use duckdb::ToSql;
 use serde_json::{Map, Value as Json};
 use tally_core::StoreError;
 use tally_query::sql::{self, Sql, SqlParam};
+use tally_query::trends::{self, TrendRow, TrendsAnswer, TrendsPrevious, TrendsQuery};
 use tally_query::*;
 use uuid::Uuid;
 
@@ -18,6 +19,7 @@ impl ToSql for Bound<'_> {
     fn to_sql(&self) -> duckdb::Result<ToSqlOutput<'_>> {
         Ok(match self.0 {
             SqlParam::Int(i) => ToSqlOutput::Owned(Value::BigInt(*i)),
+            SqlParam::Float(f) => ToSqlOutput::Owned(Value::Double(*f)),
             SqlParam::Text(s) => ToSqlOutput::Borrowed(duckdb::types::ValueRef::Text(s.as_bytes())),
             SqlParam::Time(t) => ToSqlOutput::Owned(Value::BigInt(t.timestamp_micros())),
         })
@@ -183,6 +185,46 @@ impl QueryEngine for DuckDb {
                 last_seen: time(last),
                 properties: serde_json::from_str(&properties).map_err(bad)?,
             }))
+        })
+        .await
+    }
+
+    async fn trends(&self, q: TrendsQuery) -> Result<TrendsAnswer, StoreError> {
+        self.blocking(move |db| {
+            let run_range = |range: TimeRange, plan: &BucketPlan| {
+                let mut results = Vec::new();
+                for (i, series) in q.series.iter().enumerate() {
+                    let sql = trends::series_sql(&q, series, range, plan);
+                    let rows = db.read(|c| {
+                        run(c, &sql, |r| {
+                            Ok(TrendRow {
+                                bucket_local_us: r.get(0)?,
+                                other: r.get(1)?,
+                                breakdown: r.get(2)?,
+                                value: r.get(3)?,
+                            })
+                        })
+                    })?;
+                    results.extend(trends::assemble(&q, i, plan, rows));
+                }
+                Ok::<_, StoreError>(results)
+            };
+            let results = run_range(q.range, &q.plan)?;
+            let previous = match &q.previous {
+                Some((range, plan)) => Some(TrendsPrevious {
+                    range: *range,
+                    results: run_range(*range, plan)?,
+                }),
+                None => None,
+            };
+            Ok(TrendsAnswer {
+                kind: "trends",
+                range: q.range,
+                interval: q.plan.interval,
+                tz: q.plan.tz.name().to_owned(),
+                results,
+                previous,
+            })
         })
         .await
     }

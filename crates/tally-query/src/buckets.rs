@@ -126,6 +126,7 @@ fn truncate(t: NaiveDateTime, interval: Interval) -> NaiveDateTime {
     let day = t.date();
     let midnight = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).expect("midnight");
     match interval {
+        Interval::Minute => day.and_hms_opt(t.hour(), t.minute(), 0).expect("minute"),
         Interval::Hour => day.and_hms_opt(t.hour(), 0, 0).expect("hour"),
         Interval::Day => midnight(day),
         Interval::Week => {
@@ -137,6 +138,7 @@ fn truncate(t: NaiveDateTime, interval: Interval) -> NaiveDateTime {
 
 fn step(t: NaiveDateTime, interval: Interval) -> NaiveDateTime {
     match interval {
+        Interval::Minute => t + Duration::minutes(1),
         Interval::Hour => t + Duration::hours(1),
         Interval::Day => t + Duration::days(1),
         Interval::Week => t + Duration::weeks(1),
@@ -149,6 +151,7 @@ fn step(t: NaiveDateTime, interval: Interval) -> NaiveDateTime {
 fn estimate_buckets(first: NaiveDateTime, last: NaiveDateTime, interval: Interval) -> usize {
     let span = last - first;
     let n = match interval {
+        Interval::Minute => span.num_minutes(),
         Interval::Hour => span.num_hours(),
         Interval::Day => span.num_days(),
         Interval::Week => span.num_weeks(),

@@ -10,9 +10,9 @@ use serde_json::json;
 use tally_core::{Event, EventStore};
 use uuid::Uuid;
 
-/// A backend under test: it stores and it answers.
-pub trait Backend: EventStore + QueryEngine {}
-impl<T: EventStore + QueryEngine> Backend for T {}
+/// A backend under test: it stores events and persons, and it answers.
+pub trait Backend: EventStore + QueryEngine + tally_core::PersonStore {}
+impl<T: EventStore + QueryEngine + tally_core::PersonStore> Backend for T {}
 
 pub fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -50,7 +50,8 @@ macro_rules! conformance_suite {
             sessions_are_cut_by_inactivity_or_sdk_id,
             definitions_count_stored_events_once,
             timeseries_zero_fills_in_the_requested_zone,
-            top_events_and_overview_count_per_project_and_range);
+            top_events_and_overview_count_per_project_and_range,
+            trends_answer_series_math_breakdowns_filters_compare_and_cumulative);
     };
     (@tests $open:expr; $($name:ident),+) => {
         $(
@@ -613,4 +614,318 @@ pub async fn top_events_and_overview_count_per_project_and_range(db: &impl Backe
         o.previous_range,
         range("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z")
     );
+}
+
+/// Trends on a dataset small enough to count by hand. Persons: alice (plan pro),
+/// bob (plan free), carol (no plan).
+pub async fn trends_answer_series_math_breakdowns_filters_compare_and_cumulative(
+    db: &impl Backend,
+) {
+    use crate::trends::TrendsRequest;
+    use tally_core::{Person, PersonChanges, PersonProperties, PropertyWrite, WriteKind};
+    let first = db.allocate_person_ids(3).unwrap();
+    let (alice, bob, carol) = (first, first + 1, first + 2);
+    let person = |id: i64, plan: Option<&str>| {
+        let mut properties = PersonProperties::default();
+        if let Some(plan) = plan {
+            properties.apply(
+                "plan",
+                PropertyWrite {
+                    value: Some(json!(plan)),
+                    at_ms: 0,
+                    kind: WriteKind::Set,
+                },
+            );
+        }
+        Person {
+            project_id: 1,
+            id,
+            is_identified: true,
+            first_seen: at("2026-10-31T00:00:00Z"),
+            last_seen: at("2026-11-03T00:00:00Z"),
+            properties,
+        }
+    };
+    db.save_persons(&PersonChanges {
+        merges: vec![],
+        links: vec![
+            (1, "alice".into(), alice),
+            (1, "bob".into(), bob),
+            (1, "carol".into(), carol),
+        ],
+        persons: vec![
+            person(alice, Some("pro")),
+            person(bob, Some("free")),
+            person(carol, None),
+        ],
+    })
+    .unwrap();
+    let ev = |name: &str, who: &str, person: i64, ts: &str, props: serde_json::Value| {
+        let mut e = Event::new(1, Uuid::new_v4(), name, who, at(ts));
+        e.person_id = Some(person);
+        e.properties = props.as_object().unwrap().clone();
+        e
+    };
+    let mut bot = ev(
+        "$pageview",
+        "crawler",
+        99,
+        "2026-11-01T08:00:00Z",
+        json!({"$browser": "Googlebot"}),
+    );
+    bot.is_bot = true;
+    let mut elsewhere = ev(
+        "$pageview",
+        "alice",
+        alice,
+        "2026-11-01T08:00:00Z",
+        json!({}),
+    );
+    elsewhere.project_id = 2;
+    db.insert_batch(
+        vec![
+            ev(
+                "$pageview",
+                "alice",
+                alice,
+                "2026-10-31T23:00:00Z",
+                json!({"$browser": "Chrome"}),
+            ),
+            ev(
+                "$pageview",
+                "alice",
+                alice,
+                "2026-11-01T10:00:00Z",
+                json!({"$browser": "Chrome", "amount": 10}),
+            ),
+            ev(
+                "$pageview",
+                "alice",
+                alice,
+                "2026-11-01T11:00:00Z",
+                json!({"$browser": "Chrome"}),
+            ),
+            ev(
+                "$pageview",
+                "bob",
+                bob,
+                "2026-11-01T12:00:00Z",
+                json!({"$browser": "Firefox"}),
+            ),
+            ev(
+                "purchase",
+                "bob",
+                bob,
+                "2026-11-01T13:00:00Z",
+                json!({"amount": 30}),
+            ),
+            ev(
+                "$pageview",
+                "carol",
+                carol,
+                "2026-11-02T09:00:00Z",
+                json!({"$browser": "Safari"}),
+            ),
+            ev(
+                "purchase",
+                "alice",
+                alice,
+                "2026-11-02T10:00:00Z",
+                json!({"amount": 50}),
+            ),
+            ev(
+                "purchase",
+                "alice",
+                alice,
+                "2026-11-02T11:00:00Z",
+                json!({"amount": "70"}),
+            ),
+            bot,
+            elsewhere,
+        ]
+        .into(),
+    )
+    .await
+    .unwrap();
+    let now = at("2026-11-10T00:00:00Z");
+    let run = |body: serde_json::Value| async move {
+        let request: TrendsRequest = serde_json::from_value(body).unwrap();
+        db.trends(request.resolve(1, now).unwrap()).await.unwrap()
+    };
+    let values = |s: &crate::trends::TrendSeries| -> Vec<Option<f64>> {
+        s.points.iter().map(|p| p.value).collect()
+    };
+    let days = json!({"date_from": "2026-11-01", "date_to": "2026-11-04"});
+    let with = |extra: serde_json::Value| {
+        let mut body = days.clone();
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let pageviews = |filters: serde_json::Value| {
+        with(json!({"series": [{"event": "$pageview", "filters": filters}]}))
+    };
+
+    // Several series, each with its math; 11-03 is empty and zero-filled.
+    let a = run(with(json!({"series": [
+        {"event": "$pageview"},
+        {"event": "$pageview", "math": "unique_persons"},
+        {"event": "purchase", "math": "sum", "math_property": "amount"},
+        {"event": "purchase", "math": "avg", "math_property": "amount"},
+        {"event": "purchase", "math": "per_person_avg"},
+    ]})))
+    .await;
+    let got: Vec<Vec<Option<f64>>> = a.results.iter().map(values).collect();
+    assert_eq!(
+        got,
+        vec![
+            vec![Some(3.0), Some(1.0), Some(0.0)],
+            vec![Some(2.0), Some(1.0), Some(0.0)],
+            vec![Some(30.0), Some(120.0), Some(0.0)],
+            vec![Some(30.0), Some(60.0), None],
+            vec![Some(1.0), Some(2.0), Some(0.0)],
+        ]
+    );
+    assert_eq!(a.results[0].points[0].bucket, "2026-11-01T00:00:00+00:00");
+    assert_eq!(a.range.from, at("2026-11-01T00:00:00Z"));
+
+    // Breakdown by an event property, top 1 + other.
+    let b = run(with(json!({"series": [{"event": "$pageview"}],
+        "breakdown": {"property": "$browser", "limit": 1}})))
+    .await;
+    type Line = (Option<Option<String>>, bool, Vec<Option<f64>>);
+    let lines: Vec<Line> = b
+        .results
+        .iter()
+        .map(|s| (s.breakdown_value.clone(), s.is_other, values(s)))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            (
+                Some(Some("Chrome".into())),
+                false,
+                vec![Some(2.0), Some(0.0), Some(0.0)]
+            ),
+            (Some(None), true, vec![Some(1.0), Some(1.0), Some(0.0)]),
+        ]
+    );
+
+    // Breakdown by a person property: pro 2, free 1, none (carol) 1.
+    let e = run(with(json!({"series": [{"event": "$pageview"}],
+        "breakdown": {"property": "plan", "type": "person"}})))
+    .await;
+    let mut by_plan: Vec<(Option<String>, Vec<Option<f64>>)> = e
+        .results
+        .iter()
+        .map(|s| (s.breakdown_value.clone().unwrap(), values(s)))
+        .collect();
+    by_plan.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        by_plan,
+        vec![
+            (None, vec![Some(0.0), Some(1.0), Some(0.0)]),
+            (Some("free".into()), vec![Some(1.0), Some(0.0), Some(0.0)]),
+            (Some("pro".into()), vec![Some(2.0), Some(0.0), Some(0.0)]),
+        ]
+    );
+
+    // Filters: each operator, event and person properties, AND/OR groups.
+    let cases = [
+        (
+            json!({"key": "plan", "operator": "eq", "value": "pro", "type": "person"}),
+            [2.0, 0.0, 0.0],
+        ),
+        (
+            json!({"key": "$browser", "operator": "neq", "value": "Chrome"}),
+            [1.0, 1.0, 0.0],
+        ),
+        (
+            json!({"key": "$browser", "operator": "contains", "value": "FIRE"}),
+            [1.0, 0.0, 0.0],
+        ),
+        (
+            json!({"key": "$browser", "operator": "not_contains", "value": "fire"}),
+            [2.0, 1.0, 0.0],
+        ),
+        (
+            json!({"key": "$browser", "operator": "regex", "value": "^(Saf|Fir)"}),
+            [1.0, 1.0, 0.0],
+        ),
+        (
+            json!({"key": "$browser", "operator": "in", "value": ["Chrome", "Safari"]}),
+            [2.0, 1.0, 0.0],
+        ),
+        (
+            json!({"key": "amount", "operator": "is_set"}),
+            [1.0, 0.0, 0.0],
+        ),
+        (
+            json!({"key": "amount", "operator": "is_not_set"}),
+            [2.0, 1.0, 0.0],
+        ),
+        (
+            json!({"key": "plan", "operator": "is_not_set", "type": "person"}),
+            [0.0, 1.0, 0.0],
+        ),
+        (
+            json!({"op": "or", "filters": [
+            {"key": "$browser", "operator": "eq", "value": "Safari"},
+            {"key": "plan", "operator": "eq", "value": "free", "type": "person"}]}),
+            [1.0, 1.0, 0.0],
+        ),
+        (
+            json!({"op": "and", "filters": [
+            {"key": "$browser", "operator": "eq", "value": "Chrome"},
+            {"key": "amount", "operator": "lt", "value": 11}]}),
+            [1.0, 0.0, 0.0],
+        ),
+    ];
+    for (filter, expected) in cases {
+        let t = run(pageviews(filter.clone())).await;
+        let expected: Vec<Option<f64>> = expected.iter().copied().map(Some).collect();
+        assert_eq!(values(&t.results[0]), expected, "{filter}");
+    }
+    let gt = run(with(json!({"series": [{"event": "purchase",
+        "filters": {"key": "amount", "operator": "gt", "value": 40}}]})))
+    .await;
+    assert_eq!(
+        values(&gt.results[0]),
+        vec![Some(0.0), Some(2.0), Some(0.0)]
+    );
+
+    // Compare with the 3 days before, cumulative, bots on request.
+    let c = run(with(
+        json!({"series": [{"event": "$pageview"}], "compare": true, "cumulative": true}),
+    ))
+    .await;
+    assert_eq!(values(&c.results[0]), vec![Some(3.0), Some(4.0), Some(4.0)]);
+    let previous = c.previous.unwrap();
+    assert_eq!(previous.range.from, at("2026-10-29T00:00:00Z"));
+    assert_eq!(
+        values(&previous.results[0]),
+        vec![Some(0.0), Some(0.0), Some(1.0)]
+    );
+    let bots = run(with(
+        json!({"series": [{"event": "$pageview"}], "include_bots": true}),
+    ))
+    .await;
+    assert_eq!(values(&bots.results[0])[0], Some(4.0));
+
+    // Minutes, in a zone: 10:00–10:03 UTC is 11:00–11:03 in Berlin.
+    let m = run(
+        json!({"series": [{"event": "$pageview"}], "interval": "minute",
+        "date_from": "2026-11-01T10:00:00Z", "date_to": "2026-11-01T10:03:00Z",
+        "tz": "Europe/Berlin"}),
+    )
+    .await;
+    assert_eq!(values(&m.results[0]), vec![Some(1.0), Some(0.0), Some(0.0)]);
+    assert_eq!(m.results[0].points[0].bucket, "2026-11-01T11:00:00+01:00");
+
+    // An empty range answers zeros, not an error.
+    let empty = run(json!({"series": [{"event": "nothing"}],
+        "date_from": "2026-11-05", "date_to": "2026-11-07"}))
+    .await;
+    assert_eq!(values(&empty.results[0]), vec![Some(0.0), Some(0.0)]);
 }

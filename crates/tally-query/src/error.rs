@@ -4,7 +4,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum QueryError {
-    #[error("`interval` must be one of hour, day, week, month")]
+    #[error("`interval` must be one of minute, hour, day, week, month")]
     InvalidInterval,
     #[error("`math` must be total or unique_users")]
     InvalidMath,
@@ -22,6 +22,10 @@ pub enum QueryError {
     InvalidLimit { max: usize },
     #[error("`kind` must be event or property")]
     InvalidKind,
+    #[error("invalid filter: {0}")]
+    InvalidFilter(String),
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
 }
 
 impl QueryError {
@@ -36,6 +40,8 @@ impl QueryError {
             Self::InvalidCursor => "invalid_cursor",
             Self::InvalidLimit { .. } => "invalid_limit",
             Self::InvalidKind => "invalid_kind",
+            Self::InvalidFilter(_) => "invalid_filter",
+            Self::InvalidQuery(_) => "invalid_query",
         }
     }
 }

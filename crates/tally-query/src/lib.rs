@@ -9,7 +9,9 @@ pub mod conformance;
 pub mod cursor;
 pub mod engine;
 pub mod error;
+pub mod filters;
 pub mod sql;
+pub mod trends;
 pub mod types;
 
 pub use buckets::{BucketPlan, OffsetSegment};

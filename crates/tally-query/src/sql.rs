@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlParam {
     Int(i64),
+    Float(f64),
     Text(String),
     /// A UTC instant; engines bind it as microseconds since the epoch.
     Time(DateTime<Utc>),
@@ -26,12 +27,12 @@ pub struct Sql {
 }
 
 impl Sql {
-    fn push(&mut self, text: &str) -> &mut Self {
+    pub(crate) fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
         self
     }
 
-    fn bind(&mut self, param: SqlParam) -> &mut Self {
+    pub(crate) fn bind(&mut self, param: SqlParam) -> &mut Self {
         // Instants travel as microseconds and are rebuilt in SQL, so no engine's
         // driver has to agree with chrono on time zone handling.
         self.text.push_str(match param {
@@ -47,10 +48,17 @@ impl Sql {
 /// stamped at ingest, followed through any later merge (`person_overrides`).
 /// Events stored without a person count by their distinct id; those keys are
 /// negative, so they never collide with person ids (which are positive).
-const EVENTS_WITH_PERSON: &str = "(SELECT e.*, coalesce(po.person_id, e.person_id, \
-     -1 - (hash(e.distinct_id) >> 2)::BIGINT) AS person FROM events e \
-     LEFT JOIN person_overrides po ON po.project_id = e.project_id \
-     AND po.old_person_id = e.person_id) AS events";
+macro_rules! events_with_person {
+    () => {
+        "(SELECT e.*, coalesce(po.person_id, e.person_id, \
+         -1 - (hash(e.distinct_id) >> 2)::BIGINT) AS person FROM events e \
+         LEFT JOIN person_overrides po ON po.project_id = e.project_id \
+         AND po.old_person_id = e.person_id)"
+    };
+}
+/// The same relation without an alias, for queries that name it themselves.
+pub(crate) const EVENTS_WITH_PERSON_SELECT: &str = events_with_person!();
+const EVENTS_WITH_PERSON: &str = concat!(events_with_person!(), " AS events");
 
 /// Columns of an event page row, in order: uuid text, event, distinct_id,
 /// timestamp µs, received_at µs, url, path, referrer, session_id, properties JSON
@@ -143,7 +151,7 @@ pub fn timeseries(q: &TimeseriesQuery) -> Sql {
 }
 
 /// `timestamp` shifted to local time with the offset in force at that instant.
-fn local_time(s: &mut Sql, plan: &BucketPlan) {
+pub(crate) fn local_time(s: &mut Sql, plan: &BucketPlan) {
     match plan.segments.as_slice() {
         [only] if only.offset_secs == 0 => {
             s.push("timestamp");

@@ -89,6 +89,7 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize, QueryError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Interval {
+    Minute,
     Hour,
     Day,
     Week,
@@ -99,6 +100,7 @@ impl FromStr for Interval {
     type Err = QueryError;
     fn from_str(s: &str) -> Result<Self, QueryError> {
         match s {
+            "minute" => Ok(Self::Minute),
             "hour" => Ok(Self::Hour),
             "day" => Ok(Self::Day),
             "week" => Ok(Self::Week),
@@ -112,6 +114,7 @@ impl Interval {
     /// The unit name DuckDB's and ClickHouse's `date_trunc` take.
     pub fn sql_unit(self) -> &'static str {
         match self {
+            Self::Minute => "minute",
             Self::Hour => "hour",
             Self::Day => "day",
             Self::Week => "week",

@@ -73,6 +73,7 @@ pub struct CaptureBody {
         query::sessions,
         query::definitions,
         query::person,
+        query::query,
         settings::get_settings,
         settings::patch_settings
     ),
@@ -81,7 +82,14 @@ pub struct CaptureBody {
         EventsPage, EventRecord, Timeseries, TimeseriesPoint, Interval, Math, TimeRange,
         TopEvents, TopEvent, Overview, OverviewStats, SessionsPage, SessionRecord,
         Definitions, Definition, DefinitionKind, PersonRecord,
-        settings::SettingsBody, settings::SettingsPatch
+        settings::SettingsBody, settings::SettingsPatch,
+        tally_query::trends::TrendsRequest, tally_query::trends::SeriesRequest,
+        tally_query::trends::BreakdownRequest, tally_query::trends::TrendMath,
+        tally_query::trends::TrendsAnswer, tally_query::trends::TrendSeries,
+        tally_query::trends::TrendPoint, tally_query::trends::TrendsPrevious,
+        tally_query::filters::FilterNode, tally_query::filters::FilterGroup,
+        tally_query::filters::PropertyFilter, tally_query::filters::FilterOperator,
+        tally_query::filters::GroupOp, tally_query::filters::PropertySource
     )),
     modifiers(&KeySchemes)
 )]

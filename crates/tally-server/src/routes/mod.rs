@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/projects/{project_id}/persons/{distinct_id}",
             get(query::person),
         )
+        .route("/api/v1/projects/{project_id}/query", post(query::query))
         .route(
             "/api/v1/projects/{project_id}/settings",
             get(settings::get_settings).patch(settings::patch_settings),

@@ -82,6 +82,7 @@ pub struct TimeseriesParams {
 /// The range shown when none is asked for: enough buckets to see a shape.
 fn default_span(interval: Interval) -> Duration {
     match interval {
+        Interval::Minute => Duration::hours(1),
         Interval::Hour => Duration::hours(24),
         Interval::Day => Duration::days(7),
         Interval::Week => Duration::weeks(12),
@@ -324,4 +325,45 @@ pub async fn person(
         .await?
         .map(Json)
         .ok_or(ApiError::NotFound)
+}
+
+/// Kinds `POST /query` answers so far.
+const QUERY_KINDS: &[&str] = &["trends"];
+
+/// An analytics query: `{"kind": "trends", …}`. The answer carries the resolved
+/// range and zone.
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/query", tag = "query",
+    params(ProjectPath),
+    request_body(content = tally_query::trends::TrendsRequest,
+        description = "`kind` (`trends`) plus that kind's fields"),
+    responses(
+        (status = 200, body = tally_query::trends::TrendsAnswer),
+        ReadErrors,
+    ),
+    security(("admin_key" = [])))]
+pub async fn query(
+    State(state): State<AppState>,
+    ReadAccess(project_id): ReadAccess,
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(mut body) = body.map_err(|e| tally_ingest::DecodeError::InvalidJson(e.body_text()))?;
+    let kind = body
+        .as_object_mut()
+        .and_then(|o| o.remove("kind"))
+        .and_then(|k| k.as_str().map(str::to_owned));
+    let invalid = |e: serde_json::Error| QueryError::InvalidQuery(e.to_string());
+    match kind.as_deref() {
+        Some("trends") => {
+            let request: tally_query::trends::TrendsRequest =
+                serde_json::from_value(body).map_err(invalid)?;
+            let q = request.resolve(project_id, state.clock.now())?;
+            let answer = state.query_after_writes().await.trends(q).await?;
+            Ok(Json(serde_json::to_value(answer).map_err(invalid)?))
+        }
+        _ => Err(QueryError::InvalidQuery(format!(
+            "`kind` must be one of: {}",
+            QUERY_KINDS.join(", ")
+        ))
+        .into()),
+    }
 }

@@ -1,0 +1,391 @@
+//! Property filters: `{"key", "operator", "value", "type"}` leaves combined in
+//! `{"op": "and"|"or", "filters": [...]}` groups, compiled to SQL with every name
+//! and value bound as a parameter.
+//!
+//! A property name never reaches SQL text: it becomes a JSON Pointer (`/name`,
+//! with `~` and `/` escaped as RFC 6901 says) bound as the path argument of
+//! `json_extract_string`, so quotes, `;`, comments or any unicode in a name are
+//! just characters of a key. Values are bound too. The SQL expects the events
+//! relation aliased `ev` and the event's person (if any) joined as `pp`.
+//!
+//! Semantics where a choice was needed (PostHog's): `neq` and `not_contains` also
+//! match events without the property; `contains` ignores case; `gt`/`lt` compare
+//! numbers (a property that is not a number does not match); `is_set` means present
+//! and not null.
+
+use crate::error::QueryError;
+use crate::sql::{Sql, SqlParam};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// The longest property name accepted.
+pub const MAX_KEY_LEN: usize = 400;
+/// The most values an `in` filter takes, and the deepest nesting of groups.
+pub const MAX_IN_VALUES: usize = 1000;
+pub const MAX_DEPTH: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterOperator {
+    Eq,
+    Neq,
+    Contains,
+    NotContains,
+    Regex,
+    Gt,
+    Lt,
+    IsSet,
+    IsNotSet,
+    In,
+}
+
+/// Whose properties a filter (or breakdown) reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PropertySource {
+    /// The event's own properties.
+    #[default]
+    Event,
+    /// The properties of the person the event belongs to (as they are now).
+    Person,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PropertyFilter {
+    pub key: String,
+    pub operator: FilterOperator,
+    /// A string, number or boolean; a list for `in`; absent for `is_set` /
+    /// `is_not_set`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub value: Option<Value>,
+    #[serde(default, rename = "type")]
+    pub source: PropertySource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupOp {
+    And,
+    Or,
+}
+
+/// A group of filters (and nested groups) joined by AND or OR.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterGroup {
+    pub op: GroupOp,
+    #[schema(no_recursion)]
+    pub filters: Vec<FilterNode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum FilterNode {
+    Group(FilterGroup),
+    Filter(PropertyFilter),
+}
+
+/// A property name as the bound JSON Pointer that reads it.
+pub(crate) fn pointer(key: &str) -> String {
+    format!("/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+pub(crate) fn check_key(key: &str) -> Result<(), QueryError> {
+    if key.is_empty() || key.chars().count() > MAX_KEY_LEN {
+        return Err(QueryError::InvalidFilter(format!(
+            "a property name must have 1 to {MAX_KEY_LEN} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// The SQL reading a property as text (NULL when absent or JSON null).
+pub(crate) fn push_property(s: &mut Sql, key: &str, source: PropertySource) {
+    s.push(match source {
+        PropertySource::Event => "json_extract_string(ev.properties, ",
+        PropertySource::Person => "json_extract_string(pp.properties, ",
+    })
+    .bind(SqlParam::Text(pointer(key)))
+    .push(")");
+}
+
+/// A filter value as the text `json_extract_string` gives for it.
+fn scalar_text(value: &Value) -> Result<String, QueryError> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(QueryError::InvalidFilter(
+            "a filter value must be a string, number or boolean".into(),
+        )),
+    }
+}
+
+impl FilterNode {
+    /// Whether any leaf reads person properties (the SQL then joins persons).
+    pub fn reads_persons(&self) -> bool {
+        match self {
+            Self::Filter(f) => f.source == PropertySource::Person,
+            Self::Group(g) => g.filters.iter().any(FilterNode::reads_persons),
+        }
+    }
+
+    /// Checks names, values and shape before any SQL is written.
+    pub fn validate(&self) -> Result<(), QueryError> {
+        self.validate_at(0)
+    }
+
+    fn validate_at(&self, depth: usize) -> Result<(), QueryError> {
+        match self {
+            Self::Group(g) => {
+                if depth >= MAX_DEPTH {
+                    return Err(QueryError::InvalidFilter(format!(
+                        "filter groups nest at most {MAX_DEPTH} deep"
+                    )));
+                }
+                g.filters.iter().try_for_each(|f| f.validate_at(depth + 1))
+            }
+            Self::Filter(f) => f.validate(),
+        }
+    }
+
+    /// Appends the condition (always parenthesised; an empty group is TRUE).
+    pub(crate) fn push_sql(&self, s: &mut Sql) {
+        match self {
+            Self::Group(g) if g.filters.is_empty() => {
+                s.push("TRUE");
+            }
+            Self::Group(g) => {
+                s.push("(");
+                for (i, f) in g.filters.iter().enumerate() {
+                    if i > 0 {
+                        s.push(match g.op {
+                            GroupOp::And => " AND ",
+                            GroupOp::Or => " OR ",
+                        });
+                    }
+                    f.push_sql(s);
+                }
+                s.push(")");
+            }
+            Self::Filter(f) => f.push_sql(s),
+        }
+    }
+}
+
+impl PropertyFilter {
+    fn validate(&self) -> Result<(), QueryError> {
+        use FilterOperator::*;
+        check_key(&self.key)?;
+        let value = self.value.as_ref();
+        match self.operator {
+            IsSet | IsNotSet => Ok(()),
+            Eq | Neq | Contains | NotContains => {
+                scalar_text(value.ok_or_else(|| missing(self))?).map(|_| ())
+            }
+            Regex => {
+                let pattern = value
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| QueryError::InvalidFilter("`regex` takes a string".into()))?;
+                regex::Regex::new(pattern).map(|_| ()).map_err(|e| {
+                    QueryError::InvalidFilter(format!("not a regular expression: {e}"))
+                })
+            }
+            Gt | Lt => number(value).map(|_| ()),
+            In => {
+                let list = value.and_then(Value::as_array).ok_or_else(|| {
+                    QueryError::InvalidFilter("`in` takes a list of values".into())
+                })?;
+                if list.is_empty() || list.len() > MAX_IN_VALUES {
+                    return Err(QueryError::InvalidFilter(format!(
+                        "`in` takes 1 to {MAX_IN_VALUES} values"
+                    )));
+                }
+                list.iter().try_for_each(|v| scalar_text(v).map(|_| ()))
+            }
+        }
+    }
+
+    fn push_sql(&self, s: &mut Sql) {
+        use FilterOperator::*;
+        // Validated already: the unwraps below cannot fail.
+        let text = || scalar_text(self.value.as_ref().expect("validated")).expect("validated");
+        let prop = |s: &mut Sql| push_property(s, &self.key, self.source);
+        s.push("(");
+        match self.operator {
+            Eq => {
+                prop(s);
+                s.push(" = ").bind(SqlParam::Text(text()));
+            }
+            Neq => {
+                prop(s);
+                s.push(" IS DISTINCT FROM ").bind(SqlParam::Text(text()));
+            }
+            Contains => {
+                s.push("contains(lower(");
+                prop(s);
+                s.push("), lower(").bind(SqlParam::Text(text())).push("))");
+            }
+            NotContains => {
+                s.push("coalesce(NOT contains(lower(");
+                prop(s);
+                s.push("), lower(")
+                    .bind(SqlParam::Text(text()))
+                    .push(")), TRUE)");
+            }
+            Regex => {
+                s.push("regexp_matches(");
+                prop(s);
+                s.push(", ").bind(SqlParam::Text(text())).push(")");
+            }
+            Gt | Lt => {
+                s.push("TRY_CAST(");
+                prop(s);
+                s.push(if self.operator == Gt {
+                    " AS DOUBLE) > "
+                } else {
+                    " AS DOUBLE) < "
+                })
+                .bind(SqlParam::Float(
+                    number(self.value.as_ref()).expect("validated"),
+                ));
+            }
+            IsSet => {
+                prop(s);
+                s.push(" IS NOT NULL");
+            }
+            IsNotSet => {
+                prop(s);
+                s.push(" IS NULL");
+            }
+            In => {
+                prop(s);
+                s.push(" IN (");
+                let list = self
+                    .value
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .expect("validated");
+                for (i, v) in list.iter().enumerate() {
+                    if i > 0 {
+                        s.push(", ");
+                    }
+                    s.bind(SqlParam::Text(scalar_text(v).expect("validated")));
+                }
+                s.push(")");
+            }
+        }
+        s.push(")");
+    }
+}
+
+fn missing(f: &PropertyFilter) -> QueryError {
+    QueryError::InvalidFilter(format!("`{:?}` on `{}` needs a value", f.operator, f.key))
+}
+
+fn number(value: Option<&Value>) -> Result<f64, QueryError> {
+    match value {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|f: &f64| f.is_finite())
+    .ok_or_else(|| QueryError::InvalidFilter("`gt` and `lt` take a number".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn node(v: Value) -> FilterNode {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn names_become_escaped_pointers() {
+        assert_eq!(pointer("plan"), "/plan");
+        assert_eq!(pointer("a/b~c"), "/a~1b~0c");
+        assert_eq!(pointer("$current_url"), "/$current_url");
+    }
+
+    #[test]
+    fn hostile_names_and_values_only_ever_become_parameters() {
+        let evil = "x'); DROP TABLE events; --\"/*ü*/";
+        let operators = [
+            ("eq", json!(evil)),
+            ("neq", json!(evil)),
+            ("contains", json!(evil)),
+            ("not_contains", json!(evil)),
+            ("regex", json!("^x'.*;--$")),
+            ("gt", json!(1)),
+            ("lt", json!("2.5")),
+            ("is_set", Value::Null),
+            ("is_not_set", Value::Null),
+            ("in", json!([evil, 1, true])),
+        ];
+        for (op, value) in operators {
+            for source in ["event", "person"] {
+                let mut f = json!({"key": evil, "operator": op, "type": source});
+                if !value.is_null() {
+                    f["value"] = value.clone();
+                }
+                let n = node(json!({"op": "or", "filters": [f, {"op": "and", "filters": []}]}));
+                n.validate().unwrap();
+                let mut s = Sql::default();
+                n.push_sql(&mut s);
+                assert!(!s.text.contains("DROP"), "{op}: {}", s.text);
+                assert!(!s.text.contains(evil), "{op}: {}", s.text);
+                assert_eq!(s.text.matches('?').count(), s.params.len(), "{op}");
+                assert!(s.params.contains(&SqlParam::Text(pointer(evil))), "{op}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_filters_are_refused_with_the_reason() {
+        let bad = [
+            json!({"key": "", "operator": "eq", "value": "a"}),
+            json!({"key": "k", "operator": "eq"}),
+            json!({"key": "k", "operator": "eq", "value": {"a": 1}}),
+            json!({"key": "k", "operator": "gt", "value": "many"}),
+            json!({"key": "k", "operator": "regex", "value": "(unclosed"}),
+            json!({"key": "k", "operator": "in", "value": []}),
+            json!({"key": "k", "operator": "in", "value": "a"}),
+        ];
+        for f in bad {
+            let err = node(f.clone()).validate().unwrap_err();
+            assert_eq!(err.code(), "invalid_filter", "{f}");
+        }
+        let mut deep = json!({"key": "k", "operator": "is_set"});
+        for _ in 0..=MAX_DEPTH {
+            deep = json!({"op": "and", "filters": [deep]});
+        }
+        assert_eq!(node(deep).validate().unwrap_err().code(), "invalid_filter");
+        assert!(serde_json::from_value::<FilterNode>(
+            json!({"key": "k", "operator": "like", "value": "a"})
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn groups_join_with_their_operator() {
+        let n = node(json!({"op": "or", "filters": [
+            {"key": "a", "operator": "is_set"},
+            {"op": "and", "filters": [
+                {"key": "b", "operator": "eq", "value": 1},
+                {"key": "c", "operator": "is_not_set", "type": "person"}]}]}));
+        let mut s = Sql::default();
+        n.push_sql(&mut s);
+        assert_eq!(
+            s.text,
+            "((json_extract_string(ev.properties, ?) IS NOT NULL) OR \
+             ((json_extract_string(ev.properties, ?) = ?) AND \
+             (json_extract_string(pp.properties, ?) IS NULL)))"
+        );
+        assert!(n.reads_persons());
+    }
+}

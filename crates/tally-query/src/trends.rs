@@ -1,0 +1,454 @@
+//! Trends: one or more series of an event over time, each with its own math and
+//! filters, optionally broken down by a property (top N + "other"), compared with
+//! the previous period, or accumulated.
+//!
+//! [`TrendsRequest`] is the JSON a client sends; [`TrendsRequest::resolve`] checks
+//! it and fixes its ranges and buckets into a [`TrendsQuery`]; [`series_sql`] is
+//! the SQL of one series over one range. Engines run it and shape the rows with
+//! [`assemble`], so zero-filling and cumulative sums are the same everywhere.
+
+use crate::buckets::BucketPlan;
+use crate::error::QueryError;
+use crate::filters::{check_key, push_property, FilterNode, PropertySource};
+use crate::sql::{local_time, Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
+use crate::types::{parse_datetime, parse_tz, Interval, TimeRange};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use tally_core::ProjectId;
+use utoipa::ToSchema;
+
+/// The most series one query may have.
+pub const MAX_SERIES: usize = 20;
+/// Breakdown values shown besides "other": default and most.
+pub const DEFAULT_BREAKDOWN_LIMIT: usize = 10;
+pub const MAX_BREAKDOWN_LIMIT: usize = 100;
+
+/// What each bucket's value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TrendMath {
+    /// Events.
+    #[default]
+    Total,
+    /// Distinct persons (through merges).
+    UniquePersons,
+    /// Events per distinct person.
+    PerPersonAvg,
+    /// Of a numeric property (`math_property`); events without a number there are
+    /// left out.
+    Sum,
+    Avg,
+    Min,
+    Max,
+    P50,
+    P90,
+    P99,
+}
+
+impl TrendMath {
+    fn needs_property(self) -> bool {
+        !matches!(self, Self::Total | Self::UniquePersons | Self::PerPersonAvg)
+    }
+
+    /// Whether an empty bucket is 0 (counts, sums) rather than no value (an
+    /// average or percentile of nothing).
+    fn zero_when_empty(self) -> bool {
+        matches!(
+            self,
+            Self::Total | Self::UniquePersons | Self::PerPersonAvg | Self::Sum
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesRequest {
+    /// The event; absent: every event.
+    pub event: Option<String>,
+    #[serde(default)]
+    pub math: TrendMath,
+    /// The numeric property of `sum`, `avg`, `min`, `max`, `p50`, `p90`, `p99`.
+    pub math_property: Option<String>,
+    /// Filters of this series only.
+    pub filters: Option<FilterNode>,
+    /// A label for the answer; defaults to the event name.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakdownRequest {
+    pub property: String,
+    #[serde(default, rename = "type")]
+    pub source: PropertySource,
+    /// Values shown on their own (most frequent first); the rest are "other".
+    pub limit: Option<usize>,
+}
+
+/// `{"kind": "trends", …}` of `POST /query`.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrendsRequest {
+    pub series: Vec<SeriesRequest>,
+    /// RFC 3339 or `YYYY-MM-DD`; default: 7 days before `date_to`.
+    pub date_from: Option<String>,
+    /// Default: now.
+    pub date_to: Option<String>,
+    /// `minute`, `hour`, `day` (default), `week`, `month`.
+    pub interval: Option<String>,
+    /// IANA zone of the buckets; default UTC.
+    pub tz: Option<String>,
+    /// Filters every series shares.
+    pub filters: Option<FilterNode>,
+    pub breakdown: Option<BreakdownRequest>,
+    /// Also answer the same series over the period just before.
+    #[serde(default)]
+    pub compare: bool,
+    /// Each bucket holds the running total up to it (`total` and `sum` only).
+    #[serde(default)]
+    pub cumulative: bool,
+    #[serde(default)]
+    pub include_bots: bool,
+}
+
+/// A checked trends request.
+#[derive(Debug, Clone)]
+pub struct TrendsQuery {
+    pub project_id: ProjectId,
+    pub series: Vec<SeriesRequest>,
+    pub range: TimeRange,
+    pub plan: BucketPlan,
+    /// With `compare`: the previous period and its buckets.
+    pub previous: Option<(TimeRange, BucketPlan)>,
+    pub filters: Option<FilterNode>,
+    pub breakdown: Option<BreakdownRequest>,
+    pub cumulative: bool,
+    pub include_bots: bool,
+}
+
+impl TrendsRequest {
+    pub fn resolve(
+        self,
+        project_id: ProjectId,
+        now: DateTime<Utc>,
+    ) -> Result<TrendsQuery, QueryError> {
+        if self.series.is_empty() || self.series.len() > MAX_SERIES {
+            return Err(QueryError::InvalidQuery(format!(
+                "a trends query has 1 to {MAX_SERIES} series"
+            )));
+        }
+        for s in &self.series {
+            match (&s.math_property, s.math.needs_property()) {
+                (None, true) => {
+                    return Err(QueryError::InvalidQuery(format!(
+                        "math `{}` needs `math_property`",
+                        serde_json::to_value(s.math).unwrap_or_default()
+                    )))
+                }
+                (Some(p), _) => check_key(p)?,
+                (None, false) => {}
+            }
+            if self.cumulative && !matches!(s.math, TrendMath::Total | TrendMath::Sum) {
+                return Err(QueryError::InvalidQuery(
+                    "`cumulative` adds buckets up, which only means something for `total` and `sum`"
+                        .into(),
+                ));
+            }
+            if let Some(f) = &s.filters {
+                f.validate()?;
+            }
+        }
+        if let Some(f) = &self.filters {
+            f.validate()?;
+        }
+        if let Some(b) = &self.breakdown {
+            check_key(&b.property)?;
+            if b.limit.is_some_and(|l| l == 0 || l > MAX_BREAKDOWN_LIMIT) {
+                return Err(QueryError::InvalidQuery(format!(
+                    "`breakdown.limit` must be 1 to {MAX_BREAKDOWN_LIMIT}"
+                )));
+            }
+        }
+        let interval: Interval = self.interval.as_deref().unwrap_or("day").parse()?;
+        let tz = parse_tz(self.tz.as_deref())?;
+        let to = match &self.date_to {
+            Some(t) => parse_datetime(t, "date_to")?,
+            None => now,
+        };
+        let from = match &self.date_from {
+            Some(f) => parse_datetime(f, "date_from")?,
+            None => to - Duration::days(7),
+        };
+        if from >= to {
+            return Err(QueryError::EmptyRange);
+        }
+        let range = TimeRange { from, to };
+        let plan = BucketPlan::new(range, interval, tz)?;
+        let previous = if self.compare {
+            let prev = range.previous();
+            Some((prev, BucketPlan::new(prev, interval, tz)?))
+        } else {
+            None
+        };
+        Ok(TrendsQuery {
+            project_id,
+            series: self.series,
+            range,
+            plan,
+            previous,
+            filters: self.filters,
+            breakdown: self.breakdown,
+            cumulative: self.cumulative,
+            include_bots: self.include_bots,
+        })
+    }
+}
+
+impl TrendsQuery {
+    fn reads_persons(&self, series: &SeriesRequest) -> bool {
+        self.breakdown
+            .as_ref()
+            .is_some_and(|b| b.source == PropertySource::Person)
+            || self.filters.as_ref().is_some_and(FilterNode::reads_persons)
+            || series
+                .filters
+                .as_ref()
+                .is_some_and(FilterNode::reads_persons)
+    }
+}
+
+/// Rows: local bucket start (µs of naive local time), is "other" (bool),
+/// breakdown value (text or NULL; always NULL without a breakdown), value (DOUBLE
+/// or NULL).
+pub fn series_sql(
+    q: &TrendsQuery,
+    series: &SeriesRequest,
+    range: TimeRange,
+    plan: &BucketPlan,
+) -> Sql {
+    let mut s = Sql::default();
+    s.push("WITH matched AS (SELECT ev.person, ev.properties, epoch_us(date_trunc('")
+        .push(plan.interval.sql_unit())
+        .push("', ");
+    local_time(&mut s, plan);
+    s.push(")) AS bucket, ");
+    match &q.breakdown {
+        Some(b) => push_property(&mut s, &b.property, b.source),
+        None => {
+            s.push("NULL::VARCHAR");
+        }
+    }
+    s.push(" AS bd FROM ")
+        .push(EVENTS_WITH_PERSON_SELECT)
+        .push(" ev");
+    if q.reads_persons(series) {
+        s.push(" LEFT JOIN persons pp ON pp.project_id = ev.project_id AND pp.id = ev.person");
+    }
+    s.push(" WHERE ev.project_id = ")
+        .bind(SqlParam::Int(q.project_id))
+        .push(" AND ev.timestamp >= ")
+        .bind(SqlParam::Time(range.from))
+        .push(" AND ev.timestamp < ")
+        .bind(SqlParam::Time(range.to));
+    if let Some(event) = &series.event {
+        s.push(" AND ev.event = ")
+            .bind(SqlParam::Text(event.clone()));
+    }
+    if !q.include_bots {
+        s.push(" AND ev.is_bot IS NOT TRUE");
+    }
+    for f in [&q.filters, &series.filters].into_iter().flatten() {
+        s.push(" AND ");
+        f.push_sql(&mut s);
+    }
+    s.push(")");
+    let limit = q
+        .breakdown
+        .as_ref()
+        .map(|b| b.limit.unwrap_or(DEFAULT_BREAKDOWN_LIMIT));
+    match limit {
+        Some(limit) => {
+            // The top values by events over the whole range; ties by value.
+            s.push(
+                ", top AS (SELECT bd FROM matched GROUP BY bd ORDER BY count(*) DESC, bd NULLS LAST LIMIT ",
+            )
+            .bind(SqlParam::Int(limit as i64))
+            .push(
+                "), grouped AS (SELECT *, NOT EXISTS (SELECT 1 FROM top \
+                 WHERE top.bd IS NOT DISTINCT FROM matched.bd) AS other FROM matched) \
+                 SELECT bucket, other, CASE WHEN other THEN NULL ELSE bd END AS value_of, ",
+            );
+        }
+        None => {
+            s.push(
+                ", grouped AS (SELECT *, false AS other FROM matched) SELECT bucket, other, bd, ",
+            );
+        }
+    }
+    push_math(&mut s, series);
+    s.push(" FROM grouped GROUP BY ALL");
+    s
+}
+
+fn push_math(s: &mut Sql, series: &SeriesRequest) {
+    let number = |s: &mut Sql| {
+        s.push("TRY_CAST(json_extract_string(properties, ")
+            .bind(SqlParam::Text(crate::filters::pointer(
+                series.math_property.as_deref().unwrap_or_default(),
+            )))
+            .push(") AS DOUBLE)");
+    };
+    let around = |s: &mut Sql, before: &str, after: &str| {
+        s.push(before);
+        number(s);
+        s.push(after);
+    };
+    match series.math {
+        TrendMath::Total => {
+            s.push("count(*)::DOUBLE");
+        }
+        TrendMath::UniquePersons => {
+            s.push("count(DISTINCT person)::DOUBLE");
+        }
+        TrendMath::PerPersonAvg => {
+            s.push("count(*)::DOUBLE / count(DISTINCT person)");
+        }
+        TrendMath::Sum => around(s, "sum(", ")"),
+        TrendMath::Avg => around(s, "avg(", ")"),
+        TrendMath::Min => around(s, "min(", ")"),
+        TrendMath::Max => around(s, "max(", ")"),
+        TrendMath::P50 => around(s, "quantile_cont(", ", 0.5)"),
+        TrendMath::P90 => around(s, "quantile_cont(", ", 0.9)"),
+        TrendMath::P99 => around(s, "quantile_cont(", ", 0.99)"),
+    }
+}
+
+/// One row of [`series_sql`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendRow {
+    pub bucket_local_us: i64,
+    pub other: bool,
+    pub breakdown: Option<String>,
+    pub value: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TrendPoint {
+    /// The bucket's start, RFC 3339 with the zone's offset.
+    pub bucket: String,
+    /// `null` for an average or percentile of an empty bucket.
+    pub value: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TrendSeries {
+    /// Index into the request's `series`.
+    pub series: usize,
+    pub name: String,
+    pub math: TrendMath,
+    /// With a breakdown: the property's value (`null` for events without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown_value: Option<Option<String>>,
+    /// With a breakdown: this line holds every value outside the top N.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_other: bool,
+    pub points: Vec<TrendPoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TrendsAnswer {
+    pub kind: &'static str,
+    pub range: TimeRange,
+    pub interval: Interval,
+    pub tz: String,
+    pub results: Vec<TrendSeries>,
+    /// With `compare`: the period just before, same series.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<TrendsPrevious>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TrendsPrevious {
+    pub range: TimeRange,
+    pub results: Vec<TrendSeries>,
+}
+
+/// Shapes one series' rows into lines: one per breakdown value (most events
+/// first, as the SQL ranked them — here by their total), "other" last; every
+/// bucket present.
+pub fn assemble(
+    q: &TrendsQuery,
+    index: usize,
+    plan: &BucketPlan,
+    rows: Vec<TrendRow>,
+) -> Vec<TrendSeries> {
+    let series = &q.series[index];
+    let empty = if series.math.zero_when_empty() {
+        Some(0.0)
+    } else {
+        None
+    };
+    // (is other, breakdown value) → one value per bucket.
+    type Line = ((bool, Option<String>), Vec<Option<f64>>);
+    let mut lines: Vec<Line> = Vec::new();
+    for row in rows {
+        let key = (row.other, row.breakdown);
+        let at = match lines.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                lines.push((key, vec![empty; plan.starts.len()]));
+                lines.len() - 1
+            }
+        };
+        let local = DateTime::from_timestamp_micros(row.bucket_local_us)
+            .unwrap_or_default()
+            .naive_utc();
+        let slot = &mut lines[at].1[plan.index_of(local)];
+        // Two UTC hours can share a local bucket (the repeated hour when clocks
+        // go back); their values add (exact for counts and sums).
+        if let Some(v) = row.value {
+            *slot = Some(slot.map_or(v, |a| a + v));
+        }
+    }
+    if lines.is_empty() && q.breakdown.is_none() {
+        lines.push(((false, None), vec![empty; plan.starts.len()]));
+    }
+    let weight = |values: &[Option<f64>]| values.iter().flatten().sum::<f64>();
+    lines.sort_by(|(a, va), (b, vb)| {
+        a.0.cmp(&b.0)
+            .then(weight(vb).total_cmp(&weight(va)))
+            .then(a.1.cmp(&b.1))
+    });
+    let name = series
+        .name
+        .clone()
+        .or_else(|| series.event.clone())
+        .unwrap_or_else(|| "All events".into());
+    lines
+        .into_iter()
+        .map(|((other, value), mut values)| {
+            if q.cumulative {
+                let mut running = 0.0;
+                for v in values.iter_mut() {
+                    running += v.unwrap_or(0.0);
+                    *v = Some(running);
+                }
+            }
+            TrendSeries {
+                series: index,
+                name: name.clone(),
+                math: series.math,
+                breakdown_value: q.breakdown.as_ref().map(|_| value),
+                is_other: other,
+                points: values
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, value)| TrendPoint {
+                        bucket: plan.label(i),
+                        value,
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
