@@ -36,4 +36,19 @@ for q in "overview?from=$FROM" "timeseries?interval=day&from=$FROM" "timeseries?
 import sys,statistics; v=[float(x)*1000 for x in sys.stdin]
 print(f'{sys.argv[1]:70s} median {statistics.median(v):7.1f} ms  max {max(v):7.1f} ms')" "$q"
 done
+# Analytics queries (POST /query), same timing.
+TO=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+for body in \
+  "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\",\"math\":\"unique_persons\"}]}" \
+  "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\"}],\"breakdown\":{\"property\":\"\$browser\"}}" \
+  "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\",\"filters\":{\"key\":\"\$browser\",\"operator\":\"eq\",\"value\":\"Chrome\"}}]}"; do
+  times=()
+  for i in $(seq 12); do
+    t=$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d "$body" "$BASE/query")
+    [ "$i" -gt 2 ] && times+=("$t")
+  done
+  printf '%s\n' "${times[@]}" | python3 -c "
+import sys,statistics; v=[float(x)*1000 for x in sys.stdin]
+print(f'{sys.argv[1][:110]:110s} median {statistics.median(v):7.1f} ms  max {max(v):7.1f} ms')" "$(echo "$body" | sed "s/$FROM/FROM/; s/$TO/TO/")"
+done
 echo "rss after queries: $(awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' /proc/$PID/status)"
