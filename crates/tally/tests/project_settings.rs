@@ -12,17 +12,8 @@ const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.
 
 async fn patch(server: &TestServer, body: &str) -> reqwest::Response {
     server
-        .client
-        .patch(format!(
-            "{}/api/v1/projects/{}/settings",
-            server.base, server.bootstrap.project_id
-        ))
-        .bearer_auth(&server.bootstrap.admin_token)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
+        .send_json(reqwest::Method::PATCH, "/settings", body)
         .await
-        .unwrap()
 }
 
 fn visit(id: &str, agent: &str) -> Value {

@@ -9,17 +9,8 @@ use serde_json::{json, Value};
 
 async fn query(server: &TestServer, body: &str) -> reqwest::Response {
     server
-        .client
-        .post(format!(
-            "{}/api/v1/projects/{}/query",
-            server.base, server.bootstrap.project_id
-        ))
-        .bearer_auth(&server.bootstrap.admin_token)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
+        .send_json(reqwest::Method::POST, "/query", body)
         .await
-        .unwrap()
 }
 
 #[tokio::test]

@@ -103,6 +103,25 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Sends `body` as JSON with the admin token to a project route; `path`
+    /// starts after `/projects/{id}`.
+    pub async fn send_json(&self, method: reqwest::Method, path: &str, body: &str) -> Response {
+        self.client
+            .request(
+                method,
+                format!(
+                    "{}/api/v1/projects/{}{}",
+                    self.base, self.bootstrap.project_id, path
+                ),
+            )
+            .bearer_auth(&self.bootstrap.admin_token)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn read_json(&self, path: &str) -> Value {
         let r = self.read(path).await;
         assert_eq!(r.status(), 200, "{path}");
