@@ -4,7 +4,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum QueryError {
-    #[error("`interval` must be one of minute, hour, day, week, month")]
+    #[error("`interval` must be one of hour, day, week, month (or minute, in trends queries)")]
     InvalidInterval,
     #[error("`math` must be total or unique_users")]
     InvalidMath,

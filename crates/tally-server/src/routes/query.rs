@@ -82,8 +82,7 @@ pub struct TimeseriesParams {
 /// The range shown when none is asked for: enough buckets to see a shape.
 fn default_span(interval: Interval) -> Duration {
     match interval {
-        Interval::Minute => Duration::hours(1),
-        Interval::Hour => Duration::hours(24),
+        Interval::Minute | Interval::Hour => Duration::hours(24),
         Interval::Day => Duration::days(7),
         Interval::Week => Duration::weeks(12),
         Interval::Month => Duration::days(365),
@@ -105,6 +104,10 @@ pub async fn timeseries(
 ) -> Result<Json<Timeseries>, ApiError> {
     let p = params(query)?;
     let interval: Interval = p.interval.as_deref().unwrap_or("day").parse()?;
+    // The timeseries contract is hour..month; minutes are for trends queries.
+    if interval == Interval::Minute {
+        return Err(QueryError::InvalidInterval.into());
+    }
     let math: Math = p.math.as_deref().unwrap_or("total").parse()?;
     let tz = parse_tz(p.tz.as_deref())?;
     let range = TimeRange::resolve(
