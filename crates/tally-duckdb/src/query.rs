@@ -9,6 +9,7 @@ use duckdb::ToSql;
 use serde_json::{Map, Value as Json};
 use tally_core::StoreError;
 use tally_query::sql::{self, Sql, SqlParam};
+use tally_query::top::{self, TopAnswer, TopQuery, TopRow};
 use tally_query::trends::{self, TrendRow, TrendsAnswer, TrendsPrevious, TrendsQuery};
 use tally_query::*;
 use uuid::Uuid;
@@ -185,6 +186,28 @@ impl QueryEngine for DuckDb {
                 last_seen: time(last),
                 properties: serde_json::from_str(&properties).map_err(bad)?,
             }))
+        })
+        .await
+    }
+
+    async fn top(&self, q: TopQuery) -> Result<TopAnswer, StoreError> {
+        self.blocking(move |db| {
+            let sql = top::top_sql(&q);
+            let results = db.read(|c| {
+                run(c, &sql, |r| {
+                    Ok(TopRow {
+                        value: r.get(0)?,
+                        visitors: count(r.get(1)?),
+                        pageviews: count(r.get(2)?),
+                        events: count(r.get(3)?),
+                    })
+                })
+            })?;
+            Ok(TopAnswer {
+                dimension: q.dimension,
+                range: q.range,
+                results,
+            })
         })
         .await
     }

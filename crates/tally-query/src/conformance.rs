@@ -51,7 +51,8 @@ macro_rules! conformance_suite {
             definitions_count_stored_events_once,
             timeseries_zero_fills_in_the_requested_zone,
             top_events_and_overview_count_per_project_and_range,
-            trends_answer_series_math_breakdowns_filters_compare_and_cumulative);
+            trends_answer_series_math_breakdowns_filters_compare_and_cumulative,
+            top_tables_count_visitors_pageviews_and_events);
     };
     (@tests $open:expr; $($name:ident),+) => {
         $(
@@ -928,4 +929,101 @@ pub async fn trends_answer_series_math_breakdowns_filters_compare_and_cumulative
         "date_from": "2026-11-05", "date_to": "2026-11-07"}))
     .await;
     assert_eq!(values(&empty.results[0]), vec![Some(0.0), Some(0.0)]);
+}
+
+/// The dashboard's tables on a hand-counted dataset: alice is one person on two
+/// devices (ids `alice` and `alice-phone`), bob another.
+pub async fn top_tables_count_visitors_pageviews_and_events(db: &impl Backend) {
+    use crate::top::{Dimension, TopQuery, TopRow};
+    let ev =
+        |name: &str, who: &str, person: i64, path: Option<&str>, browser: &str, country: &str| {
+            let mut e = Event::new(1, Uuid::new_v4(), name, who, at("2026-11-02T10:00:00Z"));
+            e.person_id = Some(person);
+            e.path = path.map(Into::into);
+            e.browser = Some(browser.into());
+            e.country = Some(country.into());
+            e
+        };
+    let mut first = ev("$pageview", "alice", 1, Some("/home"), "Chrome", "DE");
+    first
+        .properties
+        .insert("$channel_type".into(), json!("search"));
+    let mut direct = ev("$pageview", "bob", 2, Some("/home"), "Firefox", "US");
+    direct
+        .properties
+        .insert("$channel_type".into(), json!("direct"));
+    let mut bot = ev("$pageview", "crawler", 3, Some("/home"), "Googlebot", "US");
+    bot.is_bot = true;
+    let mut elsewhere = ev("$pageview", "x", 4, Some("/home"), "Chrome", "FR");
+    elsewhere.project_id = 2;
+    let mut late = ev("$pageview", "bob", 2, Some("/late"), "Firefox", "US");
+    late.timestamp = at("2026-11-05T10:00:00Z");
+    db.insert_batch(
+        vec![
+            first,
+            ev("$pageview", "alice", 1, Some("/pricing"), "Chrome", "DE"),
+            ev("$pageview", "alice-phone", 1, Some("/home"), "Safari", "DE"),
+            direct,
+            ev("signup", "bob", 2, None, "Firefox", "US"),
+            bot,
+            elsewhere,
+            late,
+        ]
+        .into(),
+    )
+    .await
+    .unwrap();
+    let top = |dimension: Dimension, limit: usize| async move {
+        db.top(TopQuery {
+            project_id: 1,
+            dimension,
+            range: range("2026-11-01T00:00:00Z", "2026-11-04T00:00:00Z"),
+            limit,
+            include_bots: false,
+        })
+        .await
+        .unwrap()
+        .results
+    };
+    let row = |value: Option<&str>, visitors: u64, pageviews: u64, events: u64| TopRow {
+        value: value.map(Into::into),
+        visitors,
+        pageviews,
+        events,
+    };
+    assert_eq!(
+        top(Dimension::Page, 10).await,
+        vec![row(Some("/home"), 2, 3, 3), row(Some("/pricing"), 1, 1, 1)]
+    );
+    assert_eq!(
+        top(Dimension::Page, 1).await,
+        vec![row(Some("/home"), 2, 3, 3)]
+    );
+    assert_eq!(
+        top(Dimension::Browser, 10).await,
+        vec![
+            row(Some("Chrome"), 1, 2, 2),
+            row(Some("Firefox"), 1, 1, 2),
+            row(Some("Safari"), 1, 1, 1),
+        ]
+    );
+    assert_eq!(
+        top(Dimension::Country, 10).await,
+        vec![row(Some("DE"), 1, 3, 3), row(Some("US"), 1, 1, 2)]
+    );
+    assert_eq!(
+        top(Dimension::Channel, 10).await,
+        vec![
+            row(None, 2, 2, 3),
+            row(Some("direct"), 1, 1, 1),
+            row(Some("search"), 1, 1, 1),
+        ]
+    );
+    assert_eq!(
+        top(Dimension::Event, 10).await,
+        vec![
+            row(Some("$pageview"), 2, 4, 4),
+            row(Some("signup"), 1, 0, 1)
+        ]
+    );
 }

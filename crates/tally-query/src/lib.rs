@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod filters;
 pub mod sql;
+pub mod top;
 pub mod trends;
 pub mod types;
 

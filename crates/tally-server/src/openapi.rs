@@ -74,6 +74,7 @@ pub struct CaptureBody {
         query::definitions,
         query::person,
         query::query,
+        query::top,
         settings::get_settings,
         settings::patch_settings
     ),
@@ -83,6 +84,7 @@ pub struct CaptureBody {
         TopEvents, TopEvent, Overview, OverviewStats, SessionsPage, SessionRecord,
         Definitions, Definition, DefinitionKind, PersonRecord,
         settings::SettingsBody, settings::SettingsPatch,
+        tally_query::top::TopAnswer, tally_query::top::TopRow, tally_query::top::Dimension,
         tally_query::trends::TrendsRequest, tally_query::trends::SeriesRequest,
         tally_query::trends::BreakdownRequest, tally_query::trends::TrendMath,
         tally_query::trends::TrendsAnswer, tally_query::trends::TrendSeries,

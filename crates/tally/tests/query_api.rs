@@ -78,6 +78,17 @@ async fn trends_over_http_with_persons_filters_and_errors() {
     let page = server.read_json("/events?limit=10").await;
     assert_eq!(page["results"].as_array().unwrap().len(), 4);
 
+    // The dashboard's tables: anon and user are one visitor.
+    let events = server
+        .read_json("/top/event?from=2026-11-20&to=2026-11-22")
+        .await;
+    assert_eq!(
+        events["results"][0],
+        json!({"value": "$pageview", "visitors": 2, "pageviews": 3, "events": 3})
+    );
+    let r = server.read("/top/favourite_colour").await;
+    assert_eq!(error_code(r, 400).await, "invalid_query");
+
     for (bad, code) in [
         ("not json", "invalid_json"),
         (r#"{"kind": "crystal_ball"}"#, "invalid_query"),

@@ -51,6 +51,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/projects/{project_id}/query", post(query::query))
         .route(
+            "/api/v1/projects/{project_id}/top/{dimension}",
+            get(query::top),
+        )
+        .route(
             "/api/v1/projects/{project_id}/settings",
             get(settings::get_settings).patch(settings::patch_settings),
         )

@@ -370,3 +370,39 @@ pub async fn query(
         .into()),
     }
 }
+
+/// One dimension of the traffic (the dashboard's tables): `page`, `referrer`,
+/// `channel`, `utm_source`, `utm_medium`, `utm_campaign`, `country`, `browser`,
+/// `os`, `device`, `event` — visitors, pageviews and events per value.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/top/{dimension}", tag = "query",
+    params(ProjectPath, ("dimension" = String, Path, description = "What to break the traffic down by"), RangeParams),
+    responses(
+        (status = 200, body = tally_query::top::TopAnswer),
+        ReadErrors,
+    ),
+    security(("admin_key" = [])))]
+pub async fn top(
+    State(state): State<AppState>,
+    ReadAccess(project_id): ReadAccess,
+    Path((_, dimension)): Path<(ProjectId, String)>,
+    query: Result<Query<RangeParams>, QueryRejection>,
+) -> Result<Json<tally_query::top::TopAnswer>, ApiError> {
+    let p = params(query)?;
+    let range = TimeRange::resolve(
+        p.from.as_deref(),
+        p.to.as_deref(),
+        state.clock.now(),
+        Duration::days(7),
+    )?;
+    let q = tally_query::top::TopQuery {
+        project_id,
+        dimension: dimension.parse()?,
+        range,
+        limit: match p.limit {
+            None => 20,
+            some => page_limit(some)?,
+        },
+        include_bots: p.include_bots.unwrap_or(false),
+    };
+    Ok(Json(state.query_after_writes().await.top(q).await?))
+}

@@ -1,0 +1,133 @@
+//! The dashboard's tables: one dimension of the traffic (pages, referrers,
+//! channels, campaigns, countries, browsers, OS, devices, events) with visitors,
+//! pageviews and events per value over a range, most visitors first.
+//!
+//! Dimensions are a closed list, each mapped to a column or a fixed property path
+//! written by Tally, so nothing of the request reaches the SQL text.
+
+use crate::error::QueryError;
+use crate::sql::{Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
+use crate::types::TimeRange;
+use serde::Serialize;
+use std::str::FromStr;
+use tally_core::ProjectId;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    /// Path of pageviews (only pageviews count).
+    Page,
+    /// Referring domain (`$referring_domain`).
+    Referrer,
+    /// `$channel_type`: direct, search, social, email, referral, paid.
+    Channel,
+    UtmSource,
+    UtmMedium,
+    UtmCampaign,
+    Country,
+    Browser,
+    Os,
+    Device,
+    Event,
+}
+
+impl FromStr for Dimension {
+    type Err = QueryError;
+    fn from_str(s: &str) -> Result<Self, QueryError> {
+        Ok(match s {
+            "page" => Self::Page,
+            "referrer" => Self::Referrer,
+            "channel" => Self::Channel,
+            "utm_source" => Self::UtmSource,
+            "utm_medium" => Self::UtmMedium,
+            "utm_campaign" => Self::UtmCampaign,
+            "country" => Self::Country,
+            "browser" => Self::Browser,
+            "os" => Self::Os,
+            "device" => Self::Device,
+            "event" => Self::Event,
+            _ => {
+                return Err(QueryError::InvalidQuery(
+                    "dimension must be one of page, referrer, channel, utm_source, utm_medium, \
+                     utm_campaign, country, browser, os, device, event"
+                        .into(),
+                ))
+            }
+        })
+    }
+}
+
+impl Dimension {
+    /// The SQL of the value: a column, or a constant path into the properties.
+    fn expression(self) -> &'static str {
+        match self {
+            Self::Page => "ev.path",
+            Self::Referrer => "json_extract_string(ev.properties, '$.\"$referring_domain\"')",
+            Self::Channel => "json_extract_string(ev.properties, '$.\"$channel_type\"')",
+            Self::UtmSource => "json_extract_string(ev.properties, '$.utm_source')",
+            Self::UtmMedium => "json_extract_string(ev.properties, '$.utm_medium')",
+            Self::UtmCampaign => "json_extract_string(ev.properties, '$.utm_campaign')",
+            Self::Country => "ev.country",
+            Self::Browser => "ev.browser",
+            Self::Os => "ev.os",
+            Self::Device => "ev.device",
+            Self::Event => "ev.event",
+        }
+    }
+}
+
+/// `GET /top/{dimension}`.
+#[derive(Debug, Clone)]
+pub struct TopQuery {
+    pub project_id: ProjectId,
+    pub dimension: Dimension,
+    pub range: TimeRange,
+    pub limit: usize,
+    pub include_bots: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TopRow {
+    /// `null`: events without a value (direct traffic has no referrer).
+    pub value: Option<String>,
+    /// Distinct persons.
+    pub visitors: u64,
+    pub pageviews: u64,
+    pub events: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TopAnswer {
+    pub dimension: Dimension,
+    pub range: TimeRange,
+    pub results: Vec<TopRow>,
+}
+
+/// Rows: value, visitors, pageviews, events — most visitors first, then most
+/// events, then by value.
+pub fn top_sql(q: &TopQuery) -> Sql {
+    let mut s = Sql::default();
+    s.push("SELECT ")
+        .push(q.dimension.expression())
+        .push(
+            " AS value, count(DISTINCT ev.person), \
+             count(*) FILTER (WHERE ev.event = '$pageview'), count(*) FROM ",
+        )
+        .push(EVENTS_WITH_PERSON_SELECT)
+        .push(" ev WHERE ev.project_id = ")
+        .bind(SqlParam::Int(q.project_id))
+        .push(" AND ev.timestamp >= ")
+        .bind(SqlParam::Time(q.range.from))
+        .push(" AND ev.timestamp < ")
+        .bind(SqlParam::Time(q.range.to));
+    if q.dimension == Dimension::Page {
+        s.push(" AND ev.event = '$pageview'");
+    }
+    if !q.include_bots {
+        s.push(" AND ev.is_bot IS NOT TRUE");
+    }
+    s.push(" GROUP BY value ORDER BY 2 DESC, 4 DESC, value NULLS LAST LIMIT ")
+        .bind(SqlParam::Int(q.limit as i64));
+    s
+}
