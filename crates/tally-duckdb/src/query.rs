@@ -8,6 +8,7 @@ use duckdb::types::{ToSqlOutput, Value};
 use duckdb::ToSql;
 use serde_json::{Map, Value as Json};
 use tally_core::StoreError;
+use tally_query::funnel::{self, FunnelAnswer, FunnelQuery, FunnelWalk};
 use tally_query::sql::{self, Sql, SqlParam};
 use tally_query::top::{self, TopAnswer, TopQuery, TopRow};
 use tally_query::trends::{self, TrendRow, TrendsAnswer, TrendsPrevious, TrendsQuery};
@@ -186,6 +187,29 @@ impl QueryEngine for DuckDb {
                 last_seen: time(last),
                 properties: serde_json::from_str(&properties).map_err(bad)?,
             }))
+        })
+        .await
+    }
+
+    async fn funnel(&self, q: FunnelQuery) -> Result<FunnelAnswer, StoreError> {
+        self.blocking(move |db| {
+            let sql = funnel::funnel_sql(&q);
+            let mut walk = FunnelWalk::new(&q);
+            db.read(|c| {
+                let mut stmt = c.prepare(&sql.text).map_err(internal)?;
+                let mut rows = stmt
+                    .query(duckdb::params_from_iter(sql.params.iter().map(Bound)))
+                    .map_err(internal)?;
+                // Streamed: a long range can match millions of events.
+                while let Some(row) = rows.next().map_err(internal)? {
+                    let person: i64 = row.get(0).map_err(internal)?;
+                    let at: i64 = row.get(1).map_err(internal)?;
+                    let bits: i64 = row.get(2).map_err(internal)?;
+                    walk.push(person, at, bits);
+                }
+                Ok(())
+            })?;
+            Ok(walk.finish(&q))
         })
         .await
     }

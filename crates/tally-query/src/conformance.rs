@@ -52,7 +52,8 @@ macro_rules! conformance_suite {
             timeseries_zero_fills_in_the_requested_zone,
             top_events_and_overview_count_per_project_and_range,
             trends_answer_series_math_breakdowns_filters_compare_and_cumulative,
-            top_tables_count_visitors_pageviews_and_events);
+            top_tables_count_visitors_pageviews_and_events,
+            funnels_count_persons_per_step_loose_and_strict);
     };
     (@tests $open:expr; $($name:ident),+) => {
         $(
@@ -1026,4 +1027,124 @@ pub async fn top_tables_count_visitors_pageviews_and_events(db: &impl Backend) {
             row(Some("signup"), 1, 0, 1)
         ]
     );
+}
+
+/// A 3-step funnel ($pageview → signup → purchase, 1-day window) over persons whose
+/// paths were chosen to hit each rule; the counts and times are worked out below.
+pub async fn funnels_count_persons_per_step_loose_and_strict(db: &impl Backend) {
+    use crate::funnel::FunnelRequest;
+    let ev = |name: &str, who: &str, person: i64, ts: &str| {
+        let mut e = Event::new(1, Uuid::new_v4(), name, who, at(ts));
+        e.person_id = Some(person);
+        e
+    };
+    let mut bot = vec![
+        ev("$pageview", "bot", 90, "2026-11-01T10:00:00Z"),
+        ev("signup", "bot", 90, "2026-11-01T10:01:00Z"),
+        ev("purchase", "bot", 90, "2026-11-01T10:02:00Z"),
+    ];
+    for e in &mut bot {
+        e.is_bot = true;
+    }
+    let mut events = vec![
+        // P1: all three, 300 s then 900 s.
+        ev("$pageview", "p1", 1, "2026-11-01T10:00:00Z"),
+        ev("signup", "p1", 1, "2026-11-01T10:05:00Z"),
+        ev("purchase", "p1", 1, "2026-11-01T10:20:00Z"),
+        // P2: two steps, 3600 s.
+        ev("$pageview", "p2", 2, "2026-11-01T10:00:00Z"),
+        ev("signup", "p2", 2, "2026-11-01T11:00:00Z"),
+        // P3: the first step only.
+        ev("$pageview", "p3", 3, "2026-11-01T10:00:00Z"),
+        // P4: signed up before viewing: the first step only.
+        ev("signup", "p4", 4, "2026-11-01T09:00:00Z"),
+        ev("$pageview", "p4", 4, "2026-11-01T10:00:00Z"),
+        // P5: day 1 view, signup two days later (window passed); a day-3 view
+        // starts again and the signup an hour later counts: two steps, 3600 s.
+        ev("$pageview", "p5", 5, "2026-11-01T10:00:00Z"),
+        ev("$pageview", "p5", 5, "2026-11-03T09:00:00Z"),
+        ev("signup", "p5", 5, "2026-11-03T10:00:00Z"),
+        // P6: purchase before signup: two steps loose (1200 s); strict breaks at
+        // the purchase: one step.
+        ev("$pageview", "p6", 6, "2026-11-01T10:00:00Z"),
+        ev("purchase", "p6", 6, "2026-11-01T10:10:00Z"),
+        ev("signup", "p6", 6, "2026-11-01T10:20:00Z"),
+        // P7: one person on two ids: all three, 1800 s and 1800 s.
+        ev("$pageview", "p7-anon", 7, "2026-11-01T10:00:00Z"),
+        ev("signup", "p7-user", 7, "2026-11-01T10:30:00Z"),
+        ev("purchase", "p7-user", 7, "2026-11-01T11:00:00Z"),
+        // P8: started before the range: not in the funnel.
+        ev("$pageview", "p8", 8, "2026-10-31T23:00:00Z"),
+        ev("signup", "p8", 8, "2026-11-01T00:30:00Z"),
+        // P9 repeats a step twice, P10 once (for the repeated-step funnel).
+        ev("view", "p9", 9, "2026-11-01T10:00:00Z"),
+        ev("view", "p9", 9, "2026-11-01T10:01:00Z"),
+        ev("view", "p10", 10, "2026-11-01T10:00:00Z"),
+    ];
+    events.extend(bot);
+    db.insert_batch(events.into()).await.unwrap();
+    let run = |body: serde_json::Value| async move {
+        let request: FunnelRequest = serde_json::from_value(body).unwrap();
+        db.funnel(request.resolve(1, at("2026-11-10T00:00:00Z")).unwrap())
+            .await
+            .unwrap()
+    };
+    let three = |order: &str| {
+        json!({"date_from": "2026-11-01", "date_to": "2026-11-04",
+            "conversion_window_secs": 86400, "order": order,
+            "steps": [{"event": "$pageview"}, {"event": "signup"}, {"event": "purchase"}]})
+    };
+    let loose = run(three("loose")).await;
+    let counts: Vec<u64> = loose.steps.iter().map(|s| s.count).collect();
+    assert_eq!(counts, vec![7, 5, 2]);
+    let conv: Vec<Option<f64>> = loose
+        .steps
+        .iter()
+        .map(|s| s.conversion_from_previous)
+        .collect();
+    assert_eq!(conv, vec![Some(1.0), Some(5.0 / 7.0), Some(2.0 / 5.0)]);
+    assert_eq!(loose.steps[2].conversion_from_first, Some(2.0 / 7.0));
+    // Step 2 times: 300, 3600, 3600, 1200, 1800 → mean 2100, median 1800.
+    assert_eq!(loose.steps[1].avg_secs_from_previous, Some(2100.0));
+    assert_eq!(loose.steps[1].median_secs_from_previous, Some(1800.0));
+    // Step 3: 900 and 1800.
+    assert_eq!(loose.steps[2].avg_secs_from_previous, Some(1350.0));
+    assert_eq!(loose.steps[2].median_secs_from_previous, Some(1350.0));
+    assert_eq!(loose.steps[0].avg_secs_from_previous, None);
+    // Whole conversions: P1 1200 s, P7 3600 s.
+    assert_eq!(loose.avg_secs_to_convert, Some(2400.0));
+    assert_eq!(loose.median_secs_to_convert, Some(2400.0));
+
+    let strict = run(three("strict")).await;
+    let counts: Vec<u64> = strict.steps.iter().map(|s| s.count).collect();
+    assert_eq!(counts, vec![7, 4, 2]);
+
+    // A repeated step needs the event twice.
+    let repeated = run(json!({"date_from": "2026-11-01", "date_to": "2026-11-04",
+        "steps": [{"event": "view"}, {"event": "view"}]}))
+    .await;
+    let counts: Vec<u64> = repeated.steps.iter().map(|s| s.count).collect();
+    assert_eq!(counts, vec![2, 1]);
+
+    // A window of exactly P1's 20 minutes still converts it (the edge counts);
+    // one second less does not.
+    let window = |secs: i64| {
+        let mut body = three("loose");
+        body["conversion_window_secs"] = json!(secs);
+        body
+    };
+    let edge = run(window(1200)).await;
+    assert_eq!(edge.steps[2].count, 1);
+    let short = run(window(1199)).await;
+    assert_eq!(short.steps[2].count, 0);
+
+    // Bots on request; an empty range is zeros, not an error.
+    let mut with_bots = three("loose");
+    with_bots["include_bots"] = json!(true);
+    assert_eq!(run(with_bots).await.steps[2].count, 3);
+    let empty = run(json!({"date_from": "2026-12-01", "date_to": "2026-12-02",
+        "steps": [{"event": "$pageview"}, {"event": "signup"}]}))
+    .await;
+    assert_eq!(empty.steps[0].count, 0);
+    assert_eq!(empty.steps[1].conversion_from_first, None);
 }

@@ -20,6 +20,10 @@ pub trait QueryEngine: Send + Sync + 'static {
     /// The person a distinct id belongs to, with all of its ids; `None` when the
     /// id has no person (never seen, or stored before persons were resolved).
     async fn person(&self, q: PersonQuery) -> Result<Option<PersonRecord>, StoreError>;
+    async fn funnel(
+        &self,
+        q: crate::funnel::FunnelQuery,
+    ) -> Result<crate::funnel::FunnelAnswer, StoreError>;
     async fn top(&self, q: crate::top::TopQuery) -> Result<crate::top::TopAnswer, StoreError>;
     async fn trends(
         &self,

@@ -10,6 +10,7 @@ pub mod cursor;
 pub mod engine;
 pub mod error;
 pub mod filters;
+pub mod funnel;
 pub mod sql;
 pub mod top;
 pub mod trends;

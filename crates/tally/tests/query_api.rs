@@ -78,6 +78,20 @@ async fn trends_over_http_with_persons_filters_and_errors() {
     let page = server.read_json("/events?limit=10").await;
     assert_eq!(page["results"].as_array().unwrap().len(), 4);
 
+    // A funnel over persons: anon's pageview then the identify (one person);
+    // `other` only viewed.
+    let body = json!({"kind": "funnel", "date_from": "2026-11-20", "date_to": "2026-11-22",
+        "steps": [{"event": "$pageview"}, {"event": "$identify"}]});
+    let r = query(&server, &body.to_string()).await;
+    assert_eq!(r.status(), 200);
+    let funnel: Value = r.json().await.unwrap();
+    assert_eq!(funnel["steps"][0]["count"], 2);
+    assert_eq!(funnel["steps"][1]["count"], 1);
+    assert_eq!(funnel["steps"][1]["median_secs_from_previous"], 60.0);
+    let one_step = json!({"kind": "funnel", "steps": [{"event": "$pageview"}]});
+    let r = query(&server, &one_step.to_string()).await;
+    assert_eq!(error_code(r, 400).await, "invalid_query");
+
     // The dashboard's tables: anon and user are one visitor.
     let events = server
         .read_json("/top/event?from=2026-11-20&to=2026-11-22")

@@ -331,14 +331,14 @@ pub async fn person(
 }
 
 /// Kinds `POST /query` answers so far.
-const QUERY_KINDS: &[&str] = &["trends"];
+const QUERY_KINDS: &[&str] = &["trends", "funnel"];
 
 /// An analytics query: `{"kind": "trends", …}`. The answer carries the resolved
 /// range and zone.
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/query", tag = "query",
     params(ProjectPath),
     request_body(content = tally_query::trends::TrendsRequest,
-        description = "`kind` (`trends`) plus that kind's fields"),
+        description = "`kind` (`trends`, `funnel`) plus that kind's fields"),
     responses(
         (status = 200, body = tally_query::trends::TrendsAnswer),
         ReadErrors,
@@ -361,6 +361,13 @@ pub async fn query(
                 serde_json::from_value(body).map_err(invalid)?;
             let q = request.resolve(project_id, state.clock.now())?;
             let answer = state.query_after_writes().await.trends(q).await?;
+            Ok(Json(serde_json::to_value(answer).map_err(invalid)?))
+        }
+        Some("funnel") => {
+            let request: tally_query::funnel::FunnelRequest =
+                serde_json::from_value(body).map_err(invalid)?;
+            let q = request.resolve(project_id, state.clock.now())?;
+            let answer = state.query_after_writes().await.funnel(q).await?;
             Ok(Json(serde_json::to_value(answer).map_err(invalid)?))
         }
         _ => Err(QueryError::InvalidQuery(format!(

@@ -1,0 +1,368 @@
+//! Funnels: how many persons did step 1, then step 2, … within a conversion
+//! window, and how long each step took.
+//!
+//! The SQL ([`funnel_sql`]) marks each event of the range (plus one window after
+//! it) with the steps it matches, one bit per step, ordered by person and time; the
+//! walk over those rows ([`FunnelWalk`]) is plain Rust shared by every engine:
+//!
+//! - A person's attempt starts at a step-1 event inside the range; later steps may
+//!   come up to the window after that start (so a conversion may end after `to`).
+//! - **Loose** order: other events may come between steps. For each step the walk
+//!   keeps the attempt with the latest start that has reached it (the one with the
+//!   most window left), so the furthest step any attempt reaches is found in one
+//!   pass (what ClickHouse's `windowFunnel` computes).
+//! - **Strict** order: the steps must be the person's consecutive events; any other
+//!   event ends every attempt in progress.
+//! - One event advances an attempt by one step at most, so a funnel may repeat a
+//!   step (`$pageview` → `$pageview` needs two pageviews).
+//! - Times of a person are those of the attempt that got furthest (the first to get
+//!   there).
+
+use crate::error::QueryError;
+use crate::filters::FilterNode;
+use crate::sql::{Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
+use crate::types::{parse_datetime, TimeRange};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use tally_core::ProjectId;
+use utoipa::ToSchema;
+
+pub const MIN_STEPS: usize = 2;
+pub const MAX_STEPS: usize = 20;
+/// Default and longest conversion window.
+pub const DEFAULT_WINDOW_SECS: i64 = 14 * 86_400;
+pub const MAX_WINDOW_SECS: i64 = 366 * 86_400;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOrder {
+    /// Steps in order, other events allowed between them.
+    #[default]
+    Loose,
+    /// Steps as consecutive events of the person.
+    Strict,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepRequest {
+    pub event: String,
+    pub filters: Option<FilterNode>,
+    pub name: Option<String>,
+}
+
+/// `{"kind": "funnel", …}` of `POST /query`.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunnelRequest {
+    pub steps: Vec<StepRequest>,
+    /// The range the first step must fall in; default the 7 days before `date_to`.
+    pub date_from: Option<String>,
+    pub date_to: Option<String>,
+    /// Seconds from the first step to the last; default 14 days, at most 366 days.
+    pub conversion_window_secs: Option<i64>,
+    #[serde(default)]
+    pub order: StepOrder,
+    pub filters: Option<FilterNode>,
+    #[serde(default)]
+    pub include_bots: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct FunnelQuery {
+    pub project_id: ProjectId,
+    pub steps: Vec<StepRequest>,
+    pub range: TimeRange,
+    pub window: Duration,
+    pub order: StepOrder,
+    pub filters: Option<FilterNode>,
+    pub include_bots: bool,
+}
+
+impl FunnelRequest {
+    pub fn resolve(
+        self,
+        project_id: ProjectId,
+        now: DateTime<Utc>,
+    ) -> Result<FunnelQuery, QueryError> {
+        if !(MIN_STEPS..=MAX_STEPS).contains(&self.steps.len()) {
+            return Err(QueryError::InvalidQuery(format!(
+                "a funnel has {MIN_STEPS} to {MAX_STEPS} steps"
+            )));
+        }
+        for step in &self.steps {
+            if step.event.is_empty() {
+                return Err(QueryError::InvalidQuery("a step needs an event".into()));
+            }
+            if let Some(f) = &step.filters {
+                f.validate()?;
+            }
+        }
+        if let Some(f) = &self.filters {
+            f.validate()?;
+        }
+        let window = self.conversion_window_secs.unwrap_or(DEFAULT_WINDOW_SECS);
+        if !(1..=MAX_WINDOW_SECS).contains(&window) {
+            return Err(QueryError::InvalidQuery(format!(
+                "`conversion_window_secs` must be 1 to {MAX_WINDOW_SECS}"
+            )));
+        }
+        let to = match &self.date_to {
+            Some(t) => parse_datetime(t, "date_to")?,
+            None => now,
+        };
+        let from = match &self.date_from {
+            Some(f) => parse_datetime(f, "date_from")?,
+            None => to - Duration::days(7),
+        };
+        if from >= to {
+            return Err(QueryError::EmptyRange);
+        }
+        Ok(FunnelQuery {
+            project_id,
+            steps: self.steps,
+            range: TimeRange { from, to },
+            window: Duration::seconds(window),
+            order: self.order,
+            filters: self.filters,
+            include_bots: self.include_bots,
+        })
+    }
+}
+
+/// Rows: person, event time (µs), step bits (bit k: matches step k), ordered by
+/// person then time. In loose order only events matching a step are returned.
+pub fn funnel_sql(q: &FunnelQuery) -> Sql {
+    let reads_persons = q
+        .steps
+        .iter()
+        .filter_map(|s| s.filters.as_ref())
+        .chain(q.filters.as_ref())
+        .any(FilterNode::reads_persons);
+    let mut s = Sql::default();
+    s.push("SELECT person, t_us, bits FROM (SELECT ev.person, epoch_us(ev.timestamp) AS t_us, ");
+    for (k, step) in q.steps.iter().enumerate() {
+        if k > 0 {
+            s.push(" | ");
+        }
+        s.push("(CASE WHEN ev.event = ")
+            .bind(SqlParam::Text(step.event.clone()));
+        if let Some(f) = &step.filters {
+            s.push(" AND ");
+            f.push_sql(&mut s);
+        }
+        s.push(" THEN ")
+            .bind(SqlParam::Int(1i64 << k))
+            .push(" ELSE 0 END)");
+    }
+    s.push(" AS bits, ev.uuid FROM ")
+        .push(EVENTS_WITH_PERSON_SELECT)
+        .push(" ev");
+    if reads_persons {
+        s.push(" LEFT JOIN persons pp ON pp.project_id = ev.project_id AND pp.id = ev.person");
+    }
+    s.push(" WHERE ev.project_id = ")
+        .bind(SqlParam::Int(q.project_id))
+        .push(" AND ev.timestamp >= ")
+        .bind(SqlParam::Time(q.range.from))
+        .push(" AND ev.timestamp < ")
+        .bind(SqlParam::Time(q.range.to + q.window));
+    if !q.include_bots {
+        s.push(" AND ev.is_bot IS NOT TRUE");
+    }
+    if let Some(f) = &q.filters {
+        s.push(" AND ");
+        f.push_sql(&mut s);
+    }
+    s.push(")");
+    if q.order == StepOrder::Loose {
+        s.push(" WHERE bits <> 0");
+    }
+    // uuid breaks ties between events of the same instant, for a stable walk.
+    s.push(" ORDER BY person, t_us, uuid");
+    s
+}
+
+/// One attempt: its step times (µs), `times[0]` the start.
+#[derive(Debug, Clone)]
+struct Attempt {
+    times: Vec<i64>,
+}
+
+/// Walks the rows of [`funnel_sql`] (one person after another) and counts.
+pub struct FunnelWalk {
+    steps: usize,
+    order: StepOrder,
+    from_us: i64,
+    to_us: i64,
+    window_us: i64,
+    person: Option<i64>,
+    reached: Vec<Option<Attempt>>,
+    best: Option<Attempt>,
+    /// Persons whose furthest step is k.
+    furthest: Vec<u64>,
+    /// Per step k ≥ 1: seconds from step k−1, one entry per person reaching k.
+    step_secs: Vec<Vec<f64>>,
+    /// Seconds from the first step to the last, per person who got to the end.
+    whole_secs: Vec<f64>,
+}
+
+impl FunnelWalk {
+    pub fn new(q: &FunnelQuery) -> Self {
+        let n = q.steps.len();
+        Self {
+            steps: n,
+            order: q.order,
+            from_us: q.range.from.timestamp_micros(),
+            to_us: q.range.to.timestamp_micros(),
+            window_us: q.window.num_microseconds().unwrap_or(i64::MAX),
+            person: None,
+            reached: vec![None; n],
+            best: None,
+            furthest: vec![0; n],
+            step_secs: vec![Vec::new(); n],
+            whole_secs: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, person: i64, at_us: i64, bits: i64) {
+        if self.person != Some(person) {
+            self.finish_person();
+            self.person = Some(person);
+        }
+        let mut next = if self.order == StepOrder::Strict {
+            vec![None; self.steps]
+        } else {
+            self.reached.clone()
+        };
+        // Later steps first, so this event moves an attempt one step at most.
+        for k in (1..self.steps).rev() {
+            if bits & (1 << k) == 0 {
+                continue;
+            }
+            if let Some(prev) = &self.reached[k - 1] {
+                if at_us - prev.times[0] <= self.window_us {
+                    let mut times = prev.times.clone();
+                    times.push(at_us);
+                    let later_start = next[k]
+                        .as_ref()
+                        .is_none_or(|cur: &Attempt| times[0] >= cur.times[0]);
+                    if later_start {
+                        next[k] = Some(Attempt { times });
+                    }
+                }
+            }
+        }
+        if bits & 1 != 0 && at_us >= self.from_us && at_us < self.to_us {
+            next[0] = Some(Attempt { times: vec![at_us] });
+        }
+        // The furthest attempt so far (the first to get there is kept).
+        if let Some(top) = next.iter().rposition(Option::is_some) {
+            let further = self.best.as_ref().is_none_or(|b| top + 1 > b.times.len());
+            if further {
+                self.best = next[top].clone();
+            }
+        }
+        self.reached = next;
+    }
+
+    fn finish_person(&mut self) {
+        if let Some(best) = self.best.take() {
+            let k = best.times.len() - 1;
+            self.furthest[k] += 1;
+            let secs = |a: i64, b: i64| (b - a) as f64 / 1e6;
+            for step in 1..best.times.len() {
+                self.step_secs[step].push(secs(best.times[step - 1], best.times[step]));
+            }
+            if best.times.len() == self.steps {
+                self.whole_secs.push(secs(best.times[0], best.times[k]));
+            }
+        }
+        self.reached = vec![None; self.steps];
+    }
+
+    pub fn finish(mut self, q: &FunnelQuery) -> FunnelAnswer {
+        self.finish_person();
+        let n = self.steps;
+        // Persons reaching step k = those whose furthest step is k or later.
+        let mut counts = vec![0u64; n];
+        let mut running = 0;
+        for k in (0..n).rev() {
+            running += self.furthest[k];
+            counts[k] = running;
+        }
+        let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+        let steps = (0..n)
+            .map(|k| {
+                let secs = &mut self.step_secs[k];
+                FunnelStep {
+                    step: k,
+                    name: q.steps[k]
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| q.steps[k].event.clone()),
+                    count: counts[k],
+                    conversion_from_first: ratio(counts[k], counts[0]),
+                    conversion_from_previous: ratio(counts[k], counts[k.saturating_sub(1)]),
+                    avg_secs_from_previous: mean(secs),
+                    median_secs_from_previous: median(secs),
+                }
+            })
+            .collect();
+        let whole = &mut self.whole_secs;
+        FunnelAnswer {
+            kind: "funnel",
+            range: q.range,
+            conversion_window_secs: q.window.num_seconds(),
+            order: q.order,
+            steps,
+            avg_secs_to_convert: mean(whole),
+            median_secs_to_convert: median(whole),
+        }
+    }
+}
+
+fn mean(v: &mut [f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// The middle value, or the mean of the two middle ones.
+fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FunnelStep {
+    pub step: usize,
+    pub name: String,
+    /// Persons who reached this step.
+    pub count: u64,
+    /// `null` when nobody did step 1 (or the previous step).
+    pub conversion_from_first: Option<f64>,
+    pub conversion_from_previous: Option<f64>,
+    /// Of the persons who reached this step, from the previous one (`null` for the
+    /// first step).
+    pub avg_secs_from_previous: Option<f64>,
+    pub median_secs_from_previous: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FunnelAnswer {
+    pub kind: &'static str,
+    pub range: TimeRange,
+    pub conversion_window_secs: i64,
+    pub order: StepOrder,
+    pub steps: Vec<FunnelStep>,
+    /// From the first to the last step, of the persons who got to the end.
+    pub avg_secs_to_convert: Option<f64>,
+    pub median_secs_to_convert: Option<f64>,
+}
