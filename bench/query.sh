@@ -41,7 +41,8 @@ TO=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 for body in \
   "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\",\"math\":\"unique_persons\"}]}" \
   "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\"}],\"breakdown\":{\"property\":\"\$browser\"}}" \
-  "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\",\"filters\":{\"key\":\"\$browser\",\"operator\":\"eq\",\"value\":\"Chrome\"}}]}"; do
+  "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\",\"filters\":{\"key\":\"\$browser\",\"operator\":\"eq\",\"value\":\"Chrome\"}}]}" \
+  "{\"kind\":\"funnel\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"conversion_window_secs\":86400,\"steps\":[{\"event\":\"\$pageview\"},{\"event\":\"signup_started\"},{\"event\":\"signup_completed\"},{\"event\":\"purchase\"}]}"; do
   times=()
   for i in $(seq 12); do
     t=$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d "$body" "$BASE/query")
