@@ -21,7 +21,7 @@
 use crate::error::QueryError;
 use crate::filters::FilterNode;
 use crate::sql::{Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
-use crate::types::{parse_datetime, TimeRange};
+use crate::types::TimeRange;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tally_core::ProjectId;
@@ -107,21 +107,17 @@ impl FunnelRequest {
                 "`conversion_window_secs` must be 1 to {MAX_WINDOW_SECS}"
             )));
         }
-        let to = match &self.date_to {
-            Some(t) => parse_datetime(t, "date_to")?,
-            None => now,
-        };
-        let from = match &self.date_from {
-            Some(f) => parse_datetime(f, "date_from")?,
-            None => to - Duration::days(7),
-        };
-        if from >= to {
-            return Err(QueryError::EmptyRange);
-        }
+        let range = TimeRange::resolve_fields(
+            self.date_from.as_deref(),
+            self.date_to.as_deref(),
+            now,
+            Duration::days(7),
+            ["date_from", "date_to"],
+        )?;
         Ok(FunnelQuery {
             project_id,
             steps: self.steps,
-            range: TimeRange { from, to },
+            range,
             window: Duration::seconds(window),
             order: self.order,
             filters: self.filters,

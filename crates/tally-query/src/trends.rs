@@ -11,7 +11,7 @@ use crate::buckets::BucketPlan;
 use crate::error::QueryError;
 use crate::filters::{check_key, push_property, FilterNode, PropertySource};
 use crate::sql::{local_time, Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
-use crate::types::{parse_datetime, parse_tz, Interval, TimeRange};
+use crate::types::{parse_tz, Interval, TimeRange};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tally_core::ProjectId;
@@ -171,18 +171,13 @@ impl TrendsRequest {
         }
         let interval: Interval = self.interval.as_deref().unwrap_or("day").parse()?;
         let tz = parse_tz(self.tz.as_deref())?;
-        let to = match &self.date_to {
-            Some(t) => parse_datetime(t, "date_to")?,
-            None => now,
-        };
-        let from = match &self.date_from {
-            Some(f) => parse_datetime(f, "date_from")?,
-            None => to - Duration::days(7),
-        };
-        if from >= to {
-            return Err(QueryError::EmptyRange);
-        }
-        let range = TimeRange { from, to };
+        let range = TimeRange::resolve_fields(
+            self.date_from.as_deref(),
+            self.date_to.as_deref(),
+            now,
+            Duration::days(7),
+            ["date_from", "date_to"],
+        )?;
         let plan = BucketPlan::new(range, interval, tz)?;
         let previous = if self.compare {
             let prev = range.previous();

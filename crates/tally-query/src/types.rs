@@ -33,12 +33,24 @@ impl TimeRange {
         now: DateTime<Utc>,
         default_span: Duration,
     ) -> Result<Self, QueryError> {
+        Self::resolve_fields(from, to, now, default_span, ["from", "to"])
+    }
+
+    /// [`TimeRange::resolve`] for bounds a request names differently (errors
+    /// name the request's fields).
+    pub fn resolve_fields(
+        from: Option<&str>,
+        to: Option<&str>,
+        now: DateTime<Utc>,
+        default_span: Duration,
+        [from_field, to_field]: [&'static str; 2],
+    ) -> Result<Self, QueryError> {
         let to = match to {
-            Some(t) => parse_datetime(t, "to")?,
+            Some(t) => parse_datetime(t, to_field)?,
             None => now,
         };
         let from = match from {
-            Some(f) => parse_datetime(f, "from")?,
+            Some(f) => parse_datetime(f, from_field)?,
             None => to - default_span,
         };
         if from >= to {
