@@ -347,7 +347,7 @@ impl FunnelWalk {
     }
 }
 
-fn mean(v: &mut [f64]) -> Option<f64> {
+fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 

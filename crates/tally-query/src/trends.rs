@@ -14,6 +14,7 @@ use crate::sql::{local_time, Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
 use crate::types::{parse_tz, Interval, TimeRange};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use tally_core::ProjectId;
 use utoipa::ToSchema;
 
@@ -386,11 +387,14 @@ pub fn assemble(
     // (is other, breakdown value) → one value per bucket.
     type Line = ((bool, Option<String>), Vec<Option<f64>>);
     let mut lines: Vec<Line> = Vec::new();
+    // A breakdown can have 101 lines × 10,000 buckets of rows: find lines by key.
+    let mut line_of: HashMap<(bool, Option<String>), usize> = HashMap::new();
     for row in rows {
         let key = (row.other, row.breakdown);
-        let at = match lines.iter().position(|(k, _)| *k == key) {
-            Some(at) => at,
+        let at = match line_of.get(&key) {
+            Some(&at) => at,
             None => {
+                line_of.insert(key.clone(), lines.len());
                 lines.push((key, vec![empty; plan.starts.len()]));
                 lines.len() - 1
             }

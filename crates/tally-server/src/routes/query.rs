@@ -333,14 +333,23 @@ pub async fn person(
 /// Kinds `POST /query` answers so far.
 const QUERY_KINDS: &[&str] = &["trends", "funnel"];
 
-/// An analytics query: `{"kind": "trends", …}`. The answer carries the resolved
-/// range and zone.
+/// The answer of any kind (each carries its own `kind`).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum QueryAnswer {
+    Trends(tally_query::trends::TrendsAnswer),
+    Funnel(tally_query::funnel::FunnelAnswer),
+}
+
+/// An analytics query: `{"kind": "trends" | "funnel", …}`. The answer carries the
+/// resolved range.
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/query", tag = "query",
     params(ProjectPath),
     request_body(content = tally_query::trends::TrendsRequest,
         description = "`kind` (`trends`, `funnel`) plus that kind's fields"),
     responses(
-        (status = 200, body = tally_query::trends::TrendsAnswer),
+        (status = 200, body = tally_query::trends::TrendsAnswer,
+            description = "for `trends`; `funnel` answers a FunnelAnswer"),
         ReadErrors,
     ),
     security(("admin_key" = [])))]
@@ -348,34 +357,36 @@ pub async fn query(
     State(state): State<AppState>,
     ReadAccess(project_id): ReadAccess,
     body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<QueryAnswer>, ApiError> {
     let Json(mut body) = body.map_err(|e| tally_ingest::DecodeError::InvalidJson(e.body_text()))?;
     let kind = body
         .as_object_mut()
         .and_then(|o| o.remove("kind"))
         .and_then(|k| k.as_str().map(str::to_owned));
     let invalid = |e: serde_json::Error| QueryError::InvalidQuery(e.to_string());
-    match kind.as_deref() {
+    let now = state.clock.now();
+    let answer = match kind.as_deref() {
         Some("trends") => {
             let request: tally_query::trends::TrendsRequest =
                 serde_json::from_value(body).map_err(invalid)?;
-            let q = request.resolve(project_id, state.clock.now())?;
-            let answer = state.query_after_writes().await.trends(q).await?;
-            Ok(Json(serde_json::to_value(answer).map_err(invalid)?))
+            let q = request.resolve(project_id, now)?;
+            QueryAnswer::Trends(state.query_after_writes().await.trends(q).await?)
         }
         Some("funnel") => {
             let request: tally_query::funnel::FunnelRequest =
                 serde_json::from_value(body).map_err(invalid)?;
-            let q = request.resolve(project_id, state.clock.now())?;
-            let answer = state.query_after_writes().await.funnel(q).await?;
-            Ok(Json(serde_json::to_value(answer).map_err(invalid)?))
+            let q = request.resolve(project_id, now)?;
+            QueryAnswer::Funnel(state.query_after_writes().await.funnel(q).await?)
         }
-        _ => Err(QueryError::InvalidQuery(format!(
-            "`kind` must be one of: {}",
-            QUERY_KINDS.join(", ")
-        ))
-        .into()),
-    }
+        _ => {
+            return Err(QueryError::InvalidQuery(format!(
+                "`kind` must be one of: {}",
+                QUERY_KINDS.join(", ")
+            ))
+            .into())
+        }
+    };
+    Ok(Json(answer))
 }
 
 /// One dimension of the traffic (the dashboard's tables): `page`, `referrer`,
