@@ -8,7 +8,13 @@ use duckdb::types::{ToSqlOutput, Value};
 use duckdb::ToSql;
 use serde_json::{Map, Value as Json};
 use tally_core::StoreError;
+use tally_query::activity::{self, ActivityQuery, LifecycleAnswer, StickinessAnswer};
 use tally_query::funnel::{self, FunnelAnswer, FunnelQuery, FunnelWalk};
+use tally_query::paths::{self, PathRow, PathsAnswer, PathsQuery};
+use tally_query::persons::{self, PersonListItem, PersonsPage, PersonsQuery};
+use tally_query::realtime::{self, RealtimeAnswer, RealtimeQuery};
+use tally_query::retention::{self, RetentionAnswer, RetentionQuery, RetentionRow};
+use tally_query::sessions::{self, SessionEventsQuery, SessionTimeline};
 use tally_query::sql::{self, Sql, SqlParam};
 use tally_query::top::{self, TopAnswer, TopQuery, TopRow};
 use tally_query::trends::{self, TrendRow, TrendsAnswer, TrendsPrevious, TrendsQuery};
@@ -44,6 +50,48 @@ fn run<T>(
     Ok(out)
 }
 
+/// An event row of `sql::EVENT_COLUMNS`.
+fn event_record(r: &duckdb::Row<'_>) -> duckdb::Result<EventRecord> {
+    let uuid: String = r.get(0)?;
+    let props: Option<String> = r.get(9)?;
+    Ok(EventRecord {
+        uuid: Uuid::parse_str(&uuid).unwrap_or_default(),
+        event: r.get(1)?,
+        distinct_id: r.get(2)?,
+        timestamp: time(r.get(3)?),
+        received_at: time(r.get(4)?),
+        url: r.get(5)?,
+        path: r.get(6)?,
+        referrer: r.get(7)?,
+        session_id: r.get(8)?,
+        browser: r.get(10)?,
+        os: r.get(11)?,
+        device: r.get(12)?,
+        is_bot: r.get(13)?,
+        properties: props
+            .and_then(|p| serde_json::from_str::<Map<String, Json>>(&p).ok())
+            .unwrap_or_default(),
+    })
+}
+
+/// A person row: id, identified, first seen µs, last seen µs, properties JSON,
+/// distinct ids JSON array.
+fn person_record(r: &duckdb::Row<'_>) -> duckdb::Result<PersonRecord> {
+    let id: i64 = r.get(0)?;
+    let json = |i: usize| -> duckdb::Result<String> { r.get(i) };
+    let bad = |i: usize, e: serde_json::Error| {
+        duckdb::Error::FromSqlConversionFailure(i, duckdb::types::Type::Text, Box::new(e))
+    };
+    Ok(PersonRecord {
+        id,
+        distinct_ids: serde_json::from_str(&json(5)?).map_err(|e| bad(5, e))?,
+        is_identified: r.get(1)?,
+        first_seen: time(r.get(2)?),
+        last_seen: time(r.get(3)?),
+        properties: serde_json::from_str(&json(4)?).map_err(|e| bad(4, e))?,
+    })
+}
+
 fn time(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
@@ -57,30 +105,7 @@ impl QueryEngine for DuckDb {
     async fn events(&self, q: EventsQuery) -> Result<EventsPage, StoreError> {
         self.blocking(move |db| {
             let sql = sql::events_page(&q);
-            let mut results = db.read(|c| {
-                run(c, &sql, |r| {
-                    let uuid: String = r.get(0)?;
-                    let props: Option<String> = r.get(9)?;
-                    Ok(EventRecord {
-                        uuid: Uuid::parse_str(&uuid).unwrap_or_default(),
-                        event: r.get(1)?,
-                        distinct_id: r.get(2)?,
-                        timestamp: time(r.get(3)?),
-                        received_at: time(r.get(4)?),
-                        url: r.get(5)?,
-                        path: r.get(6)?,
-                        referrer: r.get(7)?,
-                        session_id: r.get(8)?,
-                        browser: r.get(10)?,
-                        os: r.get(11)?,
-                        device: r.get(12)?,
-                        is_bot: r.get(13)?,
-                        properties: props
-                            .and_then(|p| serde_json::from_str::<Map<String, Json>>(&p).ok())
-                            .unwrap_or_default(),
-                    })
-                })
-            })?;
+            let mut results = db.read(|c| run(c, &sql, event_record))?;
             let next = if results.len() > q.limit {
                 results.truncate(q.limit);
                 results.last().map(|last| {
@@ -162,30 +187,131 @@ impl QueryEngine for DuckDb {
     async fn person(&self, q: PersonQuery) -> Result<Option<PersonRecord>, StoreError> {
         self.blocking(move |db| {
             let sql = sql::person(&q);
+            let rows = db.read(|c| run(c, &sql, person_record))?;
+            Ok(rows.into_iter().next())
+        })
+        .await
+    }
+
+    async fn retention(&self, q: RetentionQuery) -> Result<RetentionAnswer, StoreError> {
+        self.blocking(move |db| {
+            let sql = retention::retention_sql(&q);
             let rows = db.read(|c| {
                 run(c, &sql, |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, bool>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                    ))
+                    Ok(RetentionRow {
+                        cohort_local_us: r.get(0)?,
+                        return_local_us: r.get(1)?,
+                        persons: r.get(2)?,
+                    })
                 })
             })?;
-            let Some((id, is_identified, first, last, properties, ids)) = rows.into_iter().next()
-            else {
+            Ok(retention::assemble(&q, &rows))
+        })
+        .await
+    }
+
+    async fn paths(&self, q: PathsQuery) -> Result<PathsAnswer, StoreError> {
+        self.blocking(move |db| {
+            let sql = paths::paths_sql(&q);
+            let rows = db.read(|c| {
+                run(c, &sql, |r| {
+                    Ok(PathRow {
+                        step: r.get(0)?,
+                        item: r.get(1)?,
+                        next: r.get(2)?,
+                        persons: r.get(3)?,
+                    })
+                })
+            })?;
+            Ok(paths::assemble(&q, rows))
+        })
+        .await
+    }
+
+    async fn stickiness(&self, q: ActivityQuery) -> Result<StickinessAnswer, StoreError> {
+        self.blocking(move |db| {
+            let sql = activity::stickiness_sql(&q);
+            let rows = db.read(|c| run(c, &sql, |r| Ok((r.get(0)?, r.get(1)?))))?;
+            Ok(activity::stickiness_answer(&q, &rows))
+        })
+        .await
+    }
+
+    async fn lifecycle(&self, q: ActivityQuery) -> Result<LifecycleAnswer, StoreError> {
+        self.blocking(move |db| {
+            let sql = activity::lifecycle_sql(&q);
+            let rows = db.read(|c| run(c, &sql, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))?;
+            Ok(activity::lifecycle_answer(&q, &rows))
+        })
+        .await
+    }
+
+    async fn persons(&self, q: PersonsQuery) -> Result<PersonsPage, StoreError> {
+        self.blocking(move |db| {
+            let sql = persons::persons_sql(&q);
+            let mut results = db.read(|c| {
+                run(c, &sql, |r| {
+                    Ok(PersonListItem {
+                        person: person_record(r)?,
+                        events: count(r.get(6)?),
+                    })
+                })
+            })?;
+            let next_offset = (results.len() > q.limit).then(|| {
+                results.truncate(q.limit);
+                q.offset + q.limit
+            });
+            Ok(PersonsPage {
+                kind: "persons",
+                results,
+                next_offset,
+            })
+        })
+        .await
+    }
+
+    async fn realtime(&self, q: RealtimeQuery) -> Result<RealtimeAnswer, StoreError> {
+        self.blocking(move |db| {
+            let totals = realtime::totals_sql(&q);
+            let per_minute = realtime::per_minute_sql(&q);
+            let (totals, per_minute) = db.read(|c| {
+                let totals = run(c, &totals, |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?]))?;
+                let per_minute = run(c, &per_minute, |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok((totals, per_minute))
+            })?;
+            Ok(realtime::assemble(
+                &q,
+                totals.first().copied().unwrap_or_default(),
+                &per_minute,
+            ))
+        })
+        .await
+    }
+
+    async fn session_events(
+        &self,
+        q: SessionEventsQuery,
+    ) -> Result<Option<SessionTimeline>, StoreError> {
+        self.blocking(move |db| {
+            let sdk = sessions::sdk_session_sql(&q);
+            let mut events = db.read(|c| run(c, &sdk, event_record))?;
+            let mut truncated = events.len() > sessions::MAX_SESSION_EVENTS;
+            if events.is_empty() {
+                if let Some((distinct_id, start)) = sessions::parse_derived(&q.id) {
+                    let sql = sessions::derived_session_sql(&q, &distinct_id, start);
+                    let rows = db.read(|c| run(c, &sql, event_record))?;
+                    events = sessions::cut_derived(rows, start, q.inactivity);
+                    truncated = events.len() > sessions::MAX_SESSION_EVENTS;
+                }
+            }
+            if events.is_empty() {
                 return Ok(None);
-            };
-            let bad = |e: serde_json::Error| StoreError::Internal(format!("person {id}: {e}"));
-            Ok(Some(PersonRecord {
-                id,
-                distinct_ids: serde_json::from_str(&ids).map_err(bad)?,
-                is_identified,
-                first_seen: time(first),
-                last_seen: time(last),
-                properties: serde_json::from_str(&properties).map_err(bad)?,
+            }
+            events.truncate(sessions::MAX_SESSION_EVENTS);
+            Ok(Some(SessionTimeline {
+                id: q.id,
+                events,
+                truncated,
             }))
         })
         .await

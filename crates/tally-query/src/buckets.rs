@@ -67,6 +67,11 @@ impl BucketPlan {
             .saturating_sub(1)
     }
 
+    /// The bucket that starts exactly at this local time, if any.
+    pub fn index_of_start(&self, local_start: NaiveDateTime) -> Option<usize> {
+        self.starts.binary_search(&local_start).ok()
+    }
+
     /// A bucket start as RFC 3339 with the zone's offset at that moment.
     pub fn label(&self, index: usize) -> String {
         let naive = self.starts[index];
@@ -75,6 +80,45 @@ impl BucketPlan {
             None => naive.and_utc().to_rfc3339(),
         }
     }
+}
+
+/// The `n` whole periods of `interval` in `tz` that end with the one holding
+/// the instant just before `to`: from the local start of the first to the local
+/// start of the period after the last, as a UTC range. Retention, stickiness and
+/// lifecycle count whole periods, never a partial first one.
+pub fn whole_periods(
+    to: DateTime<Utc>,
+    interval: Interval,
+    tz: Tz,
+    n: usize,
+) -> Result<TimeRange, QueryError> {
+    let last = truncate(local(tz, to - Duration::microseconds(1)), interval);
+    let back = u32::try_from(n.saturating_sub(1)).unwrap_or(u32::MAX);
+    let first = match interval {
+        Interval::Minute => last.checked_sub_signed(Duration::minutes(back.into())),
+        Interval::Hour => last.checked_sub_signed(Duration::hours(back.into())),
+        Interval::Day => last.checked_sub_signed(Duration::days(back.into())),
+        Interval::Week => last.checked_sub_signed(Duration::weeks(back.into())),
+        Interval::Month => last.checked_sub_months(chrono::Months::new(back)),
+    }
+    .ok_or(QueryError::EmptyRange)?;
+    Ok(TimeRange {
+        from: utc_of_local(tz, first),
+        to: utc_of_local(tz, step(last, interval)),
+    })
+}
+
+/// The instant a local time names; a local time skipped by a DST change maps to
+/// the moment the clocks jumped (the first instant after the gap).
+pub(crate) fn utc_of_local(tz: Tz, t: NaiveDateTime) -> DateTime<Utc> {
+    let mut probe = t;
+    for _ in 0..180 {
+        if let Some(at) = tz.from_local_datetime(&probe).earliest() {
+            return at.with_timezone(&Utc);
+        }
+        probe += Duration::minutes(1);
+    }
+    t.and_utc()
 }
 
 fn local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
@@ -173,6 +217,25 @@ mod tests {
             from: utc(a),
             to: utc(b),
         }
+    }
+
+    #[test]
+    fn whole_periods_end_with_the_period_holding_to() {
+        // 2026-11-04 is a Wednesday; three weeks in Berlin (UTC+1 in November)
+        // are the Mondays 19 Oct (still summer time, UTC+2) .. 2 Nov, to 9 Nov.
+        let r = whole_periods(
+            utc("2026-11-04T12:00:00Z"),
+            Interval::Week,
+            Tz::Europe__Berlin,
+            3,
+        )
+        .unwrap();
+        assert_eq!(r.from, utc("2026-10-18T22:00:00Z"));
+        assert_eq!(r.to, utc("2026-11-08T23:00:00Z"));
+        // `to` exactly on a period start belongs to the period before.
+        let r = whole_periods(utc("2026-03-01T00:00:00Z"), Interval::Month, Tz::UTC, 2).unwrap();
+        assert_eq!(r.from, utc("2026-01-01T00:00:00Z"));
+        assert_eq!(r.to, utc("2026-03-01T00:00:00Z"));
     }
 
     #[test]

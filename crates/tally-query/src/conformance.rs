@@ -53,7 +53,13 @@ macro_rules! conformance_suite {
             top_events_and_overview_count_per_project_and_range,
             trends_answer_series_math_breakdowns_filters_compare_and_cumulative,
             top_tables_count_visitors_pageviews_and_events,
-            funnels_count_persons_per_step_loose_and_strict);
+            funnels_count_persons_per_step_loose_and_strict,
+            retention_counts_cohorts_first_time_and_recurring,
+            stickiness_and_lifecycle_follow_persons_across_days,
+            paths_follow_pages_from_a_start_or_to_an_end,
+            persons_list_search_and_timeline_across_ids,
+            realtime_counts_the_last_minutes,
+            sessions_sort_and_show_one_timeline);
     };
     (@tests $open:expr; $($name:ident),+) => {
         $(
@@ -329,6 +335,8 @@ pub async fn sessions_are_cut_by_inactivity_or_sdk_id(db: &impl Backend) {
         limit: 10,
         offset: 0,
         include_bots: false,
+        sort: SessionSort::Start,
+        descending: true,
     };
     let page = db.sessions(q.clone()).await.unwrap();
     let ids: Vec<&str> = page.results.iter().map(|s| s.id.as_str()).collect();
@@ -1147,4 +1155,528 @@ pub async fn funnels_count_persons_per_step_loose_and_strict(db: &impl Backend) 
     .await;
     assert_eq!(empty.steps[0].count, 0);
     assert_eq!(empty.steps[1].conversion_from_first, None);
+}
+
+/// An event of `person` (stored with that person id) at `ts`.
+fn person_event(name: &str, who: &str, person: i64, ts: &str) -> Event {
+    let mut e = Event::new(1, Uuid::new_v4(), name, who, at(ts));
+    e.person_id = Some(person);
+    e
+}
+
+fn bot_event(name: &str, ts: &str) -> Event {
+    let mut e = person_event(name, "crawler", 99, ts);
+    e.is_bot = true;
+    e
+}
+
+pub async fn retention_counts_cohorts_first_time_and_recurring(db: &impl Backend) {
+    use crate::retention::RetentionRequest;
+    let ev = person_event;
+    let events = vec![
+        // A: cohort Nov 1, back Nov 2 and Nov 4.
+        ev("signup", "a", 1, "2026-11-01T10:00:00Z"),
+        ev("login", "a", 1, "2026-11-02T12:00:00Z"),
+        ev("login", "a", 1, "2026-11-04T12:00:00Z"),
+        // B: cohort Nov 1 late evening (UTC), back 40 minutes later — Nov 2 in
+        // UTC, still Nov 1 in New York.
+        ev("signup", "b", 2, "2026-11-01T23:30:00Z"),
+        ev("login", "b", 2, "2026-11-02T00:10:00Z"),
+        // C: cohort Nov 2; a login the same day is period 0, not a return.
+        ev("signup", "c", 3, "2026-11-02T12:00:00Z"),
+        ev("login", "c", 3, "2026-11-02T13:00:00Z"),
+        ev("login", "c", 3, "2026-11-03T12:00:00Z"),
+        // D: first signed up before the range: no first-time cohort; recurring
+        // cohort Nov 3, back Nov 4.
+        ev("signup", "d", 4, "2026-10-30T12:00:00Z"),
+        ev("signup", "d", 4, "2026-11-03T12:00:00Z"),
+        ev("login", "d", 4, "2026-11-04T12:00:00Z"),
+        // E: signs up twice (two recurring cohorts), back Nov 4.
+        ev("signup", "e", 5, "2026-11-01T12:00:00Z"),
+        ev("signup", "e", 5, "2026-11-03T12:00:00Z"),
+        ev("login", "e", 5, "2026-11-04T12:00:00Z"),
+        bot_event("signup", "2026-11-01T12:00:00Z"),
+        bot_event("login", "2026-11-02T12:00:00Z"),
+    ];
+    db.insert_batch(events.into()).await.unwrap();
+    let run = |cohort: &str, tz: &str| {
+        let body = json!({"start_event": {"event": "signup"}, "return_event": {"event": "login"},
+            "period": "day", "periods": 4, "date_to": "2026-11-04T12:00:00Z",
+            "cohort": cohort, "tz": tz});
+        async move {
+            let request: RetentionRequest = serde_json::from_value(body).unwrap();
+            db.retention(request.resolve(1, at("2026-11-20T00:00:00Z")).unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let table = |a: &crate::retention::RetentionAnswer| -> Vec<Vec<u64>> {
+        a.cohorts
+            .iter()
+            .map(|c| c.values.iter().map(|v| v.count).collect())
+            .collect()
+    };
+    let first = run("first_time", "UTC").await;
+    assert_eq!(
+        first.range,
+        range("2026-11-01T00:00:00Z", "2026-11-05T00:00:00Z")
+    );
+    assert_eq!(
+        table(&first),
+        vec![vec![3, 2, 0, 2], vec![1, 1, 0], vec![0, 0], vec![0]]
+    );
+    assert_eq!(first.cohorts[0].size, 3);
+    assert_eq!(first.cohorts[0].start, "2026-11-01T00:00:00+00:00");
+    let pct: Vec<Option<f64>> = first.cohorts[0]
+        .values
+        .iter()
+        .map(|v| v.percentage)
+        .collect();
+    assert_eq!(
+        pct,
+        vec![Some(100.0), Some(200.0 / 3.0), Some(0.0), Some(200.0 / 3.0)]
+    );
+    assert_eq!(first.cohorts[2].values[0].percentage, None, "empty cohort");
+
+    // One person in two cohorts (E), and D counted from its second signup.
+    let recurring = run("recurring", "UTC").await;
+    assert_eq!(
+        table(&recurring),
+        vec![vec![3, 2, 0, 2], vec![1, 1, 0], vec![2, 2], vec![0]]
+    );
+
+    // New York days (the DST change is on Nov 1): B's login is the same day.
+    let ny = run("first_time", "America/New_York").await;
+    assert_eq!(
+        table(&ny),
+        vec![vec![3, 1, 0, 2], vec![1, 1, 0], vec![0, 0], vec![0]]
+    );
+    assert_eq!(ny.cohorts[0].start, "2026-11-01T00:00:00-04:00");
+    assert_eq!(ny.cohorts[1].start, "2026-11-02T00:00:00-05:00");
+
+    // Any event starts and returns, by week.
+    let request: RetentionRequest = serde_json::from_value(json!({
+        "period": "week", "periods": 1, "date_to": "2026-11-04T12:00:00Z"}))
+    .unwrap();
+    let any = db
+        .retention(request.resolve(1, at("2026-11-20T00:00:00Z")).unwrap())
+        .await
+        .unwrap();
+    // The week of Monday Nov 2 (Nov 1 is a Sunday). First seen that week: C
+    // only; A, B and E were seen on Nov 1, D in October.
+    assert_eq!(
+        any.range,
+        range("2026-11-02T00:00:00Z", "2026-11-09T00:00:00Z")
+    );
+    assert_eq!(table(&any), vec![vec![1]]);
+}
+
+pub async fn stickiness_and_lifecycle_follow_persons_across_days(db: &impl Backend) {
+    use crate::activity::ActivityRequest;
+    let ev = |who: &str, person: i64, ts: &str| person_event("use", who, person, ts);
+    let events = vec![
+        ev("p1", 1, "2026-11-02T10:00:00Z"),
+        ev("p1", 1, "2026-11-03T10:00:00Z"),
+        ev("p1", 1, "2026-11-04T10:00:00Z"),
+        ev("p2", 2, "2026-11-02T10:00:00Z"),
+        ev("p2", 2, "2026-11-04T10:00:00Z"),
+        ev("p2", 2, "2026-11-04T11:00:00Z"),
+        ev("p3", 3, "2026-11-03T10:00:00Z"),
+        ev("p4", 4, "2026-10-20T10:00:00Z"),
+        ev("p4", 4, "2026-11-04T10:00:00Z"),
+        ev("p5", 5, "2026-11-01T10:00:00Z"),
+        ev("p6", 6, "2026-11-01T10:00:00Z"),
+        ev("p6", 6, "2026-11-02T10:00:00Z"),
+        person_event("other", "p7", 7, "2026-11-03T10:00:00Z"),
+        bot_event("use", "2026-11-02T10:00:00Z"),
+    ];
+    db.insert_batch(events.into()).await.unwrap();
+    let request = || -> ActivityRequest {
+        serde_json::from_value(json!({"event": {"event": "use"},
+            "date_from": "2026-11-02", "date_to": "2026-11-05"}))
+        .unwrap()
+    };
+    let now = at("2026-11-20T00:00:00Z");
+    let sticky = db
+        .stickiness(request().resolve(1, now).unwrap())
+        .await
+        .unwrap();
+    // One day: p3, p4, p6; two: p2; three: p1.
+    let per: Vec<(usize, u64)> = sticky
+        .results
+        .iter()
+        .map(|v| (v.intervals, v.persons))
+        .collect();
+    assert_eq!(per, vec![(1, 3), (2, 1), (3, 1)]);
+
+    let life = db
+        .lifecycle(request().resolve(1, now).unwrap())
+        .await
+        .unwrap();
+    let rows: Vec<(u64, u64, u64, u64)> = life
+        .results
+        .iter()
+        .map(|b| (b.new, b.returning, b.resurrecting, b.dormant))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            // Nov 2: p1, p2 new; p6 returning; p5 dormant.
+            (2, 1, 0, 1),
+            // Nov 3: p3 new; p1 returning; p2 and p6 dormant.
+            (1, 1, 0, 2),
+            // Nov 4: p1 returning; p2 and p4 resurrecting; p3 dormant.
+            (0, 1, 2, 1),
+        ]
+    );
+    assert_eq!(life.results[0].bucket, "2026-11-02T00:00:00+00:00");
+    // A range starting mid-day still counts whole days.
+    let mut midday = request();
+    midday.date_from = Some("2026-11-02T15:00:00Z".into());
+    let sticky = db
+        .stickiness(midday.resolve(1, now).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(sticky.range.from, at("2026-11-02T00:00:00Z"));
+    assert_eq!(sticky.results.len(), 3);
+}
+
+pub async fn paths_follow_pages_from_a_start_or_to_an_end(db: &impl Backend) {
+    use crate::paths::PathsRequest;
+    let page = |who: &str, person: i64, ts: &str, path: &str| {
+        let mut e = person_event("$pageview", who, person, ts);
+        e.path = Some(path.into());
+        e
+    };
+    let events = vec![
+        page("p1", 1, "2026-11-02T10:00:00Z", "/"),
+        page("p1", 1, "2026-11-02T10:01:00Z", "/pricing"),
+        person_event("click", "p1", 1, "2026-11-02T10:01:30Z"),
+        // A reload is not a step.
+        page("p1", 1, "2026-11-02T10:02:00Z", "/pricing"),
+        page("p1", 1, "2026-11-02T10:03:00Z", "/signup"),
+        page("p1", 1, "2026-11-02T10:04:00Z", "/done"),
+        page("p2", 2, "2026-11-02T10:00:00Z", "/"),
+        page("p2", 2, "2026-11-02T10:01:00Z", "/pricing"),
+        page("p2", 2, "2026-11-02T10:02:00Z", "/docs"),
+        page("p3", 3, "2026-11-02T10:00:00Z", "/docs"),
+        page("p3", 3, "2026-11-02T10:01:00Z", "/"),
+        page("p3", 3, "2026-11-02T10:02:00Z", "/pricing"),
+        page("p3", 3, "2026-11-02T10:03:00Z", "/signup"),
+        page("p4", 4, "2026-11-02T10:00:00Z", "/blog"),
+    ];
+    db.insert_batch(events.into()).await.unwrap();
+    let run = |body: serde_json::Value| async move {
+        let mut body = body;
+        body["date_from"] = json!("2026-11-01");
+        body["date_to"] = json!("2026-11-05");
+        let request: PathsRequest = serde_json::from_value(body).unwrap();
+        db.paths(request.resolve(1, at("2026-11-20T00:00:00Z")).unwrap())
+            .await
+            .unwrap()
+    };
+    let shape = |a: &crate::paths::PathsAnswer| {
+        let nodes: Vec<(String, u64)> = a.nodes.iter().map(|n| (n.id.clone(), n.persons)).collect();
+        let links: Vec<(String, String, u64)> = a
+            .links
+            .iter()
+            .map(|l| (l.source.clone(), l.target.clone(), l.persons))
+            .collect();
+        (nodes, links)
+    };
+    let s = |x: &str| x.to_owned();
+    let forward = run(json!({"start_point": "/", "steps": 2})).await;
+    assert_eq!(
+        shape(&forward),
+        (
+            vec![
+                (s("0:/"), 3),
+                (s("1:/pricing"), 3),
+                (s("2:/signup"), 2),
+                (s("2:/docs"), 1)
+            ],
+            vec![
+                (s("0:/"), s("1:/pricing"), 3),
+                (s("1:/pricing"), s("2:/signup"), 2),
+                (s("1:/pricing"), s("2:/docs"), 1)
+            ]
+        )
+    );
+    let backward = run(json!({"end_point": "/signup", "steps": 2})).await;
+    assert_eq!(
+        shape(&backward).1,
+        vec![
+            (s("-2:/"), s("-1:/pricing"), 2),
+            (s("-1:/pricing"), s("0:/signup"), 2)
+        ]
+    );
+    // The heaviest link only, with the nodes it joins.
+    let top = run(json!({"start_point": "/", "steps": 2, "limit": 1})).await;
+    assert_eq!(
+        shape(&top),
+        (
+            vec![(s("0:/"), 3), (s("1:/pricing"), 3)],
+            vec![(s("0:/"), s("1:/pricing"), 3)]
+        )
+    );
+    // Events: p1's pageview, click, pageview… ; from each person's first event.
+    let events = run(json!({"path_type": "events", "start_point": "click", "steps": 1})).await;
+    assert_eq!(shape(&events).1, vec![(s("0:click"), s("1:$pageview"), 1)]);
+    // A start point nobody reached: nothing.
+    let none = run(json!({"start_point": "/nowhere"})).await;
+    assert!(none.nodes.is_empty() && none.links.is_empty());
+}
+
+pub async fn persons_list_search_and_timeline_across_ids(db: &impl Backend) {
+    use crate::persons::PersonsRequest;
+    use tally_core::{Person, PersonChanges, PersonProperties, PropertyWrite, WriteKind};
+    let person = |id: i64, last: &str, props: serde_json::Value| {
+        let mut properties = PersonProperties::default();
+        for (k, v) in props.as_object().unwrap() {
+            properties.apply(
+                k,
+                PropertyWrite {
+                    value: Some(v.clone()),
+                    at_ms: 0,
+                    kind: WriteKind::Set,
+                },
+            );
+        }
+        Person {
+            project_id: 1,
+            id,
+            is_identified: id == 7,
+            first_seen: at("2026-11-01T00:00:00Z"),
+            last_seen: at(last),
+            properties,
+        }
+    };
+    // Person 8 (id "old") was merged into 7, which has "anon" and "ann@x.io".
+    db.save_persons(&PersonChanges {
+        merges: vec![],
+        links: vec![
+            (1, "old".into(), 8),
+            (1, "anon".into(), 7),
+            (1, "ann@x.io".into(), 7),
+            (1, "bob".into(), 9),
+        ],
+        persons: vec![
+            person(
+                7,
+                "2026-11-03T00:00:00Z",
+                json!({"plan": "pro", "name": "Ann"}),
+            ),
+            person(8, "2026-11-01T00:00:00Z", json!({})),
+            person(
+                9,
+                "2026-11-02T00:00:00Z",
+                json!({"plan": "free", "name": "Bob; DROP"}),
+            ),
+        ],
+    })
+    .unwrap();
+    db.save_persons(&PersonChanges {
+        merges: vec![(1, 8, 7)],
+        links: vec![(1, "old".into(), 7)],
+        persons: vec![],
+    })
+    .unwrap();
+    db.insert_batch(
+        vec![
+            person_event("a", "old", 8, "2026-11-01T10:00:00Z"),
+            person_event("b", "anon", 7, "2026-11-02T10:00:00Z"),
+            person_event("c", "ann@x.io", 7, "2026-11-03T10:00:00Z"),
+            person_event("d", "bob", 9, "2026-11-02T10:00:00Z"),
+        ]
+        .into(),
+    )
+    .await
+    .unwrap();
+    let list = |body: serde_json::Value| async move {
+        let request: PersonsRequest = serde_json::from_value(body).unwrap();
+        db.persons(request.resolve(1).unwrap()).await.unwrap()
+    };
+    let all = list(json!({})).await;
+    let rows: Vec<(i64, Vec<String>, u64)> = all
+        .results
+        .iter()
+        .map(|p| (p.person.id, p.person.distinct_ids.clone(), p.events))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (7, vec!["ann@x.io".into(), "anon".into(), "old".into()], 3),
+            (9, vec!["bob".into()], 1)
+        ]
+    );
+    assert_eq!(all.next_offset, None);
+    assert_eq!(
+        all.results[0].person.properties.get("plan"),
+        Some(&json!("pro"))
+    );
+    // Pages.
+    let first = list(json!({"limit": 1})).await;
+    assert_eq!(first.results[0].person.id, 7);
+    assert_eq!(first.next_offset, Some(1));
+    let second = list(json!({"limit": 1, "offset": 1})).await;
+    assert_eq!(second.results[0].person.id, 9);
+    assert_eq!(second.next_offset, None);
+    // Search: by any id, by a property value; hostile text is just text.
+    let ids =
+        |p: crate::persons::PersonsPage| p.results.iter().map(|r| r.person.id).collect::<Vec<_>>();
+    assert_eq!(ids(list(json!({"search": "OLD"})).await), vec![7]);
+    assert_eq!(ids(list(json!({"search": "bob; drop"})).await), vec![9]);
+    assert_eq!(
+        ids(list(json!({"search": "x'); --"})).await),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        ids(list(
+            json!({"filters": {"key": "plan", "operator": "eq", "value": "free", "type": "person"}})
+        )
+        .await),
+        vec![9]
+    );
+    assert_eq!(
+        ids(list(json!({"order_by": "first_seen"})).await),
+        vec![9, 7],
+        "equal first_seen: higher id first"
+    );
+
+    // One person's timeline under every id, through the merge.
+    let timeline = db
+        .events(EventsQuery {
+            person: Some("anon".into()),
+            ..all_events(1, 10)
+        })
+        .await
+        .unwrap();
+    let names: Vec<&str> = timeline.results.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(names, vec!["c", "b", "a"]);
+    let unknown = db
+        .events(EventsQuery {
+            person: Some("nobody".into()),
+            ..all_events(1, 10)
+        })
+        .await
+        .unwrap();
+    assert!(unknown.results.is_empty());
+}
+
+pub async fn realtime_counts_the_last_minutes(db: &impl Backend) {
+    use crate::realtime::RealtimeQuery;
+    let events = vec![
+        person_event("$pageview", "p1", 1, "2026-11-10T11:58:00Z"),
+        person_event("$pageview", "p1", 1, "2026-11-10T11:59:10Z"),
+        person_event("$pageview", "p2", 2, "2026-11-10T11:40:00Z"),
+        person_event("$pageview", "p3", 3, "2026-11-10T11:20:00Z"),
+        bot_event("$pageview", "2026-11-10T11:59:00Z"),
+    ];
+    db.insert_batch(events.into()).await.unwrap();
+    let now = at("2026-11-10T12:00:30Z");
+    let a = db
+        .realtime(RealtimeQuery { project_id: 1, now })
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.active_persons_5m, a.active_persons_30m, a.events_30m),
+        (1, 2, 3)
+    );
+    assert_eq!(a.per_minute.len(), 30);
+    assert_eq!(a.per_minute[0].minute, at("2026-11-10T11:31:00Z"));
+    assert_eq!(a.per_minute[29].minute, at("2026-11-10T12:00:00Z"));
+    let nonzero: Vec<(DateTime<Utc>, u64)> = a
+        .per_minute
+        .iter()
+        .filter(|m| m.events > 0)
+        .map(|m| (m.minute, m.events))
+        .collect();
+    assert_eq!(
+        nonzero,
+        vec![
+            (at("2026-11-10T11:40:00Z"), 1),
+            (at("2026-11-10T11:58:00Z"), 1),
+            (at("2026-11-10T11:59:00Z"), 1)
+        ]
+    );
+}
+
+pub async fn sessions_sort_and_show_one_timeline(db: &impl Backend) {
+    use crate::sessions::SessionEventsQuery;
+    let with_session = |name: &str, ts: &str, sid: &str| {
+        let mut e = person_event(name, "s-user", 2, ts);
+        e.session_id = Some(sid.into());
+        e
+    };
+    let events = vec![
+        // Derived for "a": 10:00, 10:10, 10:40 (gaps ≤ 30 min), then 11:30.
+        person_event("$pageview", "a", 1, "2026-11-02T10:00:00Z"),
+        person_event("click", "a", 1, "2026-11-02T10:10:00Z"),
+        person_event("$pageview", "a", 1, "2026-11-02T10:40:00Z"),
+        person_event("$pageview", "a", 1, "2026-11-02T11:30:00Z"),
+        // An SDK session with an `@` in its id: 2 events over 5 minutes.
+        with_session("$pageview", "2026-11-02T09:00:00Z", "sdk@1"),
+        with_session("$pageview", "2026-11-02T09:05:00Z", "sdk@1"),
+    ];
+    db.insert_batch(events.into()).await.unwrap();
+    let list = |sort: SessionSort, descending: bool| async move {
+        let q = SessionsQuery {
+            project_id: 1,
+            range: range("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"),
+            inactivity: Duration::minutes(30),
+            limit: 10,
+            offset: 0,
+            include_bots: false,
+            sort,
+            descending,
+        };
+        db.sessions(q)
+            .await
+            .unwrap()
+            .results
+            .into_iter()
+            .map(|s| (s.id, s.events))
+            .collect::<Vec<_>>()
+    };
+    let first = format!("a@{}", at("2026-11-02T10:00:00Z").timestamp_micros());
+    let later = format!("a@{}", at("2026-11-02T11:30:00Z").timestamp_micros());
+    // Newest first by default; by events, most first; by duration, shortest first.
+    assert_eq!(
+        list(SessionSort::Start, true).await,
+        vec![(later.clone(), 1), (first.clone(), 3), ("sdk@1".into(), 2)]
+    );
+    assert_eq!(
+        list(SessionSort::Events, true).await,
+        vec![(first.clone(), 3), ("sdk@1".into(), 2), (later.clone(), 1)]
+    );
+    assert_eq!(
+        list(SessionSort::Duration, false).await,
+        vec![(later.clone(), 1), ("sdk@1".into(), 2), (first.clone(), 3)]
+    );
+    let timeline = |id: String| async move {
+        db.session_events(SessionEventsQuery {
+            project_id: 1,
+            id,
+            inactivity: Duration::minutes(30),
+        })
+        .await
+        .unwrap()
+        .map(|t| t.events.iter().map(|e| e.timestamp).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        timeline(first).await,
+        Some(vec![
+            at("2026-11-02T10:00:00Z"),
+            at("2026-11-02T10:10:00Z"),
+            at("2026-11-02T10:40:00Z")
+        ])
+    );
+    assert_eq!(
+        timeline("sdk@1".into()).await,
+        Some(vec![at("2026-11-02T09:00:00Z"), at("2026-11-02T09:05:00Z")])
+    );
+    // Not a session start, and an id nobody has.
+    let mid = format!("a@{}", at("2026-11-02T10:10:00Z").timestamp_micros());
+    assert_eq!(timeline(mid).await, None);
+    assert_eq!(timeline("nope".into()).await, None);
 }

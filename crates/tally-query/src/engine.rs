@@ -25,6 +25,35 @@ pub trait QueryEngine: Send + Sync + 'static {
         q: crate::funnel::FunnelQuery,
     ) -> Result<crate::funnel::FunnelAnswer, StoreError>;
     async fn top(&self, q: crate::top::TopQuery) -> Result<crate::top::TopAnswer, StoreError>;
+    async fn retention(
+        &self,
+        q: crate::retention::RetentionQuery,
+    ) -> Result<crate::retention::RetentionAnswer, StoreError>;
+    async fn paths(
+        &self,
+        q: crate::paths::PathsQuery,
+    ) -> Result<crate::paths::PathsAnswer, StoreError>;
+    async fn stickiness(
+        &self,
+        q: crate::activity::ActivityQuery,
+    ) -> Result<crate::activity::StickinessAnswer, StoreError>;
+    async fn lifecycle(
+        &self,
+        q: crate::activity::ActivityQuery,
+    ) -> Result<crate::activity::LifecycleAnswer, StoreError>;
+    async fn persons(
+        &self,
+        q: crate::persons::PersonsQuery,
+    ) -> Result<crate::persons::PersonsPage, StoreError>;
+    async fn realtime(
+        &self,
+        q: crate::realtime::RealtimeQuery,
+    ) -> Result<crate::realtime::RealtimeAnswer, StoreError>;
+    /// One session's events; `None` when no session has that id.
+    async fn session_events(
+        &self,
+        q: crate::sessions::SessionEventsQuery,
+    ) -> Result<Option<crate::sessions::SessionTimeline>, StoreError>;
     async fn trends(
         &self,
         q: crate::trends::TrendsQuery,

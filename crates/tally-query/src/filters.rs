@@ -133,6 +133,14 @@ impl FilterNode {
         }
     }
 
+    /// Whether every leaf reads person properties (queries over persons alone).
+    pub fn reads_only_persons(&self) -> bool {
+        match self {
+            Self::Filter(f) => f.source == PropertySource::Person,
+            Self::Group(g) => g.filters.iter().all(FilterNode::reads_only_persons),
+        }
+    }
+
     /// Checks names, values and shape before any SQL is written.
     pub fn validate(&self) -> Result<(), QueryError> {
         self.validate_at(0)

@@ -3,6 +3,7 @@
 //! the SQL each request compiles to. Engines (DuckDB now, ClickHouse later) run the
 //! SQL and shape rows into these answers; the HTTP layer only sees [`QueryEngine`].
 
+pub mod activity;
 pub mod buckets;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -11,6 +12,12 @@ pub mod engine;
 pub mod error;
 pub mod filters;
 pub mod funnel;
+pub mod paths;
+pub mod persons;
+pub mod realtime;
+pub mod retention;
+pub mod scope;
+pub mod sessions;
 pub mod sql;
 pub mod top;
 pub mod trends;

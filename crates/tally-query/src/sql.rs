@@ -4,7 +4,7 @@
 
 use crate::buckets::BucketPlan;
 use crate::types::{
-    DefinitionsQuery, EventsQuery, Math, OverviewQuery, PersonQuery, SessionsQuery,
+    DefinitionsQuery, EventsQuery, Math, OverviewQuery, PersonQuery, SessionSort, SessionsQuery,
     TimeseriesQuery, TopEventsQuery, SESSION_LOOKBACK,
 };
 use chrono::{DateTime, Utc};
@@ -60,17 +60,20 @@ macro_rules! events_with_person {
 pub(crate) const EVENTS_WITH_PERSON_SELECT: &str = events_with_person!();
 const EVENTS_WITH_PERSON: &str = concat!(events_with_person!(), " AS events");
 
+/// The columns of an event row, as [`events_page`] documents them.
+pub(crate) const EVENT_COLUMNS: &str =
+    "SELECT uuid::VARCHAR, event, distinct_id, epoch_us(timestamp), epoch_us(received_at), \
+     url, path, referrer, session_id, properties::VARCHAR, browser, os, device, \
+     coalesce(is_bot, false)";
+
 /// Columns of an event page row, in order: uuid text, event, distinct_id,
 /// timestamp µs, received_at µs, url, path, referrer, session_id, properties JSON
 /// text, browser, os, device, is_bot.
 pub fn events_page(q: &EventsQuery) -> Sql {
     let mut s = Sql::default();
-    s.push(
-        "SELECT uuid::VARCHAR, event, distinct_id, epoch_us(timestamp), epoch_us(received_at), \
-         url, path, referrer, session_id, properties::VARCHAR, browser, os, device, \
-         coalesce(is_bot, false) FROM events WHERE project_id = ",
-    )
-    .bind(SqlParam::Int(q.project_id));
+    s.push(EVENT_COLUMNS)
+        .push(" FROM events WHERE project_id = ")
+        .bind(SqlParam::Int(q.project_id));
     event_filters(&mut s, q);
     if let Some(c) = q.cursor {
         s.push(" AND (timestamp < ")
@@ -101,7 +104,7 @@ pub fn events_count(q: &EventsQuery) -> Sql {
     s
 }
 
-fn event_filters(s: &mut Sql, q: &EventsQuery) {
+pub(crate) fn event_filters(s: &mut Sql, q: &EventsQuery) {
     if let Some(event) = &q.event {
         s.push(" AND event = ").bind(SqlParam::Text(event.clone()));
     }
@@ -109,12 +112,38 @@ fn event_filters(s: &mut Sql, q: &EventsQuery) {
         s.push(" AND distinct_id = ")
             .bind(SqlParam::Text(d.clone()));
     }
+    if let Some(d) = &q.person {
+        // The person's stored id and the ids merged into it; events stored
+        // without a person are matched by the distinct id itself.
+        s.push(" AND (distinct_id = ")
+            .bind(SqlParam::Text(d.clone()))
+            .push(" OR person_id = ");
+        person_of(s, q.project_id, d);
+        s.push(" OR person_id IN (SELECT o.old_person_id FROM person_overrides o WHERE o.project_id = ")
+            .bind(SqlParam::Int(q.project_id))
+            .push(" AND o.person_id = ");
+        person_of(s, q.project_id, d);
+        s.push("))");
+    }
     if let Some(after) = q.after {
         s.push(" AND timestamp >= ").bind(SqlParam::Time(after));
     }
     if let Some(before) = q.before {
         s.push(" AND timestamp < ").bind(SqlParam::Time(before));
     }
+}
+
+/// A scalar subquery: the person a distinct id counts as now (NULL if none).
+fn person_of(s: &mut Sql, project_id: i64, distinct_id: &str) {
+    s.push(
+        "(SELECT coalesce(po.person_id, d.person_id) FROM person_distinct_ids d \
+         LEFT JOIN person_overrides po ON po.project_id = d.project_id \
+         AND po.old_person_id = d.person_id WHERE d.project_id = ",
+    )
+    .bind(SqlParam::Int(project_id))
+    .push(" AND d.distinct_id = ")
+    .bind(SqlParam::Text(distinct_id.to_owned()))
+    .push(")");
 }
 
 /// Rows: (local bucket start as µs of the naive local time, value).
@@ -249,7 +278,15 @@ pub fn sessions(q: &SessionsQuery) -> Sql {
          device, browser, country FROM facts WHERE started >= ",
     )
     .bind(SqlParam::Time(q.range.from))
-    .push(" ORDER BY started DESC, grp DESC LIMIT ")
+    .push(" ORDER BY ")
+    .push(match q.sort {
+        SessionSort::Start => "started",
+        SessionSort::Duration => "ended - started",
+        SessionSort::Events => "n",
+        SessionSort::Pageviews => "pageviews",
+    })
+    .push(if q.descending { " DESC" } else { " ASC" })
+    .push(", started DESC, grp DESC LIMIT ")
     .bind(SqlParam::Int(q.limit as i64))
     .push(" OFFSET ")
     .bind(SqlParam::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));

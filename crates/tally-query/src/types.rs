@@ -163,6 +163,9 @@ pub struct EventsQuery {
     pub offset: usize,
     pub event: Option<String>,
     pub distinct_id: Option<String>,
+    /// Only events of the person this distinct id belongs to, under any of its
+    /// ids (through merges): one person's timeline.
+    pub person: Option<String>,
     pub after: Option<DateTime<Utc>>,
     pub before: Option<DateTime<Utc>>,
 }
@@ -177,6 +180,7 @@ impl EventsQuery {
             offset: 0,
             event: None,
             distinct_id: None,
+            person: None,
             after: None,
             before: None,
         }
@@ -320,6 +324,35 @@ pub struct SessionsQuery {
     pub limit: usize,
     pub offset: usize,
     pub include_bots: bool,
+    pub sort: SessionSort,
+    /// Largest (or newest) first; the default.
+    pub descending: bool,
+}
+
+/// What a sessions list is ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionSort {
+    #[default]
+    Start,
+    Duration,
+    Events,
+    Pageviews,
+}
+
+impl FromStr for SessionSort {
+    type Err = QueryError;
+    fn from_str(s: &str) -> Result<Self, QueryError> {
+        match s {
+            "start" => Ok(Self::Start),
+            "duration" => Ok(Self::Duration),
+            "events" => Ok(Self::Events),
+            "pageviews" => Ok(Self::Pageviews),
+            _ => Err(QueryError::InvalidQuery(
+                "`sort` must be start, duration, events or pageviews".into(),
+            )),
+        }
+    }
 }
 
 /// How far before a query's range events are read to tell a continuing session

@@ -71,6 +71,7 @@ pub struct CaptureBody {
         query::top_events,
         query::overview,
         query::sessions,
+        query::session,
         query::definitions,
         query::person,
         query::query,
@@ -94,7 +95,20 @@ pub struct CaptureBody {
         tally_query::trends::TrendPoint, tally_query::trends::TrendsPrevious,
         tally_query::filters::FilterNode, tally_query::filters::FilterGroup,
         tally_query::filters::PropertyFilter, tally_query::filters::FilterOperator,
-        tally_query::filters::GroupOp, tally_query::filters::PropertySource
+        tally_query::filters::GroupOp, tally_query::filters::PropertySource,
+        tally_query::scope::EventMatch, SessionSort,
+        tally_query::retention::RetentionRequest, tally_query::retention::CohortType,
+        tally_query::retention::RetentionAnswer, tally_query::retention::RetentionCohort,
+        tally_query::retention::RetentionValue,
+        tally_query::paths::PathsRequest, tally_query::paths::PathType,
+        tally_query::paths::PathsAnswer, tally_query::paths::PathNode, tally_query::paths::PathLink,
+        tally_query::activity::ActivityRequest, tally_query::activity::StickinessAnswer,
+        tally_query::activity::StickinessValue, tally_query::activity::LifecycleAnswer,
+        tally_query::activity::LifecycleBucket,
+        tally_query::persons::PersonsRequest, tally_query::persons::PersonOrder,
+        tally_query::persons::PersonsPage, tally_query::persons::PersonListItem,
+        tally_query::realtime::RealtimeAnswer, tally_query::realtime::MinuteCount,
+        tally_query::sessions::SessionTimeline
     )),
     modifiers(&KeySchemes)
 )]

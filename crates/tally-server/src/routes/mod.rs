@@ -42,6 +42,10 @@ pub fn router(state: AppState) -> Router {
             get(query::sessions),
         )
         .route(
+            "/api/v1/projects/{project_id}/sessions/{session_id}",
+            get(query::session),
+        )
+        .route(
             "/api/v1/projects/{project_id}/definitions",
             get(query::definitions),
         )

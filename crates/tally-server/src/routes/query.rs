@@ -27,6 +27,8 @@ pub struct EventsParams {
     cursor: Option<String>,
     event: Option<String>,
     distinct_id: Option<String>,
+    /// Any distinct id of a person: that person's events under all of its ids.
+    person: Option<String>,
     after: Option<String>,
     before: Option<String>,
 }
@@ -52,6 +54,7 @@ pub async fn events(
         offset: 0,
         event: p.event,
         distinct_id: p.distinct_id,
+        person: p.person,
         after: p
             .after
             .as_deref()
@@ -222,9 +225,23 @@ pub struct SessionsParams {
     inactivity_minutes: Option<i64>,
     /// Count bot traffic too; bots are left out by default.
     include_bots: Option<bool>,
+    /// `start` (default), `duration`, `events` or `pageviews`.
+    sort: Option<String>,
+    /// `desc` (default) or `asc`.
+    order: Option<String>,
 }
 
-/// Sessions that start in a range, newest first, with their facts.
+fn inactivity(minutes: Option<i64>) -> Result<Duration, ApiError> {
+    let minutes = minutes.unwrap_or(30);
+    if !(1..=1440).contains(&minutes) {
+        return Err(ApiError::BadParameter(
+            "inactivity_minutes must be between 1 and 1440".into(),
+        ));
+    }
+    Ok(Duration::minutes(minutes))
+}
+
+/// Sessions that start in a range with their facts, newest first or sorted.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/sessions", tag = "query",
     params(ProjectPath, SessionsParams),
     responses(
@@ -244,12 +261,6 @@ pub async fn sessions(
         state.clock.now(),
         Duration::days(7),
     )?;
-    let minutes = p.inactivity_minutes.unwrap_or(30);
-    if !(1..=1440).contains(&minutes) {
-        return Err(ApiError::BadParameter(
-            "inactivity_minutes must be between 1 and 1440".into(),
-        ));
-    }
     let limit = match p.limit {
         None => 50,
         some => page_limit(some)?,
@@ -257,12 +268,55 @@ pub async fn sessions(
     let q = SessionsQuery {
         project_id,
         range,
-        inactivity: Duration::minutes(minutes),
+        inactivity: inactivity(p.inactivity_minutes)?,
         limit,
         offset: p.offset.unwrap_or(0),
         include_bots: p.include_bots.unwrap_or(false),
+        sort: p.sort.as_deref().unwrap_or("start").parse()?,
+        descending: match p.order.as_deref() {
+            None | Some("desc") => true,
+            Some("asc") => false,
+            Some(_) => return Err(ApiError::BadParameter("order must be asc or desc".into())),
+        },
     };
     Ok(Json(state.query_after_writes().await.sessions(q).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SessionParams {
+    /// For sessions derived from inactivity: the limit the list used (default 30).
+    inactivity_minutes: Option<i64>,
+}
+
+/// One session's events, oldest first (at most 1000), by the id the sessions
+/// list gives.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/sessions/{session_id}", tag = "query",
+    params(ProjectPath, ("session_id" = String, Path, description = "An `id` from the sessions list"), SessionParams),
+    responses(
+        (status = 200, body = tally_query::sessions::SessionTimeline),
+        ReadErrors,
+    ),
+    security(("admin_key" = [])))]
+pub async fn session(
+    State(state): State<AppState>,
+    ReadAccess(project_id): ReadAccess,
+    Path((_, id)): Path<(ProjectId, String)>,
+    query: Result<Query<SessionParams>, QueryRejection>,
+) -> Result<Json<tally_query::sessions::SessionTimeline>, ApiError> {
+    let p = params(query)?;
+    let q = tally_query::sessions::SessionEventsQuery {
+        project_id,
+        id,
+        inactivity: inactivity(p.inactivity_minutes)?,
+    };
+    state
+        .query_after_writes()
+        .await
+        .session_events(q)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -331,7 +385,16 @@ pub async fn person(
 }
 
 /// Kinds `POST /query` answers so far.
-const QUERY_KINDS: &[&str] = &["trends", "funnel"];
+const QUERY_KINDS: &[&str] = &[
+    "trends",
+    "funnel",
+    "retention",
+    "paths",
+    "stickiness",
+    "lifecycle",
+    "persons",
+    "realtime",
+];
 
 /// The answer of any kind (each carries its own `kind`).
 #[derive(serde::Serialize)]
@@ -339,6 +402,16 @@ const QUERY_KINDS: &[&str] = &["trends", "funnel"];
 pub enum QueryAnswer {
     Trends(tally_query::trends::TrendsAnswer),
     Funnel(tally_query::funnel::FunnelAnswer),
+    Retention(tally_query::retention::RetentionAnswer),
+    Paths(tally_query::paths::PathsAnswer),
+    Stickiness(tally_query::activity::StickinessAnswer),
+    Lifecycle(tally_query::activity::LifecycleAnswer),
+    Persons(tally_query::persons::PersonsPage),
+    Realtime(tally_query::realtime::RealtimeAnswer),
+}
+
+fn request<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, QueryError> {
+    serde_json::from_value(body).map_err(|e| QueryError::InvalidQuery(e.to_string()))
 }
 
 /// An analytics query: `{"kind": "trends" | "funnel", …}`. The answer carries the
@@ -363,20 +436,49 @@ pub async fn query(
         .as_object_mut()
         .and_then(|o| o.remove("kind"))
         .and_then(|k| k.as_str().map(str::to_owned));
-    let invalid = |e: serde_json::Error| QueryError::InvalidQuery(e.to_string());
     let now = state.clock.now();
+    let engine = state.query_after_writes().await;
     let answer = match kind.as_deref() {
         Some("trends") => {
-            let request: tally_query::trends::TrendsRequest =
-                serde_json::from_value(body).map_err(invalid)?;
-            let q = request.resolve(project_id, now)?;
-            QueryAnswer::Trends(state.query_after_writes().await.trends(q).await?)
+            let q =
+                request::<tally_query::trends::TrendsRequest>(body)?.resolve(project_id, now)?;
+            QueryAnswer::Trends(engine.trends(q).await?)
         }
         Some("funnel") => {
-            let request: tally_query::funnel::FunnelRequest =
-                serde_json::from_value(body).map_err(invalid)?;
-            let q = request.resolve(project_id, now)?;
-            QueryAnswer::Funnel(state.query_after_writes().await.funnel(q).await?)
+            let q =
+                request::<tally_query::funnel::FunnelRequest>(body)?.resolve(project_id, now)?;
+            QueryAnswer::Funnel(engine.funnel(q).await?)
+        }
+        Some("retention") => {
+            let q = request::<tally_query::retention::RetentionRequest>(body)?
+                .resolve(project_id, now)?;
+            QueryAnswer::Retention(engine.retention(q).await?)
+        }
+        Some("paths") => {
+            let q = request::<tally_query::paths::PathsRequest>(body)?.resolve(project_id, now)?;
+            QueryAnswer::Paths(engine.paths(q).await?)
+        }
+        Some("stickiness") => {
+            let q = request::<tally_query::activity::ActivityRequest>(body)?
+                .resolve(project_id, now)?;
+            QueryAnswer::Stickiness(engine.stickiness(q).await?)
+        }
+        Some("lifecycle") => {
+            let q = request::<tally_query::activity::ActivityRequest>(body)?
+                .resolve(project_id, now)?;
+            QueryAnswer::Lifecycle(engine.lifecycle(q).await?)
+        }
+        Some("persons") => {
+            let q = request::<tally_query::persons::PersonsRequest>(body)?.resolve(project_id)?;
+            QueryAnswer::Persons(engine.persons(q).await?)
+        }
+        Some("realtime") => {
+            // Nothing to ask but the project; an empty object (or none) is fine.
+            if body.as_object().is_some_and(|o| !o.is_empty()) {
+                return Err(QueryError::InvalidQuery("`realtime` takes no fields".into()).into());
+            }
+            let q = tally_query::realtime::RealtimeQuery { project_id, now };
+            QueryAnswer::Realtime(engine.realtime(q).await?)
         }
         _ => {
             return Err(QueryError::InvalidQuery(format!(

@@ -1,0 +1,275 @@
+//! Paths: the most common next (or previous) steps of persons from a start page
+//! or event, N levels deep, as nodes and weighted links for a Sankey diagram.
+//!
+//! - A path is a person's sequence of items in the range: page paths of
+//!   `$pageview`s (`path_type: pages`, the default) or event names (`events`),
+//!   ordered by time, with immediate repeats collapsed (a reload is not a step).
+//! - With `start_point`, each person's path starts at their first occurrence of it
+//!   and follows `steps` items after it; with `end_point`, it ends at their first
+//!   occurrence and shows `steps` items before it; with neither, it starts at the
+//!   person's first item in the range.
+//! - Node `step` is the distance from the start (negative before an end point);
+//!   links always point forward in time. Each person counts once per node and
+//!   link. The `limit` heaviest links are kept, with the nodes they join.
+
+use crate::error::QueryError;
+use crate::filters::FilterNode;
+use crate::scope::Scope;
+use crate::sql::{Sql, SqlParam};
+use crate::types::TimeRange;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use tally_core::ProjectId;
+use utoipa::ToSchema;
+
+pub const DEFAULT_STEPS: usize = 3;
+pub const MAX_STEPS: usize = 10;
+pub const DEFAULT_LINKS: usize = 50;
+pub const MAX_LINKS: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PathType {
+    /// Page paths of `$pageview` events.
+    #[default]
+    Pages,
+    /// Event names.
+    Events,
+}
+
+/// `{"kind": "paths", …}` of `POST /query`.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PathsRequest {
+    #[serde(default)]
+    pub path_type: PathType,
+    /// Follow paths from each person's first occurrence of this item.
+    pub start_point: Option<String>,
+    /// Or: the paths that led to each person's first occurrence of this item.
+    pub end_point: Option<String>,
+    /// Items after the start (or before the end); default 3, at most 10.
+    pub steps: Option<usize>,
+    /// The heaviest links kept; default 50, at most 500.
+    pub limit: Option<usize>,
+    /// RFC 3339 or `YYYY-MM-DD`; default: 7 days before `date_to`.
+    pub date_from: Option<String>,
+    pub date_to: Option<String>,
+    pub filters: Option<FilterNode>,
+    #[serde(default)]
+    pub include_bots: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PathsQuery {
+    pub project_id: ProjectId,
+    pub path_type: PathType,
+    /// The item paths start (or, `backward`, end) at.
+    pub anchor: Option<String>,
+    pub backward: bool,
+    pub steps: usize,
+    pub limit: usize,
+    pub range: TimeRange,
+    pub filters: Option<FilterNode>,
+    pub include_bots: bool,
+}
+
+impl PathsRequest {
+    pub fn resolve(
+        self,
+        project_id: ProjectId,
+        now: DateTime<Utc>,
+    ) -> Result<PathsQuery, QueryError> {
+        let (anchor, backward) = match (self.start_point, self.end_point) {
+            (Some(_), Some(_)) => {
+                return Err(QueryError::InvalidQuery(
+                    "give `start_point` or `end_point`, not both".into(),
+                ))
+            }
+            (Some(s), None) => (Some(s), false),
+            (None, Some(e)) => (Some(e), true),
+            (None, None) => (None, false),
+        };
+        if anchor.as_deref() == Some("") {
+            return Err(QueryError::InvalidQuery(
+                "a path point cannot be empty".into(),
+            ));
+        }
+        let steps = self.steps.unwrap_or(DEFAULT_STEPS);
+        if !(1..=MAX_STEPS).contains(&steps) {
+            return Err(QueryError::InvalidQuery(format!(
+                "`steps` must be 1 to {MAX_STEPS}"
+            )));
+        }
+        let limit = self.limit.unwrap_or(DEFAULT_LINKS);
+        if !(1..=MAX_LINKS).contains(&limit) {
+            return Err(QueryError::InvalidQuery(format!(
+                "`limit` must be 1 to {MAX_LINKS}"
+            )));
+        }
+        if let Some(f) = &self.filters {
+            f.validate()?;
+        }
+        let range = TimeRange::resolve_fields(
+            self.date_from.as_deref(),
+            self.date_to.as_deref(),
+            now,
+            Duration::days(7),
+            ["date_from", "date_to"],
+        )?;
+        Ok(PathsQuery {
+            project_id,
+            path_type: self.path_type,
+            anchor,
+            backward,
+            steps,
+            limit,
+            range,
+            filters: self.filters,
+            include_bots: self.include_bots,
+        })
+    }
+}
+
+/// Rows: step, item, next item (NULL on node rows), persons. Node rows come
+/// first (every node), then the `limit` heaviest links.
+pub fn paths_sql(q: &PathsQuery) -> Sql {
+    let mut s = Sql::default();
+    s.push("WITH items AS (SELECT ev.person, ev.timestamp AS ts, ev.uuid, ")
+        .push(match q.path_type {
+            PathType::Pages => "ev.path",
+            PathType::Events => "ev.event",
+        })
+        .push(" AS item");
+    Scope {
+        project_id: q.project_id,
+        from: Some(q.range.from),
+        to: q.range.to,
+        include_bots: q.include_bots,
+        filters: q.filters.as_ref(),
+        join_persons: false,
+    }
+    .push_from(&mut s);
+    if q.path_type == PathType::Pages {
+        s.push(" AND ev.event = ")
+            .bind(SqlParam::Text("$pageview".into()))
+            .push(" AND ev.path IS NOT NULL");
+    }
+    s.push(
+        "), runs AS (SELECT *, lag(item) OVER (PARTITION BY person ORDER BY ts, uuid) AS prev \
+         FROM items), seq AS (SELECT person, item, \
+         row_number() OVER (PARTITION BY person ORDER BY ts, uuid) AS n FROM runs \
+         WHERE prev IS DISTINCT FROM item), anchor AS (SELECT person, min(n) AS n0 FROM seq",
+    );
+    if let Some(a) = &q.anchor {
+        s.push(" WHERE item = ").bind(SqlParam::Text(a.clone()));
+    }
+    let steps = i64::try_from(q.steps).unwrap_or(i64::MAX);
+    let (lo, hi) = if q.backward { (-steps, 0) } else { (0, steps) };
+    s.push(
+        " GROUP BY person), walk AS (SELECT s.person, s.n - a.n0 AS step, s.item FROM seq s \
+         JOIN anchor a ON a.person = s.person WHERE s.n - a.n0 BETWEEN ",
+    )
+    .bind(SqlParam::Int(lo))
+    .push(" AND ")
+    .bind(SqlParam::Int(hi))
+    .push(
+        ") SELECT step, item, NULL::VARCHAR, count(*) FROM walk GROUP BY step, item \
+         UNION ALL (SELECT a.step, a.item, b.item, count(*) AS persons FROM walk a JOIN walk b \
+         ON b.person = a.person AND b.step = a.step + 1 GROUP BY a.step, a.item, b.item \
+         ORDER BY persons DESC, a.step, a.item, b.item LIMIT ",
+    )
+    .bind(SqlParam::Int(i64::try_from(q.limit).unwrap_or(i64::MAX)))
+    .push(")");
+    s
+}
+
+/// One row of [`paths_sql`].
+#[derive(Debug, Clone)]
+pub struct PathRow {
+    pub step: i64,
+    pub item: String,
+    pub next: Option<String>,
+    pub persons: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PathNode {
+    /// `"{step}:{name}"`, what links refer to.
+    pub id: String,
+    pub step: i64,
+    pub name: String,
+    pub persons: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PathLink {
+    pub source: String,
+    pub target: String,
+    pub persons: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PathsAnswer {
+    pub kind: &'static str,
+    pub range: TimeRange,
+    pub path_type: PathType,
+    /// Ordered by step, then heaviest first.
+    pub nodes: Vec<PathNode>,
+    /// Heaviest first.
+    pub links: Vec<PathLink>,
+}
+
+fn node_id(step: i64, name: &str) -> String {
+    format!("{step}:{name}")
+}
+
+/// Links as the SQL ordered them; nodes that a kept link joins, plus the anchor
+/// (so a start point nobody went on from still shows).
+pub fn assemble(q: &PathsQuery, rows: Vec<PathRow>) -> PathsAnswer {
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    let mut links = Vec::new();
+    let mut joined = HashSet::new();
+    let mut nodes = BTreeMap::new();
+    for row in rows {
+        match row.next {
+            Some(next) => {
+                let source = node_id(row.step, &row.item);
+                let target = node_id(row.step + 1, &next);
+                joined.insert(source.clone());
+                joined.insert(target.clone());
+                links.push(PathLink {
+                    source,
+                    target,
+                    persons: count(row.persons),
+                });
+            }
+            None => {
+                nodes.insert((row.step, row.item), count(row.persons));
+            }
+        }
+    }
+    let mut nodes: Vec<PathNode> = nodes
+        .into_iter()
+        .map(|((step, name), persons)| PathNode {
+            id: node_id(step, &name),
+            step,
+            name,
+            persons,
+        })
+        .filter(|n| (n.step == 0 && q.anchor.is_some()) || joined.contains(&n.id))
+        .collect();
+    nodes.sort_by(|a, b| {
+        a.step
+            .cmp(&b.step)
+            .then(b.persons.cmp(&a.persons))
+            .then(a.name.cmp(&b.name))
+    });
+    PathsAnswer {
+        kind: "paths",
+        range: q.range,
+        path_type: q.path_type,
+        nodes,
+        links,
+    }
+}

@@ -1,0 +1,136 @@
+//! The persons list: a project's persons, most recently seen first, with their
+//! ids, properties, first/last seen and event count; searched by text (any of
+//! their distinct ids, or their properties) and filtered on person properties.
+
+use crate::error::QueryError;
+use crate::filters::FilterNode;
+use crate::sql::{Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
+use crate::types::{page_limit, PersonRecord};
+use serde::{Deserialize, Serialize};
+use tally_core::ProjectId;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonOrder {
+    #[default]
+    LastSeen,
+    FirstSeen,
+}
+
+/// `{"kind": "persons", …}` of `POST /query`.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonsRequest {
+    /// Text in any of a person's distinct ids or in their properties (names or
+    /// values), case-insensitive.
+    pub search: Option<String>,
+    /// Person-property filters (every leaf `"type": "person"`).
+    pub filters: Option<FilterNode>,
+    /// Newest `last_seen` (default) or `first_seen` first.
+    #[serde(default)]
+    pub order_by: PersonOrder,
+    /// Default 100, at most 1000.
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub offset: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct PersonsQuery {
+    pub project_id: ProjectId,
+    pub search: Option<String>,
+    pub filters: Option<FilterNode>,
+    pub order_by: PersonOrder,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+impl PersonsRequest {
+    pub fn resolve(self, project_id: ProjectId) -> Result<PersonsQuery, QueryError> {
+        if let Some(f) = &self.filters {
+            f.validate()?;
+            if !f.reads_only_persons() {
+                return Err(QueryError::InvalidFilter(
+                    "persons are filtered on person properties: give each filter \"type\": \"person\""
+                        .into(),
+                ));
+            }
+        }
+        Ok(PersonsQuery {
+            project_id,
+            search: self.search.filter(|s| !s.is_empty()),
+            filters: self.filters,
+            order_by: self.order_by,
+            limit: page_limit(self.limit)?,
+            offset: self.offset,
+        })
+    }
+}
+
+/// Rows (one more than the limit when there is a next page): id, identified,
+/// first seen µs, last seen µs, properties JSON, distinct ids JSON array, events.
+pub fn persons_sql(q: &PersonsQuery) -> Sql {
+    let order = match q.order_by {
+        PersonOrder::LastSeen => "last_seen DESC, id DESC",
+        PersonOrder::FirstSeen => "first_seen DESC, id DESC",
+    };
+    let mut s = Sql::default();
+    s.push(
+        "WITH page AS (SELECT pp.id, pp.is_identified, pp.first_seen, pp.last_seen, pp.properties \
+         FROM persons pp WHERE pp.project_id = ",
+    )
+    .bind(SqlParam::Int(q.project_id));
+    if let Some(text) = &q.search {
+        s.push(" AND (contains(lower(pp.properties::VARCHAR), lower(")
+            .bind(SqlParam::Text(text.clone()))
+            .push(")) OR EXISTS (SELECT 1 FROM person_distinct_ids d WHERE d.project_id = pp.project_id \
+                   AND d.person_id = pp.id AND contains(lower(d.distinct_id), lower(")
+            .bind(SqlParam::Text(text.clone()))
+            .push("))))");
+    }
+    if let Some(f) = &q.filters {
+        s.push(" AND ");
+        f.push_sql(&mut s);
+    }
+    s.push(" ORDER BY pp.")
+        .push(order)
+        .push(" LIMIT ")
+        .bind(SqlParam::Int(q.limit as i64 + 1))
+        .push(" OFFSET ")
+        .bind(SqlParam::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)))
+        .push("), counts AS (SELECT ev.person, count(*) AS n FROM ")
+        .push(EVENTS_WITH_PERSON_SELECT)
+        .push(" ev WHERE ev.project_id = ")
+        .bind(SqlParam::Int(q.project_id))
+        .push(
+            " AND ev.person IN (SELECT id FROM page) GROUP BY ev.person) \
+             SELECT page.id, page.is_identified, epoch_us(page.first_seen), epoch_us(page.last_seen), \
+             page.properties::VARCHAR, (SELECT to_json(list(o.distinct_id ORDER BY o.distinct_id))::VARCHAR \
+             FROM person_distinct_ids o WHERE o.project_id = ",
+        )
+        .bind(SqlParam::Int(q.project_id))
+        .push(
+            " AND o.person_id = page.id), coalesce(counts.n, 0) FROM page \
+             LEFT JOIN counts ON counts.person = page.id ORDER BY page.",
+        )
+        .push(order);
+    s
+}
+
+/// A person in the list.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PersonListItem {
+    #[serde(flatten)]
+    pub person: PersonRecord,
+    /// Stored events under any of the person's ids (bots included).
+    pub events: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PersonsPage {
+    pub kind: &'static str,
+    pub results: Vec<PersonListItem>,
+    /// The `offset` of the next page; `null` on the last.
+    pub next_offset: Option<usize>,
+}
