@@ -1470,7 +1470,7 @@ pub async fn persons_list_search_and_timeline_across_ids(db: &impl Backend) {
             person(
                 9,
                 "2026-11-02T00:00:00Z",
-                json!({"plan": "free", "name": "Bob; DROP"}),
+                json!({"plan": "free", "name": "Bob \"the\"; DROP"}),
             ),
         ],
     })
@@ -1525,7 +1525,17 @@ pub async fn persons_list_search_and_timeline_across_ids(db: &impl Backend) {
     let ids =
         |p: crate::persons::PersonsPage| p.results.iter().map(|r| r.person.id).collect::<Vec<_>>();
     assert_eq!(ids(list(json!({"search": "OLD"})).await), vec![7]);
-    assert_eq!(ids(list(json!({"search": "bob; drop"})).await), vec![9]);
+    assert_eq!(ids(list(json!({"search": "\"THE\"; drop"})).await), vec![9]);
+    assert_eq!(
+        ids(list(json!({"search": "fre"})).await),
+        vec![9],
+        "a value"
+    );
+    assert_eq!(
+        ids(list(json!({"search": "NAM"})).await),
+        vec![7, 9],
+        "a name"
+    );
     assert_eq!(
         ids(list(json!({"search": "x'); --"})).await),
         Vec::<i64>::new()

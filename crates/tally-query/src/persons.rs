@@ -82,9 +82,15 @@ pub fn persons_sql(q: &PersonsQuery) -> Sql {
     )
     .bind(SqlParam::Int(q.project_id));
     if let Some(text) = &q.search {
-        s.push(" AND (contains(lower(pp.properties::VARCHAR), lower(")
+        // Property names and values as text (not the JSON document, whose
+        // escaping would hide quotes); each value is read through a JSON Pointer
+        // built in SQL from its stored key.
+        s.push(" AND (len(list_filter(json_keys(pp.properties), lambda k: contains(lower(k), lower(")
             .bind(SqlParam::Text(text.clone()))
-            .push(")) OR EXISTS (SELECT 1 FROM person_distinct_ids d WHERE d.project_id = pp.project_id \
+            .push(")) OR contains(lower(coalesce(json_extract_string(pp.properties, '/' || \
+                   replace(replace(k, '~', '~0'), '/', '~1')), '')), lower(")
+            .bind(SqlParam::Text(text.clone()))
+            .push(")))) > 0 OR EXISTS (SELECT 1 FROM person_distinct_ids d WHERE d.project_id = pp.project_id \
                    AND d.person_id = pp.id AND contains(lower(d.distinct_id), lower(")
             .bind(SqlParam::Text(text.clone()))
             .push("))))");

@@ -146,3 +146,206 @@ async fn trends_over_http_with_persons_filters_and_errors() {
     }
     server.stop().await;
 }
+
+/// Every other kind over HTTP on events the real pipeline stored (persons merged
+/// by `$identify`), each with a hostile property name and value in its filters,
+/// the timelines, and a clear 400 for each kind's malformed requests.
+#[tokio::test]
+async fn every_kind_over_http_with_hostile_filters_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    let evil = "x'); DROP TABLE persons; -- \u{202e}\"";
+    let now = chrono::Utc::now();
+    let ago = |mins: i64| (now - chrono::Duration::minutes(mins)).to_rfc3339();
+    let page = |who: &str, mins: i64, path: &str| {
+        json!({"event": "$pageview", "distinct_id": who, "timestamp": ago(mins),
+            "properties": {"$pathname": path, "$current_url": format!("https://x.io{path}")}})
+    };
+    let r = server
+        .capture(&json!({"batch": [
+            page("anon", 50, "/"),
+            page("anon", 49, "/pricing"),
+            {"event": "$identify", "distinct_id": "ann", "timestamp": ago(48),
+             "properties": {"$anon_distinct_id": "anon", "$set": {"plan": evil}}},
+            page("ann", 47, "/signup"),
+            page("bob", 3, "/"),
+            page("bob", 2, "/docs"),
+        ]}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let hostile = json!({"op": "or", "filters": [
+        {"key": evil, "operator": "is_set"},
+        {"key": "plan", "operator": "eq", "value": evil, "type": "person"}]});
+    let ok = |body: Value| {
+        let server = &server;
+        async move {
+            let r = query(server, &body.to_string()).await;
+            assert_eq!(r.status(), 200, "{body}");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+
+    // Retention by any event: ann (with anon) and bob are each in one cohort
+    // (yesterday's or today's: the events are under an hour old).
+    let sizes = |a: &Value| -> u64 {
+        a["cohorts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["size"].as_u64().unwrap())
+            .sum()
+    };
+    let retention = ok(json!({"kind": "retention", "periods": 2})).await;
+    assert_eq!(retention["kind"], "retention");
+    assert_eq!(sizes(&retention), 2);
+    let retention = ok(json!({"kind": "retention", "periods": 2,
+        "start_event": {"event": "$pageview", "filters": hostile}}))
+    .await;
+    assert_eq!(sizes(&retention), 1, "only ann's plan matches");
+
+    // Paths from "/": ann (through her anonymous id) to /pricing, bob to /docs.
+    let paths = ok(json!({"kind": "paths", "start_point": "/", "steps": 1})).await;
+    let links: Vec<(String, u64)> = paths["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["target"].as_str().unwrap().to_owned(),
+                l["persons"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(links, vec![("1:/docs".into(), 1), ("1:/pricing".into(), 1)]);
+    let paths = ok(json!({"kind": "paths", "start_point": evil, "filters": hostile})).await;
+    assert_eq!(paths["links"], json!([]));
+
+    // Stickiness: persons per number of active days (ann's four events may
+    // straddle midnight UTC); lifecycle: ann is new in one hour.
+    let days = |mins: &[i64]| {
+        let mut d: Vec<_> = mins
+            .iter()
+            .map(|m| (now - chrono::Duration::minutes(*m)).date_naive())
+            .collect();
+        d.dedup();
+        d.len()
+    };
+    let mut expected = [0u64; 2];
+    expected[days(&[50, 49, 48, 47]) - 1] += 1;
+    expected[days(&[3, 2]) - 1] += 1;
+    let sticky = ok(json!({"kind": "stickiness", "date_from": ago(60 * 24)})).await;
+    let got: Vec<u64> = sticky["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["persons"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, expected);
+    let life = ok(
+        json!({"kind": "lifecycle", "interval": "hour", "date_from": ago(120),
+        "event": {"event": "$pageview", "filters": hostile}}),
+    )
+    .await;
+    let new: u64 = life["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["new"].as_u64().unwrap())
+        .sum();
+    assert_eq!(new, 1);
+
+    // Persons: searched by an id, filtered by a hostile property value.
+    let persons = ok(json!({"kind": "persons", "search": "ANON"})).await;
+    assert_eq!(
+        persons["results"][0]["distinct_ids"],
+        json!(["ann", "anon"])
+    );
+    assert_eq!(persons["results"][0]["events"], 4);
+    let persons = ok(json!({"kind": "persons", "search": evil,
+        "filters": {"key": "plan", "operator": "eq", "value": evil, "type": "person"}}))
+    .await;
+    assert_eq!(
+        persons["results"][0]["distinct_ids"],
+        json!(["ann", "anon"])
+    );
+    assert_eq!(persons["results"].as_array().unwrap().len(), 1);
+
+    // Realtime: bob in the last 5 and 30 minutes (ann's events are 47–50
+    // minutes old).
+    let live = ok(json!({"kind": "realtime"})).await;
+    assert_eq!(live["active_persons_5m"], 1);
+    assert_eq!(live["active_persons_30m"], 1);
+    assert_eq!(live["events_30m"], 2);
+
+    // Timelines: one person under both ids; one session from the list.
+    let timeline = server.read_json("/events?person=anon").await;
+    assert_eq!(timeline["results"].as_array().unwrap().len(), 4);
+    let sessions = server.read_json("/sessions?sort=events&order=desc").await;
+    let id = sessions["results"][0]["id"].as_str().unwrap().to_owned();
+    let one = server
+        .read_json(&format!("/sessions/{}", urlencoding(&id)))
+        .await;
+    assert_eq!(one["events"].as_array().unwrap().len(), 4);
+    let r = server.read("/sessions/no-such-session").await;
+    assert_eq!(error_code(r, 404).await, "not_found");
+    let r = server.read("/sessions?sort=mood").await;
+    assert_eq!(error_code(r, 400).await, "invalid_query");
+
+    for (bad, code) in [
+        (
+            r#"{"kind": "retention", "period": "hour"}"#,
+            "invalid_query",
+        ),
+        (r#"{"kind": "retention", "periods": 0}"#, "invalid_query"),
+        (
+            r#"{"kind": "retention", "cohort": "sometimes"}"#,
+            "invalid_query",
+        ),
+        (
+            r#"{"kind": "retention", "start_event": {"event": ""}}"#,
+            "invalid_query",
+        ),
+        (
+            r#"{"kind": "paths", "start_point": "/", "end_point": "/x"}"#,
+            "invalid_query",
+        ),
+        (r#"{"kind": "paths", "steps": 11}"#, "invalid_query"),
+        (
+            r#"{"kind": "paths", "path_type": "screens"}"#,
+            "invalid_query",
+        ),
+        (
+            r#"{"kind": "stickiness", "interval": "minute"}"#,
+            "invalid_query",
+        ),
+        (
+            r#"{"kind": "lifecycle", "filters": {"key": "k", "operator": "regex", "value": "["}}"#,
+            "invalid_filter",
+        ),
+        (
+            r#"{"kind": "persons", "filters": {"key": "k", "operator": "eq", "value": "v"}}"#,
+            "invalid_filter",
+        ),
+        (r#"{"kind": "persons", "limit": 5000}"#, "invalid_limit"),
+        (r#"{"kind": "realtime", "minutes": 5}"#, "invalid_query"),
+    ] {
+        let r = query(&server, bad).await;
+        assert_eq!(error_code(r, 400).await, code, "{bad}");
+    }
+    // Still alive, nothing lost.
+    let page = server.read_json("/events?limit=10").await;
+    assert_eq!(page["results"].as_array().unwrap().len(), 6);
+    server.stop().await;
+}
+
+/// Percent-encodes a path segment.
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
