@@ -335,7 +335,12 @@ impl QueryEngine for DuckDb {
                 }
                 Ok(())
             })?;
-            Ok(walk.finish(&q))
+            let mut answer = walk.finish(&q);
+            if let Some(list) = answer.persons.as_mut().filter(|l| !l.person_ids.is_empty()) {
+                let sql = sql::persons_by_id(q.project_id, &list.person_ids);
+                list.results = db.read(|c| run(c, &sql, person_record))?;
+            }
+            Ok(answer)
         })
         .await
     }

@@ -1155,6 +1155,46 @@ pub async fn funnels_count_persons_per_step_loose_and_strict(db: &impl Backend) 
     .await;
     assert_eq!(empty.steps[0].count, 0);
     assert_eq!(empty.steps[1].conversion_from_first, None);
+
+    // The persons behind the counts: saved as the pipeline would.
+    let persons: Vec<tally_core::Person> = (1..=10)
+        .map(|id| tally_core::Person {
+            project_id: 1,
+            id,
+            is_identified: false,
+            first_seen: at("2026-11-01T00:00:00Z"),
+            last_seen: at("2026-11-01T00:00:00Z"),
+            properties: Default::default(),
+        })
+        .collect();
+    db.save_persons(&tally_core::PersonChanges {
+        merges: vec![],
+        links: (1..=10).map(|id| (1, format!("p{id}"), id)).collect(),
+        persons,
+    })
+    .unwrap();
+    let listed = |persons: serde_json::Value| {
+        let mut body = three("loose");
+        body["persons"] = persons;
+        async move {
+            let list = run(body).await.persons.unwrap();
+            let ids: Vec<i64> = list.results.iter().map(|p| p.id).collect();
+            (ids, list.next_offset)
+        }
+    };
+    // Dropped before signup: P3 and P4 (furthest step: the first).
+    assert_eq!(listed(json!({"step": 1})).await, (vec![3, 4], None));
+    // Reached purchase: P1, P7; a page of one, then the next.
+    assert_eq!(
+        listed(json!({"step": 2, "status": "reached", "limit": 1})).await,
+        (vec![1], Some(1))
+    );
+    assert_eq!(
+        listed(json!({"step": 2, "status": "reached", "limit": 1, "offset": 1})).await,
+        (vec![7], None)
+    );
+    // Dropped at purchase: P2, P5, P6.
+    assert_eq!(listed(json!({"step": 2})).await, (vec![2, 5, 6], None));
 }
 
 /// An event of `person` (stored with that person id) at `ts`.

@@ -21,7 +21,7 @@
 use crate::error::QueryError;
 use crate::filters::FilterNode;
 use crate::sql::{Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
-use crate::types::TimeRange;
+use crate::types::{page_limit, PersonRecord, TimeRange};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tally_core::ProjectId;
@@ -66,6 +66,40 @@ pub struct FunnelRequest {
     pub filters: Option<FilterNode>,
     #[serde(default)]
     pub include_bots: bool,
+    /// Also list the persons who reached (or dropped off at) one step.
+    pub persons: Option<FunnelPersonsRequest>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FunnelPersonStatus {
+    /// Reached the step before `step` and not `step`.
+    #[default]
+    Dropped,
+    /// Reached `step` (maybe further).
+    Reached,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunnelPersonsRequest {
+    /// 0-based step.
+    pub step: usize,
+    #[serde(default)]
+    pub status: FunnelPersonStatus,
+    /// Default 100, at most 1000.
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub offset: usize,
+}
+
+/// A checked [`FunnelPersonsRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunnelPersonsQuery {
+    pub step: usize,
+    pub status: FunnelPersonStatus,
+    pub limit: usize,
+    pub offset: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +111,7 @@ pub struct FunnelQuery {
     pub order: StepOrder,
     pub filters: Option<FilterNode>,
     pub include_bots: bool,
+    pub persons: Option<FunnelPersonsQuery>,
 }
 
 impl FunnelRequest {
@@ -101,6 +136,25 @@ impl FunnelRequest {
         if let Some(f) = &self.filters {
             f.validate()?;
         }
+        let persons = match self.persons {
+            None => None,
+            Some(p) => {
+                if p.step >= self.steps.len()
+                    || (p.step == 0 && p.status == FunnelPersonStatus::Dropped)
+                {
+                    return Err(QueryError::InvalidQuery(
+                        "`persons.step` must be a step of the funnel (and not the first for `dropped`)"
+                            .into(),
+                    ));
+                }
+                Some(FunnelPersonsQuery {
+                    step: p.step,
+                    status: p.status,
+                    limit: page_limit(p.limit)?,
+                    offset: p.offset,
+                })
+            }
+        };
         let window = self.conversion_window_secs.unwrap_or(DEFAULT_WINDOW_SECS);
         if !(1..=MAX_WINDOW_SECS).contains(&window) {
             return Err(QueryError::InvalidQuery(format!(
@@ -122,6 +176,7 @@ impl FunnelRequest {
             order: self.order,
             filters: self.filters,
             include_bots: self.include_bots,
+            persons,
         })
     }
 }
@@ -220,6 +275,9 @@ pub struct FunnelWalk {
     step_secs: Vec<Vec<f64>>,
     /// Seconds from the first step to the last, per person who got to the end.
     whole_secs: Vec<f64>,
+    /// With a persons list: the persons it holds, in walk order (ascending).
+    listed: Vec<i64>,
+    list: Option<FunnelPersonsQuery>,
 }
 
 impl FunnelWalk {
@@ -237,12 +295,14 @@ impl FunnelWalk {
             furthest: vec![0; n],
             step_secs: vec![Vec::new(); n],
             whole_secs: Vec::new(),
+            listed: Vec::new(),
+            list: q.persons,
         }
     }
 
     pub fn push(&mut self, person: i64, at_us: i64, bits: i64) {
         if self.person != Some(person) {
-            self.finish_person();
+            self.finish_person(self.list);
             self.person = Some(person);
         }
         // In place, later steps first: step k reads step k−1 before this event
@@ -291,10 +351,18 @@ impl FunnelWalk {
         }
     }
 
-    fn finish_person(&mut self) {
+    fn finish_person(&mut self, list: Option<FunnelPersonsQuery>) {
         if let Some(best) = self.best.take() {
             let k = best.times.len() - 1;
             self.furthest[k] += 1;
+            let listed = list.is_some_and(|l| match l.status {
+                FunnelPersonStatus::Reached => k >= l.step,
+                FunnelPersonStatus::Dropped => k + 1 == l.step,
+            });
+            // Events stored without a person have negative keys: no person to show.
+            if let Some(p) = self.person.filter(|&p| listed && p > 0) {
+                self.listed.push(p);
+            }
             let secs = |a: i64, b: i64| (b - a) as f64 / 1e6;
             for step in 1..best.times.len() {
                 self.step_secs[step].push(secs(best.times[step - 1], best.times[step]));
@@ -307,7 +375,7 @@ impl FunnelWalk {
     }
 
     pub fn finish(mut self, q: &FunnelQuery) -> FunnelAnswer {
-        self.finish_person();
+        self.finish_person(self.list);
         let n = self.steps;
         // Persons reaching step k = those whose furthest step is k or later.
         let mut counts = vec![0u64; n];
@@ -343,6 +411,23 @@ impl FunnelWalk {
             steps,
             avg_secs_to_convert: mean(whole),
             median_secs_to_convert: median(whole),
+            persons: self.list.map(|l| {
+                let page: Vec<i64> = self
+                    .listed
+                    .iter()
+                    .copied()
+                    .skip(l.offset)
+                    .take(l.limit)
+                    .collect();
+                FunnelPersons {
+                    step: l.step,
+                    status: l.status,
+                    next_offset: (self.listed.len() > l.offset + l.limit)
+                        .then_some(l.offset + l.limit),
+                    person_ids: page,
+                    results: Vec::new(),
+                }
+            }),
         }
     }
 }
@@ -390,6 +475,22 @@ pub struct FunnelAnswer {
     /// From the first to the last step, of the persons who got to the end.
     pub avg_secs_to_convert: Option<f64>,
     pub median_secs_to_convert: Option<f64>,
+    /// The persons list asked for with `persons`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persons: Option<FunnelPersons>,
+}
+
+/// One page of the persons who reached or dropped off at a step, by person id.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FunnelPersons {
+    pub step: usize,
+    pub status: FunnelPersonStatus,
+    pub results: Vec<PersonRecord>,
+    /// The `offset` of the next page; `null` on the last.
+    pub next_offset: Option<usize>,
+    /// The page's person ids, for the engine to load (not serialized).
+    #[serde(skip)]
+    pub person_ids: Vec<i64>,
 }
 
 #[cfg(test)]
@@ -415,6 +516,7 @@ mod tests {
             order,
             filters: None,
             include_bots: false,
+            persons: None,
         }
     }
 

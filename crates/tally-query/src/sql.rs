@@ -330,6 +330,30 @@ pub fn person(q: &PersonQuery) -> Sql {
     s
 }
 
+/// Rows as [`person`]'s, of the persons with these ids, by ascending id.
+pub fn persons_by_id(project_id: i64, ids: &[i64]) -> Sql {
+    let mut s = Sql::default();
+    s.push(
+        "SELECT p.id, p.is_identified, epoch_us(p.first_seen), epoch_us(p.last_seen), \
+         p.properties::VARCHAR, (SELECT to_json(list(o.distinct_id ORDER BY o.distinct_id))::VARCHAR \
+         FROM person_distinct_ids o WHERE o.project_id = p.project_id AND o.person_id = p.id) \
+         FROM persons p WHERE p.project_id = ",
+    )
+    .bind(SqlParam::Int(project_id))
+    .push(" AND p.id IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            s.push(", ");
+        }
+        s.bind(SqlParam::Int(*id));
+    }
+    if ids.is_empty() {
+        s.push("NULL");
+    }
+    s.push(") ORDER BY p.id");
+    s
+}
+
 /// Analytics answers leave bots out unless asked to count them.
 fn bots(s: &mut Sql, include: bool) {
     if !include {

@@ -328,6 +328,14 @@ async fn every_kind_over_http_with_hostile_filters_and_errors() {
         ),
         (r#"{"kind": "persons", "limit": 5000}"#, "invalid_limit"),
         (r#"{"kind": "realtime", "minutes": 5}"#, "invalid_query"),
+        (
+            r#"{"kind": "funnel", "steps": [{"event": "a"}, {"event": "b"}], "persons": {"step": 0}}"#,
+            "invalid_query",
+        ),
+        (
+            r#"{"kind": "funnel", "steps": [{"event": "a"}, {"event": "b"}], "persons": {"step": 2, "status": "reached"}}"#,
+            "invalid_query",
+        ),
     ] {
         let r = query(&server, bad).await;
         assert_eq!(error_code(r, 400).await, code, "{bad}");

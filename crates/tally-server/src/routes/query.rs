@@ -414,15 +414,16 @@ fn request<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T,
     serde_json::from_value(body).map_err(|e| QueryError::InvalidQuery(e.to_string()))
 }
 
-/// An analytics query: `{"kind": "trends" | "funnel", …}`. The answer carries the
+/// An analytics query: `{"kind": "trends" | "funnel" | "retention" | "paths" |
+/// "stickiness" | "lifecycle" | "persons" | "realtime", …}`. The answer carries the
 /// resolved range.
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/query", tag = "query",
     params(ProjectPath),
     request_body(content = tally_query::trends::TrendsRequest,
-        description = "`kind` (`trends`, `funnel`) plus that kind's fields"),
+        description = "`kind` plus that kind's fields: TrendsRequest, FunnelRequest, RetentionRequest, PathsRequest, ActivityRequest (stickiness, lifecycle), PersonsRequest; realtime takes none"),
     responses(
         (status = 200, body = tally_query::trends::TrendsAnswer,
-            description = "for `trends`; `funnel` answers a FunnelAnswer"),
+            description = "for `trends`; the other kinds answer FunnelAnswer, RetentionAnswer, PathsAnswer, StickinessAnswer, LifecycleAnswer, PersonsPage, RealtimeAnswer"),
         ReadErrors,
     ),
     security(("admin_key" = [])))]
