@@ -59,7 +59,8 @@ macro_rules! conformance_suite {
             paths_follow_pages_from_a_start_or_to_an_end,
             persons_list_search_and_timeline_across_ids,
             realtime_counts_the_last_minutes,
-            sessions_sort_and_show_one_timeline);
+            sessions_sort_and_show_one_timeline,
+            trends_count_unique_sessions);
     };
     (@tests $open:expr; $($name:ident),+) => {
         $(
@@ -1729,4 +1730,57 @@ pub async fn sessions_sort_and_show_one_timeline(db: &impl Backend) {
     let mid = format!("a@{}", at("2026-11-02T10:10:00Z").timestamp_micros());
     assert_eq!(timeline(mid).await, None);
     assert_eq!(timeline("nope".into()).await, None);
+}
+
+pub async fn trends_count_unique_sessions(db: &impl Backend) {
+    use crate::trends::TrendsRequest;
+    let sdk = |name: &str, ts: &str, sid: &str| {
+        let mut e = person_event(name, "u2", 2, ts);
+        e.session_id = Some(sid.into());
+        e
+    };
+    let events = vec![
+        // u1 without SDK ids: a session under way before the range (A), one of
+        // two pageviews 20 minutes apart (B), one after a 40-minute gap (C), one
+        // the next day (D).
+        person_event("$pageview", "u1", 1, "2026-10-31T23:50:00Z"),
+        person_event("$pageview", "u1", 1, "2026-11-01T00:10:00Z"),
+        person_event("$pageview", "u1", 1, "2026-11-01T10:00:00Z"),
+        person_event("$pageview", "u1", 1, "2026-11-01T10:20:00Z"),
+        person_event("$pageview", "u1", 1, "2026-11-01T11:00:00Z"),
+        person_event("$pageview", "u1", 1, "2026-11-02T09:00:00Z"),
+        // u2 with SDK session ids.
+        sdk("$pageview", "2026-11-01T12:00:00Z", "s-a"),
+        sdk("click", "2026-11-01T12:05:00Z", "s-a"),
+        sdk("$pageview", "2026-11-02T08:00:00Z", "s-b"),
+        // u3: one session across midnight counts on both days.
+        person_event("$pageview", "u3", 3, "2026-11-01T23:50:00Z"),
+        person_event("$pageview", "u3", 3, "2026-11-02T00:10:00Z"),
+        bot_event("$pageview", "2026-11-01T12:00:00Z"),
+    ];
+    db.insert_batch(events.into()).await.unwrap();
+    let request: TrendsRequest = serde_json::from_value(json!({
+        "date_from": "2026-11-01", "date_to": "2026-11-04",
+        "series": [{"event": "$pageview", "math": "unique_sessions"},
+                   {"event": "click", "math": "unique_sessions"},
+                   {"math": "unique_sessions"}]}))
+    .unwrap();
+    let a = db
+        .trends(request.resolve(1, at("2026-11-10T00:00:00Z")).unwrap())
+        .await
+        .unwrap();
+    let got: Vec<Vec<Option<f64>>> = a
+        .results
+        .iter()
+        .map(|s| s.points.iter().map(|p| p.value).collect())
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            // Nov 1: A, B, C, s-a, u3's; Nov 2: D, s-b, u3's.
+            vec![Some(5.0), Some(3.0), Some(0.0)],
+            vec![Some(1.0), Some(0.0), Some(0.0)],
+            vec![Some(5.0), Some(3.0), Some(0.0)],
+        ]
+    );
 }

@@ -223,6 +223,54 @@ pub fn top_events(q: &TopEventsQuery) -> Sql {
     s
 }
 
+/// Whether an event starts a derived session (1) or not (0): the first event of
+/// its person without a session id, or one after a gap longer than `inactivity`.
+/// Needs the window `w` = person's events, split by having a session id, by time.
+fn push_session_start(s: &mut Sql, inactivity: chrono::Duration) {
+    s.push(
+        "CASE WHEN session_id IS NOT NULL THEN 0 WHEN lag(timestamp) OVER w IS NULL THEN 1 \
+         WHEN epoch_us(timestamp) - epoch_us(lag(timestamp) OVER w) > ",
+    )
+    .bind(SqlParam::Int(
+        inactivity.num_microseconds().unwrap_or(i64::MAX),
+    ))
+    .push(" THEN 1 ELSE 0 END");
+}
+
+/// An event's session within one query: its SDK session id, or its person and
+/// the number of derived sessions the person started up to it (`starts` as
+/// [`push_session_start`] marks them).
+const SESSION_KEY: &str = "CASE WHEN session_id IS NOT NULL THEN 's' || session_id \
+     ELSE 'p' || person || '#' || sum(starts) OVER (PARTITION BY person, \
+     session_id IS NULL ORDER BY timestamp ROWS UNBOUNDED PRECEDING) END";
+
+/// The events with `person` (as [`EVENTS_WITH_PERSON_SELECT`]) and `session_key`
+/// (see [`SESSION_KEY`]), of a project from [`SESSION_LOOKBACK`] before `from`
+/// until `to`: sessions under way at `from` keep their start. The caller limits
+/// the rows to its own range.
+pub(crate) fn push_sessionized(
+    s: &mut Sql,
+    project_id: i64,
+    range: crate::types::TimeRange,
+    inactivity: chrono::Duration,
+    include_bots: bool,
+) {
+    s.push("(SELECT *, ")
+        .push(SESSION_KEY)
+        .push(" AS session_key FROM (SELECT *, ");
+    push_session_start(s, inactivity);
+    s.push(" AS starts FROM ")
+        .push(EVENTS_WITH_PERSON_SELECT)
+        .push(" sx WHERE sx.project_id = ")
+        .bind(SqlParam::Int(project_id))
+        .push(" AND sx.timestamp >= ")
+        .bind(SqlParam::Time(range.from - SESSION_LOOKBACK))
+        .push(" AND sx.timestamp < ")
+        .bind(SqlParam::Time(range.to));
+    bots(s, include_bots);
+    s.push(" WINDOW w AS (PARTITION BY person, session_id IS NULL ORDER BY timestamp)))");
+}
+
 /// Rows, newest session first: id, distinct_id, person, start µs, end µs, events,
 /// pageviews, entry path, exit path, bounce, referrer, channel, utm_source,
 /// utm_medium, utm_campaign, device, browser, country.
@@ -248,18 +296,12 @@ pub fn sessions(q: &SessionsQuery) -> Sql {
     .push(" AND timestamp < ")
     .bind(SqlParam::Time(q.range.to));
     bots(&mut s, q.include_bots);
-    s.push(
-        "), marked AS (SELECT *, CASE WHEN session_id IS NOT NULL THEN 0 \
-         WHEN lag(timestamp) OVER w IS NULL THEN 1 \
-         WHEN epoch_us(timestamp) - epoch_us(lag(timestamp) OVER w) > ",
-    )
-    .bind(SqlParam::Int(q.inactivity.num_microseconds().unwrap_or(i64::MAX)))
-    .push(
-        " THEN 1 ELSE 0 END AS starts FROM scoped \
-         WINDOW w AS (PARTITION BY person, session_id IS NULL ORDER BY timestamp)), \
-         keyed AS (SELECT *, CASE WHEN session_id IS NOT NULL THEN 's' || session_id \
-         ELSE 'p' || person || '#' || sum(starts) OVER (PARTITION BY person, \
-         session_id IS NULL ORDER BY timestamp ROWS UNBOUNDED PRECEDING) END AS grp FROM marked), \
+    s.push("), marked AS (SELECT *, ");
+    push_session_start(&mut s, q.inactivity);
+    s.push(" AS starts FROM scoped WINDOW w AS (PARTITION BY person, session_id IS NULL ORDER BY timestamp)), keyed AS (SELECT *, ")
+        .push(SESSION_KEY)
+        .push(
+            " AS grp FROM marked), \
          facts AS (SELECT grp, any_value(session_id) AS session_id, \
          arg_min(distinct_id, timestamp) AS distinct_id, arg_min(person, timestamp) AS person, \
          min(timestamp) AS started, max(timestamp) AS ended, count(*) AS n, \

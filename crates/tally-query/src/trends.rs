@@ -10,7 +10,7 @@
 use crate::buckets::BucketPlan;
 use crate::error::QueryError;
 use crate::filters::{check_key, push_property, FilterNode, PropertySource};
-use crate::sql::{local_time, Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
+use crate::sql::{local_time, push_sessionized, Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
 use crate::types::{parse_tz, Interval, TimeRange};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,9 @@ pub enum TrendMath {
     Total,
     /// Distinct persons (through merges).
     UniquePersons,
+    /// Distinct sessions with a matching event: the SDK's `$session_id`, or the
+    /// session cut from the person's events by 30 minutes of inactivity.
+    UniqueSessions,
     /// Events per distinct person.
     PerPersonAvg,
     /// Of a numeric property (`math_property`); events without a number there are
@@ -48,7 +51,10 @@ pub enum TrendMath {
 
 impl TrendMath {
     fn needs_property(self) -> bool {
-        !matches!(self, Self::Total | Self::UniquePersons | Self::PerPersonAvg)
+        !matches!(
+            self,
+            Self::Total | Self::UniquePersons | Self::UniqueSessions | Self::PerPersonAvg
+        )
     }
 
     /// Whether an empty bucket is 0 (counts, sums) rather than no value (an
@@ -56,7 +62,11 @@ impl TrendMath {
     fn zero_when_empty(self) -> bool {
         matches!(
             self,
-            Self::Total | Self::UniquePersons | Self::PerPersonAvg | Self::Sum
+            Self::Total
+                | Self::UniquePersons
+                | Self::UniqueSessions
+                | Self::PerPersonAvg
+                | Self::Sum
         )
     }
 }
@@ -234,9 +244,21 @@ pub fn series_sql(
             s.push("NULL::VARCHAR");
         }
     }
-    s.push(" AS bd FROM ")
-        .push(EVENTS_WITH_PERSON_SELECT)
-        .push(" ev");
+    if series.math == TrendMath::UniqueSessions {
+        s.push(" AS bd, ev.session_key AS bd_session FROM ");
+        push_sessionized(
+            &mut s,
+            q.project_id,
+            range,
+            crate::types::DEFAULT_INACTIVITY,
+            q.include_bots,
+        );
+        s.push(" ev");
+    } else {
+        s.push(" AS bd FROM ")
+            .push(EVENTS_WITH_PERSON_SELECT)
+            .push(" ev");
+    }
     if q.reads_persons(series) {
         s.push(" LEFT JOIN persons pp ON pp.project_id = ev.project_id AND pp.id = ev.person");
     }
@@ -305,6 +327,9 @@ fn push_math(s: &mut Sql, series: &SeriesRequest) {
         }
         TrendMath::UniquePersons => {
             s.push("count(DISTINCT person)::DOUBLE");
+        }
+        TrendMath::UniqueSessions => {
+            s.push("count(DISTINCT bd_session)::DOUBLE");
         }
         TrendMath::PerPersonAvg => {
             s.push("count(*)::DOUBLE / count(DISTINCT person)");

@@ -359,6 +359,9 @@ impl FromStr for SessionSort {
 /// from a new one.
 pub const SESSION_LOOKBACK: Duration = Duration::hours(24);
 
+/// The inactivity that ends a derived session where a query does not choose one.
+pub const DEFAULT_INACTIVITY: Duration = Duration::minutes(30);
+
 /// The facts of one session.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct SessionRecord {
