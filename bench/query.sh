@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Query latency benchmark on a seeded dataset: hot latency (median and max of 10
 # runs after 2 warm-ups) of overview, timeseries, top-events and an events page,
-# plus bytes on disk per event.
+# plus bytes on disk per event, and every POST /query kind that has a 10M-event
+# target (trends, funnel, retention, paths) plus unique sessions, lifecycle, persons.
 # Usage: bench/query.sh [events] [days]   (needs a release build: cargo build --release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +43,15 @@ for body in \
   "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\",\"math\":\"unique_persons\"}]}" \
   "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\"}],\"breakdown\":{\"property\":\"\$browser\"}}" \
   "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\",\"filters\":{\"key\":\"\$browser\",\"operator\":\"eq\",\"value\":\"Chrome\"}}]}" \
-  "{\"kind\":\"funnel\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"conversion_window_secs\":86400,\"steps\":[{\"event\":\"\$pageview\"},{\"event\":\"signup_started\"},{\"event\":\"signup_completed\"},{\"event\":\"purchase\"}]}"; do
+  "{\"kind\":\"funnel\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"conversion_window_secs\":86400,\"steps\":[{\"event\":\"\$pageview\"},{\"event\":\"signup_started\"},{\"event\":\"signup_completed\"},{\"event\":\"purchase\"}]}" \
+  "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\",\"math\":\"unique_sessions\"}]}" \
+  "{\"kind\":\"retention\",\"period\":\"week\",\"periods\":8,\"date_to\":\"$TO\"}" \
+  "{\"kind\":\"paths\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"start_point\":\"/\",\"steps\":3}" \
+  "{\"kind\":\"lifecycle\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"event\":{\"event\":\"\$pageview\"}}" \
+  "{\"kind\":\"persons\",\"limit\":100}"; do
+  # A benchmark of an error answer would mean nothing: the first run must be a 200.
+  code=$(curl -s -o "$WORK/answer.json" -w '%{http_code}' -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d "$body" "$BASE/query")
+  [ "$code" = 200 ] || { echo "query answered $code: $(head -c 300 "$WORK/answer.json")"; exit 1; }
   times=()
   for i in $(seq 12); do
     t=$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d "$body" "$BASE/query")
