@@ -302,7 +302,7 @@ impl FunnelWalk {
 
     pub fn push(&mut self, person: i64, at_us: i64, bits: i64) {
         if self.person != Some(person) {
-            self.finish_person(self.list);
+            self.finish_person();
             self.person = Some(person);
         }
         // In place, later steps first: step k reads step k−1 before this event
@@ -351,11 +351,11 @@ impl FunnelWalk {
         }
     }
 
-    fn finish_person(&mut self, list: Option<FunnelPersonsQuery>) {
+    fn finish_person(&mut self) {
         if let Some(best) = self.best.take() {
             let k = best.times.len() - 1;
             self.furthest[k] += 1;
-            let listed = list.is_some_and(|l| match l.status {
+            let listed = self.list.is_some_and(|l| match l.status {
                 FunnelPersonStatus::Reached => k >= l.step,
                 FunnelPersonStatus::Dropped => k + 1 == l.step,
             });
@@ -375,7 +375,7 @@ impl FunnelWalk {
     }
 
     pub fn finish(mut self, q: &FunnelQuery) -> FunnelAnswer {
-        self.finish_person(self.list);
+        self.finish_person();
         let n = self.steps;
         // Persons reaching step k = those whose furthest step is k or later.
         let mut counts = vec![0u64; n];
