@@ -5,7 +5,10 @@
 # python3-venv package first if it is missing) and passes its interpreter to the
 # tests as TALLY_SDK_PYTHON. The browser tests need Debian's chromium and the npm
 # packages of crates/tally/tests/browser (playwright-core, posthog-js), installed
-# here from the lock file. When tests need ClickHouse or Kafka, this script
+# here from the lock file. The metadata conformance suite needs a PostgreSQL
+# server: this script installs Debian's postgresql if missing, starts a
+# throw-away cluster on 127.0.0.1 (stopped again at exit) and passes its URL as
+# TALLY_TEST_POSTGRES_URL. When tests need ClickHouse or Kafka, this script
 # installs and starts them too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +39,29 @@ if [ "$(cat "$BROWSER_DIR/node_modules/.tally-lock-sum" 2>/dev/null)" != "$LOCK_
     echo "$LOCK_SUM" > "$BROWSER_DIR/node_modules/.tally-lock-sum"
 fi
 
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
+    apt_install postgresql
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+fi
+PG_DIR=$(mktemp -d /tmp/tally-pg.XXXXXX)
+PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# PostgreSQL refuses to run as root: the cluster then belongs to the postgres user.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+if [ "$(id -u)" = 0 ]; then chown postgres "$PG_DIR"; fi
+as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U tally -A trust --no-sync >"$PG_DIR/initdb.log" 2>&1
+as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c fsync=off -c max_connections=300" \
+    start >/dev/null
+stop_postgres() {
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+}
+trap stop_postgres EXIT
+export TALLY_TEST_POSTGRES_URL="postgres://tally@127.0.0.1:$PG_PORT/postgres"
+
 if cargo nextest --version >/dev/null 2>&1; then
-    exec cargo nextest run --workspace --no-fail-fast
+    cargo nextest run --workspace --no-fail-fast
 else
-    exec cargo test --workspace --no-fail-fast
+    cargo test --workspace --no-fail-fast
 fi

@@ -82,6 +82,9 @@ pub enum SinkError {
 pub enum MetaError {
     #[error("not found")]
     NotFound,
+    /// A unique value (an email, say) is taken, or a one-time step is done.
+    #[error("{0}")]
+    Conflict(String),
     #[error("metadata store error: {0}")]
     Internal(String),
 }

@@ -4,6 +4,7 @@
 //! Nothing here does I/O. Adapters (DuckDB, SQLite, later Kafka, ClickHouse and
 //! PostgreSQL) implement the traits in [`traits`]; the server only sees the traits.
 
+pub mod account;
 pub mod clock;
 pub mod error;
 pub mod event;
@@ -11,6 +12,10 @@ pub mod person;
 pub mod traits;
 pub mod validate;
 
+pub use account::{
+    IssuedSession, KeyScope, LoginRecord, Member, NewUser, PersonalKey, PersonalKeyId,
+    ProjectOptions, RefreshOutcome, Role, SessionGrant, SessionId, SessionLifetimes, User, UserId,
+};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{EventError, MetaError, SinkError, StoreError};
 pub use event::{Event, ProjectId, RawEvent};

@@ -2,6 +2,10 @@
 //! Kafka sink, a ClickHouse store or a PostgreSQL metadata store slot in without
 //! touching it.
 
+use crate::account::{
+    IssuedSession, KeyScope, LoginRecord, Member, NewUser, PersonalKey, PersonalKeyId,
+    ProjectOptions, RefreshOutcome, Role, SessionGrant, SessionId, SessionLifetimes, User, UserId,
+};
 use crate::error::{MetaError, SinkError, StoreError};
 use crate::event::{Event, ProjectId};
 use async_trait::async_trait;
@@ -56,29 +60,44 @@ pub struct Project {
     pub created_at: DateTime<Utc>,
 }
 
-/// What a key may do.
+/// The two kinds of key, told apart by their prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyKind {
-    /// Public: ships in web pages and apps; can only write events.
+    /// Public: ships in web pages and apps; can only write events, to one project.
     Ingest,
-    /// Secret: reads the project's data through the query API.
-    Admin,
+    /// Secret: a user's personal API key; acts as that user (read or read/write).
+    Personal,
 }
 
 /// A freshly issued key; the plaintext is shown once and only its hash is stored.
 #[derive(Debug, Clone)]
 pub struct IssuedKey {
-    pub project_id: ProjectId,
     pub kind: KeyKind,
     pub plaintext: String,
 }
 
 /// What a presented key grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyGrant {
-    pub project_id: ProjectId,
-    pub kind: KeyKind,
+pub enum KeyGrant {
+    /// Write events to this project.
+    Ingest { project_id: ProjectId },
+    /// Act as this user, within the scope.
+    Personal {
+        user_id: UserId,
+        key_id: PersonalKeyId,
+        scope: KeyScope,
+    },
+}
+
+impl KeyGrant {
+    /// The project an ingest key writes to; `None` for a personal key.
+    pub fn ingest_project(&self) -> Option<ProjectId> {
+        match self {
+            Self::Ingest { project_id } => Some(*project_id),
+            Self::Personal { .. } => None,
+        }
+    }
 }
 
 /// A project's switches for the processing pipeline.
@@ -108,20 +127,144 @@ pub trait ProjectSwitches: Send + Sync + 'static {
     fn pipeline_settings(&self, project_id: ProjectId) -> PipelineSettings;
 }
 
-/// Projects and credentials.
+/// Projects, users, memberships and credentials. Every method is one atomic
+/// change or one consistent read. Time-dependent methods take `now` so that
+/// expiry and lockout follow the server's clock (and tests' fixed clocks).
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
-    async fn create_project(&self, name: &str) -> Result<Project, MetaError>;
+    // ---- projects ----
+    /// Creates a project; with an owner, that user becomes its `owner` member.
+    async fn create_project(&self, name: &str, owner: Option<UserId>)
+        -> Result<Project, MetaError>;
     async fn get_project(&self, id: ProjectId) -> Result<Option<Project>, MetaError>;
+    /// Every project, oldest first.
     async fn list_projects(&self) -> Result<Vec<Project>, MetaError>;
-    /// Issues a new random key for the project; stores only its argon2id hash.
-    async fn create_key(
+    /// The projects a user is a member of, oldest first, with the user's role.
+    async fn projects_of_user(&self, user_id: UserId) -> Result<Vec<(Project, Role)>, MetaError>;
+    async fn rename_project(&self, id: ProjectId, name: &str) -> Result<(), MetaError>;
+    /// Deletes the project, its keys and memberships (its events are the event
+    /// store's to delete).
+    async fn delete_project(&self, id: ProjectId) -> Result<(), MetaError>;
+    async fn project_options(&self, id: ProjectId) -> Result<ProjectOptions, MetaError>;
+    async fn set_project_options(
+        &self,
+        id: ProjectId,
+        options: &ProjectOptions,
+    ) -> Result<(), MetaError>;
+
+    // ---- members ----
+    async fn role_of(&self, project_id: ProjectId, user_id: UserId)
+        -> Result<Option<Role>, MetaError>;
+    /// Adds the user or changes their role.
+    async fn set_member(&self, project_id: ProjectId, user_id: UserId, role: Role)
+        -> Result<(), MetaError>;
+    /// `NotFound` when the user was not a member.
+    async fn remove_member(&self, project_id: ProjectId, user_id: UserId)
+        -> Result<(), MetaError>;
+    async fn members(&self, project_id: ProjectId) -> Result<Vec<Member>, MetaError>;
+
+    // ---- keys ----
+    /// Issues a new random ingest key; stores only its argon2id hash.
+    async fn create_ingest_key(&self, project_id: ProjectId) -> Result<IssuedKey, MetaError>;
+    /// Issues a new ingest key; the project's current ones keep working until
+    /// `now + grace`, then stop.
+    async fn rotate_ingest_key(
         &self,
         project_id: ProjectId,
-        kind: KeyKind,
+        grace: chrono::Duration,
+        now: DateTime<Utc>,
     ) -> Result<IssuedKey, MetaError>;
-    /// Checks a presented key; `None` when it is unknown, revoked or wrong.
-    async fn authenticate(&self, presented: &str) -> Result<Option<KeyGrant>, MetaError>;
+    async fn create_personal_key(
+        &self,
+        user_id: UserId,
+        name: &str,
+        scope: KeyScope,
+        now: DateTime<Utc>,
+    ) -> Result<(PersonalKey, IssuedKey), MetaError>;
+    /// A user's keys that are not revoked, newest first.
+    async fn personal_keys(&self, user_id: UserId) -> Result<Vec<PersonalKey>, MetaError>;
+    /// `NotFound` unless the key is the user's and not yet revoked.
+    async fn revoke_personal_key(
+        &self,
+        user_id: UserId,
+        key_id: PersonalKeyId,
+        now: DateTime<Utc>,
+    ) -> Result<(), MetaError>;
+    /// Checks a presented key; `None` when it is unknown, revoked, expired, wrong,
+    /// or its user is deactivated. Records the use of a personal key.
+    async fn authenticate(
+        &self,
+        presented: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<KeyGrant>, MetaError>;
+
+    // ---- users ----
+    /// `Conflict` when the email is taken.
+    async fn create_user(&self, user: NewUser, now: DateTime<Utc>) -> Result<User, MetaError>;
+    /// Gives the first user, still unclaimed, an email and password, or creates
+    /// a first superuser when there is none. `Conflict` once any user has a
+    /// password: first-run setup locks itself.
+    async fn claim_first_user(
+        &self,
+        email: &str,
+        name: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<User, MetaError>;
+    /// Whether some user can log in (first-run setup is done).
+    async fn setup_complete(&self) -> Result<bool, MetaError>;
+    async fn user(&self, id: UserId) -> Result<Option<User>, MetaError>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, MetaError>;
+    async fn users(&self) -> Result<Vec<User>, MetaError>;
+    async fn login_record(&self, email: &str) -> Result<Option<LoginRecord>, MetaError>;
+    /// Counts a failed login; at `max_failures` in a row the account locks until
+    /// `now + lock_for` and the count starts again. Returns the lock's end when
+    /// this failure locked the account.
+    async fn record_login_failure(
+        &self,
+        user_id: UserId,
+        max_failures: i64,
+        lock_for: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, MetaError>;
+    async fn record_login_success(&self, user_id: UserId) -> Result<(), MetaError>;
+    async fn set_password(&self, user_id: UserId, password_hash: &str) -> Result<(), MetaError>;
+    /// A deactivated user can neither log in nor use a key or session.
+    async fn set_user_active(&self, user_id: UserId, active: bool) -> Result<(), MetaError>;
+    /// Deletes the user with their memberships, keys and sessions.
+    async fn delete_user(&self, user_id: UserId) -> Result<(), MetaError>;
+
+    // ---- browser sessions ----
+    async fn create_session(
+        &self,
+        user_id: UserId,
+        lifetimes: SessionLifetimes,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedSession, MetaError>;
+    /// The session of a valid access token (not expired, not revoked, user active).
+    async fn session(
+        &self,
+        access_token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionGrant>, MetaError>;
+    /// Spends a refresh token for new tokens; see [`RefreshOutcome`].
+    async fn refresh_session(
+        &self,
+        refresh_token: &str,
+        lifetimes: SessionLifetimes,
+        now: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, MetaError>;
+    async fn revoke_session(&self, session_id: SessionId, now: DateTime<Utc>)
+        -> Result<(), MetaError>;
+    /// Revokes every session of the user but `keep`.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<(), MetaError>;
+
+    // ---- pipeline settings ----
     /// Every project's pipeline settings. `NotFound` never: projects without
     /// changes answer the defaults.
     async fn all_pipeline_settings(&self) -> Result<Vec<(ProjectId, PipelineSettings)>, MetaError>;

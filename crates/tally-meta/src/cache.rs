@@ -1,36 +1,34 @@
-//! [`CachedMetadata`]: remembers successful key checks for a short time, so the
+//! [`KeyCache`]: remembers successful key checks for a short time, so the
 //! capture path pays for argon2id once per key per TTL rather than per request.
 //! Only successes are cached, keyed by the SHA-256 of the key (never the key
-//! itself); a revoked key stops working within one TTL.
+//! itself). Revoking a key, rotating ingest keys or deactivating a user calls
+//! [`KeyCache::forget_all`] on this node; on other nodes a revoked key stops
+//! working within one TTL.
 //!
 //! Verifications that miss the cache run at most [`MAX_CONCURRENT_CHECKS`] at a
 //! time, and a waiting request looks at the cache again once its turn comes. So a
 //! burst of requests with a new key costs one argon2id run (19 MiB, ~50 ms), not
 //! one per request — without this, 256 concurrent first requests held GBs.
 
-use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::future::Future;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
-use tally_core::{
-    IssuedKey, KeyGrant, KeyKind, MetaError, MetadataStore, PipelineSettings, Project, ProjectId,
-};
+use tally_core::{KeyGrant, MetaError};
 
 /// Key checks that may run at once when the cache misses.
 pub const MAX_CONCURRENT_CHECKS: usize = 2;
 
-pub struct CachedMetadata {
-    inner: Arc<dyn MetadataStore>,
+pub struct KeyCache {
     ttl: Duration,
     grants: RwLock<HashMap<[u8; 32], (KeyGrant, Instant)>>,
     checks: tokio::sync::Semaphore,
 }
 
-impl CachedMetadata {
-    pub fn new(inner: Arc<dyn MetadataStore>, ttl: Duration) -> Self {
+impl KeyCache {
+    pub fn new(ttl: Duration) -> Self {
         Self {
-            inner,
             ttl,
             grants: RwLock::new(HashMap::new()),
             checks: tokio::sync::Semaphore::new(MAX_CONCURRENT_CHECKS),
@@ -42,31 +40,18 @@ impl CachedMetadata {
         let (grant, at) = grants.get(digest)?;
         (at.elapsed() < self.ttl).then_some(*grant)
     }
-}
 
-#[async_trait]
-impl MetadataStore for CachedMetadata {
-    async fn create_project(&self, name: &str) -> Result<Project, MetaError> {
-        self.inner.create_project(name).await
-    }
-
-    async fn get_project(&self, id: ProjectId) -> Result<Option<Project>, MetaError> {
-        self.inner.get_project(id).await
-    }
-
-    async fn list_projects(&self) -> Result<Vec<Project>, MetaError> {
-        self.inner.list_projects().await
-    }
-
-    async fn create_key(
+    /// The grant of `presented`: from the cache, or from `check` (the metadata
+    /// store's verification), whose success is then remembered.
+    pub async fn authenticate<F, Fut>(
         &self,
-        project_id: ProjectId,
-        kind: KeyKind,
-    ) -> Result<IssuedKey, MetaError> {
-        self.inner.create_key(project_id, kind).await
-    }
-
-    async fn authenticate(&self, presented: &str) -> Result<Option<KeyGrant>, MetaError> {
+        presented: &str,
+        check: F,
+    ) -> Result<Option<KeyGrant>, MetaError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<KeyGrant>, MetaError>>,
+    {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         if let Some(grant) = self.cached(&digest) {
             return Ok(Some(grant));
@@ -79,7 +64,7 @@ impl MetadataStore for CachedMetadata {
         if let Some(grant) = self.cached(&digest) {
             return Ok(Some(grant));
         }
-        let grant = self.inner.authenticate(presented).await?;
+        let grant = check().await?;
         let now = Instant::now();
         let mut grants = self.grants.write().expect("cache lock");
         match grant {
@@ -93,20 +78,9 @@ impl MetadataStore for CachedMetadata {
         Ok(grant)
     }
 
-    async fn all_pipeline_settings(&self) -> Result<Vec<(ProjectId, PipelineSettings)>, MetaError> {
-        self.inner.all_pipeline_settings().await
-    }
-
-    async fn set_pipeline_settings(
-        &self,
-        project_id: ProjectId,
-        settings: PipelineSettings,
-    ) -> Result<(), MetaError> {
-        self.inner.set_pipeline_settings(project_id, settings).await
-    }
-
-    async fn ping(&self) -> Result<(), MetaError> {
-        self.inner.ping().await
+    /// Drops every remembered grant, after a change that may withdraw one.
+    pub fn forget_all(&self) {
+        self.grants.write().expect("cache lock").clear();
     }
 }
 
@@ -114,71 +88,37 @@ impl MetadataStore for CachedMetadata {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
-    /// In-memory metadata for this unit test: one valid key, slow checks, counted.
+    /// Counts slow checks of one valid key.
+    #[derive(Default)]
     struct SlowKeys {
         checks: AtomicUsize,
         running: AtomicUsize,
         most_running: AtomicUsize,
     }
 
-    #[async_trait]
-    impl MetadataStore for SlowKeys {
-        async fn create_project(&self, _: &str) -> Result<Project, MetaError> {
-            unimplemented!("not used")
-        }
-        async fn get_project(&self, _: ProjectId) -> Result<Option<Project>, MetaError> {
-            Ok(None)
-        }
-        async fn list_projects(&self) -> Result<Vec<Project>, MetaError> {
-            Ok(vec![])
-        }
-        async fn create_key(&self, _: ProjectId, _: KeyKind) -> Result<IssuedKey, MetaError> {
-            unimplemented!("not used")
-        }
-        async fn authenticate(&self, presented: &str) -> Result<Option<KeyGrant>, MetaError> {
+    impl SlowKeys {
+        async fn check(&self, presented: &str) -> Result<Option<KeyGrant>, MetaError> {
             self.checks.fetch_add(1, Ordering::SeqCst);
             let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
             self.most_running.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(20)).await;
             self.running.fetch_sub(1, Ordering::SeqCst);
-            Ok((presented == "good").then_some(KeyGrant {
-                project_id: 1,
-                kind: KeyKind::Ingest,
-            }))
-        }
-        async fn all_pipeline_settings(
-            &self,
-        ) -> Result<Vec<(ProjectId, PipelineSettings)>, MetaError> {
-            Ok(vec![])
-        }
-        async fn set_pipeline_settings(
-            &self,
-            _: ProjectId,
-            _: PipelineSettings,
-        ) -> Result<(), MetaError> {
-            unimplemented!("not used")
-        }
-        async fn ping(&self) -> Result<(), MetaError> {
-            Ok(())
+            Ok((presented == "good").then_some(KeyGrant::Ingest { project_id: 1 }))
         }
     }
 
     #[tokio::test]
-    async fn a_burst_with_one_new_key_costs_one_check() {
-        let inner = Arc::new(SlowKeys {
-            checks: 0.into(),
-            running: 0.into(),
-            most_running: 0.into(),
-        });
-        let cache = Arc::new(CachedMetadata::new(inner.clone(), Duration::from_secs(60)));
+    async fn a_burst_with_one_new_key_costs_at_most_one_check_per_slot() {
+        let keys = Arc::new(SlowKeys::default());
+        let cache = Arc::new(KeyCache::new(Duration::from_secs(60)));
         let burst: Vec<_> = (0..100)
             .map(|i| {
-                let cache = cache.clone();
+                let (cache, keys) = (cache.clone(), keys.clone());
                 tokio::spawn(async move {
-                    cache
-                        .authenticate(if i % 10 == 0 { "bad" } else { "good" })
-                        .await
+                    let key = if i % 10 == 0 { "bad" } else { "good" };
+                    cache.authenticate(key, || keys.check(key)).await
                 })
             })
             .collect();
@@ -186,8 +126,24 @@ mod tests {
             let grant = r.await.unwrap().unwrap();
             assert_eq!(grant.is_some(), i % 10 != 0);
         }
-        // One check for the good key; every bad attempt is checked (failures are not cached).
-        assert_eq!(inner.checks.load(Ordering::SeqCst), 1 + 10);
-        assert!(inner.most_running.load(Ordering::SeqCst) <= MAX_CONCURRENT_CHECKS);
+        // Every bad attempt is checked (failures are not cached); the good key at
+        // most once per check slot (two first requests may both miss the cache),
+        // not once for each of its 90 requests.
+        let checks = keys.checks.load(Ordering::SeqCst);
+        assert!((10 + 1..=10 + MAX_CONCURRENT_CHECKS).contains(&checks), "{checks}");
+        assert!(keys.most_running.load(Ordering::SeqCst) <= MAX_CONCURRENT_CHECKS);
+    }
+
+    #[tokio::test]
+    async fn forgetting_makes_the_next_request_check_again() {
+        let keys = SlowKeys::default();
+        let cache = KeyCache::new(Duration::from_secs(60));
+        for _ in 0..3 {
+            cache.authenticate("good", || keys.check("good")).await.unwrap();
+        }
+        assert_eq!(keys.checks.load(Ordering::SeqCst), 1);
+        cache.forget_all();
+        cache.authenticate("good", || keys.check("good")).await.unwrap();
+        assert_eq!(keys.checks.load(Ordering::SeqCst), 2);
     }
 }

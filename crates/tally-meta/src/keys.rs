@@ -1,6 +1,14 @@
+//! Secrets and their hashes.
+//!
 //! Key format: `tly_<kind>_<lookup><secret>` with kind `ing` (ingest) or `adm`
-//! (admin), a 12-character lookup id and a 32-character secret, both alphanumeric.
-//! The lookup id is stored in the clear to find the row; the whole key is hashed.
+//! (a user's personal key; `adm` because the first start's admin token is one),
+//! a 12-character lookup id and a 32-character secret, both alphanumeric. The
+//! lookup id is stored in the clear to find the row; the whole key is hashed with
+//! argon2id, as are passwords.
+//!
+//! Session tokens are 256 random bits and are checked on every browser request,
+//! so they are stored as SHA-256 digests: with that much entropy a fast hash
+//! cannot be brute-forced, and argon2id per request would cost ~50 ms each.
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -15,7 +23,7 @@ const SECRET_LEN: usize = 32;
 fn prefix(kind: KeyKind) -> &'static str {
     match kind {
         KeyKind::Ingest => "tly_ing_",
-        KeyKind::Admin => "tly_adm_",
+        KeyKind::Personal => "tly_adm_",
     }
 }
 
@@ -32,8 +40,8 @@ pub fn parse_key(presented: &str) -> Option<ParsedKey<'_>> {
         (KeyKind::Ingest, rest)
     } else {
         (
-            KeyKind::Admin,
-            presented.strip_prefix(prefix(KeyKind::Admin))?,
+            KeyKind::Personal,
+            presented.strip_prefix(prefix(KeyKind::Personal))?,
         )
     };
     let valid =
@@ -52,7 +60,21 @@ pub fn generate(kind: KeyKind) -> (String, String) {
     (format!("{}{lookup}{secret}", prefix(kind)), lookup)
 }
 
-/// argon2id hash in PHC string form.
+/// A new session token: 32 random bytes, base64url.
+pub fn session_token() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What is stored of a session token.
+pub fn token_digest(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// argon2id hash in PHC string form, of a key or a password.
 pub fn hash(key: &str) -> Result<String, String> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
@@ -77,12 +99,12 @@ mod tests {
 
     #[test]
     fn generated_keys_parse_and_verify() {
-        let (key, lookup) = generate(KeyKind::Admin);
+        let (key, lookup) = generate(KeyKind::Personal);
         let parsed = parse_key(&key).unwrap();
         assert_eq!(
             parsed,
             ParsedKey {
-                kind: KeyKind::Admin,
+                kind: KeyKind::Personal,
                 lookup: &lookup
             }
         );

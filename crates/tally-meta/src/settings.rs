@@ -75,8 +75,8 @@ mod tests {
         let path = dir.path().join("meta.sqlite");
         let project = {
             let meta = Arc::new(SqliteMeta::open(&path).await.unwrap());
-            let project = meta.create_project("p").await.unwrap();
-            let other = meta.create_project("q").await.unwrap();
+            let project = meta.create_project("p", None).await.unwrap();
+            let other = meta.create_project("q", None).await.unwrap();
             let cache = SettingsCache::load(meta).await.unwrap();
             assert_eq!(
                 cache.pipeline_settings(project.id),
@@ -117,7 +117,7 @@ mod tests {
                 .await
                 .unwrap(),
         );
-        let project = meta.create_project("p").await.unwrap();
+        let project = meta.create_project("p", None).await.unwrap();
         let cache = SettingsCache::load(meta.clone()).await.unwrap();
         let off = PipelineSettings {
             drop_bots: false,

@@ -1,51 +1,9 @@
 //! [`SqliteMeta`]: the embedded metadata store (WAL mode, foreign keys on,
 //! versioned migrations recorded in `tally_migrations`).
 
-use crate::keys;
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 use std::path::Path;
-use tally_core::{
-    IssuedKey, KeyGrant, KeyKind, MetaError, MetadataStore, PipelineSettings, Project, ProjectId,
-};
-
-const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        "CREATE TABLE projects (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        name TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE TABLE api_keys (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        project_id INTEGER NOT NULL REFERENCES projects(id),
-        kind TEXT NOT NULL CHECK (kind IN ('ingest', 'admin')),
-        lookup TEXT NOT NULL UNIQUE,
-        hash TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        revoked_at TEXT
-    );",
-    ),
-    (
-        2,
-        "ALTER TABLE projects ADD COLUMN drop_bots INTEGER NOT NULL DEFAULT 0;
-         ALTER TABLE projects ADD COLUMN use_ip INTEGER NOT NULL DEFAULT 1;",
-    ),
-];
-
-fn internal(e: impl std::fmt::Display) -> MetaError {
-    MetaError::Internal(e.to_string())
-}
-
-fn kind_name(kind: KeyKind) -> &'static str {
-    match kind {
-        KeyKind::Ingest => "ingest",
-        KeyKind::Admin => "admin",
-    }
-}
 
 /// Metadata in one SQLite file.
 #[derive(Clone)]
@@ -83,13 +41,16 @@ impl SqliteMeta {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(internal)?;
-        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        for (version, sql) in crate::migrations::SQLITE
+            .iter()
+            .filter(|(v, _)| *v > current)
+        {
             let mut tx = self.pool.begin().await.map_err(internal)?;
             sqlx::raw_sql(sql)
                 .execute(&mut *tx)
                 .await
                 .map_err(internal)?;
-            sqlx::query("INSERT INTO tally_migrations (version, applied_at) VALUES (?, ?)")
+            sqlx::query("INSERT INTO tally_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(version)
                 .bind(Utc::now())
                 .execute(&mut *tx)
@@ -102,201 +63,36 @@ impl SqliteMeta {
     }
 }
 
-fn project_from(row: &sqlx::sqlite::SqliteRow) -> Result<Project, MetaError> {
-    Ok(Project {
-        id: row.try_get("id").map_err(internal)?,
-        name: row.try_get("name").map_err(internal)?,
-        created_at: row
-            .try_get::<DateTime<Utc>, _>("created_at")
-            .map_err(internal)?,
-    })
-}
-
-#[async_trait]
-impl MetadataStore for SqliteMeta {
-    async fn create_project(&self, name: &str) -> Result<Project, MetaError> {
-        let row = sqlx::query(
-            "INSERT INTO projects (name, created_at) VALUES (?, ?) RETURNING id, name, created_at",
-        )
-        .bind(name)
-        .bind(Utc::now())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(internal)?;
-        project_from(&row)
-    }
-
-    async fn get_project(&self, id: ProjectId) -> Result<Option<Project>, MetaError> {
-        let row = sqlx::query("SELECT id, name, created_at FROM projects WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(internal)?;
-        row.as_ref().map(project_from).transpose()
-    }
-
-    async fn list_projects(&self) -> Result<Vec<Project>, MetaError> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM projects ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(internal)?;
-        rows.iter().map(project_from).collect()
-    }
-
-    async fn create_key(
-        &self,
-        project_id: ProjectId,
-        kind: KeyKind,
-    ) -> Result<IssuedKey, MetaError> {
-        let (plaintext, lookup) = keys::generate(kind);
-        let to_hash = plaintext.clone();
-        let hash = tokio::task::spawn_blocking(move || keys::hash(&to_hash))
-            .await
-            .map_err(internal)?
-            .map_err(MetaError::Internal)?;
-        sqlx::query("INSERT INTO api_keys (project_id, kind, lookup, hash, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(project_id)
-            .bind(kind_name(kind))
-            .bind(lookup)
-            .bind(hash)
-            .bind(Utc::now())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| match e {
-                sqlx::Error::Database(d) if d.is_foreign_key_violation() => MetaError::NotFound,
-                other => internal(other),
-            })?;
-        Ok(IssuedKey {
-            project_id,
-            kind,
-            plaintext,
-        })
-    }
-
-    async fn authenticate(&self, presented: &str) -> Result<Option<KeyGrant>, MetaError> {
-        let Some(parsed) = keys::parse_key(presented) else {
-            return Ok(None);
-        };
-        let row = sqlx::query("SELECT project_id, hash FROM api_keys WHERE lookup = ? AND kind = ? AND revoked_at IS NULL")
-            .bind(parsed.lookup)
-            .bind(kind_name(parsed.kind))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(internal)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let project_id: i64 = row.try_get("project_id").map_err(internal)?;
-        let hash: String = row.try_get("hash").map_err(internal)?;
-        let key = presented.to_owned();
-        let ok = tokio::task::spawn_blocking(move || keys::verify(&key, &hash))
-            .await
-            .map_err(internal)?;
-        Ok(ok.then_some(KeyGrant {
-            project_id,
-            kind: parsed.kind,
-        }))
-    }
-
-    async fn all_pipeline_settings(&self) -> Result<Vec<(ProjectId, PipelineSettings)>, MetaError> {
-        let rows = sqlx::query("SELECT id, drop_bots, use_ip FROM projects ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(internal)?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("id").map_err(internal)?,
-                    PipelineSettings {
-                        drop_bots: row.try_get("drop_bots").map_err(internal)?,
-                        use_ip: row.try_get("use_ip").map_err(internal)?,
-                    },
-                ))
-            })
-            .collect()
-    }
-
-    async fn set_pipeline_settings(
-        &self,
-        project_id: ProjectId,
-        settings: PipelineSettings,
-    ) -> Result<(), MetaError> {
-        let done = sqlx::query("UPDATE projects SET drop_bots = ?, use_ip = ? WHERE id = ?")
-            .bind(settings.drop_bots)
-            .bind(settings.use_ip)
-            .bind(project_id)
-            .execute(&self.pool)
-            .await
-            .map_err(internal)?;
-        if done.rows_affected() == 0 {
-            return Err(MetaError::NotFound);
-        }
-        Ok(())
-    }
-
-    async fn ping(&self) -> Result<(), MetaError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(internal)?;
-        Ok(())
-    }
-}
+// IMMEDIATE: a transaction that reads and then writes would otherwise fail with
+// "database is locked" (without waiting) when another connection wrote in between.
+crate::sql_store::sql_metadata_store!(
+    SqliteMeta,
+    sqlx::Sqlite,
+    sqlx::sqlite::SqliteRow,
+    "BEGIN IMMEDIATE"
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tally_core::{KeyGrant, KeyKind, KeyScope, MetadataStore, Role};
 
     #[tokio::test]
-    async fn keys_authenticate_only_for_their_project_and_kind() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = SqliteMeta::open(&dir.path().join("meta.sqlite"))
-            .await
-            .unwrap();
-        let a = meta.create_project("a").await.unwrap();
-        let b = meta.create_project("b").await.unwrap();
-        let ingest = meta.create_key(a.id, KeyKind::Ingest).await.unwrap();
-        let admin = meta.create_key(b.id, KeyKind::Admin).await.unwrap();
-        assert_eq!(
-            meta.authenticate(&ingest.plaintext).await.unwrap(),
-            Some(KeyGrant {
-                project_id: a.id,
-                kind: KeyKind::Ingest
-            })
-        );
-        assert_eq!(
-            meta.authenticate(&admin.plaintext).await.unwrap(),
-            Some(KeyGrant {
-                project_id: b.id,
-                kind: KeyKind::Admin
-            })
-        );
-        // Same lookup id, wrong secret.
-        let forged = format!("{}{}", &ingest.plaintext[..ingest.plaintext.len() - 1], "Z");
-        let forged = if forged == ingest.plaintext {
-            forged.replace('Z', "Y")
-        } else {
-            forged
-        };
-        assert_eq!(meta.authenticate(&forged).await.unwrap(), None);
-        // An ingest key relabelled as admin does not become one.
-        let relabelled = ingest.plaintext.replacen("tly_ing_", "tly_adm_", 1);
-        assert_eq!(meta.authenticate(&relabelled).await.unwrap(), None);
-        assert_eq!(meta.authenticate("nonsense").await.unwrap(), None);
-    }
-
-    #[tokio::test]
-    async fn projects_survive_reopen_and_keys_are_stored_hashed() {
+    async fn keys_and_passwords_are_stored_hashed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("meta.sqlite");
         let key = {
             let meta = SqliteMeta::open(&path).await.unwrap();
-            let p = meta.create_project("default").await.unwrap();
-            meta.create_key(p.id, KeyKind::Ingest).await.unwrap()
+            let p = meta.create_project("default", None).await.unwrap();
+            meta.create_ingest_key(p.id).await.unwrap()
         };
         let meta = SqliteMeta::open(&path).await.unwrap();
         assert_eq!(meta.list_projects().await.unwrap().len(), 1);
-        assert!(meta.authenticate(&key.plaintext).await.unwrap().is_some());
+        assert!(meta
+            .authenticate(&key.plaintext, Utc::now())
+            .await
+            .unwrap()
+            .is_some());
         let stored: Vec<String> = sqlx::query_scalar("SELECT hash FROM api_keys")
             .fetch_all(&meta.pool)
             .await
@@ -304,9 +100,66 @@ mod tests {
         assert!(stored
             .iter()
             .all(|h| h.starts_with("$argon2id$") && !h.contains(&key.plaintext)));
-        assert!(matches!(
-            meta.create_key(999, KeyKind::Admin).await,
-            Err(MetaError::NotFound)
-        ));
+        drop(meta);
+        let bytes = std::fs::read(&path).unwrap();
+        let needle = key.plaintext.as_bytes();
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle));
+    }
+
+    /// A data dir from before accounts: its admin token becomes the personal key
+    /// of a first, unclaimed superuser who owns the existing projects.
+    #[tokio::test]
+    async fn upgrading_turns_the_admin_token_into_the_first_users_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.sqlite");
+        let (admin_token, lookup) = keys::generate(KeyKind::Personal);
+        {
+            let options = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = SqlitePoolOptions::new().connect_with(options).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE TABLE tally_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            for (version, sql) in &crate::migrations::SQLITE[..2] {
+                sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+                sqlx::query("INSERT INTO tally_migrations VALUES ($1, $2)")
+                    .bind(version)
+                    .bind(Utc::now())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query("INSERT INTO projects (name, created_at) VALUES ('default', $1)")
+                .bind(Utc::now())
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO api_keys (project_id, kind, lookup, hash, created_at) \
+                 VALUES (1, 'admin', $1, $2, $3)",
+            )
+            .bind(&lookup)
+            .bind(keys::hash(&admin_token).unwrap())
+            .bind(Utc::now())
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let meta = SqliteMeta::open(&path).await.unwrap();
+        let Some(KeyGrant::Personal { user_id, scope, .. }) =
+            meta.authenticate(&admin_token, Utc::now()).await.unwrap()
+        else {
+            panic!("the admin token still authenticates, as a personal key");
+        };
+        assert_eq!(scope, KeyScope::Write);
+        let first = meta.user(user_id).await.unwrap().unwrap();
+        assert!(first.is_superuser && first.email.is_none());
+        assert_eq!(meta.role_of(1, user_id).await.unwrap(), Some(Role::Owner));
+        assert!(!meta.setup_complete().await.unwrap());
     }
 }

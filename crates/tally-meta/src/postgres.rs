@@ -1,0 +1,81 @@
+//! [`PostgresMeta`]: the scale-out metadata store. Several Tally nodes may share
+//! one database: migrations run under an advisory lock, so nodes starting
+//! together apply each version once.
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+/// Arbitrary constant naming Tally's migration lock among the database's advisory locks.
+const MIGRATION_LOCK: i64 = 0x7461_6c6c_795f_6d31;
+
+/// Metadata in a PostgreSQL database.
+#[derive(Clone)]
+pub struct PostgresMeta {
+    pool: PgPool,
+}
+
+impl PostgresMeta {
+    /// Connects (`postgres://user:pass@host:port/db`) and migrates.
+    pub async fn connect(url: &str) -> Result<Self, MetaError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(url)
+            .await
+            .map_err(internal)?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), MetaError> {
+        let mut conn = self.pool.acquire().await.map_err(internal)?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(internal)?;
+        let result = async {
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS tally_migrations \
+                 (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)",
+            )
+            .execute(&mut *conn)
+            .await
+            .map_err(internal)?;
+            let current: i64 =
+                sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM tally_migrations")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(internal)?;
+            for (version, sql) in crate::migrations::POSTGRES
+                .iter()
+                .filter(|(v, _)| *v > current)
+            {
+                let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(internal)?;
+                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(internal)?;
+                sqlx::query("INSERT INTO tally_migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(version)
+                    .bind(Utc::now())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                tx.commit().await.map_err(internal)?;
+                tracing::info!(version, "applied metadata migration");
+            }
+            Ok(())
+        }
+        .await;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(internal)?;
+        result
+    }
+}
+
+crate::sql_store::sql_metadata_store!(
+    PostgresMeta,
+    sqlx::Postgres,
+    sqlx::postgres::PgRow,
+    "BEGIN"
+);

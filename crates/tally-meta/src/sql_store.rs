@@ -1,0 +1,934 @@
+//! The [`tally_core::MetadataStore`] implementation, written once for SQLite and
+//! PostgreSQL. The statements use only what both accept (`$n` parameters,
+//! `RETURNING`, `ON CONFLICT`), over schemas that [`crate::migrations`] keeps
+//! equal; the macro instantiates them for each backend's pool and row types, as
+//! sqlx's per-database types would otherwise need a thicket of trait bounds.
+//!
+//! Times are compared in Rust, not in SQL: SQLite keeps them as text.
+
+/// Implements `MetadataStore` for `$store`, whose `pool` field is a `sqlx::Pool<$db>`;
+/// `$begin` opens a transaction that will write.
+macro_rules! sql_metadata_store {
+    ($store:ty, $db:ty, $row:ty, $begin:expr) => {
+        use crate::keys;
+        use async_trait::async_trait;
+        use chrono::{DateTime, Utc};
+        use sqlx::Row;
+        use tally_core::{
+            IssuedKey, IssuedSession, KeyGrant, KeyKind, KeyScope, LoginRecord, Member,
+            MetaError, MetadataStore, NewUser, PersonalKey, PersonalKeyId, PipelineSettings,
+            Project, ProjectId, ProjectOptions, RefreshOutcome, Role, SessionGrant, SessionId,
+            SessionLifetimes, User, UserId,
+        };
+
+        /// How transactions that write begin.
+        const WRITE_TRANSACTION: &str = $begin;
+
+        fn internal(e: impl std::fmt::Display) -> MetaError {
+            MetaError::Internal(e.to_string())
+        }
+
+        /// Maps a foreign-key violation (a missing project or user) to `NotFound`.
+        fn missing_parent(e: sqlx::Error) -> MetaError {
+            match e {
+                sqlx::Error::Database(d) if d.is_foreign_key_violation() => MetaError::NotFound,
+                other => internal(other),
+            }
+        }
+
+        fn found(rows_affected: u64) -> Result<(), MetaError> {
+            if rows_affected == 0 {
+                Err(MetaError::NotFound)
+            } else {
+                Ok(())
+            }
+        }
+
+        const PROJECT_COLUMNS: &str = "p.id, p.name, p.created_at";
+        const USER_COLUMNS: &str =
+            "u.id, u.email, u.name, u.is_superuser, u.is_active, u.created_at";
+
+        fn project_from(row: &$row) -> Result<Project, MetaError> {
+            Ok(Project {
+                id: row.try_get("id").map_err(internal)?,
+                name: row.try_get("name").map_err(internal)?,
+                created_at: row.try_get("created_at").map_err(internal)?,
+            })
+        }
+
+        fn user_from(row: &$row) -> Result<User, MetaError> {
+            Ok(User {
+                id: row.try_get("id").map_err(internal)?,
+                email: row.try_get("email").map_err(internal)?,
+                name: row.try_get("name").map_err(internal)?,
+                is_superuser: row.try_get("is_superuser").map_err(internal)?,
+                is_active: row.try_get("is_active").map_err(internal)?,
+                created_at: row.try_get("created_at").map_err(internal)?,
+            })
+        }
+
+        fn role_from(row: &$row) -> Result<Role, MetaError> {
+            let role: String = row.try_get("role").map_err(internal)?;
+            Role::parse(&role).ok_or_else(|| internal(format!("unknown role {role}")))
+        }
+
+        fn personal_key_from(row: &$row) -> Result<PersonalKey, MetaError> {
+            let scope: String = row.try_get("scope").map_err(internal)?;
+            Ok(PersonalKey {
+                id: row.try_get("id").map_err(internal)?,
+                name: row.try_get("name").map_err(internal)?,
+                scope: KeyScope::parse(&scope)
+                    .ok_or_else(|| internal(format!("unknown scope {scope}")))?,
+                created_at: row.try_get("created_at").map_err(internal)?,
+                last_used_at: row.try_get("last_used_at").map_err(internal)?,
+            })
+        }
+
+        /// argon2id off the async threads: it takes tens of milliseconds.
+        async fn hash_off_thread(secret: String) -> Result<String, MetaError> {
+            tokio::task::spawn_blocking(move || keys::hash(&secret))
+                .await
+                .map_err(internal)?
+                .map_err(MetaError::Internal)
+        }
+
+        async fn verify_off_thread(secret: String, phc: String) -> Result<bool, MetaError> {
+            tokio::task::spawn_blocking(move || keys::verify(&secret, &phc))
+                .await
+                .map_err(internal)
+        }
+
+        impl $store {
+            /// Stores new access and refresh tokens for a session, in `tx`.
+            async fn issue_tokens(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                session_id: SessionId,
+                user_id: UserId,
+                csrf_token: String,
+                lifetimes: SessionLifetimes,
+                now: DateTime<Utc>,
+            ) -> Result<IssuedSession, MetaError> {
+                let issued = IssuedSession {
+                    session_id,
+                    user_id,
+                    access_token: keys::session_token(),
+                    access_expires_at: now + lifetimes.access,
+                    refresh_token: keys::session_token(),
+                    refresh_expires_at: now + lifetimes.refresh,
+                    csrf_token,
+                };
+                for (token, kind, expires_at) in [
+                    (&issued.access_token, "access", issued.access_expires_at),
+                    (&issued.refresh_token, "refresh", issued.refresh_expires_at),
+                ] {
+                    sqlx::query(
+                        "INSERT INTO session_tokens (digest, session_id, kind, expires_at) \
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(keys::token_digest(token))
+                    .bind(session_id)
+                    .bind(kind)
+                    .bind(expires_at)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(internal)?;
+                }
+                Ok(issued)
+            }
+
+            async fn insert_ingest_key(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                project_id: ProjectId,
+                now: DateTime<Utc>,
+            ) -> Result<IssuedKey, MetaError> {
+                let (plaintext, lookup) = keys::generate(KeyKind::Ingest);
+                let hash = hash_off_thread(plaintext.clone()).await?;
+                sqlx::query(
+                    "INSERT INTO api_keys (project_id, kind, lookup, hash, created_at) \
+                     VALUES ($1, 'ingest', $2, $3, $4)",
+                )
+                .bind(project_id)
+                .bind(lookup)
+                .bind(hash)
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .map_err(missing_parent)?;
+                Ok(IssuedKey {
+                    kind: KeyKind::Ingest,
+                    plaintext,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl MetadataStore for $store {
+            async fn create_project(
+                &self,
+                name: &str,
+                owner: Option<UserId>,
+            ) -> Result<Project, MetaError> {
+                let now = Utc::now();
+                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
+                let row = sqlx::query(
+                    "INSERT INTO projects (name, created_at) VALUES ($1, $2) \
+                     RETURNING id, name, created_at",
+                )
+                .bind(name)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(internal)?;
+                let project = project_from(&row)?;
+                if let Some(owner) = owner {
+                    sqlx::query(
+                        "INSERT INTO memberships (project_id, user_id, role, created_at) \
+                         VALUES ($1, $2, 'owner', $3)",
+                    )
+                    .bind(project.id)
+                    .bind(owner)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(missing_parent)?;
+                }
+                tx.commit().await.map_err(internal)?;
+                Ok(project)
+            }
+
+            async fn get_project(&self, id: ProjectId) -> Result<Option<Project>, MetaError> {
+                let row = sqlx::query(&format!(
+                    "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                row.as_ref().map(project_from).transpose()
+            }
+
+            async fn list_projects(&self) -> Result<Vec<Project>, MetaError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {PROJECT_COLUMNS} FROM projects p ORDER BY p.id"
+                ))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                rows.iter().map(project_from).collect()
+            }
+
+            async fn projects_of_user(
+                &self,
+                user_id: UserId,
+            ) -> Result<Vec<(Project, Role)>, MetaError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {PROJECT_COLUMNS}, m.role FROM projects p \
+                     JOIN memberships m ON m.project_id = p.id \
+                     WHERE m.user_id = $1 ORDER BY p.id"
+                ))
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                rows.iter()
+                    .map(|row| Ok((project_from(row)?, role_from(row)?)))
+                    .collect()
+            }
+
+            async fn rename_project(&self, id: ProjectId, name: &str) -> Result<(), MetaError> {
+                let done = sqlx::query("UPDATE projects SET name = $1 WHERE id = $2")
+                    .bind(name)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                found(done.rows_affected())
+            }
+
+            async fn delete_project(&self, id: ProjectId) -> Result<(), MetaError> {
+                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
+                for sql in [
+                    "DELETE FROM api_keys WHERE project_id = $1",
+                    "DELETE FROM memberships WHERE project_id = $1",
+                ] {
+                    sqlx::query(sql)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                }
+                let done = sqlx::query("DELETE FROM projects WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                found(done.rows_affected())?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn project_options(&self, id: ProjectId) -> Result<ProjectOptions, MetaError> {
+                let row = sqlx::query(
+                    "SELECT timezone, allowed_origins, retention_days FROM projects WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?
+                .ok_or(MetaError::NotFound)?;
+                let origins: String = row.try_get("allowed_origins").map_err(internal)?;
+                let retention: Option<i64> = row.try_get("retention_days").map_err(internal)?;
+                Ok(ProjectOptions {
+                    timezone: row.try_get("timezone").map_err(internal)?,
+                    allowed_origins: serde_json::from_str(&origins).map_err(internal)?,
+                    retention_days: retention.and_then(|d| u32::try_from(d).ok()),
+                })
+            }
+
+            async fn set_project_options(
+                &self,
+                id: ProjectId,
+                options: &ProjectOptions,
+            ) -> Result<(), MetaError> {
+                let origins = serde_json::to_string(&options.allowed_origins).map_err(internal)?;
+                let done = sqlx::query(
+                    "UPDATE projects SET timezone = $1, allowed_origins = $2, retention_days = $3 \
+                     WHERE id = $4",
+                )
+                .bind(&options.timezone)
+                .bind(origins)
+                .bind(options.retention_days.map(i64::from))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(internal)?;
+                found(done.rows_affected())
+            }
+
+            async fn role_of(
+                &self,
+                project_id: ProjectId,
+                user_id: UserId,
+            ) -> Result<Option<Role>, MetaError> {
+                let row = sqlx::query(
+                    "SELECT role FROM memberships WHERE project_id = $1 AND user_id = $2",
+                )
+                .bind(project_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                row.as_ref().map(role_from).transpose()
+            }
+
+            async fn set_member(
+                &self,
+                project_id: ProjectId,
+                user_id: UserId,
+                role: Role,
+            ) -> Result<(), MetaError> {
+                sqlx::query(
+                    "INSERT INTO memberships (project_id, user_id, role, created_at) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
+                )
+                .bind(project_id)
+                .bind(user_id)
+                .bind(role.as_str())
+                .bind(Utc::now())
+                .execute(&self.pool)
+                .await
+                .map_err(missing_parent)?;
+                Ok(())
+            }
+
+            async fn remove_member(
+                &self,
+                project_id: ProjectId,
+                user_id: UserId,
+            ) -> Result<(), MetaError> {
+                let done =
+                    sqlx::query("DELETE FROM memberships WHERE project_id = $1 AND user_id = $2")
+                        .bind(project_id)
+                        .bind(user_id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                found(done.rows_affected())
+            }
+
+            async fn members(&self, project_id: ProjectId) -> Result<Vec<Member>, MetaError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {USER_COLUMNS}, m.role FROM memberships m \
+                     JOIN users u ON u.id = m.user_id \
+                     WHERE m.project_id = $1 ORDER BY u.id"
+                ))
+                .bind(project_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(Member {
+                            user: user_from(row)?,
+                            role: role_from(row)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn create_ingest_key(&self, project_id: ProjectId) -> Result<IssuedKey, MetaError> {
+                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
+                let key = Self::insert_ingest_key(&mut tx, project_id, Utc::now()).await?;
+                tx.commit().await.map_err(internal)?;
+                Ok(key)
+            }
+
+            async fn rotate_ingest_key(
+                &self,
+                project_id: ProjectId,
+                grace: chrono::Duration,
+                now: DateTime<Utc>,
+            ) -> Result<IssuedKey, MetaError> {
+                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
+                // Keys already on their way out keep their earlier end.
+                let ends = now + grace;
+                let current = sqlx::query(
+                    "SELECT id, expires_at FROM api_keys \
+                     WHERE project_id = $1 AND kind = 'ingest' AND revoked_at IS NULL",
+                )
+                .bind(project_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(internal)?;
+                for row in &current {
+                    let id: i64 = row.try_get("id").map_err(internal)?;
+                    let expires: Option<DateTime<Utc>> =
+                        row.try_get("expires_at").map_err(internal)?;
+                    if expires.is_none_or(|e| e > ends) {
+                        sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
+                            .bind(ends)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(internal)?;
+                    }
+                }
+                let key = Self::insert_ingest_key(&mut tx, project_id, now).await?;
+                tx.commit().await.map_err(internal)?;
+                Ok(key)
+            }
+
+            async fn create_personal_key(
+                &self,
+                user_id: UserId,
+                name: &str,
+                scope: KeyScope,
+                now: DateTime<Utc>,
+            ) -> Result<(PersonalKey, IssuedKey), MetaError> {
+                let (plaintext, lookup) = keys::generate(KeyKind::Personal);
+                let hash = hash_off_thread(plaintext.clone()).await?;
+                let row = sqlx::query(
+                    "INSERT INTO personal_keys (user_id, name, scope, lookup, hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     RETURNING id, name, scope, created_at, last_used_at",
+                )
+                .bind(user_id)
+                .bind(name)
+                .bind(scope.as_str())
+                .bind(lookup)
+                .bind(hash)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(missing_parent)?;
+                Ok((
+                    personal_key_from(&row)?,
+                    IssuedKey {
+                        kind: KeyKind::Personal,
+                        plaintext,
+                    },
+                ))
+            }
+
+            async fn personal_keys(&self, user_id: UserId) -> Result<Vec<PersonalKey>, MetaError> {
+                let rows = sqlx::query(
+                    "SELECT id, name, scope, created_at, last_used_at FROM personal_keys \
+                     WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id DESC",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                rows.iter().map(personal_key_from).collect()
+            }
+
+            async fn revoke_personal_key(
+                &self,
+                user_id: UserId,
+                key_id: PersonalKeyId,
+                now: DateTime<Utc>,
+            ) -> Result<(), MetaError> {
+                let done = sqlx::query(
+                    "UPDATE personal_keys SET revoked_at = $1 \
+                     WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(key_id)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await
+                .map_err(internal)?;
+                found(done.rows_affected())
+            }
+
+            async fn authenticate(
+                &self,
+                presented: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Option<KeyGrant>, MetaError> {
+                let Some(parsed) = keys::parse_key(presented) else {
+                    return Ok(None);
+                };
+                match parsed.kind {
+                    KeyKind::Ingest => {
+                        let row = sqlx::query(
+                            "SELECT project_id, hash, expires_at FROM api_keys \
+                             WHERE lookup = $1 AND kind = 'ingest' AND revoked_at IS NULL",
+                        )
+                        .bind(parsed.lookup)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                        let Some(row) = row else { return Ok(None) };
+                        let expires: Option<DateTime<Utc>> =
+                            row.try_get("expires_at").map_err(internal)?;
+                        if expires.is_some_and(|e| e <= now) {
+                            return Ok(None);
+                        }
+                        let project_id: ProjectId = row.try_get("project_id").map_err(internal)?;
+                        let hash: String = row.try_get("hash").map_err(internal)?;
+                        Ok(verify_off_thread(presented.to_owned(), hash)
+                            .await?
+                            .then_some(KeyGrant::Ingest { project_id }))
+                    }
+                    KeyKind::Personal => {
+                        let row = sqlx::query(
+                            "SELECT k.id, k.user_id, k.scope, k.hash FROM personal_keys k \
+                             JOIN users u ON u.id = k.user_id \
+                             WHERE k.lookup = $1 AND k.revoked_at IS NULL AND u.is_active",
+                        )
+                        .bind(parsed.lookup)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                        let Some(row) = row else { return Ok(None) };
+                        let hash: String = row.try_get("hash").map_err(internal)?;
+                        if !verify_off_thread(presented.to_owned(), hash).await? {
+                            return Ok(None);
+                        }
+                        let key_id: PersonalKeyId = row.try_get("id").map_err(internal)?;
+                        let scope: String = row.try_get("scope").map_err(internal)?;
+                        sqlx::query("UPDATE personal_keys SET last_used_at = $1 WHERE id = $2")
+                            .bind(now)
+                            .bind(key_id)
+                            .execute(&self.pool)
+                            .await
+                            .map_err(internal)?;
+                        Ok(Some(KeyGrant::Personal {
+                            user_id: row.try_get("user_id").map_err(internal)?,
+                            key_id,
+                            scope: KeyScope::parse(&scope)
+                                .ok_or_else(|| internal(format!("unknown scope {scope}")))?,
+                        }))
+                    }
+                }
+            }
+
+            async fn create_user(&self, user: NewUser, now: DateTime<Utc>) -> Result<User, MetaError> {
+                let row = sqlx::query(
+                    "INSERT INTO users (email, name, password_hash, is_superuser, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     RETURNING id, email, name, is_superuser, is_active, created_at",
+                )
+                .bind(user.email.as_deref().map(str::to_lowercase))
+                .bind(&user.name)
+                .bind(&user.password_hash)
+                .bind(user.is_superuser)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| match e {
+                    sqlx::Error::Database(d) if d.is_unique_violation() => {
+                        MetaError::Conflict("a user with this email exists".into())
+                    }
+                    other => internal(other),
+                })?;
+                user_from(&row)
+            }
+
+            async fn claim_first_user(
+                &self,
+                email: &str,
+                name: &str,
+                password_hash: &str,
+                _now: DateTime<Utc>,
+            ) -> Result<User, MetaError> {
+                // One statement, so two concurrent claims cannot both succeed: the
+                // second finds the row already given a password.
+                let row = sqlx::query(
+                    "UPDATE users SET email = $1, name = $2, password_hash = $3 \
+                     WHERE id = (SELECT min(id) FROM users) AND password_hash IS NULL \
+                     AND NOT EXISTS (SELECT 1 FROM users o WHERE o.password_hash IS NOT NULL) \
+                     RETURNING id, email, name, is_superuser, is_active, created_at",
+                )
+                .bind(email.to_lowercase())
+                .bind(name)
+                .bind(password_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                match row {
+                    Some(row) => user_from(&row),
+                    None => Err(MetaError::Conflict(
+                        "setup is done: a user can already log in".into(),
+                    )),
+                }
+            }
+
+            async fn setup_complete(&self) -> Result<bool, MetaError> {
+                let row = sqlx::query(
+                    "SELECT EXISTS (SELECT 1 FROM users WHERE password_hash IS NOT NULL) AS done",
+                )
+                .fetch_one(&self.pool)
+                .await
+                .map_err(internal)?;
+                row.try_get("done").map_err(internal)
+            }
+
+            async fn user(&self, id: UserId) -> Result<Option<User>, MetaError> {
+                let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                row.as_ref().map(user_from).transpose()
+            }
+
+            async fn user_by_email(&self, email: &str) -> Result<Option<User>, MetaError> {
+                let row =
+                    sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1"))
+                        .bind(email.to_lowercase())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                row.as_ref().map(user_from).transpose()
+            }
+
+            async fn users(&self) -> Result<Vec<User>, MetaError> {
+                let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.id"))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                rows.iter().map(user_from).collect()
+            }
+
+            async fn login_record(&self, email: &str) -> Result<Option<LoginRecord>, MetaError> {
+                let row = sqlx::query(&format!(
+                    "SELECT {USER_COLUMNS}, u.password_hash, u.failed_logins, u.locked_until \
+                     FROM users u WHERE u.email = $1"
+                ))
+                .bind(email.to_lowercase())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                row.as_ref()
+                    .map(|row| {
+                        Ok(LoginRecord {
+                            user: user_from(row)?,
+                            password_hash: row.try_get("password_hash").map_err(internal)?,
+                            failed_logins: row.try_get("failed_logins").map_err(internal)?,
+                            locked_until: row.try_get("locked_until").map_err(internal)?,
+                        })
+                    })
+                    .transpose()
+            }
+
+            async fn record_login_failure(
+                &self,
+                user_id: UserId,
+                max_failures: i64,
+                lock_for: chrono::Duration,
+                now: DateTime<Utc>,
+            ) -> Result<Option<DateTime<Utc>>, MetaError> {
+                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
+                let failures: i64 = sqlx::query(
+                    "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 \
+                     RETURNING failed_logins",
+                )
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(internal)?
+                .ok_or(MetaError::NotFound)?
+                .try_get("failed_logins")
+                .map_err(internal)?;
+                let locked_until = (failures >= max_failures).then(|| now + lock_for);
+                if let Some(until) = locked_until {
+                    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = $1 WHERE id = $2")
+                        .bind(until)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                }
+                tx.commit().await.map_err(internal)?;
+                Ok(locked_until)
+            }
+
+            async fn record_login_success(&self, user_id: UserId) -> Result<(), MetaError> {
+                sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(())
+            }
+
+            async fn set_password(&self, user_id: UserId, password_hash: &str) -> Result<(), MetaError> {
+                let done = sqlx::query(
+                    "UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = NULL \
+                     WHERE id = $2",
+                )
+                .bind(password_hash)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await
+                .map_err(internal)?;
+                found(done.rows_affected())
+            }
+
+            async fn set_user_active(&self, user_id: UserId, active: bool) -> Result<(), MetaError> {
+                let done = sqlx::query("UPDATE users SET is_active = $1 WHERE id = $2")
+                    .bind(active)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                found(done.rows_affected())
+            }
+
+            async fn delete_user(&self, user_id: UserId) -> Result<(), MetaError> {
+                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
+                for sql in [
+                    "DELETE FROM session_tokens WHERE session_id IN \
+                     (SELECT id FROM auth_sessions WHERE user_id = $1)",
+                    "DELETE FROM auth_sessions WHERE user_id = $1",
+                    "DELETE FROM personal_keys WHERE user_id = $1",
+                    "DELETE FROM memberships WHERE user_id = $1",
+                ] {
+                    sqlx::query(sql)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                }
+                let done = sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                found(done.rows_affected())?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn create_session(
+                &self,
+                user_id: UserId,
+                lifetimes: SessionLifetimes,
+                now: DateTime<Utc>,
+            ) -> Result<IssuedSession, MetaError> {
+                let csrf = keys::session_token();
+                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
+                let session_id: SessionId = sqlx::query(
+                    "INSERT INTO auth_sessions (user_id, csrf, created_at) VALUES ($1, $2, $3) \
+                     RETURNING id",
+                )
+                .bind(user_id)
+                .bind(&csrf)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(missing_parent)?
+                .try_get("id")
+                .map_err(internal)?;
+                let issued =
+                    Self::issue_tokens(&mut tx, session_id, user_id, csrf, lifetimes, now).await?;
+                tx.commit().await.map_err(internal)?;
+                Ok(issued)
+            }
+
+            async fn session(
+                &self,
+                access_token: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Option<SessionGrant>, MetaError> {
+                let row = sqlx::query(
+                    "SELECT s.id, s.user_id, s.csrf, t.expires_at FROM session_tokens t \
+                     JOIN auth_sessions s ON s.id = t.session_id \
+                     JOIN users u ON u.id = s.user_id \
+                     WHERE t.digest = $1 AND t.kind = 'access' AND s.revoked_at IS NULL \
+                     AND u.is_active",
+                )
+                .bind(keys::token_digest(access_token))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                let Some(row) = row else { return Ok(None) };
+                let expires: DateTime<Utc> = row.try_get("expires_at").map_err(internal)?;
+                if expires <= now {
+                    return Ok(None);
+                }
+                Ok(Some(SessionGrant {
+                    session_id: row.try_get("id").map_err(internal)?,
+                    user_id: row.try_get("user_id").map_err(internal)?,
+                    csrf_token: row.try_get("csrf").map_err(internal)?,
+                }))
+            }
+
+            async fn refresh_session(
+                &self,
+                refresh_token: &str,
+                lifetimes: SessionLifetimes,
+                now: DateTime<Utc>,
+            ) -> Result<RefreshOutcome, MetaError> {
+                let digest = keys::token_digest(refresh_token);
+                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
+                let row = sqlx::query(
+                    "SELECT s.id, s.user_id, s.csrf, t.expires_at, t.used_at \
+                     FROM session_tokens t \
+                     JOIN auth_sessions s ON s.id = t.session_id \
+                     JOIN users u ON u.id = s.user_id \
+                     WHERE t.digest = $1 AND t.kind = 'refresh' AND s.revoked_at IS NULL \
+                     AND u.is_active",
+                )
+                .bind(&digest)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(internal)?;
+                let Some(row) = row else {
+                    return Ok(RefreshOutcome::Invalid);
+                };
+                let session_id: SessionId = row.try_get("id").map_err(internal)?;
+                let user_id: UserId = row.try_get("user_id").map_err(internal)?;
+                let expires: DateTime<Utc> = row.try_get("expires_at").map_err(internal)?;
+                let used: Option<DateTime<Utc>> = row.try_get("used_at").map_err(internal)?;
+                if expires <= now {
+                    return Ok(RefreshOutcome::Invalid);
+                }
+                // Spend it; zero rows means a concurrent refresh spent it first.
+                let spent = used.is_none()
+                    && sqlx::query(
+                        "UPDATE session_tokens SET used_at = $1 WHERE digest = $2 AND used_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(&digest)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?
+                    .rows_affected()
+                        == 1;
+                if !spent {
+                    sqlx::query("UPDATE auth_sessions SET revoked_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(session_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    tx.commit().await.map_err(internal)?;
+                    return Ok(RefreshOutcome::ReuseDetected { session_id });
+                }
+                let csrf: String = row.try_get("csrf").map_err(internal)?;
+                let issued =
+                    Self::issue_tokens(&mut tx, session_id, user_id, csrf, lifetimes, now).await?;
+                tx.commit().await.map_err(internal)?;
+                Ok(RefreshOutcome::Rotated(issued))
+            }
+
+            async fn revoke_session(&self, session_id: SessionId, now: DateTime<Utc>) -> Result<(), MetaError> {
+                sqlx::query(
+                    "UPDATE auth_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(session_id)
+                .execute(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(())
+            }
+
+            async fn revoke_user_sessions(
+                &self,
+                user_id: UserId,
+                keep: Option<SessionId>,
+                now: DateTime<Utc>,
+            ) -> Result<(), MetaError> {
+                sqlx::query(
+                    "UPDATE auth_sessions SET revoked_at = $1 \
+                     WHERE user_id = $2 AND revoked_at IS NULL AND id <> $3",
+                )
+                .bind(now)
+                .bind(user_id)
+                .bind(keep.unwrap_or(-1))
+                .execute(&self.pool)
+                .await
+                .map_err(internal)?;
+                Ok(())
+            }
+
+            async fn all_pipeline_settings(
+                &self,
+            ) -> Result<Vec<(ProjectId, PipelineSettings)>, MetaError> {
+                let rows = sqlx::query("SELECT id, drop_bots, use_ip FROM projects ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok((
+                            row.try_get("id").map_err(internal)?,
+                            PipelineSettings {
+                                drop_bots: row.try_get("drop_bots").map_err(internal)?,
+                                use_ip: row.try_get("use_ip").map_err(internal)?,
+                            },
+                        ))
+                    })
+                    .collect()
+            }
+
+            async fn set_pipeline_settings(
+                &self,
+                project_id: ProjectId,
+                settings: PipelineSettings,
+            ) -> Result<(), MetaError> {
+                let done = sqlx::query("UPDATE projects SET drop_bots = $1, use_ip = $2 WHERE id = $3")
+                    .bind(settings.drop_bots)
+                    .bind(settings.use_ip)
+                    .bind(project_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                found(done.rows_affected())
+            }
+
+            async fn ping(&self) -> Result<(), MetaError> {
+                sqlx::query("SELECT 1")
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use sql_metadata_store;
