@@ -60,8 +60,22 @@ pub enum ApiError {
     TlyticsNotConfigured,
     #[error("this project is over its capture rate limit; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
-    #[error("this key cannot {0}")]
+    #[error("not allowed to {0}")]
     Forbidden(&'static str),
+    #[error("log in, or send a personal API key in `Authorization: Bearer`")]
+    Unauthenticated,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("too many failed logins: this account is locked; retry after {retry_after_secs} s")]
+    AccountLocked { retry_after_secs: u64 },
+    #[error("too many requests from this address; retry after {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("send the session's CSRF token (the `tally_csrf` cookie) in `X-CSRF-Token`")]
+    CsrfFailed,
+    #[error("this refresh token was already used: the session is revoked, log in again")]
+    RefreshReused,
+    #[error("sign-up is turned off on this server; ask an administrator for an account")]
+    SignupDisabled,
     #[error("not found")]
     NotFound,
     #[error(transparent)]
@@ -94,6 +108,15 @@ impl ApiError {
             Self::MixedTokens => (StatusCode::UNAUTHORIZED, "mixed_tokens"),
             Self::TlyticsNotConfigured => (StatusCode::UNAUTHORIZED, "tlytics_not_configured"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Self::AccountLocked { .. } => (StatusCode::TOO_MANY_REQUESTS, "account_locked"),
+            Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            Self::CsrfFailed => (StatusCode::FORBIDDEN, "csrf_failed"),
+            Self::RefreshReused => (StatusCode::UNAUTHORIZED, "refresh_reused"),
+            Self::SignupDisabled => (StatusCode::FORBIDDEN, "signup_disabled"),
+            Self::Meta(MetaError::NotFound) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Meta(MetaError::Conflict(_)) => (StatusCode::CONFLICT, "conflict"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::Sink(SinkError::Overloaded { .. }) => {
@@ -121,7 +144,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         let retry_after = match &self {
             Self::Sink(SinkError::Overloaded { retry_after_secs }) => Some(*retry_after_secs),
-            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Self::RateLimited { retry_after_secs }
+            | Self::AccountLocked { retry_after_secs }
+            | Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
             Self::Sink(_) | Self::Store(StoreError::Unavailable(_)) => Some(1),
             _ => None,
         };

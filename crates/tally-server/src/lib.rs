@@ -4,6 +4,7 @@
 //! touching a route.
 
 mod auth;
+mod cookies;
 pub mod client_ip;
 mod error;
 mod openapi;
@@ -12,17 +13,24 @@ mod routes;
 
 pub use error::ApiError;
 pub use openapi::ApiDoc;
+pub use routes::account::MIN_PASSWORD;
 
 use axum::Router;
 use std::sync::Arc;
 use std::time::Instant;
-use tally_core::{Clock, EventSink, EventStore, Limits, MetadataStore, ProjectId};
+use tally_core::{Clock, EventSink, EventStore, Limits, MetadataStore, ProjectId, SessionLifetimes};
 use tally_query::QueryEngine;
 
 /// Everything a request handler may use.
 #[derive(Clone)]
 pub struct AppState {
     pub meta: Arc<dyn MetadataStore>,
+    /// Recent successful key checks (argon2id is slow on purpose).
+    pub key_cache: Arc<tally_meta::KeyCache>,
+    /// Sign-up, cookies, session lifetimes, lockout, key rotation.
+    pub accounts: Arc<AccountSettings>,
+    /// Requests per minute per address on the auth routes.
+    pub auth_limit: Arc<rate_limit::AuthRateLimit>,
     pub sink: Arc<dyn EventSink>,
     pub store: Arc<dyn EventStore>,
     pub query: Arc<dyn QueryEngine>,
@@ -47,6 +55,37 @@ pub struct AppState {
     /// The port the server listens on, reported by `/health`.
     pub port: u16,
     pub started: Instant,
+}
+
+/// How accounts behave on this server.
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    /// Anyone may register (`POST /api/v1/auth/register`); off: only
+    /// superusers and `tally admin create-user` make accounts.
+    pub allow_signup: bool,
+    /// Session cookies carry `Secure` (sent over HTTPS only; browsers also send
+    /// them to http://localhost). Turn off only for plain HTTP on other hosts.
+    pub cookie_secure: bool,
+    pub sessions: SessionLifetimes,
+    /// Failed logins in a row that lock an account, and for how long.
+    pub max_failed_logins: i64,
+    pub lockout: chrono::Duration,
+    /// How long a rotated-out ingest key keeps working, unless the rotation asks
+    /// for another grace.
+    pub ingest_key_grace: chrono::Duration,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            allow_signup: true,
+            cookie_secure: true,
+            sessions: SessionLifetimes::default(),
+            max_failed_logins: 5,
+            lockout: chrono::Duration::minutes(15),
+            ingest_key_grace: chrono::Duration::hours(24),
+        }
+    }
 }
 
 /// How long a read waits for acknowledged events to become queryable. Under a

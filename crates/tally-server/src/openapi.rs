@@ -2,7 +2,7 @@
 //! and served at `GET /api/v1/openapi.json`.
 
 use crate::error::{ErrorBody, Rejection};
-use crate::routes::{capture, health, query, settings};
+use crate::routes::{account, capture, health, projects, query, settings};
 use axum::Json;
 use serde::Serialize;
 use tally_query::*;
@@ -25,10 +25,10 @@ pub enum ReadErrors {
     /// Missing or invalid key
     #[response(status = 401)]
     Unauthorized(ErrorResponse),
-    /// Not an admin key
+    /// Not allowed (an ingest key, or a role or key scope short of the route's)
     #[response(status = 403)]
     Forbidden(ErrorResponse),
-    /// No such project for this key
+    /// No such project, or the caller is not a member
     #[response(status = 404)]
     NotFound(ErrorResponse),
 }
@@ -38,7 +38,7 @@ pub enum ReadErrors {
 #[into_params(parameter_in = Path)]
 #[allow(dead_code)] // only its OpenAPI description is used
 pub struct ProjectPath {
-    /// The project; the key must be its admin key.
+    /// The project; the caller must be a member.
     project_id: i64,
 }
 
@@ -77,7 +77,14 @@ pub struct CaptureBody {
         query::query,
         query::top,
         settings::get_settings,
-        settings::patch_settings
+        settings::patch_settings,
+        account::setup_status, account::setup, account::login, account::logout,
+        account::refresh, account::register, account::me, account::change_password,
+        account::list_keys, account::create_key, account::revoke_key,
+        account::list_users, account::patch_user, account::delete_user,
+        projects::list, projects::create, projects::get, projects::patch, projects::delete,
+        projects::rotate_ingest_key, projects::members, projects::set_member,
+        projects::remove_member
     ),
     components(schemas(
         ErrorResponse, ErrorBody, Rejection, CaptureBody, capture::CaptureReply,
@@ -85,6 +92,13 @@ pub struct CaptureBody {
         TopEvents, TopEvent, Overview, OverviewStats, SessionsPage, SessionRecord,
         Definitions, Definition, DefinitionKind, PersonRecord,
         settings::SettingsBody, settings::SettingsPatch,
+        account::UserBody, account::SessionBody, account::Credentials, account::NewAccount,
+        account::MyProject, account::MeBody, account::PasswordChange, account::SetupStatus,
+        account::KeyBody, account::NewKeyBody, account::KeyRequest, account::UserPatch,
+        projects::ProjectSummary, projects::NewProject, projects::CreatedProject,
+        projects::ProjectBody, projects::ProjectPatch, projects::RotateRequest,
+        projects::RotatedKey, projects::MemberBody, projects::MemberRequest,
+        tally_core::Role, tally_core::KeyScope,
         tally_query::funnel::FunnelRequest, tally_query::funnel::StepRequest,
         tally_query::funnel::StepOrder, tally_query::funnel::FunnelAnswer,
         tally_query::funnel::FunnelStep, tally_query::funnel::FunnelPersons,
@@ -128,15 +142,22 @@ impl Modify for KeySchemes {
             ))),
         );
         components.add_security_scheme(
-            "admin_key",
+            "personal_key",
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "A project's admin key (tly_adm_…); `X-API-Key` works too",
+                        "A user's personal API key (tly_adm_…; the first start's admin token is one); `X-API-Key` works too",
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "tally_access",
+                "The browser session from /api/v1/auth/login; writes also need X-CSRF-Token",
+            ))),
         );
     }
 }

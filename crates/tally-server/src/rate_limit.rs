@@ -65,6 +65,36 @@ impl CaptureRateLimit {
     }
 }
 
+/// Per-address limit on the auth routes (login, register, setup, refresh), in
+/// requests per minute with a burst of that many: it slows password guessing
+/// from one address, while the per-account lockout stops it across addresses.
+/// Zero turns it off.
+pub struct AuthRateLimit {
+    limiter: Option<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
+}
+
+impl AuthRateLimit {
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            limiter: NonZeroU32::new(per_minute)
+                .map(|n| RateLimiter::keyed(Quota::per_minute(n).allow_burst(n))),
+        }
+    }
+
+    /// Takes one request from the address's allowance, or says how many seconds
+    /// to wait. Requests without a known address share one allowance.
+    pub fn check(&self, addr: Option<std::net::IpAddr>) -> Result<(), u64> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        let key = addr.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        limiter.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +127,18 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(limit.check(1, 1_000_000), Ok(()));
         }
+    }
+
+    #[test]
+    fn an_address_is_limited_after_its_burst_and_others_are_not() {
+        let limit = AuthRateLimit::new(3);
+        let a = Some(std::net::IpAddr::from([10, 0, 0, 1]));
+        let b = Some(std::net::IpAddr::from([10, 0, 0, 2]));
+        for _ in 0..3 {
+            assert_eq!(limit.check(a), Ok(()));
+        }
+        let wait = limit.check(a).unwrap_err();
+        assert!((1..=20).contains(&wait), "one request per 20 s: {wait}");
+        assert_eq!(limit.check(b), Ok(()));
     }
 }

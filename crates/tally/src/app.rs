@@ -9,14 +9,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tally_core::EventSink;
-use tally_core::{Clock, KeyKind, Limits, MetadataStore, ProjectId};
+use tally_core::{Clock, KeyScope, Limits, MetadataStore, NewUser, ProjectId};
 use tally_duckdb::{DuckDb, DuckDbConfig};
-use tally_meta::{CachedMetadata, SettingsCache, SqliteMeta};
+use tally_meta::{KeyCache, SettingsCache, SqliteMeta};
 use tally_pipeline::enrich::geo::GeoIp;
 use tally_pipeline::{ProcessConfig, Processor, SpoolConfig, SpooledSink};
 use tally_server::client_ip::IpHasher;
 use tally_server::rate_limit::CaptureRateLimit;
-use tally_server::{AppState, BodyBudget};
+use tally_server::rate_limit::AuthRateLimit;
+use tally_server::{AccountSettings, AppState, BodyBudget};
 use tokio::net::TcpListener;
 
 /// What the first start writes to `DATA_DIR/bootstrap.json` (mode 0600).
@@ -41,8 +42,7 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     let meta = SqliteMeta::open(&config.data_dir.join("meta.sqlite"))
         .await
         .context("opening metadata store")?;
-    let meta: Arc<dyn MetadataStore> =
-        Arc::new(CachedMetadata::new(Arc::new(meta), Duration::from_secs(60)));
+    let meta: Arc<dyn MetadataStore> = Arc::new(meta);
     let mut duck = DuckDbConfig::in_dir(&config.data_dir);
     duck.memory_limit = config.duckdb_memory_limit.clone();
     let events = tokio::task::spawn_blocking(move || DuckDb::open(&duck))
@@ -51,18 +51,36 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     Ok(Stores { events, meta })
 }
 
-/// On a data dir with no project, creates the `default` project with an ingest key
-/// and an admin token and writes them to `bootstrap.json`. Returns what the file
-/// holds, when it exists.
+/// On a data dir with no project, creates the first user (a superuser nobody has
+/// claimed yet: no email, no password), the `default` project it owns, the
+/// project's ingest key and the user's personal key — the admin token — and
+/// writes them to `bootstrap.json`. First-run setup (`POST /api/v1/setup` or
+/// `tally admin create-user`) later gives that user an email and password; the
+/// admin token stays their personal key. Returns what the file holds, when it
+/// exists.
 pub async fn bootstrap(
     meta: &dyn MetadataStore,
     data_dir: &Path,
 ) -> anyhow::Result<Option<Bootstrap>> {
     let path = data_dir.join(BOOTSTRAP_FILE);
     if meta.list_projects().await?.is_empty() {
-        let project = meta.create_project("default").await?;
-        let ingest = meta.create_key(project.id, KeyKind::Ingest).await?;
-        let admin = meta.create_key(project.id, KeyKind::Admin).await?;
+        let now = chrono::Utc::now();
+        let admin_user = meta
+            .create_user(
+                NewUser {
+                    email: None,
+                    name: "admin".into(),
+                    password_hash: None,
+                    is_superuser: true,
+                },
+                now,
+            )
+            .await?;
+        let project = meta.create_project("default", Some(admin_user.id)).await?;
+        let ingest = meta.create_ingest_key(project.id).await?;
+        let (_, admin) = meta
+            .create_personal_key(admin_user.id, "bootstrap admin token", KeyScope::Write, now)
+            .await?;
         let b = Bootstrap {
             project_id: project.id,
             api_key: ingest.plaintext,
@@ -155,6 +173,10 @@ fn load_geoip(config: &Config) -> anyhow::Result<Option<Arc<GeoIp>>> {
     Ok(geoip.map(Arc::new))
 }
 
+/// How long a successful key check is remembered; also how long a key revoked
+/// on another node may keep working here.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
+
 /// How often project settings are re-read, for changes made by another Tally
 /// process on the same metadata store; this process's own changes apply at once.
 const SETTINGS_REFRESH: Duration = Duration::from_secs(30);
@@ -217,6 +239,13 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
     let sink = Arc::new(sink);
     let state = AppState {
         meta: stores.meta,
+        key_cache: Arc::new(KeyCache::new(KEY_CACHE_TTL)),
+        accounts: Arc::new(AccountSettings {
+            allow_signup: config.allow_signup,
+            cookie_secure: config.cookie_secure,
+            ..AccountSettings::default()
+        }),
+        auth_limit: Arc::new(AuthRateLimit::new(config.auth_rate_limit)),
         sink: sink.clone(),
         store: Arc::new(stores.events.clone()),
         query: Arc::new(stores.events.clone()),

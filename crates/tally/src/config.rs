@@ -47,6 +47,15 @@ pub struct Config {
     /// A MaxMind-format database (e.g. GeoLite2-City) used instead of the embedded
     /// country database; adds region and city.
     pub geoip_db: Option<PathBuf>,
+    /// Anyone may register an account; false: only superusers and
+    /// `tally admin create-user` make them.
+    pub allow_signup: bool,
+    /// Session cookies are `Secure` (HTTPS only; browsers make an exception for
+    /// http://localhost). Set false only to serve plain HTTP to other hosts.
+    pub cookie_secure: bool,
+    /// Requests per minute each address may make to login, register, setup and
+    /// refresh; 0 is unlimited.
+    pub auth_rate_limit: u32,
 }
 
 impl Default for Config {
@@ -66,6 +75,9 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             tlytics_project: None,
             geoip_db: None,
+            allow_signup: true,
+            cookie_secure: true,
+            auth_rate_limit: 30,
         }
     }
 }
@@ -78,6 +90,14 @@ pub struct Overrides {
     pub port: Option<u16>,
     pub tlytics_project: Option<i64>,
     pub geoip_db: Option<PathBuf>,
+}
+
+fn parse_bool(name: &str, v: &str) -> anyhow::Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => bail!("{name}={v} must be true or false"),
+    }
 }
 
 impl Config {
@@ -177,6 +197,17 @@ impl Config {
         }
         if let Some(v) = var("TALLY_GEOIP_DB") {
             config.geoip_db = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("TALLY_ALLOW_SIGNUP") {
+            config.allow_signup = parse_bool("TALLY_ALLOW_SIGNUP", v)?;
+        }
+        if let Some(v) = var("TALLY_COOKIE_SECURE") {
+            config.cookie_secure = parse_bool("TALLY_COOKIE_SECURE", v)?;
+        }
+        if let Some(v) = var("TALLY_AUTH_RATE_LIMIT") {
+            config.auth_rate_limit = v.parse().with_context(|| {
+                format!("TALLY_AUTH_RATE_LIMIT={v} is not a number of requests per minute")
+            })?;
         }
         if let Some(v) = &flags.data_dir {
             config.data_dir = v.clone();

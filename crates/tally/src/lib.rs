@@ -2,6 +2,7 @@
 //! its parts, and the `seed` and `loadgen` tools. Kept as a library so integration
 //! tests build exactly the app the binary serves.
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod loadgen;

@@ -1,4 +1,4 @@
-//! `tally`: serve, seed and loadgen. With no subcommand it serves.
+//! `tally`: serve, seed, loadgen and admin chores. With no subcommand it serves.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tally::config::{Config, Overrides};
-use tally::{app, loadgen, seed};
+use tally::{admin, app, loadgen, seed};
 
 #[derive(Parser)]
 #[command(name = "tally", version, about = "Self-hosted product analytics")]
@@ -47,6 +47,8 @@ enum Command {
     Seed(seed::SeedArgs),
     /// Send HTTP load to a running server and report throughput and latency.
     Loadgen(loadgen::LoadgenArgs),
+    /// Account chores: `tally admin create-user --email E < password-file`.
+    Admin(admin::AdminArgs),
 }
 
 fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
@@ -86,6 +88,16 @@ async fn main() -> anyhow::Result<()> {
             seed::run(&config, &args).await
         }
         Command::Loadgen(args) => loadgen::run(&args).await.context("loadgen"),
+        Command::Admin(args) => {
+            let admin::AdminCommand::CreateUser { data_dir, .. } = &args.command;
+            let config = load_config(&ServeArgs {
+                data_dir: data_dir.clone(),
+                ..Default::default()
+            })?;
+            let out = admin::run(&config, &args.command, std::io::stdin().lock()).await?;
+            println!("{out}");
+            Ok(())
+        }
     }
 }
 

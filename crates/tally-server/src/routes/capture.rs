@@ -2,7 +2,7 @@
 //! event, hand the valid ones to the sink and answer once they are durable.
 //! A batch keeps its valid events and reports the invalid ones by index.
 
-use crate::auth::authenticate;
+use crate::auth::ingest_project_from_headers;
 use crate::client_ip::ClientAddr;
 use crate::error::{ApiError, ErrorBody, Rejection};
 use crate::openapi::{CaptureBody, ErrorResponse};
@@ -41,21 +41,21 @@ pub struct CaptureReply {
         (status = 429, description = "The project is over its capture rate limit; see Retry-After", body = ErrorResponse),
         (status = 503, description = "Overloaded or store unavailable; see Retry-After", body = ErrorResponse),
     ),
-    security(("ingest_key" = []), ("admin_key" = [])))]
+    security(("ingest_key" = [])))]
 pub async fn capture(
     State(state): State<AppState>,
     client: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<CaptureReply>, ApiError> {
-    let grant = authenticate(&state, &headers).await?;
+    let project_id = ingest_project_from_headers(&state, &headers).await?;
     let body = read_body(&state, &headers, client, body).await?;
     let plain = decode_body(&body.raw, body.encoding, state.limits.max_body_bytes)?;
     let payload = parse_native(&plain, state.clock.now())?;
     drop(plain);
     let reply = accept(
         &state,
-        grant.project_id,
+        project_id,
         payload.is_batch,
         payload.events,
         body,

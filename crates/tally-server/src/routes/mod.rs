@@ -1,8 +1,10 @@
 //! Route table and shared middleware.
 
+pub mod account;
 pub(crate) mod capture;
 pub(crate) mod health;
 pub(crate) mod posthog;
+pub(crate) mod projects;
 pub(crate) mod query;
 pub(crate) mod segment;
 pub(crate) mod settings;
@@ -10,9 +12,11 @@ pub(crate) mod tlytics;
 
 use crate::error::ApiError;
 use crate::AppState;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
+use axum::Json;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
@@ -24,6 +28,42 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/view", get(tlytics::view))
+        .route("/api/v1/setup", get(account::setup_status).post(account::setup))
+        .route("/api/v1/auth/login", post(account::login))
+        .route("/api/v1/auth/logout", post(account::logout))
+        .route("/api/v1/auth/refresh", post(account::refresh))
+        .route("/api/v1/auth/register", post(account::register))
+        .route("/api/v1/auth/me", get(account::me))
+        .route("/api/v1/auth/password", post(account::change_password))
+        .route(
+            "/api/v1/auth/keys",
+            get(account::list_keys).post(account::create_key),
+        )
+        .route("/api/v1/auth/keys/{key_id}", delete(account::revoke_key))
+        .route("/api/v1/users", get(account::list_users))
+        .route(
+            "/api/v1/users/{user_id}",
+            axum::routing::patch(account::patch_user).delete(account::delete_user),
+        )
+        .route("/api/v1/projects", get(projects::list).post(projects::create))
+        .route(
+            "/api/v1/projects/{project_id}",
+            get(projects::get)
+                .patch(projects::patch)
+                .delete(projects::delete),
+        )
+        .route(
+            "/api/v1/projects/{project_id}/ingest-key/rotate",
+            post(projects::rotate_ingest_key),
+        )
+        .route(
+            "/api/v1/projects/{project_id}/members",
+            get(projects::members).put(projects::set_member),
+        )
+        .route(
+            "/api/v1/projects/{project_id}/members/{user_id}",
+            delete(projects::remove_member),
+        )
         .route("/api/v1/projects/{project_id}/events", get(query::events))
         .route(
             "/api/v1/projects/{project_id}/timeseries",
@@ -92,6 +132,12 @@ fn sdk_routes() -> Router<AppState> {
         .route("/v1/{route}", post(segment::capture))
         .route("/events", post(tlytics::events))
         .layer(CorsLayer::very_permissive())
+}
+
+/// A JSON request body, or the `invalid_json` error naming what is wrong with it.
+pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(t)| t)
+        .map_err(|e| tally_ingest::DecodeError::InvalidJson(e.body_text()).into())
 }
 
 async fn not_found() -> ApiError {

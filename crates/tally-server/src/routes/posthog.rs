@@ -8,7 +8,7 @@
 //! fields; 401 missing, unknown or mixed tokens; 413 too big; 503 retryable.
 //! A `/batch` body shaped `{"events": [...]}` is Tlytics', handed to `tlytics`.
 
-use crate::auth::{authenticate, presented_key};
+use crate::auth::{ingest_project, ingest_project_from_headers};
 use crate::client_ip::ClientAddr;
 use crate::error::ApiError;
 use crate::routes::capture::{accept, read_body};
@@ -19,7 +19,6 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Uri};
 use axum::Json;
 use serde_json::{json, Value};
-use tally_core::KeyGrant;
 use tally_ingest::{
     decode_body, is_tlytics_batch, parse_posthog, parse_tlytics, RequestParts, TokenSource,
 };
@@ -56,17 +55,14 @@ pub async fn capture(
     }
     let payload = parse_posthog(parts, &plain, state.clock.now(), max)?;
     drop(plain);
-    let grant = match payload.token {
-        TokenSource::One(token) => authenticate_token(&state, &token).await?,
+    let project_id = match payload.token {
+        TokenSource::One(token) => ingest_project(&state, token.trim()).await?,
         TokenSource::Mixed => return Err(ApiError::MixedTokens),
-        TokenSource::None if presented_key(&headers).is_some() => {
-            authenticate(&state, &headers).await?
-        }
-        TokenSource::None => return Err(ApiError::MissingKey),
+        TokenSource::None => ingest_project_from_headers(&state, &headers).await?,
     };
     let reply = accept(
         &state,
-        grant.project_id,
+        project_id,
         payload.is_batch,
         payload.events,
         body,
@@ -77,14 +73,6 @@ pub async fn capture(
         "accepted": reply.accepted,
         "rejected": reply.rejected,
     })))
-}
-
-async fn authenticate_token(state: &AppState, token: &str) -> Result<KeyGrant, ApiError> {
-    state
-        .meta
-        .authenticate(token.trim())
-        .await?
-        .ok_or(ApiError::InvalidKey)
 }
 
 /// `/decide` and `/flags`: Tally has no feature flags, so every SDK is told there

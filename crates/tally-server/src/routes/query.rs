@@ -1,7 +1,7 @@
 //! The read API of one project: events, timeseries, top events, overview. Every
 //! handler authorizes the key for the project in the path before querying.
 
-use crate::auth::ReadAccess;
+use crate::auth::ProjectRead;
 use crate::error::ApiError;
 use crate::openapi::{ProjectPath, ReadErrors};
 use crate::AppState;
@@ -40,10 +40,10 @@ pub struct EventsParams {
         (status = 200, body = EventsPage),
         ReadErrors,
     ),
-    security(("admin_key" = [])))]
+    security(("personal_key" = []), ("session" = [])))]
 pub async fn events(
     State(state): State<AppState>,
-    ReadAccess(project_id): ReadAccess,
+    ProjectRead(project_id): ProjectRead,
     query: Result<Query<EventsParams>, QueryRejection>,
 ) -> Result<Json<EventsPage>, ApiError> {
     let p = params(query)?;
@@ -99,10 +99,10 @@ fn default_span(interval: Interval) -> Duration {
         (status = 200, body = Timeseries),
         ReadErrors,
     ),
-    security(("admin_key" = [])))]
+    security(("personal_key" = []), ("session" = [])))]
 pub async fn timeseries(
     State(state): State<AppState>,
-    ReadAccess(project_id): ReadAccess,
+    ProjectRead(project_id): ProjectRead,
     query: Result<Query<TimeseriesParams>, QueryRejection>,
 ) -> Result<Json<Timeseries>, ApiError> {
     let p = params(query)?;
@@ -148,10 +148,10 @@ pub struct RangeParams {
         (status = 200, body = TopEvents),
         ReadErrors,
     ),
-    security(("admin_key" = [])))]
+    security(("personal_key" = []), ("session" = [])))]
 pub async fn top_events(
     State(state): State<AppState>,
-    ReadAccess(project_id): ReadAccess,
+    ProjectRead(project_id): ProjectRead,
     query: Result<Query<RangeParams>, QueryRejection>,
 ) -> Result<Json<TopEvents>, ApiError> {
     let p = params(query)?;
@@ -186,10 +186,10 @@ pub async fn top_events(
         (status = 200, body = Overview),
         ReadErrors,
     ),
-    security(("admin_key" = [])))]
+    security(("personal_key" = []), ("session" = [])))]
 pub async fn overview(
     State(state): State<AppState>,
-    ReadAccess(project_id): ReadAccess,
+    ProjectRead(project_id): ProjectRead,
     query: Result<Query<RangeParams>, QueryRejection>,
 ) -> Result<Json<Overview>, ApiError> {
     let p = params(query)?;
@@ -248,10 +248,10 @@ fn inactivity(minutes: Option<i64>) -> Result<Duration, ApiError> {
         (status = 200, body = SessionsPage),
         ReadErrors,
     ),
-    security(("admin_key" = [])))]
+    security(("personal_key" = []), ("session" = [])))]
 pub async fn sessions(
     State(state): State<AppState>,
-    ReadAccess(project_id): ReadAccess,
+    ProjectRead(project_id): ProjectRead,
     query: Result<Query<SessionsParams>, QueryRejection>,
 ) -> Result<Json<SessionsPage>, ApiError> {
     let p = params(query)?;
@@ -297,10 +297,10 @@ pub struct SessionParams {
         (status = 200, body = tally_query::sessions::SessionTimeline),
         ReadErrors,
     ),
-    security(("admin_key" = [])))]
+    security(("personal_key" = []), ("session" = [])))]
 pub async fn session(
     State(state): State<AppState>,
-    ReadAccess(project_id): ReadAccess,
+    ProjectRead(project_id): ProjectRead,
     Path((_, id)): Path<(ProjectId, String)>,
     query: Result<Query<SessionParams>, QueryRejection>,
 ) -> Result<Json<tally_query::sessions::SessionTimeline>, ApiError> {
@@ -338,10 +338,10 @@ pub struct DefinitionsParams {
         (status = 200, body = Definitions),
         ReadErrors,
     ),
-    security(("admin_key" = [])))]
+    security(("personal_key" = []), ("session" = [])))]
 pub async fn definitions(
     State(state): State<AppState>,
-    ReadAccess(project_id): ReadAccess,
+    ProjectRead(project_id): ProjectRead,
     query: Result<Query<DefinitionsParams>, QueryRejection>,
 ) -> Result<Json<Definitions>, ApiError> {
     let p = params(query)?;
@@ -365,10 +365,10 @@ pub async fn definitions(
         (status = 200, body = PersonRecord),
         ReadErrors,
     ),
-    security(("admin_key" = [])))]
+    security(("personal_key" = []), ("session" = [])))]
 pub async fn person(
     State(state): State<AppState>,
-    ReadAccess(project_id): ReadAccess,
+    ProjectRead(project_id): ProjectRead,
     Path((_, distinct_id)): Path<(ProjectId, String)>,
 ) -> Result<Json<PersonRecord>, ApiError> {
     let q = PersonQuery {
@@ -426,10 +426,10 @@ fn request<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T,
             description = "for `trends`; the other kinds answer FunnelAnswer, RetentionAnswer, PathsAnswer, StickinessAnswer, LifecycleAnswer, PersonsPage, RealtimeAnswer"),
         ReadErrors,
     ),
-    security(("admin_key" = [])))]
+    security(("personal_key" = []), ("session" = [])))]
 pub async fn query(
     State(state): State<AppState>,
-    ReadAccess(project_id): ReadAccess,
+    ProjectRead(project_id): ProjectRead,
     body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<QueryAnswer>, ApiError> {
     let Json(mut body) = body.map_err(|e| tally_ingest::DecodeError::InvalidJson(e.body_text()))?;
@@ -501,10 +501,10 @@ pub async fn query(
         (status = 200, body = tally_query::top::TopAnswer),
         ReadErrors,
     ),
-    security(("admin_key" = [])))]
+    security(("personal_key" = []), ("session" = [])))]
 pub async fn top(
     State(state): State<AppState>,
-    ReadAccess(project_id): ReadAccess,
+    ProjectRead(project_id): ProjectRead,
     Path((_, dimension)): Path<(ProjectId, String)>,
     query: Result<Query<RangeParams>, QueryRejection>,
 ) -> Result<Json<tally_query::top::TopAnswer>, ApiError> {

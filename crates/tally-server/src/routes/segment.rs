@@ -6,7 +6,7 @@
 //! `X-API-Key` / `Authorization: Bearer`. Answers 200 `{"success": true, "accepted",
 //! "rejected"}`; errors as native capture, plus 401 `mixed_tokens`.
 
-use crate::auth::authenticate;
+use crate::auth::{ingest_project, ingest_project_from_headers};
 use crate::client_ip::ClientAddr;
 use crate::error::ApiError;
 use crate::routes::capture::{accept, read_body};
@@ -41,17 +41,13 @@ pub async fn capture(
         return Err(ApiError::MixedTokens);
     }
     let key = payload.write_key.or_else(|| basic_auth_user(&headers));
-    let grant = match key {
-        Some(key) => state
-            .meta
-            .authenticate(key.trim())
-            .await?
-            .ok_or(ApiError::InvalidKey)?,
-        None => authenticate(&state, &headers).await?,
+    let project_id = match key {
+        Some(key) => ingest_project(&state, key.trim()).await?,
+        None => ingest_project_from_headers(&state, &headers).await?,
     };
     let reply = accept(
         &state,
-        grant.project_id,
+        project_id,
         payload.is_batch,
         payload.events,
         body,

@@ -1,7 +1,7 @@
 //! A project's pipeline settings: read them, change some of them. The processing
 //! stage and capture use a change from the next batch / request on.
 
-use crate::auth::ReadAccess;
+use crate::auth::{ProjectAdmin, ProjectRead};
 use crate::error::ApiError;
 use crate::openapi::{ProjectPath, ReadErrors};
 use crate::AppState;
@@ -42,10 +42,10 @@ pub struct SettingsPatch {
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/settings", tag = "projects",
     params(ProjectPath),
     responses((status = 200, body = SettingsBody), ReadErrors),
-    security(("admin_key" = [])))]
+    security(("personal_key" = []), ("session" = [])))]
 pub async fn get_settings(
     State(state): State<AppState>,
-    ReadAccess(project_id): ReadAccess,
+    ProjectRead(project_id): ProjectRead,
 ) -> Json<SettingsBody> {
     Json(state.settings.pipeline_settings(project_id).into())
 }
@@ -54,13 +54,14 @@ pub async fn get_settings(
     params(ProjectPath),
     request_body = SettingsPatch,
     responses((status = 200, body = SettingsBody), ReadErrors),
-    security(("admin_key" = [])))]
+    security(("personal_key" = []), ("session" = [])))]
 pub async fn patch_settings(
     State(state): State<AppState>,
-    ReadAccess(project_id): ReadAccess,
+    ProjectAdmin(access): ProjectAdmin,
     patch: Result<Json<SettingsPatch>, JsonRejection>,
 ) -> Result<Json<SettingsBody>, ApiError> {
     let Json(patch) = patch.map_err(|e| DecodeError::InvalidJson(e.body_text()))?;
+    let project_id = access.project_id;
     let mut settings = state.settings.pipeline_settings(project_id);
     settings.drop_bots = patch.drop_bots.unwrap_or(settings.drop_bots);
     settings.use_ip = patch.use_ip.unwrap_or(settings.use_ip);
