@@ -153,14 +153,20 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> Result<(), MetaError>;
 
     // ---- members ----
-    async fn role_of(&self, project_id: ProjectId, user_id: UserId)
-        -> Result<Option<Role>, MetaError>;
+    async fn role_of(
+        &self,
+        project_id: ProjectId,
+        user_id: UserId,
+    ) -> Result<Option<Role>, MetaError>;
     /// Adds the user or changes their role.
-    async fn set_member(&self, project_id: ProjectId, user_id: UserId, role: Role)
-        -> Result<(), MetaError>;
+    async fn set_member(
+        &self,
+        project_id: ProjectId,
+        user_id: UserId,
+        role: Role,
+    ) -> Result<(), MetaError>;
     /// `NotFound` when the user was not a member.
-    async fn remove_member(&self, project_id: ProjectId, user_id: UserId)
-        -> Result<(), MetaError>;
+    async fn remove_member(&self, project_id: ProjectId, user_id: UserId) -> Result<(), MetaError>;
     async fn members(&self, project_id: ProjectId) -> Result<Vec<Member>, MetaError>;
 
     // ---- keys ----
@@ -254,8 +260,11 @@ pub trait MetadataStore: Send + Sync + 'static {
         lifetimes: SessionLifetimes,
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, MetaError>;
-    async fn revoke_session(&self, session_id: SessionId, now: DateTime<Utc>)
-        -> Result<(), MetaError>;
+    async fn revoke_session(
+        &self,
+        session_id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<(), MetaError>;
     /// Revokes every session of the user but `keep`.
     async fn revoke_user_sessions(
         &self,

@@ -130,7 +130,10 @@ mod tests {
         // most once per check slot (two first requests may both miss the cache),
         // not once for each of its 90 requests.
         let checks = keys.checks.load(Ordering::SeqCst);
-        assert!((10 + 1..=10 + MAX_CONCURRENT_CHECKS).contains(&checks), "{checks}");
+        assert!(
+            (10 + 1..=10 + MAX_CONCURRENT_CHECKS).contains(&checks),
+            "{checks}"
+        );
         assert!(keys.most_running.load(Ordering::SeqCst) <= MAX_CONCURRENT_CHECKS);
     }
 
@@ -139,11 +142,17 @@ mod tests {
         let keys = SlowKeys::default();
         let cache = KeyCache::new(Duration::from_secs(60));
         for _ in 0..3 {
-            cache.authenticate("good", || keys.check("good")).await.unwrap();
+            cache
+                .authenticate("good", || keys.check("good"))
+                .await
+                .unwrap();
         }
         assert_eq!(keys.checks.load(Ordering::SeqCst), 1);
         cache.forget_all();
-        cache.authenticate("good", || keys.check("good")).await.unwrap();
+        cache
+            .authenticate("good", || keys.check("good"))
+            .await
+            .unwrap();
         assert_eq!(keys.checks.load(Ordering::SeqCst), 2);
     }
 }

@@ -61,7 +61,10 @@ pub async fn projects_members_and_roles(meta: &dyn MetadataStore) {
         .collect();
     assert_eq!(
         bobs,
-        [("Shop".to_owned(), Role::Admin), ("Blog".to_owned(), Role::Admin)]
+        [
+            ("Shop".to_owned(), Role::Admin),
+            ("Blog".to_owned(), Role::Admin)
+        ]
     );
     assert!(matches!(
         meta.set_member(a.id, 999_999, Role::Viewer).await,
@@ -76,7 +79,10 @@ pub async fn projects_members_and_roles(meta: &dyn MetadataStore) {
     ));
 
     meta.rename_project(a.id, "Shop EU").await.unwrap();
-    assert_eq!(meta.get_project(a.id).await.unwrap().unwrap().name, "Shop EU");
+    assert_eq!(
+        meta.get_project(a.id).await.unwrap().unwrap().name,
+        "Shop EU"
+    );
     assert!(matches!(
         meta.rename_project(999_999, "x").await,
         Err(MetaError::NotFound)
@@ -107,7 +113,7 @@ pub async fn projects_members_and_roles(meta: &dyn MetadataStore) {
     assert_eq!(meta.get_project(a.id).await.unwrap(), None);
     assert_eq!(meta.role_of(a.id, ann.id).await.unwrap(), None);
     assert_eq!(meta.authenticate(&key.plaintext, t0()).await.unwrap(), None);
-    assert_eq!(meta.list_projects().await.unwrap(), [b.clone()]);
+    assert_eq!(meta.list_projects().await.unwrap(), vec![b]);
     assert!(matches!(
         meta.delete_project(a.id).await,
         Err(MetaError::NotFound)
@@ -148,20 +154,49 @@ pub async fn ingest_keys_authenticate_and_rotate_with_grace(meta: &dyn MetadataS
         .unwrap();
     let grant_a = Some(KeyGrant::Ingest { project_id: a.id });
     let at = |minutes| now + Duration::minutes(minutes);
-    assert_eq!(meta.authenticate(&key_a.plaintext, at(9)).await.unwrap(), grant_a);
-    assert_eq!(meta.authenticate(&key_a.plaintext, at(10)).await.unwrap(), None);
-    assert_eq!(meta.authenticate(&rotated.plaintext, at(60)).await.unwrap(), grant_a);
+    assert_eq!(
+        meta.authenticate(&key_a.plaintext, at(9)).await.unwrap(),
+        grant_a
+    );
+    assert_eq!(
+        meta.authenticate(&key_a.plaintext, at(10)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        meta.authenticate(&rotated.plaintext, at(60)).await.unwrap(),
+        grant_a
+    );
     // Another project's key is untouched by the rotation.
-    assert!(meta.authenticate(&key_b.plaintext, at(60)).await.unwrap().is_some());
+    assert!(meta
+        .authenticate(&key_b.plaintext, at(60))
+        .await
+        .unwrap()
+        .is_some());
     // Rotating again with a longer grace does not prolong the first key.
     let third = meta
         .rotate_ingest_key(a.id, Duration::hours(2), at(1))
         .await
         .unwrap();
-    assert_eq!(meta.authenticate(&key_a.plaintext, at(11)).await.unwrap(), None);
-    assert_eq!(meta.authenticate(&rotated.plaintext, at(100)).await.unwrap(), grant_a);
-    assert_eq!(meta.authenticate(&rotated.plaintext, at(121)).await.unwrap(), None);
-    assert_eq!(meta.authenticate(&third.plaintext, at(500)).await.unwrap(), grant_a);
+    assert_eq!(
+        meta.authenticate(&key_a.plaintext, at(11)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        meta.authenticate(&rotated.plaintext, at(100))
+            .await
+            .unwrap(),
+        grant_a
+    );
+    assert_eq!(
+        meta.authenticate(&rotated.plaintext, at(121))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        meta.authenticate(&third.plaintext, at(500)).await.unwrap(),
+        grant_a
+    );
 }
 
 pub async fn personal_keys_scope_use_and_revocation(meta: &dyn MetadataStore) {
@@ -207,7 +242,9 @@ pub async fn personal_keys_scope_use_and_revocation(meta: &dyn MetadataStore) {
         meta.revoke_personal_key(bob.id, listed.id, now).await,
         Err(MetaError::NotFound)
     ));
-    meta.revoke_personal_key(ann.id, listed.id, now).await.unwrap();
+    meta.revoke_personal_key(ann.id, listed.id, now)
+        .await
+        .unwrap();
     assert_eq!(meta.authenticate(&read.plaintext, now).await.unwrap(), None);
     assert!(matches!(
         meta.revoke_personal_key(ann.id, listed.id, now).await,
@@ -217,11 +254,21 @@ pub async fn personal_keys_scope_use_and_revocation(meta: &dyn MetadataStore) {
 
     // A deactivated user's keys stop working, and work again on reactivation.
     meta.set_user_active(ann.id, false).await.unwrap();
-    assert_eq!(meta.authenticate(&write.plaintext, now).await.unwrap(), None);
+    assert_eq!(
+        meta.authenticate(&write.plaintext, now).await.unwrap(),
+        None
+    );
     meta.set_user_active(ann.id, true).await.unwrap();
-    assert!(meta.authenticate(&write.plaintext, now).await.unwrap().is_some());
+    assert!(meta
+        .authenticate(&write.plaintext, now)
+        .await
+        .unwrap()
+        .is_some());
     meta.delete_user(ann.id).await.unwrap();
-    assert_eq!(meta.authenticate(&write.plaintext, now).await.unwrap(), None);
+    assert_eq!(
+        meta.authenticate(&write.plaintext, now).await.unwrap(),
+        None
+    );
     assert_eq!(meta.user(ann.id).await.unwrap(), None);
 }
 
@@ -240,7 +287,10 @@ pub async fn users_setup_emails_and_lockout(meta: &dyn MetadataStore) {
         )
         .await
         .unwrap();
-    let project = meta.create_project("default", Some(first.id)).await.unwrap();
+    let project = meta
+        .create_project("default", Some(first.id))
+        .await
+        .unwrap();
     assert!(!meta.setup_complete().await.unwrap());
     let claimed = meta
         .claim_first_user("Root@Example.com", "Root", "phc-1", now)
@@ -282,7 +332,10 @@ pub async fn users_setup_emails_and_lockout(meta: &dyn MetadataStore) {
     assert_eq!(meta.users().await.unwrap().len(), 2);
 
     let record = meta.login_record("ann@EXAMPLE.com").await.unwrap().unwrap();
-    assert_eq!(record.password_hash.as_deref(), Some("hash-of-ann@example.com"));
+    assert_eq!(
+        record.password_hash.as_deref(),
+        Some("hash-of-ann@example.com")
+    );
     assert_eq!((record.failed_logins, record.locked_until), (0, None));
     // Four failures count; the fifth locks for 15 minutes and restarts the count.
     for i in 1..=4 {
@@ -344,7 +397,9 @@ pub async fn sessions_rotate_detect_reuse_and_revoke(meta: &dyn MetadataStore) {
     // A refresh token is not an access token, nor the reverse.
     assert_eq!(meta.session(&first.refresh_token, now).await.unwrap(), None);
     assert!(matches!(
-        meta.refresh_session(&first.access_token, life, now).await.unwrap(),
+        meta.refresh_session(&first.access_token, life, now)
+            .await
+            .unwrap(),
         RefreshOutcome::Invalid
     ));
 
@@ -358,7 +413,11 @@ pub async fn sessions_rotate_detect_reuse_and_revoke(meta: &dyn MetadataStore) {
     };
     assert_eq!(second.session_id, first.session_id);
     assert_ne!(second.refresh_token, first.refresh_token);
-    assert!(meta.session(&second.access_token, later).await.unwrap().is_some());
+    assert!(meta
+        .session(&second.access_token, later)
+        .await
+        .unwrap()
+        .is_some());
 
     // Replaying the spent refresh token revokes the whole session.
     let replay = meta
@@ -369,7 +428,10 @@ pub async fn sessions_rotate_detect_reuse_and_revoke(meta: &dyn MetadataStore) {
         replay,
         RefreshOutcome::ReuseDetected { session_id } if session_id == first.session_id
     ));
-    assert_eq!(meta.session(&second.access_token, later).await.unwrap(), None);
+    assert_eq!(
+        meta.session(&second.access_token, later).await.unwrap(),
+        None
+    );
     assert!(matches!(
         meta.refresh_session(&second.refresh_token, life, later)
             .await
@@ -393,7 +455,11 @@ pub async fn sessions_rotate_detect_reuse_and_revoke(meta: &dyn MetadataStore) {
         .await
         .unwrap();
     assert_eq!(meta.session(&other.access_token, now).await.unwrap(), None);
-    assert!(meta.session(&keep.access_token, now).await.unwrap().is_some());
+    assert!(meta
+        .session(&keep.access_token, now)
+        .await
+        .unwrap()
+        .is_some());
     meta.set_user_active(ann.id, false).await.unwrap();
     assert_eq!(meta.session(&keep.access_token, now).await.unwrap(), None);
     meta.set_user_active(ann.id, true).await.unwrap();

@@ -50,8 +50,13 @@ impl PostgresMeta {
                 .iter()
                 .filter(|(v, _)| *v > current)
             {
-                let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(internal)?;
-                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(internal)?;
+                let mut tx = sqlx::Connection::begin(&mut *conn)
+                    .await
+                    .map_err(internal)?;
+                sqlx::raw_sql(sql)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
                 sqlx::query("INSERT INTO tally_migrations (version, applied_at) VALUES ($1, $2)")
                     .bind(version)
                     .bind(Utc::now())
@@ -73,9 +78,4 @@ impl PostgresMeta {
     }
 }
 
-crate::sql_store::sql_metadata_store!(
-    PostgresMeta,
-    sqlx::Postgres,
-    sqlx::postgres::PgRow,
-    "BEGIN"
-);
+crate::sql_store::sql_metadata_store!(PostgresMeta, sqlx::Postgres, sqlx::postgres::PgRow, "BEGIN");

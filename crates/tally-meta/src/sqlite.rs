@@ -117,7 +117,10 @@ mod tests {
             let options = SqliteConnectOptions::new()
                 .filename(&path)
                 .create_if_missing(true);
-            let pool = SqlitePoolOptions::new().connect_with(options).await.unwrap();
+            let pool = SqlitePoolOptions::new()
+                .connect_with(options)
+                .await
+                .unwrap();
             sqlx::raw_sql(
                 "CREATE TABLE tally_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);",
             )

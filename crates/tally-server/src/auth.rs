@@ -105,7 +105,8 @@ impl FromRequestParts<AppState> for Caller {
                 via: Via::Key(scope),
             });
         }
-        let token = cookies::value(&parts.headers, cookies::ACCESS).ok_or(ApiError::Unauthenticated)?;
+        let token =
+            cookies::value(&parts.headers, cookies::ACCESS).ok_or(ApiError::Unauthenticated)?;
         let session = state
             .meta
             .session(token, now)
@@ -176,9 +177,7 @@ async fn project_access(
         }));
     }
     if writes && !caller.may_write() {
-        return Err(ApiError::Forbidden(
-            "change anything with a read-only key",
-        ));
+        return Err(ApiError::Forbidden("change anything with a read-only key"));
     }
     Ok(ProjectAccess { project_id, role })
 }
@@ -190,7 +189,11 @@ impl FromRequestParts<AppState> for ProjectRead {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(Self(project_access(parts, state, Role::Viewer, false).await?.project_id))
+        Ok(Self(
+            project_access(parts, state, Role::Viewer, false)
+                .await?
+                .project_id,
+        ))
     }
 }
 
@@ -228,9 +231,7 @@ impl FromRequestParts<AppState> for Superuser {
             return Err(ApiError::Forbidden("manage users: it needs a superuser"));
         }
         if parts.method != Method::GET && !caller.may_write() {
-            return Err(ApiError::Forbidden(
-                "change anything with a read-only key",
-            ));
+            return Err(ApiError::Forbidden("change anything with a read-only key"));
         }
         Ok(Self(caller))
     }

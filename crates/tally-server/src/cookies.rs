@@ -26,7 +26,14 @@ pub fn value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn cookie(name: &str, value: &str, path: &str, max_age: i64, http_only: bool, secure: bool) -> HeaderValue {
+fn cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+    http_only: bool,
+    secure: bool,
+) -> HeaderValue {
     let mut c = format!("{name}={value}; Path={path}; Max-Age={max_age}; SameSite=Lax");
     if http_only {
         c.push_str("; HttpOnly");
@@ -39,11 +46,29 @@ fn cookie(name: &str, value: &str, path: &str, max_age: i64, http_only: bool, se
 }
 
 /// `Set-Cookie` values that hand a new or rotated session to the browser.
-pub fn for_session(issued: &IssuedSession, now: chrono::DateTime<chrono::Utc>, secure: bool) -> Vec<HeaderValue> {
+pub fn for_session(
+    issued: &IssuedSession,
+    now: chrono::DateTime<chrono::Utc>,
+    secure: bool,
+) -> Vec<HeaderValue> {
     let refresh_age = (issued.refresh_expires_at - now).num_seconds().max(0);
     vec![
-        cookie(ACCESS, &issued.access_token, "/", (issued.access_expires_at - now).num_seconds().max(0), true, secure),
-        cookie(REFRESH, &issued.refresh_token, REFRESH_PATH, refresh_age, true, secure),
+        cookie(
+            ACCESS,
+            &issued.access_token,
+            "/",
+            (issued.access_expires_at - now).num_seconds().max(0),
+            true,
+            secure,
+        ),
+        cookie(
+            REFRESH,
+            &issued.refresh_token,
+            REFRESH_PATH,
+            refresh_age,
+            true,
+            secure,
+        ),
         cookie(CSRF, &issued.csrf_token, "/", refresh_age, false, secure),
     ]
 }
@@ -64,7 +89,10 @@ mod tests {
     #[test]
     fn finds_a_cookie_among_several_headers_and_pairs() {
         let mut headers = HeaderMap::new();
-        headers.append(header::COOKIE, HeaderValue::from_static("a=1; tally_access=tok"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; tally_access=tok"),
+        );
         headers.append(header::COOKIE, HeaderValue::from_static("tally_csrf=c"));
         assert_eq!(value(&headers, ACCESS), Some("tok"));
         assert_eq!(value(&headers, CSRF), Some("c"));

@@ -4,8 +4,8 @@
 //! touching a route.
 
 mod auth;
-mod cookies;
 pub mod client_ip;
+mod cookies;
 mod error;
 mod openapi;
 pub mod rate_limit;
@@ -18,7 +18,9 @@ pub use routes::account::MIN_PASSWORD;
 use axum::Router;
 use std::sync::Arc;
 use std::time::Instant;
-use tally_core::{Clock, EventSink, EventStore, Limits, MetadataStore, ProjectId, SessionLifetimes};
+use tally_core::{
+    Clock, EventSink, EventStore, Limits, MetadataStore, ProjectId, SessionLifetimes,
+};
 use tally_query::QueryEngine;
 
 /// Everything a request handler may use.

@@ -37,7 +37,11 @@ pub enum AdminCommand {
     },
 }
 
-pub async fn run(config: &Config, command: &AdminCommand, stdin: impl BufRead) -> anyhow::Result<String> {
+pub async fn run(
+    config: &Config,
+    command: &AdminCommand,
+    stdin: impl BufRead,
+) -> anyhow::Result<String> {
     let AdminCommand::CreateUser {
         email,
         name,
@@ -53,7 +57,10 @@ pub async fn run(config: &Config, command: &AdminCommand, stdin: impl BufRead) -
         bail!("`{email}` is not an email address");
     }
     if password.chars().count() < tally_server::MIN_PASSWORD {
-        bail!("the password needs at least {} characters", tally_server::MIN_PASSWORD);
+        bail!(
+            "the password needs at least {} characters",
+            tally_server::MIN_PASSWORD
+        );
     }
     std::fs::create_dir_all(&config.data_dir)?;
     let meta = SqliteMeta::open(&config.data_dir.join("meta.sqlite"))

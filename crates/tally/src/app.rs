@@ -15,8 +15,8 @@ use tally_meta::{KeyCache, SettingsCache, SqliteMeta};
 use tally_pipeline::enrich::geo::GeoIp;
 use tally_pipeline::{ProcessConfig, Processor, SpoolConfig, SpooledSink};
 use tally_server::client_ip::IpHasher;
-use tally_server::rate_limit::CaptureRateLimit;
 use tally_server::rate_limit::AuthRateLimit;
+use tally_server::rate_limit::CaptureRateLimit;
 use tally_server::{AccountSettings, AppState, BodyBudget};
 use tokio::net::TcpListener;
 

@@ -171,7 +171,7 @@ async fn keys_only_reach_their_own_project_and_role() {
         server.base, server.bootstrap.project_id
     );
     let missing = server.client.get(&url).send().await.unwrap();
-    assert_eq!(error_code(missing, 401).await, "missing_api_key");
+    assert_eq!(error_code(missing, 401).await, "unauthenticated");
     let wrong = server
         .client
         .get(&url)

@@ -109,7 +109,9 @@ pub fn check_email(email: &str) -> Result<String, ApiError> {
 fn check_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.chars().count() > 200 {
-        return Err(ApiError::BadParameter("a name has at most 200 characters".into()));
+        return Err(ApiError::BadParameter(
+            "a name has at most 200 characters".into(),
+        ));
     }
     Ok(name.to_owned())
 }
@@ -122,7 +124,12 @@ fn limit(state: &AppState, client: &ClientAddr) -> Result<(), ApiError> {
 }
 
 /// Answers `body` with the session's cookies set.
-fn with_session(state: &AppState, user: User, issued: &IssuedSession, status: StatusCode) -> Response {
+fn with_session(
+    state: &AppState,
+    user: User,
+    issued: &IssuedSession,
+    status: StatusCode,
+) -> Response {
     let now = state.clock.now();
     let body = SessionBody {
         user: user.into(),
@@ -144,7 +151,11 @@ fn cleared(mut response: Response, secure: bool) -> Response {
     response
 }
 
-async fn open_session(state: &AppState, user: User, status: StatusCode) -> Result<Response, ApiError> {
+async fn open_session(
+    state: &AppState,
+    user: User,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
     let issued = state
         .meta
         .create_session(user.id, state.accounts.sessions, state.clock.now())
@@ -244,7 +255,10 @@ pub async fn refresh(
             Ok(with_session(&state, user, &issued, StatusCode::OK))
         }
         RefreshOutcome::ReuseDetected { session_id } => {
-            tracing::warn!(session_id, "a spent refresh token was replayed; session revoked");
+            tracing::warn!(
+                session_id,
+                "a spent refresh token was replayed; session revoked"
+            );
             Ok(cleared(ApiError::RefreshReused.into_response(), secure))
         }
         RefreshOutcome::Invalid => Ok(cleared(ApiError::Unauthenticated.into_response(), secure)),
@@ -253,7 +267,10 @@ pub async fn refresh(
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     responses((status = 204, description = "Session revoked, cookies cleared")))]
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let now = state.clock.now();
     // Logging out needs no CSRF token: the worst a forged logout does is log out.
     if let Some(token) = cookies::value(&headers, cookies::ACCESS) {
@@ -329,10 +346,16 @@ pub async fn change_password(
     limit(&state, &client)?;
     let change = json_body(body)?;
     if !caller.may_write() {
-        return Err(ApiError::Forbidden("change a password with a read-only key"));
+        return Err(ApiError::Forbidden(
+            "change a password with a read-only key",
+        ));
     }
     check_password(&change.new_password)?;
-    let email = caller.user.email.clone().ok_or(ApiError::InvalidCredentials)?;
+    let email = caller
+        .user
+        .email
+        .clone()
+        .ok_or(ApiError::InvalidCredentials)?;
     let record = state
         .meta
         .login_record(&email)
@@ -472,7 +495,10 @@ fn read_scope() -> KeyScope {
 #[utoipa::path(get, path = "/api/v1/auth/keys", tag = "auth",
     responses((status = 200, body = Vec<KeyBody>)),
     security(("personal_key" = []), ("session" = [])))]
-pub async fn list_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<KeyBody>>, ApiError> {
+pub async fn list_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<KeyBody>>, ApiError> {
     let keys = state.meta.personal_keys(caller.user.id).await?;
     Ok(Json(keys.into_iter().map(KeyBody::from).collect()))
 }
@@ -530,7 +556,10 @@ pub async fn revoke_key(
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
     responses((status = 200, body = Vec<UserBody>), (status = 403, body = crate::openapi::ErrorResponse)),
     security(("personal_key" = []), ("session" = [])))]
-pub async fn list_users(State(state): State<AppState>, _su: Superuser) -> Result<Json<Vec<UserBody>>, ApiError> {
+pub async fn list_users(
+    State(state): State<AppState>,
+    _su: Superuser,
+) -> Result<Json<Vec<UserBody>>, ApiError> {
     let users = state.meta.users().await?;
     Ok(Json(users.into_iter().map(UserBody::from).collect()))
 }
@@ -558,7 +587,9 @@ pub async fn patch_user(
     let now = state.clock.now();
     if let Some(active) = patch.is_active {
         if !active && user_id == caller.user.id {
-            return Err(ApiError::BadParameter("a superuser cannot deactivate themselves".into()));
+            return Err(ApiError::BadParameter(
+                "a superuser cannot deactivate themselves".into(),
+            ));
         }
         state.meta.set_user_active(user_id, active).await?;
         state.key_cache.forget_all();
@@ -583,7 +614,9 @@ pub async fn delete_user(
     Path(user_id): Path<UserId>,
 ) -> Result<StatusCode, ApiError> {
     if user_id == caller.user.id {
-        return Err(ApiError::BadParameter("a superuser cannot delete themselves".into()));
+        return Err(ApiError::BadParameter(
+            "a superuser cannot delete themselves".into(),
+        ));
     }
     state.meta.delete_user(user_id).await?;
     state.key_cache.forget_all();

@@ -53,14 +53,7 @@ pub async fn capture(
     let plain = decode_body(&body.raw, body.encoding, state.limits.max_body_bytes)?;
     let payload = parse_native(&plain, state.clock.now())?;
     drop(plain);
-    let reply = accept(
-        &state,
-        project_id,
-        payload.is_batch,
-        payload.events,
-        body,
-    )
-    .await?;
+    let reply = accept(&state, project_id, payload.is_batch, payload.events, body).await?;
     Ok(Json(reply))
 }
 

@@ -28,7 +28,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/view", get(tlytics::view))
-        .route("/api/v1/setup", get(account::setup_status).post(account::setup))
+        .route(
+            "/api/v1/setup",
+            get(account::setup_status).post(account::setup),
+        )
         .route("/api/v1/auth/login", post(account::login))
         .route("/api/v1/auth/logout", post(account::logout))
         .route("/api/v1/auth/refresh", post(account::refresh))
@@ -45,7 +48,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/users/{user_id}",
             axum::routing::patch(account::patch_user).delete(account::delete_user),
         )
-        .route("/api/v1/projects", get(projects::list).post(projects::create))
+        .route(
+            "/api/v1/projects",
+            get(projects::list).post(projects::create),
+        )
         .route(
             "/api/v1/projects/{project_id}",
             get(projects::get)

@@ -60,14 +60,7 @@ pub async fn capture(
         TokenSource::Mixed => return Err(ApiError::MixedTokens),
         TokenSource::None => ingest_project_from_headers(&state, &headers).await?,
     };
-    let reply = accept(
-        &state,
-        project_id,
-        payload.is_batch,
-        payload.events,
-        body,
-    )
-    .await?;
+    let reply = accept(&state, project_id, payload.is_batch, payload.events, body).await?;
     Ok(Json(json!({
         "status": 1,
         "accepted": reply.accepted,

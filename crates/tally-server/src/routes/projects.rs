@@ -33,7 +33,10 @@ pub struct ProjectSummary {
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects",
     responses((status = 200, body = Vec<ProjectSummary>), (status = 401, body = ErrorResponse)),
     security(("personal_key" = []), ("session" = [])))]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<ProjectSummary>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ProjectSummary>>, ApiError> {
     let projects = state.meta.projects_of_user(caller.user.id).await?;
     Ok(Json(
         projects
@@ -88,7 +91,10 @@ pub async fn create(
         return Err(ApiError::Forbidden("create projects with a read-only key"));
     }
     let name = check_project_name(&request.name)?;
-    let project = state.meta.create_project(&name, Some(caller.user.id)).await?;
+    let project = state
+        .meta
+        .create_project(&name, Some(caller.user.id))
+        .await?;
     let key = state.meta.create_ingest_key(project.id).await?;
     Ok((
         StatusCode::CREATED,
@@ -119,8 +125,16 @@ pub struct ProjectBody {
     pub use_ip: bool,
 }
 
-async fn project_body(state: &AppState, project_id: ProjectId, role: Role) -> Result<ProjectBody, ApiError> {
-    let project = state.meta.get_project(project_id).await?.ok_or(ApiError::NotFound)?;
+async fn project_body(
+    state: &AppState,
+    project_id: ProjectId,
+    role: Role,
+) -> Result<ProjectBody, ApiError> {
+    let project = state
+        .meta
+        .get_project(project_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let options = state.meta.project_options(project_id).await?;
     let switches = state.settings.pipeline_settings(project_id);
     Ok(ProjectBody {
@@ -169,7 +183,11 @@ pub struct ProjectPatch {
 /// `https://shop.example` or `http://localhost:3000`: a scheme, a host, maybe a
 /// port, nothing else — what browsers send in `Origin`.
 fn check_origin(origin: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::BadParameter(format!("`{origin}` is not an origin like https://shop.example"));
+    let bad = || {
+        ApiError::BadParameter(format!(
+            "`{origin}` is not an origin like https://shop.example"
+        ))
+    };
     let (scheme, rest) = origin.split_once("://").ok_or_else(bad)?;
     let host_ok = !rest.is_empty()
         && rest
@@ -198,16 +216,23 @@ pub async fn patch(
     let mut options = state.meta.project_options(id).await?;
     if let Some(tz) = patch.timezone {
         if tz.parse::<chrono_tz::Tz>().is_err() {
-            return Err(ApiError::BadParameter(format!("`{tz}` is not an IANA time zone")));
+            return Err(ApiError::BadParameter(format!(
+                "`{tz}` is not an IANA time zone"
+            )));
         }
         options.timezone = tz;
     }
     if let Some(origins) = patch.allowed_origins {
-        options.allowed_origins = origins.iter().map(|o| check_origin(o)).collect::<Result<_, _>>()?;
+        options.allowed_origins = origins
+            .iter()
+            .map(|o| check_origin(o))
+            .collect::<Result<_, _>>()?;
     }
     if let Some(days) = patch.retention_days {
         if days > 36_500 {
-            return Err(ApiError::BadParameter("retention_days is at most 36500".into()));
+            return Err(ApiError::BadParameter(
+                "retention_days is at most 36500".into(),
+            ));
         }
         options.retention_days = (days > 0).then_some(days);
     }
@@ -266,9 +291,14 @@ pub async fn rotate_ingest_key(
     let request = body.map(|Json(r)| r).unwrap_or_default();
     let grace = request
         .grace_seconds
-        .map_or(state.accounts.ingest_key_grace, |s| chrono::Duration::seconds(i64::from(s)));
+        .map_or(state.accounts.ingest_key_grace, |s| {
+            chrono::Duration::seconds(i64::from(s))
+        });
     let now = state.clock.now();
-    let key = state.meta.rotate_ingest_key(access.project_id, grace, now).await?;
+    let key = state
+        .meta
+        .rotate_ingest_key(access.project_id, grace, now)
+        .await?;
     state.key_cache.forget_all();
     Ok(Json(RotatedKey {
         api_key: key.plaintext,
@@ -321,7 +351,9 @@ async fn check_role_change(
     let current = state.meta.role_of(access.project_id, user_id).await?;
     let touches_owner = current == Some(Role::Owner) || new_role == Some(Role::Owner);
     if touches_owner && access.role != Role::Owner {
-        return Err(ApiError::Forbidden("grant or take the owner role: it needs an owner"));
+        return Err(ApiError::Forbidden(
+            "grant or take the owner role: it needs an owner",
+        ));
     }
     if current == Some(Role::Owner) && new_role != Some(Role::Owner) {
         let owners = state
@@ -357,7 +389,10 @@ pub async fn set_member(
         .await?
         .ok_or(ApiError::NotFound)?;
     check_role_change(&state, &access, user.id, Some(request.role)).await?;
-    state.meta.set_member(access.project_id, user.id, request.role).await?;
+    state
+        .meta
+        .set_member(access.project_id, user.id, request.role)
+        .await?;
     Ok(Json(MemberBody {
         user: user.into(),
         role: request.role,

@@ -45,14 +45,7 @@ pub async fn capture(
         Some(key) => ingest_project(&state, key.trim()).await?,
         None => ingest_project_from_headers(&state, &headers).await?,
     };
-    let reply = accept(
-        &state,
-        project_id,
-        payload.is_batch,
-        payload.events,
-        body,
-    )
-    .await?;
+    let reply = accept(&state, project_id, payload.is_batch, payload.events, body).await?;
     Ok(Json(json!({
         "success": true,
         "accepted": reply.accepted,

@@ -231,3 +231,98 @@ pub fn browser_dir() -> PathBuf {
     );
     dir
 }
+
+/// A browser's view of Tally's session: the cookies it was given (with their
+/// attributes), sent back on every request, and the CSRF token echoed on writes.
+pub struct Browser {
+    pub base: String,
+    pub client: Client,
+    /// name → (value, full Set-Cookie line)
+    pub cookies: std::collections::HashMap<String, (String, String)>,
+    /// Leave out `X-CSRF-Token`, as a forged cross-site request would.
+    pub omit_csrf: bool,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            client: Client::new(),
+            cookies: Default::default(),
+            omit_csrf: false,
+        }
+    }
+
+    fn remember(&mut self, r: &Response) {
+        for line in r.headers().get_all("set-cookie") {
+            let line = line.to_str().unwrap().to_owned();
+            let pair = line.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies
+                    .insert(name.to_owned(), (value.to_owned(), line.clone()));
+            }
+        }
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies.get(name).map(|(v, _)| v.as_str())
+    }
+
+    /// Sends a request as a browser on Tally's own page would: cookies for the
+    /// path (the refresh cookie only to /api/v1/auth), CSRF token on writes.
+    pub async fn send(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let cookie_header: Vec<String> = self
+            .cookies
+            .iter()
+            .filter(|(name, _)| {
+                name.as_str() != "tally_refresh" || path.starts_with("/api/v1/auth")
+            })
+            .map(|(name, (value, _))| format!("{name}={value}"))
+            .collect();
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header("cookie", cookie_header.join("; "));
+        if method != reqwest::Method::GET && !self.omit_csrf {
+            if let Some(csrf) = self.cookie("tally_csrf") {
+                request = request.header("x-csrf-token", csrf.to_owned());
+            }
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let r = request.send().await.unwrap();
+        self.remember(&r);
+        r
+    }
+
+    pub async fn get(&mut self, path: &str) -> Response {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&mut self, path: &str, body: Value) -> Response {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+}
+
+/// First-run setup on a fresh server: the first user claims the bootstrap
+/// superuser. Returns their logged-in browser.
+pub async fn set_up_first_user(base: &str, email: &str, password: &str) -> Browser {
+    let mut browser = Browser::new(base);
+    let r = browser
+        .post(
+            "/api/v1/setup",
+            serde_json::json!({"email": email, "password": password, "name": "Owner"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "setup");
+    browser
+}
