@@ -15,6 +15,7 @@ mod postgres;
 mod settings;
 mod sql_store;
 mod sqlite;
+pub mod testing;
 
 pub use cache::KeyCache;
 pub use keys::{parse_key, ParsedKey};

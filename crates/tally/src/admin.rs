@@ -1,5 +1,6 @@
-//! `tally admin …`: account chores from the shell, on the data dir's metadata
-//! (SQLite in WAL mode, so a running server is no obstacle).
+//! `tally admin …`: account chores from the shell, on the configured metadata
+//! store (SQLite in the data dir, in WAL mode so a running server is no
+//! obstacle; or PostgreSQL with `metadata_url`).
 //!
 //! `tally admin create-user --email E` reads the password from stdin (never
 //! from the command line, where `ps` would show it). The first such user — while
@@ -11,8 +12,7 @@ use crate::app;
 use crate::config::Config;
 use anyhow::{bail, Context};
 use std::io::BufRead;
-use tally_core::{MetadataStore, NewUser};
-use tally_meta::SqliteMeta;
+use tally_core::NewUser;
 
 #[derive(clap::Args)]
 pub struct AdminArgs {
@@ -63,10 +63,8 @@ pub async fn run(
         );
     }
     std::fs::create_dir_all(&config.data_dir)?;
-    let meta = SqliteMeta::open(&config.data_dir.join("meta.sqlite"))
-        .await
-        .context("opening the metadata store")?;
-    app::bootstrap(&meta, &config.data_dir).await?;
+    let meta = app::open_metadata(config).await?;
+    app::bootstrap(meta.as_ref(), &config.data_dir).await?;
     let hash = tally_meta::hash_password(password).await?;
     let now = chrono::Utc::now();
     let user = if meta.setup_complete().await? {

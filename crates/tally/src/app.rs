@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tally_core::EventSink;
 use tally_core::{Clock, KeyScope, Limits, MetadataStore, NewUser, ProjectId};
 use tally_duckdb::{DuckDb, DuckDbConfig};
-use tally_meta::{KeyCache, SettingsCache, SqliteMeta};
+use tally_meta::{KeyCache, PostgresMeta, SettingsCache, SqliteMeta};
 use tally_pipeline::enrich::geo::GeoIp;
 use tally_pipeline::{ProcessConfig, Processor, SpoolConfig, SpooledSink};
 use tally_server::client_ip::IpHasher;
@@ -36,13 +36,27 @@ pub struct Stores {
     pub meta: Arc<dyn MetadataStore>,
 }
 
+/// The metadata store: PostgreSQL when `metadata_url` is set, else SQLite in the
+/// data dir (which must exist).
+pub async fn open_metadata(config: &Config) -> anyhow::Result<Arc<dyn MetadataStore>> {
+    Ok(match &config.metadata_url {
+        Some(url) => Arc::new(
+            PostgresMeta::connect(url)
+                .await
+                .context("connecting to the PostgreSQL metadata store (metadata_url)")?,
+        ),
+        None => Arc::new(
+            SqliteMeta::open(&config.data_dir.join("meta.sqlite"))
+                .await
+                .context("opening metadata store")?,
+        ),
+    })
+}
+
 pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    let meta = SqliteMeta::open(&config.data_dir.join("meta.sqlite"))
-        .await
-        .context("opening metadata store")?;
-    let meta: Arc<dyn MetadataStore> = Arc::new(meta);
+    let meta = open_metadata(config).await?;
     let mut duck = DuckDbConfig::in_dir(&config.data_dir);
     duck.memory_limit = config.duckdb_memory_limit.clone();
     let events = tokio::task::spawn_blocking(move || DuckDb::open(&duck))

@@ -56,6 +56,9 @@ pub struct Config {
     /// Requests per minute each address may make to login, register, setup and
     /// refresh; 0 is unlimited.
     pub auth_rate_limit: u32,
+    /// `postgres://user:pass@host:port/db`: keep metadata (users, projects, keys)
+    /// in PostgreSQL, shared by several Tally nodes; unset: SQLite in the data dir.
+    pub metadata_url: Option<String>,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
             allow_signup: true,
             cookie_secure: true,
             auth_rate_limit: 30,
+            metadata_url: None,
         }
     }
 }
@@ -203,6 +207,9 @@ impl Config {
         }
         if let Some(v) = var("TALLY_COOKIE_SECURE") {
             config.cookie_secure = parse_bool("TALLY_COOKIE_SECURE", v)?;
+        }
+        if let Some(v) = var("TALLY_METADATA_URL") {
+            config.metadata_url = Some(v.clone());
         }
         if let Some(v) = var("TALLY_AUTH_RATE_LIMIT") {
             config.auth_rate_limit = v.parse().with_context(|| {

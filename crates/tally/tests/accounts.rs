@@ -868,3 +868,67 @@ async fn the_shell_tool_sets_up_the_first_user_on_a_fresh_data_dir() {
     assert_eq!(me["projects"][0]["role"], "owner");
     assert_eq!(me["projects"][0]["id"], server.bootstrap.project_id);
 }
+
+/// The same server with its metadata in PostgreSQL: setup, login, a project, its
+/// ingest key capturing, a member reading — and a second node on the same
+/// database seeing the same accounts.
+#[tokio::test]
+async fn accounts_work_with_metadata_in_postgresql() {
+    let db = tally_meta::testing::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.metadata_url = Some(db.url.clone());
+    let server = TestServer::start_with(config).await;
+    let mut owner = set_up_first_user(&server.base, OWNER, PASSWORD).await;
+    let made: Value = owner
+        .post("/api/v1/projects", json!({"name": "Shop"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let captured = server
+        .client
+        .post(format!("{}/api/v1/capture", server.base))
+        .header("X-API-Key", made["api_key"].as_str().unwrap())
+        .json(&json!({"event": "paid", "distinct_id": "u1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(captured.status(), 200);
+    let events: Value = owner
+        .get(&format!("/api/v1/projects/{}/events", made["id"]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["results"][0]["event"], "paid");
+
+    // A second node (own data dir for events) on the same metadata database.
+    let other_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.path().join("bootstrap.json"),
+        other_dir.path().join("bootstrap.json"),
+    )
+    .unwrap();
+    let mut config = common::config(other_dir.path());
+    config.metadata_url = Some(db.url.clone());
+    let second = TestServer::start_with(config).await;
+    let mut b = Browser::new(&second.base);
+    let r = b
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": OWNER, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let mine: Value = b.get("/api/v1/projects").await.json().await.unwrap();
+    let names: Vec<&str> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "Shop"]);
+    second.stop().await;
+    server.stop().await;
+}
