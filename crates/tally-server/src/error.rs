@@ -74,6 +74,8 @@ pub enum ApiError {
     CsrfFailed,
     #[error("this refresh token was already used: the session is revoked, log in again")]
     RefreshReused,
+    #[error("this project does not take events from this page's origin; add it to the project's allowed_origins")]
+    OriginNotAllowed,
     #[error("sign-up is turned off on this server; ask an administrator for an account")]
     SignupDisabled,
     #[error("not found")]
@@ -115,6 +117,7 @@ impl ApiError {
             Self::CsrfFailed => (StatusCode::FORBIDDEN, "csrf_failed"),
             Self::RefreshReused => (StatusCode::UNAUTHORIZED, "refresh_reused"),
             Self::SignupDisabled => (StatusCode::FORBIDDEN, "signup_disabled"),
+            Self::OriginNotAllowed => (StatusCode::FORBIDDEN, "origin_not_allowed"),
             Self::Meta(MetaError::NotFound) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Meta(MetaError::Conflict(_)) => (StatusCode::CONFLICT, "conflict"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),

@@ -33,6 +33,8 @@ pub struct AppState {
     pub accounts: Arc<AccountSettings>,
     /// Requests per minute per address on the auth routes.
     pub auth_limit: Arc<rate_limit::AuthRateLimit>,
+    /// CORS for the API and HSTS.
+    pub edge: Arc<EdgeSettings>,
     pub sink: Arc<dyn EventSink>,
     pub store: Arc<dyn EventStore>,
     pub query: Arc<dyn QueryEngine>,
@@ -57,6 +59,18 @@ pub struct AppState {
     /// The port the server listens on, reported by `/health`.
     pub port: u16,
     pub started: Instant,
+}
+
+/// What the server tells browsers about other origins and TLS.
+#[derive(Debug, Clone, Default)]
+pub struct EdgeSettings {
+    /// Origins (e.g. a dashboard served elsewhere) whose pages may call the API
+    /// with credentials; empty: same-origin only. Capture routes are open to any
+    /// origin regardless (each project limits its own with `allowed_origins`).
+    pub api_cors_origins: Vec<String>,
+    /// Send `Strict-Transport-Security`: only when TLS terminates in front of
+    /// Tally (a browser would otherwise refuse plain HTTP to this host for a year).
+    pub hsts: bool,
 }
 
 /// How accounts behave on this server.

@@ -17,7 +17,7 @@ use tally_pipeline::{ProcessConfig, Processor, SpoolConfig, SpooledSink};
 use tally_server::client_ip::IpHasher;
 use tally_server::rate_limit::AuthRateLimit;
 use tally_server::rate_limit::CaptureRateLimit;
-use tally_server::{AccountSettings, AppState, BodyBudget};
+use tally_server::{AccountSettings, AppState, BodyBudget, EdgeSettings};
 use tokio::net::TcpListener;
 
 /// What the first start writes to `DATA_DIR/bootstrap.json` (mode 0600).
@@ -260,6 +260,10 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
             ..AccountSettings::default()
         }),
         auth_limit: Arc::new(AuthRateLimit::new(config.auth_rate_limit)),
+        edge: Arc::new(EdgeSettings {
+            api_cors_origins: config.api_cors_origins.clone(),
+            hsts: config.hsts,
+        }),
         sink: sink.clone(),
         store: Arc::new(stores.events.clone()),
         query: Arc::new(stores.events.clone()),

@@ -59,6 +59,11 @@ pub struct Config {
     /// `postgres://user:pass@host:port/db`: keep metadata (users, projects, keys)
     /// in PostgreSQL, shared by several Tally nodes; unset: SQLite in the data dir.
     pub metadata_url: Option<String>,
+    /// Origins whose pages may call the API with credentials (a dashboard served
+    /// from elsewhere); empty: same-origin only.
+    pub api_cors_origins: Vec<String>,
+    /// Send HSTS: set when TLS terminates in front of Tally.
+    pub hsts: bool,
 }
 
 impl Default for Config {
@@ -82,6 +87,8 @@ impl Default for Config {
             cookie_secure: true,
             auth_rate_limit: 30,
             metadata_url: None,
+            api_cors_origins: Vec::new(),
+            hsts: false,
         }
     }
 }
@@ -207,6 +214,16 @@ impl Config {
         }
         if let Some(v) = var("TALLY_COOKIE_SECURE") {
             config.cookie_secure = parse_bool("TALLY_COOKIE_SECURE", v)?;
+        }
+        if let Some(v) = var("TALLY_API_CORS_ORIGINS") {
+            config.api_cors_origins = v
+                .split(',')
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect();
+        }
+        if let Some(v) = var("TALLY_HSTS") {
+            config.hsts = parse_bool("TALLY_HSTS", v)?;
         }
         if let Some(v) = var("TALLY_METADATA_URL") {
             config.metadata_url = Some(v.clone());

@@ -63,6 +63,8 @@ pub struct ReadBody {
     pub encoding: ContentEncoding,
     /// Where the request came from; only its hash is kept.
     pub client: Option<IpAddr>,
+    /// The page's origin, when a browser sent it.
+    pub origin: Option<String>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -104,10 +106,15 @@ pub async fn read_body(
             None => DecodeError::Unreadable(e.to_string()),
         })?
         .to_bytes();
+    let origin = headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     Ok(ReadBody {
         raw,
         encoding,
         client,
+        origin,
         _permit: permit,
     })
 }
@@ -137,6 +144,14 @@ pub async fn accept(
     decoded: Vec<Result<RawEvent, EventError>>,
     body: ReadBody,
 ) -> Result<CaptureReply, ApiError> {
+    // A project that lists its sites takes browser capture from those only, so
+    // another site cannot spend its key (servers and apps send no Origin).
+    if !state
+        .settings
+        .origin_allowed(project_id, body.origin.as_deref())
+    {
+        return Err(ApiError::OriginNotAllowed);
+    }
     let validator = Validator {
         limits: &state.limits,
         clock: state.clock.as_ref(),

@@ -14,17 +14,18 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Json;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::CorsLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(sdk_routes())
+    let api = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/view", get(tlytics::view))
@@ -108,13 +109,81 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/projects/{project_id}/settings",
             get(settings::get_settings).patch(settings::patch_settings),
         )
-        .route("/api/v1/openapi.json", get(crate::openapi::document))
+        .route("/api/v1/openapi.json", get(crate::openapi::document));
+    // Other origins may call the API only when the operator lists them.
+    let api = match api_cors(&state.edge.api_cors_origins) {
+        Some(cors) => api.layer(cors),
+        None => api,
+    };
+    let hsts = state.edge.hsts;
+    let router = Router::new()
+        .merge(sdk_routes())
+        .merge(api)
         .fallback(not_found)
         // Capture enforces its own size limits on the decompressed body.
         .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(TraceLayer::new_for_http());
+    security_headers(router, hsts).with_state(state)
+}
+
+/// Headers every answer carries: no MIME sniffing, no framing, a strict
+/// referrer policy, a CSP that lets a JSON answer load nothing (pages that need
+/// more set their own), and HSTS when the operator says TLS is in front.
+fn security_headers(router: Router<AppState>, hsts: bool) -> Router<AppState> {
+    let header = |name: &'static str, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        )
+    };
+    let router = router
+        .layer(header("x-content-type-options", "nosniff"))
+        .layer(header("x-frame-options", "DENY"))
+        .layer(header("referrer-policy", "strict-origin-when-cross-origin"))
+        .layer(header(
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
+    if hsts {
+        router.layer(header(
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        ))
+    } else {
+        router
+    }
+}
+
+/// CORS for the API: the listed origins, with credentials (the dashboard on
+/// another origin sends its session cookies), the methods and headers the API
+/// uses. `None` when no origin is listed: browsers then allow same-origin only.
+fn api_cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("x-csrf-token"),
+                HeaderName::from_static("x-api-key"),
+            ]),
+    )
 }
 
 /// Routes that browsers call from other origins (SDKs embedded in web pages):

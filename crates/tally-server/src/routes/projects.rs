@@ -239,7 +239,7 @@ pub async fn patch(
     if let Some(name) = name {
         state.meta.rename_project(id, &name).await?;
     }
-    state.meta.set_project_options(id, &options).await?;
+    state.settings.set_options(id, &options).await?;
     if patch.drop_bots.is_some() || patch.use_ip.is_some() {
         let mut switches = state.settings.pipeline_settings(id);
         switches.drop_bots = patch.drop_bots.unwrap_or(switches.drop_bots);
