@@ -76,6 +76,12 @@ pub enum ApiError {
     RefreshReused,
     #[error("this project does not take events from this page's origin; add it to the project's allowed_origins")]
     OriginNotAllowed,
+    #[error("the live-stream ticket is unknown, spent, expired or for another project; get one from POST …/live/ticket")]
+    InvalidTicket,
+    #[error(
+        "open this route as a WebSocket (GET with `Connection: Upgrade`, `Upgrade: websocket`)"
+    )]
+    WebSocketRequired,
     #[error("sign-up is turned off on this server; ask an administrator for an account")]
     SignupDisabled,
     #[error("not found")]
@@ -118,6 +124,8 @@ impl ApiError {
             Self::RefreshReused => (StatusCode::UNAUTHORIZED, "refresh_reused"),
             Self::SignupDisabled => (StatusCode::FORBIDDEN, "signup_disabled"),
             Self::OriginNotAllowed => (StatusCode::FORBIDDEN, "origin_not_allowed"),
+            Self::InvalidTicket => (StatusCode::UNAUTHORIZED, "invalid_ticket"),
+            Self::WebSocketRequired => (StatusCode::UPGRADE_REQUIRED, "websocket_required"),
             Self::Meta(MetaError::NotFound) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Meta(MetaError::Conflict(_)) => (StatusCode::CONFLICT, "conflict"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),

@@ -7,6 +7,7 @@ mod auth;
 pub mod client_ip;
 mod cookies;
 mod error;
+pub mod live;
 mod openapi;
 pub mod rate_limit;
 mod routes;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub auth_limit: Arc<rate_limit::AuthRateLimit>,
     /// CORS for the API and HSTS.
     pub edge: Arc<EdgeSettings>,
+    /// Stored events for the live stream, and its tickets.
+    pub live: Arc<live::LiveFeed>,
     pub sink: Arc<dyn EventSink>,
     pub store: Arc<dyn EventStore>,
     pub query: Arc<dyn QueryEngine>,

@@ -2,7 +2,7 @@
 //! and served at `GET /api/v1/openapi.json`.
 
 use crate::error::{ErrorBody, Rejection};
-use crate::routes::{account, capture, health, projects, query, settings};
+use crate::routes::{account, capture, health, live, projects, query, settings};
 use axum::Json;
 use serde::Serialize;
 use tally_query::*;
@@ -84,7 +84,8 @@ pub struct CaptureBody {
         account::list_users, account::patch_user, account::delete_user,
         projects::list, projects::create, projects::get, projects::patch, projects::delete,
         projects::rotate_ingest_key, projects::members, projects::set_member,
-        projects::remove_member
+        projects::remove_member,
+        live::ticket, live::socket
     ),
     components(schemas(
         ErrorResponse, ErrorBody, Rejection, CaptureBody, capture::CaptureReply,
@@ -98,7 +99,7 @@ pub struct CaptureBody {
         projects::ProjectSummary, projects::NewProject, projects::CreatedProject,
         projects::ProjectBody, projects::ProjectPatch, projects::RotateRequest,
         projects::RotatedKey, projects::MemberBody, projects::MemberRequest,
-        tally_core::Role, tally_core::KeyScope,
+        tally_core::Role, tally_core::KeyScope, live::LiveTicket,
         tally_query::funnel::FunnelRequest, tally_query::funnel::StepRequest,
         tally_query::funnel::StepOrder, tally_query::funnel::FunnelAnswer,
         tally_query::funnel::FunnelStep, tally_query::funnel::FunnelPersons,

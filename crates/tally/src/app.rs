@@ -15,6 +15,7 @@ use tally_meta::{KeyCache, PostgresMeta, SettingsCache, SqliteMeta};
 use tally_pipeline::enrich::geo::GeoIp;
 use tally_pipeline::{ProcessConfig, Processor, SpoolConfig, SpooledSink};
 use tally_server::client_ip::IpHasher;
+use tally_server::live::{LiveFeed, PublishingStore};
 use tally_server::rate_limit::AuthRateLimit;
 use tally_server::rate_limit::CaptureRateLimit;
 use tally_server::{AccountSettings, AppState, BodyBudget, EdgeSettings};
@@ -232,8 +233,12 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
     spawn_settings_refresh(Arc::downgrade(&settings));
     // Before serving: whatever an earlier run acknowledged but did not store yet
     // is stored now, so the first query already sees it.
+    let live = Arc::new(LiveFeed::default());
     let (sink, _recovery) = SpooledSink::start(
-        Arc::new(stores.events.clone()),
+        Arc::new(PublishingStore::new(
+            Arc::new(stores.events.clone()),
+            live.clone(),
+        )),
         SpoolConfig {
             max_queued_bytes: config.max_queued_mb * 1024 * 1024,
             // The spool drains through the processing stage into DuckDB;
@@ -260,6 +265,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
             ..AccountSettings::default()
         }),
         auth_limit: Arc::new(AuthRateLimit::new(config.auth_rate_limit)),
+        live,
         edge: Arc::new(EdgeSettings {
             api_cors_origins: config.api_cors_origins.clone(),
             hsts: config.hsts,

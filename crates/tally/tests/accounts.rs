@@ -565,7 +565,22 @@ async fn tenant_isolation_on_every_project_route() {
         routes.len() >= 19,
         "every project route is walked: {routes:?}"
     );
-    let is_write = |method: &str, path: &str| method != "GET" && !path.ends_with("/query");
+    // Reads sent as POST: a query, a live-stream ticket.
+    let is_write = |method: &str, path: &str| {
+        method != "GET" && !path.ends_with("/query") && !path.ends_with("/live/ticket")
+    };
+    // The live stream is opened with a ticket, not a session or key: another
+    // project's ticket (Bob's own) must not open it.
+    let bob_ticket: Value = bob
+        .post(
+            &format!("/api/v1/projects/{}/live/ticket", b_project["id"]),
+            json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let bob_ticket = bob_ticket["ticket"].as_str().unwrap().to_owned();
     let body = |path: &str| {
         if path.ends_with("/query") {
             json!({"kind": "realtime"})
@@ -576,6 +591,15 @@ async fn tenant_isolation_on_every_project_route() {
 
     for (method, template, path) in &routes {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
+        if template.ends_with("/live") {
+            let with_foreign_ticket = format!("{path}?ticket={bob_ticket}");
+            let r = bob.send(m.clone(), &with_foreign_ticket, None).await;
+            assert_eq!(error_code(r, 401).await, "invalid_ticket", "{template}");
+            let r = bob.send(m.clone(), path, None).await;
+            let code = error_code(r, 401).await;
+            assert_eq!(code, "invalid_ticket", "{template} without a ticket");
+            continue;
+        }
         // Not a member, by session and by key: the project does not exist for them.
         let by_session = bob.send(m.clone(), path, Some(body(template))).await;
         assert_eq!(
@@ -618,6 +642,27 @@ async fn tenant_isolation_on_every_project_route() {
     assert_eq!(added.status(), 200);
     for (method, template, path) in &routes {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
+        if template.ends_with("/live") {
+            // A viewer's own ticket is accepted (then the plain GET is told to upgrade).
+            let ticket: Value = bob
+                .post(&format!("{path}/ticket"), json!({}))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let r = bob
+                .get(&format!(
+                    "{path}?ticket={}",
+                    ticket["ticket"].as_str().unwrap()
+                ))
+                .await;
+            assert_eq!(
+                error_code(r, 426).await,
+                "websocket_required",
+                "{template} by a viewer with a ticket, without upgrading"
+            );
+            continue;
+        }
         let r = bob.send(m, path, Some(body(template))).await;
         let status = r.status().as_u16();
         if is_write(method, template) {

@@ -3,6 +3,7 @@
 pub mod account;
 pub(crate) mod capture;
 pub(crate) mod health;
+pub(crate) mod live;
 pub(crate) mod posthog;
 pub(crate) mod projects;
 pub(crate) mod query;
@@ -71,6 +72,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/projects/{project_id}/members/{user_id}",
             delete(projects::remove_member),
         )
+        .route(
+            "/api/v1/projects/{project_id}/live/ticket",
+            post(live::ticket),
+        )
+        .route("/api/v1/projects/{project_id}/live", get(live::socket))
         .route("/api/v1/projects/{project_id}/events", get(query::events))
         .route(
             "/api/v1/projects/{project_id}/timeseries",
