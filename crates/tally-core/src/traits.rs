@@ -43,6 +43,9 @@ pub trait EventStore: Send + Sync + 'static {
     async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError>;
     /// Answers `Ok` when the store can serve reads and writes.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Deletes every stored event, person and definition of the project (a
+    /// deleted project's data); returns how many events went.
+    async fn delete_project(&self, project_id: ProjectId) -> Result<u64, StoreError>;
 }
 
 /// What an insert did.

@@ -12,7 +12,7 @@ use duckdb::types::Value;
 use duckdb::Connection;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tally_core::{Event, EventStore, InsertOutcome, StoreError};
+use tally_core::{Event, EventStore, InsertOutcome, ProjectId, StoreError};
 use uuid::Uuid;
 
 /// The embedded store. Cheap to clone; clones share one database.
@@ -144,6 +144,32 @@ impl DuckDb {
             inserted: fresh.len(),
             duplicates: events.len() - fresh.len(),
         })
+    }
+
+    /// See [`EventStore::delete_project`]. Runs on the writer's connection, so
+    /// no insert interleaves with it. The duplicate index keeps the deleted
+    /// keys' fingerprints until the next start: harmless, a fingerprint hit is
+    /// only ever checked against the table.
+    pub fn delete_project_blocking(&self, project_id: ProjectId) -> Result<u64, StoreError> {
+        let mut writer = lock(&self.inner.writer);
+        let tx = writer.conn.transaction().map_err(internal)?;
+        let deleted = tx
+            .execute("DELETE FROM events WHERE project_id = ?", [project_id])
+            .map_err(internal)?;
+        for table in [
+            "definitions",
+            "persons",
+            "person_distinct_ids",
+            "person_overrides",
+        ] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE project_id = ?"),
+                [project_id],
+            )
+            .map_err(internal)?;
+        }
+        tx.commit().map_err(internal)?;
+        Ok(deleted as u64)
     }
 
     /// Blocks inserts until the returned guard is dropped (for a consistent copy of
@@ -283,5 +309,10 @@ impl EventStore for DuckDb {
             })
         })
         .await
+    }
+
+    async fn delete_project(&self, project_id: ProjectId) -> Result<u64, StoreError> {
+        self.blocking(move |db| db.delete_project_blocking(project_id))
+            .await
     }
 }

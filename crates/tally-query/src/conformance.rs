@@ -60,7 +60,8 @@ macro_rules! conformance_suite {
             persons_list_search_and_timeline_across_ids,
             realtime_counts_the_last_minutes,
             sessions_sort_and_show_one_timeline,
-            trends_count_unique_sessions);
+            trends_count_unique_sessions,
+            deleting_a_project_removes_its_events_persons_and_definitions);
     };
     (@tests $open:expr; $($name:ident),+) => {
         $(
@@ -1783,4 +1784,74 @@ pub async fn trends_count_unique_sessions(db: &impl Backend) {
             vec![Some(5.0), Some(3.0), Some(0.0)],
         ]
     );
+}
+
+pub async fn deleting_a_project_removes_its_events_persons_and_definitions(db: &impl Backend) {
+    use crate::persons::PersonsRequest;
+    use tally_core::{Person, PersonChanges, PersonProperties};
+    let person = |project_id: i64, id: i64| Person {
+        project_id,
+        id,
+        is_identified: false,
+        first_seen: at("2026-11-01T00:00:00Z"),
+        last_seen: at("2026-11-01T00:00:00Z"),
+        properties: PersonProperties::default(),
+    };
+    db.save_persons(&PersonChanges {
+        merges: vec![],
+        links: vec![(1, "ann".into(), 7), (2, "bob".into(), 8)],
+        persons: vec![person(1, 7), person(2, 8)],
+    })
+    .unwrap();
+    let gone = person_event("signup", "ann", 7, "2026-11-01T10:00:00Z");
+    let mut kept = event(2, "signup", "bob", "2026-11-01T10:00:00Z");
+    kept.person_id = Some(8);
+    db.insert_batch(
+        vec![
+            gone.clone(),
+            person_event("pay", "ann", 7, "2026-11-01T11:00:00Z"),
+            kept.clone(),
+        ]
+        .into(),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(db.delete_project(1).await.unwrap(), 2);
+    assert!(db
+        .events(EventsQuery::all(1, 10))
+        .await
+        .unwrap()
+        .results
+        .is_empty());
+    let others = db.events(EventsQuery::all(2, 10)).await.unwrap().results;
+    assert_eq!(others.len(), 1, "another project keeps its events");
+    let definitions = |project_id| async move {
+        db.definitions(DefinitionsQuery {
+            project_id,
+            kind: DefinitionKind::Event,
+            search: None,
+            limit: 10,
+        })
+        .await
+        .unwrap()
+        .results
+        .len()
+    };
+    assert_eq!(definitions(1).await, 0);
+    assert_eq!(definitions(2).await, 1);
+    let persons = |project_id| async move {
+        let request: PersonsRequest = serde_json::from_value(json!({})).unwrap();
+        db.persons(request.resolve(project_id).unwrap())
+            .await
+            .unwrap()
+            .results
+            .len()
+    };
+    assert_eq!(persons(1).await, 0);
+    assert_eq!(persons(2).await, 1);
+    // A deleted event is not remembered as stored: the same uuid stores again.
+    let again = db.insert_batch(vec![gone].into()).await.unwrap();
+    assert_eq!((again.inserted, again.duplicates), (1, 0));
+    assert_eq!(db.delete_project(3).await.unwrap(), 0, "nothing to delete");
 }

@@ -126,6 +126,10 @@ impl EventStore for PublishingStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
+
+    async fn delete_project(&self, project_id: ProjectId) -> Result<u64, StoreError> {
+        self.inner.delete_project(project_id).await
+    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,9 @@ impl EventStore for Recorder {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    async fn delete_project(&self, _: tally_core::ProjectId) -> Result<u64, StoreError> {
+        unimplemented!("the spool never deletes")
+    }
 }
 
 fn events(n: usize, prop_bytes: usize) -> Vec<Event> {

@@ -251,16 +251,29 @@ pub async fn patch(
 
 #[utoipa::path(delete, path = "/api/v1/projects/{project_id}", tag = "projects",
     params(ProjectPath),
-    responses((status = 204, description = "Deleted with its keys and memberships"), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)),
+    responses((status = 204, description = "Deleted with its keys, memberships, events and persons"), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)),
     security(("personal_key" = []), ("session" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     ProjectOwner(access): ProjectOwner,
 ) -> Result<StatusCode, ApiError> {
+    // Keys first, so nothing new is accepted; then what was already acknowledged
+    // is let into the store; then the project's data goes.
     state.meta.delete_project(access.project_id).await?;
     state.key_cache.forget_all();
+    state.sink.settle(PROJECT_DELETE_SETTLE).await;
+    let events = state.store.delete_project(access.project_id).await?;
+    tracing::info!(
+        project_id = access.project_id,
+        events,
+        "deleted a project and its data"
+    );
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// How long a project deletion waits for its acknowledged events to be stored
+/// before deleting them.
+const PROJECT_DELETE_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
