@@ -112,3 +112,67 @@ async fn switches_change_what_is_kept_from_the_next_request_on() {
     assert_eq!(error_code(r, 404).await, "not_found");
     server.stop().await;
 }
+
+/// Answers in buckets use the project's time zone unless the request names one.
+#[tokio::test]
+async fn buckets_default_to_the_projects_time_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    // 03:00 UTC on the 10th is 22:00 on the 9th in New York.
+    let r = server
+        .capture(
+            &json!({"event": "order", "distinct_id": "u", "timestamp": "2026-11-10T03:00:00Z"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let day_of = |series: &Value| {
+        series
+            .as_array()
+            .unwrap_or_else(|| panic!("not a list: {series}"))
+            .iter()
+            .find(|p| p["value"].as_f64().unwrap_or(0.0) > 0.0)
+            .map(|p| p["bucket"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let range = "from=2026-11-08T00:00:00Z&to=2026-11-12T00:00:00Z";
+    let utc = server
+        .read_json(&format!("/timeseries?interval=day&event=order&{range}"))
+        .await;
+    assert_eq!(day_of(&utc["results"]), "2026-11-10T00:00:00+00:00");
+
+    let r = server
+        .send_json(
+            reqwest::Method::PATCH,
+            "",
+            r#"{"timezone": "America/New_York"}"#,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let ny = server
+        .read_json(&format!("/timeseries?interval=day&event=order&{range}"))
+        .await;
+    assert_eq!(day_of(&ny["results"]), "2026-11-09T00:00:00-05:00");
+    let asked = server
+        .read_json(&format!(
+            "/timeseries?interval=day&event=order&tz=UTC&{range}"
+        ))
+        .await;
+    assert_eq!(day_of(&asked["results"]), "2026-11-10T00:00:00+00:00");
+
+    let trends: Value = server
+        .send_json(
+            reqwest::Method::POST,
+            "/query",
+            r#"{"kind": "trends", "series": [{"event": "order"}], "interval": "day",
+                "date_from": "2026-11-08T00:00:00Z", "date_to": "2026-11-12T00:00:00Z"}"#,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(trends["tz"], "America/New_York", "{trends}");
+    assert_eq!(
+        day_of(&trends["results"][0]["points"]),
+        "2026-11-09T00:00:00-05:00"
+    );
+}

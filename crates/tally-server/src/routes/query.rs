@@ -76,6 +76,7 @@ pub struct TimeseriesParams {
     interval: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    /// IANA time zone of the buckets; default: the project's (settings).
     tz: Option<String>,
     math: Option<String>,
     /// Count bot traffic too; bots are left out by default.
@@ -112,7 +113,10 @@ pub async fn timeseries(
         return Err(QueryError::InvalidInterval.into());
     }
     let math: Math = p.math.as_deref().unwrap_or("total").parse()?;
-    let tz = parse_tz(p.tz.as_deref())?;
+    let tz = match p.tz.filter(|t| !t.is_empty()) {
+        Some(tz) => parse_tz(Some(&tz))?,
+        None => parse_tz(Some(&project_timezone(&state, project_id).await?))?,
+    };
     let range = TimeRange::resolve(
         p.from.as_deref(),
         p.to.as_deref(),
@@ -437,6 +441,18 @@ pub async fn query(
         .as_object_mut()
         .and_then(|o| o.remove("kind"))
         .and_then(|k| k.as_str().map(str::to_owned));
+    // Kinds that bucket time answer in the project's time zone unless asked otherwise.
+    if matches!(
+        kind.as_deref(),
+        Some("trends" | "retention" | "stickiness" | "lifecycle")
+    ) {
+        if let Some(fields) = body.as_object_mut() {
+            if fields.get("tz").is_none_or(serde_json::Value::is_null) {
+                let tz = project_timezone(&state, project_id).await?;
+                fields.insert("tz".into(), serde_json::Value::String(tz));
+            }
+        }
+    }
     let now = state.clock.now();
     let engine = state.query_after_writes().await;
     let answer = match kind.as_deref() {
@@ -490,6 +506,11 @@ pub async fn query(
         }
     };
     Ok(Json(answer))
+}
+
+/// The project's time zone (settings), the default of every answer in buckets.
+async fn project_timezone(state: &AppState, project_id: ProjectId) -> Result<String, ApiError> {
+    Ok(state.meta.project_options(project_id).await?.timezone)
 }
 
 /// One dimension of the traffic (the dashboard's tables): `page`, `referrer`,
