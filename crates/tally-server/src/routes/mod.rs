@@ -2,6 +2,7 @@
 
 pub mod account;
 pub(crate) mod capture;
+pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod live;
 pub(crate) mod posthog;
@@ -115,7 +116,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/projects/{project_id}/settings",
             get(settings::get_settings).patch(settings::patch_settings),
         )
-        .route("/api/v1/openapi.json", get(crate::openapi::document));
+        .route("/api/v1/openapi.json", get(crate::openapi::document))
+        .route("/api/v1/docs", get(docs::page))
+        .route("/api/v1/docs/docs.js", get(docs::script))
+        .route("/api/v1/docs/docs.css", get(docs::style));
     // Other origins may call the API only when the operator lists them.
     let api = match api_cors(&state.edge.api_cors_origins) {
         Some(cors) => api.layer(cors),
