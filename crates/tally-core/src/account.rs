@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 pub type UserId = i64;
 pub type SessionId = i64;
 pub type PersonalKeyId = i64;
+pub type InviteId = i64;
 
 /// A person who logs in. The first user of a data dir may exist before anyone
 /// claims it (no email, no password): it owns what the first start created, and
@@ -130,6 +131,20 @@ pub struct PersonalKey {
     pub created_at: DateTime<Utc>,
     /// When it last authenticated a request, to within the key cache's lifetime.
     pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// An invitation to join a project, pending until accepted, revoked or expired.
+/// Its token (shown once, to be passed on by whoever invited) lets the invited
+/// email register even where sign-up is off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Invite {
+    pub id: InviteId,
+    pub project_id: crate::event::ProjectId,
+    /// Lower-cased; only an account with this email can accept.
+    pub email: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A browser session just opened or rotated: plaintext tokens, shown once.

@@ -13,8 +13,9 @@ pub mod traits;
 pub mod validate;
 
 pub use account::{
-    IssuedSession, KeyScope, LoginRecord, Member, NewUser, PersonalKey, PersonalKeyId,
-    ProjectOptions, RefreshOutcome, Role, SessionGrant, SessionId, SessionLifetimes, User, UserId,
+    Invite, InviteId, IssuedSession, KeyScope, LoginRecord, Member, NewUser, PersonalKey,
+    PersonalKeyId, ProjectOptions, RefreshOutcome, Role, SessionGrant, SessionId, SessionLifetimes,
+    User, UserId,
 };
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{EventError, MetaError, SinkError, StoreError};

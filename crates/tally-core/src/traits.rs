@@ -3,8 +3,9 @@
 //! touching it.
 
 use crate::account::{
-    IssuedSession, KeyScope, LoginRecord, Member, NewUser, PersonalKey, PersonalKeyId,
-    ProjectOptions, RefreshOutcome, Role, SessionGrant, SessionId, SessionLifetimes, User, UserId,
+    Invite, InviteId, IssuedSession, KeyScope, LoginRecord, Member, NewUser, PersonalKey,
+    PersonalKeyId, ProjectOptions, RefreshOutcome, Role, SessionGrant, SessionId, SessionLifetimes,
+    User, UserId,
 };
 use crate::error::{MetaError, SinkError, StoreError};
 use crate::event::{Event, ProjectId};
@@ -171,6 +172,42 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// `NotFound` when the user was not a member.
     async fn remove_member(&self, project_id: ProjectId, user_id: UserId) -> Result<(), MetaError>;
     async fn members(&self, project_id: ProjectId) -> Result<Vec<Member>, MetaError>;
+
+    // ---- invitations ----
+    /// Invites `email` into the project with `role` until `expires_at`; returns
+    /// the invitation and its token (plaintext, shown once; stored as a digest).
+    async fn create_invite(
+        &self,
+        project_id: ProjectId,
+        email: &str,
+        role: Role,
+        invited_by: UserId,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(Invite, String), MetaError>;
+    /// The project's invitations not yet accepted, revoked or expired.
+    async fn pending_invites(
+        &self,
+        project_id: ProjectId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Invite>, MetaError>;
+    /// `NotFound` unless the invitation is the project's and still pending.
+    async fn revoke_invite(
+        &self,
+        project_id: ProjectId,
+        invite_id: InviteId,
+    ) -> Result<(), MetaError>;
+    /// The pending invitation a token stands for.
+    async fn invite(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Invite>, MetaError>;
+    /// Spends a pending invitation: the user becomes a member with its role (or
+    /// keeps a higher one). `NotFound` for an unknown, spent, revoked or expired
+    /// token. Checking that the user's email is the invited one is the caller's.
+    async fn accept_invite(
+        &self,
+        token: &str,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Invite, MetaError>;
 
     // ---- keys ----
     /// Issues a new random ingest key; stores only its argon2id hash.

@@ -467,6 +467,82 @@ pub async fn sessions_rotate_detect_reuse_and_revoke(meta: &dyn MetadataStore) {
     assert_eq!(meta.session(&keep.access_token, now).await.unwrap(), None);
 }
 
+pub async fn invites_are_spent_once_and_expire(meta: &dyn MetadataStore) {
+    let ann = user(meta, "ann@example.com").await;
+    let bob = user(meta, "bob@example.com").await;
+    let p = meta.create_project("Shop", Some(ann.id)).await.unwrap();
+    let now = t0();
+    let week = now + Duration::days(7);
+    let (viewer, token) = meta
+        .create_invite(p.id, " Bob@Example.com ", Role::Viewer, ann.id, week, now)
+        .await
+        .unwrap();
+    assert_eq!(viewer.email, "bob@example.com");
+    assert_eq!(viewer.role, Role::Viewer);
+    let (_, expiring) = meta
+        .create_invite(
+            p.id,
+            "carol@example.com",
+            Role::Admin,
+            ann.id,
+            now + Duration::hours(1),
+            now,
+        )
+        .await
+        .unwrap();
+    let (revoked, revoked_token) = meta
+        .create_invite(p.id, "dan@example.com", Role::Admin, ann.id, week, now)
+        .await
+        .unwrap();
+    assert_eq!(meta.pending_invites(p.id, now).await.unwrap().len(), 3);
+    meta.revoke_invite(p.id, revoked.id).await.unwrap();
+    assert!(matches!(
+        meta.revoke_invite(p.id, revoked.id).await,
+        Err(MetaError::NotFound)
+    ));
+    assert_eq!(meta.invite(&revoked_token, now).await.unwrap(), None);
+    // Expired invitations are neither pending nor usable.
+    let later = now + Duration::hours(2);
+    assert_eq!(
+        meta.pending_invites(p.id, later).await.unwrap(),
+        [viewer.clone()]
+    );
+    assert_eq!(meta.invite(&expiring, later).await.unwrap(), None);
+    assert!(matches!(
+        meta.accept_invite(&expiring, bob.id, later).await,
+        Err(MetaError::NotFound)
+    ));
+
+    assert_eq!(
+        meta.invite(&token, now).await.unwrap(),
+        Some(viewer.clone())
+    );
+    let accepted = meta.accept_invite(&token, bob.id, now).await.unwrap();
+    assert_eq!(accepted.id, viewer.id);
+    assert_eq!(
+        meta.role_of(p.id, bob.id).await.unwrap(),
+        Some(Role::Viewer)
+    );
+    // Spent.
+    assert!(matches!(
+        meta.accept_invite(&token, bob.id, now).await,
+        Err(MetaError::NotFound)
+    ));
+    assert!(meta.pending_invites(p.id, later).await.unwrap().is_empty());
+    // An invitation never lowers a role: Ann, owner, accepting a viewer invite stays owner.
+    let (_, to_ann) = meta
+        .create_invite(p.id, "ann@example.com", Role::Viewer, ann.id, week, now)
+        .await
+        .unwrap();
+    meta.accept_invite(&to_ann, ann.id, now).await.unwrap();
+    assert_eq!(meta.role_of(p.id, ann.id).await.unwrap(), Some(Role::Owner));
+    assert!(matches!(
+        meta.create_invite(999_999, "x@example.com", Role::Viewer, ann.id, week, now)
+            .await,
+        Err(MetaError::NotFound)
+    ));
+}
+
 /// Instantiates every conformance check as a `#[tokio::test]`, each on a store
 /// made by the async expression `$make`, which yields `(guard, store)`: a fresh,
 /// empty store each time, and whatever must live as long as it (a temp dir).
@@ -479,6 +555,7 @@ macro_rules! metadata_conformance_suite {
             personal_keys_scope_use_and_revocation,
             users_setup_emails_and_lockout,
             sessions_rotate_detect_reuse_and_revoke,
+            invites_are_spent_once_and_expire,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -15,7 +15,7 @@ macro_rules! sql_metadata_store {
         use chrono::{DateTime, Utc};
         use sqlx::Row;
         use tally_core::{
-            IssuedKey, IssuedSession, KeyGrant, KeyKind, KeyScope, LoginRecord, Member,
+            Invite, InviteId, IssuedKey, IssuedSession, KeyGrant, KeyKind, KeyScope, LoginRecord, Member,
             MetaError, MetadataStore, NewUser, PersonalKey, PersonalKeyId, PipelineSettings,
             Project, ProjectId, ProjectOptions, RefreshOutcome, Role, SessionGrant, SessionId,
             SessionLifetimes, User, UserId,
@@ -70,6 +70,19 @@ macro_rules! sql_metadata_store {
         fn role_from(row: &$row) -> Result<Role, MetaError> {
             let role: String = row.try_get("role").map_err(internal)?;
             Role::parse(&role).ok_or_else(|| internal(format!("unknown role {role}")))
+        }
+
+        const INVITE_COLUMNS: &str = "id, project_id, email, role, created_at, expires_at";
+
+        fn invite_from(row: &$row) -> Result<Invite, MetaError> {
+            Ok(Invite {
+                id: row.try_get("id").map_err(internal)?,
+                project_id: row.try_get("project_id").map_err(internal)?,
+                email: row.try_get("email").map_err(internal)?,
+                role: role_from(row)?,
+                created_at: row.try_get("created_at").map_err(internal)?,
+                expires_at: row.try_get("expires_at").map_err(internal)?,
+            })
         }
 
         fn personal_key_from(row: &$row) -> Result<PersonalKey, MetaError> {
@@ -250,6 +263,7 @@ macro_rules! sql_metadata_store {
                 for sql in [
                     "DELETE FROM api_keys WHERE project_id = $1",
                     "DELETE FROM memberships WHERE project_id = $1",
+                    "DELETE FROM invites WHERE project_id = $1",
                 ] {
                     sqlx::query(sql)
                         .bind(id)
@@ -374,6 +388,137 @@ macro_rules! sql_metadata_store {
                         })
                     })
                     .collect()
+            }
+
+            async fn create_invite(
+                &self,
+                project_id: ProjectId,
+                email: &str,
+                role: Role,
+                invited_by: UserId,
+                expires_at: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> Result<(Invite, String), MetaError> {
+                let token = keys::session_token();
+                let row = sqlx::query(&format!(
+                    "INSERT INTO invites (project_id, email, role, digest, invited_by, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {INVITE_COLUMNS}"
+                ))
+                .bind(project_id)
+                .bind(email.trim().to_lowercase())
+                .bind(role.as_str())
+                .bind(keys::token_digest(&token))
+                .bind(invited_by)
+                .bind(now)
+                .bind(expires_at)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(missing_parent)?;
+                Ok((invite_from(&row)?, token))
+            }
+
+            async fn pending_invites(
+                &self,
+                project_id: ProjectId,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<Invite>, MetaError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {INVITE_COLUMNS} FROM invites \
+                     WHERE project_id = $1 AND accepted_at IS NULL ORDER BY id"
+                ))
+                .bind(project_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                let invites: Vec<Invite> = rows.iter().map(invite_from).collect::<Result<_, _>>()?;
+                Ok(invites.into_iter().filter(|i| i.expires_at > now).collect())
+            }
+
+            async fn revoke_invite(
+                &self,
+                project_id: ProjectId,
+                invite_id: InviteId,
+            ) -> Result<(), MetaError> {
+                let done = sqlx::query(
+                    "DELETE FROM invites WHERE id = $1 AND project_id = $2 AND accepted_at IS NULL",
+                )
+                .bind(invite_id)
+                .bind(project_id)
+                .execute(&self.pool)
+                .await
+                .map_err(internal)?;
+                found(done.rows_affected())
+            }
+
+            async fn invite(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Invite>, MetaError> {
+                let row = sqlx::query(&format!(
+                    "SELECT {INVITE_COLUMNS} FROM invites WHERE digest = $1 AND accepted_at IS NULL"
+                ))
+                .bind(keys::token_digest(token))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                let invite = row.as_ref().map(invite_from).transpose()?;
+                Ok(invite.filter(|i| i.expires_at > now))
+            }
+
+            async fn accept_invite(
+                &self,
+                token: &str,
+                user_id: UserId,
+                now: DateTime<Utc>,
+            ) -> Result<Invite, MetaError> {
+                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
+                let row = sqlx::query(&format!(
+                    "SELECT {INVITE_COLUMNS} FROM invites WHERE digest = $1 AND accepted_at IS NULL"
+                ))
+                .bind(keys::token_digest(token))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(internal)?
+                .ok_or(MetaError::NotFound)?;
+                let invite = invite_from(&row)?;
+                if invite.expires_at <= now {
+                    return Err(MetaError::NotFound);
+                }
+                // Zero rows: a concurrent acceptance spent it first.
+                let spent = sqlx::query(
+                    "UPDATE invites SET accepted_at = $1, accepted_by = $2 \
+                     WHERE id = $3 AND accepted_at IS NULL",
+                )
+                .bind(now)
+                .bind(user_id)
+                .bind(invite.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                found(spent.rows_affected())?;
+                let current = sqlx::query(
+                    "SELECT role FROM memberships WHERE project_id = $1 AND user_id = $2",
+                )
+                .bind(invite.project_id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(internal)?
+                .as_ref()
+                .map(role_from)
+                .transpose()?;
+                let role = current.map_or(invite.role, |r| r.max(invite.role));
+                sqlx::query(
+                    "INSERT INTO memberships (project_id, user_id, role, created_at) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
+                )
+                .bind(invite.project_id)
+                .bind(user_id)
+                .bind(role.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(missing_parent)?;
+                tx.commit().await.map_err(internal)?;
+                Ok(invite)
             }
 
             async fn create_ingest_key(&self, project_id: ProjectId) -> Result<IssuedKey, MetaError> {

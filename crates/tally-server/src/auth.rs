@@ -147,6 +147,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub struct ProjectAccess {
     pub project_id: ProjectId,
     pub role: Role,
+    pub user_id: tally_core::UserId,
 }
 
 async fn project_access(
@@ -179,7 +180,11 @@ async fn project_access(
     if writes && !caller.may_write() {
         return Err(ApiError::Forbidden("change anything with a read-only key"));
     }
-    Ok(ProjectAccess { project_id, role })
+    Ok(ProjectAccess {
+        project_id,
+        role,
+        user_id: caller.user.id,
+    })
 }
 
 /// Any member: reads the project's data.

@@ -78,6 +78,8 @@ pub enum ApiError {
     OriginNotAllowed,
     #[error("the live-stream ticket is unknown, spent, expired or for another project; get one from POST …/live/ticket")]
     InvalidTicket,
+    #[error("invitation: {0}")]
+    InvalidInvite(&'static str),
     #[error(
         "open this route as a WebSocket (GET with `Connection: Upgrade`, `Upgrade: websocket`)"
     )]
@@ -125,6 +127,7 @@ impl ApiError {
             Self::SignupDisabled => (StatusCode::FORBIDDEN, "signup_disabled"),
             Self::OriginNotAllowed => (StatusCode::FORBIDDEN, "origin_not_allowed"),
             Self::InvalidTicket => (StatusCode::UNAUTHORIZED, "invalid_ticket"),
+            Self::InvalidInvite(_) => (StatusCode::BAD_REQUEST, "invalid_invite"),
             Self::WebSocketRequired => (StatusCode::UPGRADE_REQUIRED, "websocket_required"),
             Self::Meta(MetaError::NotFound) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Meta(MetaError::Conflict(_)) => (StatusCode::CONFLICT, "conflict"),

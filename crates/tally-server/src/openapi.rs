@@ -85,7 +85,9 @@ pub struct CaptureBody {
         projects::list, projects::create, projects::get, projects::patch, projects::delete,
         projects::rotate_ingest_key, projects::members, projects::set_member,
         projects::remove_member,
-        live::ticket, live::socket
+        live::ticket, live::socket,
+        projects::create_invite, projects::invites, projects::revoke_invite,
+        account::accept_invite
     ),
     components(schemas(
         ErrorResponse, ErrorBody, Rejection, CaptureBody, capture::CaptureReply,
@@ -100,6 +102,8 @@ pub struct CaptureBody {
         projects::ProjectBody, projects::ProjectPatch, projects::RotateRequest,
         projects::RotatedKey, projects::MemberBody, projects::MemberRequest,
         tally_core::Role, tally_core::KeyScope, live::LiveTicket,
+        projects::InviteRequest, projects::InviteBody, projects::CreatedInvite,
+        account::AcceptInvite,
         tally_query::funnel::FunnelRequest, tally_query::funnel::StepRequest,
         tally_query::funnel::StepOrder, tally_query::funnel::FunnelAnswer,
         tally_query::funnel::FunnelStep, tally_query::funnel::FunnelPersons,

@@ -557,7 +557,8 @@ async fn tenant_isolation_on_every_project_route() {
                 .replace("{session_id}", "s1")
                 .replace("{distinct_id}", "d1")
                 .replace("{dimension}", "page")
-                .replace("{user_id}", &bob_id.to_string());
+                .replace("{user_id}", &bob_id.to_string())
+                .replace("{invite_id}", "1");
             routes.push((method.to_uppercase(), path.clone(), concrete));
         }
     }
@@ -976,4 +977,161 @@ async fn accounts_work_with_metadata_in_postgresql() {
     assert_eq!(names, ["default", "Shop"]);
     second.stop().await;
     server.stop().await;
+}
+
+/// Invite-only: with sign-up off, an invitation lets its email register (and
+/// join), once; an existing account accepts with its own email only.
+#[tokio::test]
+async fn invitations_let_their_email_in_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.allow_signup = false;
+    let server = TestServer::start_with(config).await;
+    let mut owner = set_up_first_user(&server.base, OWNER, PASSWORD).await;
+    let a = server.bootstrap.project_id;
+    let invites = format!("/api/v1/projects/{a}/invites");
+    let made = owner
+        .post(
+            &invites,
+            json!({"email": "Bob@Example.com", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(made.status(), 201);
+    let made: Value = made.json().await.unwrap();
+    let token = made["token"].as_str().unwrap().to_owned();
+    assert_eq!(made["email"], "bob@example.com");
+    let pending: Value = owner.get(&invites).await.json().await.unwrap();
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    assert!(pending[0].get("token").is_none(), "the token is shown once");
+
+    let mut bob = Browser::new(&server.base);
+    let r = bob
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": "bob@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(error_code(r, 403).await, "signup_disabled");
+    let r = bob
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": "mallory@example.com", "password": PASSWORD, "invite": token}),
+        )
+        .await;
+    assert_eq!(error_code(r, 400).await, "invalid_invite");
+    let r = bob
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": "bob@example.com", "password": PASSWORD, "invite": token}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let me: Value = bob.get("/api/v1/auth/me").await.json().await.unwrap();
+    assert_eq!(
+        me["projects"],
+        json!([{"id": a, "name": "default", "role": "viewer"}])
+    );
+    let mut eve = Browser::new(&server.base);
+    let r = eve
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": "bob@example.com", "password": PASSWORD, "invite": token}),
+        )
+        .await;
+    assert_eq!(error_code(r, 400).await, "invalid_invite", "spent");
+
+    // An existing account accepts an invitation for its own email only.
+    let r = owner
+        .send(
+            Method::PUT,
+            &format!("/api/v1/projects/{a}/members"),
+            Some(json!({"email": "bob@example.com", "role": "admin"})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let shop: Value = owner
+        .post("/api/v1/projects", json!({"name": "Shop"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let shop_invites = format!("/api/v1/projects/{}/invites", shop["id"]);
+    let to_owner: Value = owner
+        .post(
+            &shop_invites,
+            json!({"email": "bob@example.com", "role": "admin"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut outsider = Browser::new(&server.base);
+    tally::admin::run(
+        &common::config(dir.path()),
+        &tally::admin::AdminCommand::CreateUser {
+            data_dir: None,
+            email: "carol@example.com".into(),
+            name: String::new(),
+            superuser: false,
+        },
+        format!("{PASSWORD}\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    outsider
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "carol@example.com", "password": PASSWORD}),
+        )
+        .await;
+    let r = outsider
+        .post(
+            "/api/v1/auth/invites/accept",
+            json!({"token": to_owner["token"]}),
+        )
+        .await;
+    assert_eq!(error_code(r, 400).await, "invalid_invite", "not Carol's");
+    let joined: Value = bob
+        .post(
+            "/api/v1/auth/invites/accept",
+            json!({"token": to_owner["token"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        joined,
+        json!({"id": shop["id"], "name": "Shop", "role": "admin"})
+    );
+
+    // An admin cannot invite an owner; invitations can be revoked.
+    let r = bob
+        .post(&invites, json!({"email": "x@example.com", "role": "owner"}))
+        .await;
+    assert_eq!(error_code(r, 403).await, "forbidden");
+    let pending: Value = bob
+        .post(
+            &invites,
+            json!({"email": "x@example.com", "role": "viewer"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r = bob
+        .send(
+            Method::DELETE,
+            &format!("{invites}/{}", pending["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let r = outsider
+        .post(
+            "/api/v1/auth/invites/accept",
+            json!({"token": pending["token"]}),
+        )
+        .await;
+    assert_eq!(error_code(r, 400).await, "invalid_invite", "revoked");
 }

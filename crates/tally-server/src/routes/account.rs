@@ -75,6 +75,10 @@ pub struct NewAccount {
     pub password: String,
     #[serde(default)]
     pub name: String,
+    /// An invitation token (register only): allowed even where sign-up is off,
+    /// for the invited email; the new account joins the project.
+    #[serde(default)]
+    pub invite: Option<String>,
 }
 
 /// Passwords: 8 to 1024 characters (the cap bounds argon2id's work).
@@ -385,11 +389,25 @@ pub async fn register(
     body: Result<Json<NewAccount>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     limit(&state, &client)?;
-    if !state.accounts.allow_signup {
+    let account = json_body(body)?;
+    let now = state.clock.now();
+    let invite = match account.invite.as_deref() {
+        Some(token) => Some(
+            state
+                .meta
+                .invite(token, now)
+                .await?
+                .ok_or(ApiError::InvalidInvite("unknown, used, revoked or expired"))?,
+        ),
+        None => None,
+    };
+    if invite.is_none() && !state.accounts.allow_signup {
         return Err(ApiError::SignupDisabled);
     }
-    let account = json_body(body)?;
     let email = check_email(&account.email)?;
+    if invite.as_ref().is_some_and(|i| i.email != email) {
+        return Err(ApiError::InvalidInvite("it is for another email address"));
+    }
     check_password(&account.password)?;
     let name = check_name(&account.name)?;
     let hash = tally_meta::hash_password(account.password).await?;
@@ -402,10 +420,69 @@ pub async fn register(
                 password_hash: Some(hash),
                 is_superuser: false,
             },
-            state.clock.now(),
+            now,
         )
         .await?;
+    if let Some(token) = account.invite.as_deref() {
+        state.meta.accept_invite(token, user.id, now).await?;
+    }
     open_session(&state, user, StatusCode::CREATED).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvite {
+    pub token: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/invites/accept", tag = "auth",
+    request_body = AcceptInvite,
+    responses((status = 200, body = MyProject, description = "Joined the project"),
+        (status = 400, description = "Unknown, used, revoked or expired, or for another email", body = crate::openapi::ErrorResponse)),
+    security(("personal_key" = []), ("session" = [])))]
+pub async fn accept_invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<AcceptInvite>, JsonRejection>,
+) -> Result<Json<MyProject>, ApiError> {
+    let request = json_body(body)?;
+    if !caller.may_write() {
+        return Err(ApiError::Forbidden(
+            "accept an invitation with a read-only key",
+        ));
+    }
+    let now = state.clock.now();
+    let invite = state
+        .meta
+        .invite(&request.token, now)
+        .await?
+        .ok_or(ApiError::InvalidInvite("unknown, used, revoked or expired"))?;
+    if caller.user.email.as_deref() != Some(invite.email.as_str()) {
+        return Err(ApiError::InvalidInvite("it is for another email address"));
+    }
+    state
+        .meta
+        .accept_invite(&request.token, caller.user.id, now)
+        .await
+        .map_err(|e| match e {
+            MetaError::NotFound => ApiError::InvalidInvite("unknown, used, revoked or expired"),
+            other => other.into(),
+        })?;
+    let role = state
+        .meta
+        .role_of(invite.project_id, caller.user.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let project = state
+        .meta
+        .get_project(invite.project_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(MyProject {
+        id: project.id,
+        name: project.name,
+        role,
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

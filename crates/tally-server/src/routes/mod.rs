@@ -78,6 +78,15 @@ pub fn router(state: AppState) -> Router {
             post(live::ticket),
         )
         .route("/api/v1/projects/{project_id}/live", get(live::socket))
+        .route(
+            "/api/v1/projects/{project_id}/invites",
+            get(projects::invites).post(projects::create_invite),
+        )
+        .route(
+            "/api/v1/projects/{project_id}/invites/{invite_id}",
+            delete(projects::revoke_invite),
+        )
+        .route("/api/v1/auth/invites/accept", post(account::accept_invite))
         .route("/api/v1/projects/{project_id}/events", get(query::events))
         .route(
             "/api/v1/projects/{project_id}/timeseries",

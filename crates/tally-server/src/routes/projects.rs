@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tally_core::{ProjectId, ProjectSwitches, Role, UserId};
+use tally_core::{Invite, InviteId, ProjectId, ProjectSwitches, Role, UserId};
 use utoipa::ToSchema;
 
 /// A project with my role in it.
@@ -423,5 +423,113 @@ pub async fn remove_member(
 ) -> Result<StatusCode, ApiError> {
     check_role_change(&state, &access, user_id, None).await?;
     state.meta.remove_member(access.project_id, user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// How long an invitation waits to be accepted.
+const INVITE_LIFETIME: chrono::Duration = chrono::Duration::days(7);
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    pub email: String,
+    pub role: Role,
+}
+
+/// A pending invitation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InviteBody {
+    pub id: i64,
+    pub email: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<Invite> for InviteBody {
+    fn from(i: Invite) -> Self {
+        Self {
+            id: i.id,
+            email: i.email,
+            role: i.role,
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+        }
+    }
+}
+
+/// A new invitation; `token` is shown this once. Tally sends no mail: pass the
+/// token on (the dashboard builds a link with it).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedInvite {
+    #[serde(flatten)]
+    pub invite: InviteBody,
+    pub token: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/invites", tag = "projects",
+    params(ProjectPath),
+    request_body = InviteRequest,
+    responses((status = 201, body = CreatedInvite), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)),
+    security(("personal_key" = []), ("session" = [])))]
+pub async fn create_invite(
+    State(state): State<AppState>,
+    ProjectAdmin(access): ProjectAdmin,
+    body: Result<Json<InviteRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedInvite>), ApiError> {
+    let request = json_body(body)?;
+    let email = crate::routes::account::check_email(&request.email)?;
+    if request.role == Role::Owner && access.role != Role::Owner {
+        return Err(ApiError::Forbidden("invite an owner: it needs an owner"));
+    }
+    let now = state.clock.now();
+    let (invite, token) = state
+        .meta
+        .create_invite(
+            access.project_id,
+            &email,
+            request.role,
+            access.user_id,
+            now + INVITE_LIFETIME,
+            now,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedInvite {
+            invite: invite.into(),
+            token,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/invites", tag = "projects",
+    params(ProjectPath),
+    responses((status = 200, body = Vec<InviteBody>), (status = 404, body = ErrorResponse)),
+    security(("personal_key" = []), ("session" = [])))]
+pub async fn invites(
+    State(state): State<AppState>,
+    ProjectRead(project_id): ProjectRead,
+) -> Result<Json<Vec<InviteBody>>, ApiError> {
+    let pending = state
+        .meta
+        .pending_invites(project_id, state.clock.now())
+        .await?;
+    Ok(Json(pending.into_iter().map(InviteBody::from).collect()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/projects/{project_id}/invites/{invite_id}", tag = "projects",
+    params(ProjectPath, ("invite_id" = i64, Path)),
+    responses((status = 204, description = "Revoked"), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)),
+    security(("personal_key" = []), ("session" = [])))]
+pub async fn revoke_invite(
+    State(state): State<AppState>,
+    ProjectAdmin(access): ProjectAdmin,
+    Path((_, invite_id)): Path<(ProjectId, InviteId)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .meta
+        .revoke_invite(access.project_id, invite_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
