@@ -505,7 +505,7 @@ pub async fn invites_are_spent_once_and_expire(meta: &dyn MetadataStore) {
     let later = now + Duration::hours(2);
     assert_eq!(
         meta.pending_invites(p.id, later).await.unwrap(),
-        [viewer.clone()]
+        std::slice::from_ref(&viewer)
     );
     assert_eq!(meta.invite(&expiring, later).await.unwrap(), None);
     assert!(matches!(
