@@ -3,7 +3,8 @@
 # outside service. The real-SDK tests need the SDKs themselves: this script makes
 # a Python virtual environment with the pinned PyPI packages (installing the Debian
 # python3-venv package first if it is missing) and passes its interpreter to the
-# tests as TALLY_SDK_PYTHON. The browser tests need Debian's chromium and the npm
+# tests as TALLY_SDK_PYTHON, and one with schemathesis (TALLY_SCHEMATHESIS).
+# The browser tests need Debian's chromium and the npm
 # packages of crates/tally/tests/browser (playwright-core, posthog-js), installed
 # here from the lock file. The metadata conformance suite needs a PostgreSQL
 # server: this script installs Debian's postgresql if missing, starts a
@@ -29,6 +30,16 @@ if ! "$SDK_VENV/bin/python" -c "import posthog, segment.analytics" 2>/dev/null; 
     "$SDK_VENV/bin/pip" install --quiet "${SDK_PACKAGES[@]}"
 fi
 export TALLY_SDK_PYTHON="$SDK_VENV/bin/python"
+
+# schemathesis (PyPI, pinned) fuzzes the served OpenAPI document in
+# crates/tally/tests/schemathesis.rs; its own venv keeps its dependencies apart.
+ST_VENV="${TALLY_SCHEMATHESIS_VENV:-$HOME/.cache/tally-schemathesis-venv}"
+ST_VERSION=4.32.5
+if [ "$("$ST_VENV/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version $ST_VERSION" ]; then
+    python3 -m venv "$ST_VENV"
+    "$ST_VENV/bin/pip" install --quiet "schemathesis==$ST_VERSION"
+fi
+export TALLY_SCHEMATHESIS="$ST_VENV/bin/schemathesis"
 
 if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
 if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
