@@ -262,6 +262,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         accounts: Arc::new(AccountSettings {
             allow_signup: config.allow_signup,
             cookie_secure: config.cookie_secure,
+            ingest_key_grace: chrono::Duration::seconds(i64::from(config.ingest_key_grace_secs)),
             ..AccountSettings::default()
         }),
         auth_limit: Arc::new(AuthRateLimit::new(config.auth_rate_limit)),

@@ -64,6 +64,9 @@ pub struct Config {
     pub api_cors_origins: Vec<String>,
     /// Send HSTS: set when TLS terminates in front of Tally.
     pub hsts: bool,
+    /// How long a rotated-out ingest key keeps working, in seconds, when the
+    /// rotation does not say (default one day).
+    pub ingest_key_grace_secs: u32,
 }
 
 impl Default for Config {
@@ -89,6 +92,7 @@ impl Default for Config {
             metadata_url: None,
             api_cors_origins: Vec::new(),
             hsts: false,
+            ingest_key_grace_secs: 86_400,
         }
     }
 }
@@ -221,6 +225,11 @@ impl Config {
                 .map(|o| o.trim().to_owned())
                 .filter(|o| !o.is_empty())
                 .collect();
+        }
+        if let Some(v) = var("TALLY_INGEST_KEY_GRACE_SECS") {
+            config.ingest_key_grace_secs = v.parse().with_context(|| {
+                format!("TALLY_INGEST_KEY_GRACE_SECS={v} is not a number of seconds")
+            })?;
         }
         if let Some(v) = var("TALLY_HSTS") {
             config.hsts = parse_bool("TALLY_HSTS", v)?;
@@ -372,5 +381,49 @@ mod tests {
         std::fs::write(&file, "prot = 1\n").unwrap();
         let err = Config::load(Some(&file), &env(&[]), &Overrides::default()).unwrap_err();
         assert!(format!("{err:#}").contains("prot"), "{err:#}");
+    }
+
+    #[test]
+    fn account_and_edge_settings_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tally.toml");
+        std::fs::write(
+            &file,
+            "allow_signup = false\nmetadata_url = \"postgres://file\"\nhsts = true\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            &env(&[
+                ("TALLY_COOKIE_SECURE", "false"),
+                ("TALLY_AUTH_RATE_LIMIT", "5"),
+                (
+                    "TALLY_API_CORS_ORIGINS",
+                    "https://a.example, https://b.example",
+                ),
+                ("TALLY_METADATA_URL", "postgres://env"),
+                ("TALLY_INGEST_KEY_GRACE_SECS", "60"),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert!(!c.allow_signup && !c.cookie_secure && c.hsts);
+        assert_eq!(c.auth_rate_limit, 5);
+        assert_eq!(
+            c.api_cors_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(c.metadata_url.as_deref(), Some("postgres://env"));
+        assert_eq!(c.ingest_key_grace_secs, 60);
+        let err = Config::load(
+            None,
+            &env(&[("TALLY_ALLOW_SIGNUP", "maybe")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("TALLY_ALLOW_SIGNUP=maybe"),
+            "{err}"
+        );
     }
 }

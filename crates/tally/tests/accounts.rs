@@ -1135,3 +1135,41 @@ async fn invitations_let_their_email_in_once() {
         .await;
     assert_eq!(error_code(r, 400).await, "invalid_invite", "revoked");
 }
+
+/// For plain HTTP on hosts other than localhost, `cookie_secure = false` drops
+/// `Secure` (the rest stays); the rotation grace default comes from the config.
+#[tokio::test]
+async fn cookie_security_and_rotation_grace_follow_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.cookie_secure = false;
+    config.ingest_key_grace_secs = 120;
+    let server = TestServer::start_with(config).await;
+    let owner = set_up_first_user(&server.base, OWNER, PASSWORD).await;
+    for (_, line) in owner.cookies.values() {
+        assert!(!line.contains("Secure"), "{line}");
+        assert!(line.contains("SameSite=Lax"), "{line}");
+    }
+    assert!(owner.cookies["tally_access"].1.contains("HttpOnly"));
+    let rotated: Value = bearer(
+        &server,
+        Method::POST,
+        &format!(
+            "/api/v1/projects/{}/ingest-key/rotate",
+            server.bootstrap.project_id
+        ),
+        &server.bootstrap.admin_token,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(rotated["previous_keys_expire_at"].as_str().unwrap())
+            .unwrap();
+    let left = expires
+        .signed_duration_since(chrono::Utc::now())
+        .num_seconds();
+    assert!((100..=120).contains(&left), "{left}");
+}
