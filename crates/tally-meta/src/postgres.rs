@@ -33,41 +33,12 @@ impl PostgresMeta {
             .execute(&mut *conn)
             .await
             .map_err(internal)?;
-        let result = async {
-            sqlx::query(
-                "CREATE TABLE IF NOT EXISTS tally_migrations \
-                 (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)",
-            )
-            .execute(&mut *conn)
-            .await
-            .map_err(internal)?;
-            let current: i64 =
-                sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM tally_migrations")
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(internal)?;
-            for (version, sql) in crate::migrations::POSTGRES
-                .iter()
-                .filter(|(v, _)| *v > current)
-            {
-                let mut tx = sqlx::Connection::begin(&mut *conn)
-                    .await
-                    .map_err(internal)?;
-                sqlx::raw_sql(sql)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?;
-                sqlx::query("INSERT INTO tally_migrations (version, applied_at) VALUES ($1, $2)")
-                    .bind(version)
-                    .bind(Utc::now())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?;
-                tx.commit().await.map_err(internal)?;
-                tracing::info!(version, "applied metadata migration");
-            }
-            Ok(())
-        }
+        let result = apply_migrations(
+            &mut conn,
+            crate::migrations::POSTGRES,
+            "CREATE TABLE IF NOT EXISTS tally_migrations \
+             (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)",
+        )
         .await;
         sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(MIGRATION_LOCK)

@@ -97,6 +97,36 @@ macro_rules! sql_metadata_store {
             })
         }
 
+        /// Creates the version table (`ddl`) and applies, in order and each in
+        /// its own transaction, the migrations newer than the recorded version.
+        async fn apply_migrations(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            migrations: &[(i64, &str)],
+            ddl: &str,
+        ) -> Result<(), MetaError> {
+            sqlx::query(ddl).execute(&mut *conn).await.map_err(internal)?;
+            let current: i64 =
+                sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM tally_migrations")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(internal)?;
+            for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
+                let mut tx = sqlx::Connection::begin(&mut *conn)
+                    .await
+                    .map_err(internal)?;
+                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(internal)?;
+                sqlx::query("INSERT INTO tally_migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(version)
+                    .bind(Utc::now())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                tx.commit().await.map_err(internal)?;
+                tracing::info!(version, "applied metadata migration");
+            }
+            Ok(())
+        }
+
         /// argon2id off the async threads: it takes tens of milliseconds.
         async fn hash_off_thread(secret: String) -> Result<String, MetaError> {
             tokio::task::spawn_blocking(move || keys::hash(&secret))

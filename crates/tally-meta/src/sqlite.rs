@@ -30,36 +30,14 @@ impl SqliteMeta {
     }
 
     async fn migrate(&self) -> Result<(), MetaError> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS tally_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+        let mut conn = self.pool.acquire().await.map_err(internal)?;
+        apply_migrations(
+            &mut conn,
+            crate::migrations::SQLITE,
+            "CREATE TABLE IF NOT EXISTS tally_migrations \
+             (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
         )
-        .execute(&self.pool)
         .await
-        .map_err(internal)?;
-        let current: i64 =
-            sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM tally_migrations")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(internal)?;
-        for (version, sql) in crate::migrations::SQLITE
-            .iter()
-            .filter(|(v, _)| *v > current)
-        {
-            let mut tx = self.pool.begin().await.map_err(internal)?;
-            sqlx::raw_sql(sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?;
-            sqlx::query("INSERT INTO tally_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(version)
-                .bind(Utc::now())
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?;
-            tx.commit().await.map_err(internal)?;
-            tracing::info!(version, "applied metadata migration");
-        }
-        Ok(())
     }
 }
 
