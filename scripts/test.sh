@@ -21,14 +21,16 @@ apt_install() {
 }
 
 SDK_VENV="${TALLY_SDK_VENV:-$HOME/.cache/tally-sdk-venv}"
-SDK_PACKAGES=(posthog==7.91.1 segment-analytics-python==2.4.0)
-if ! "$SDK_VENV/bin/python" -c "import posthog, segment.analytics" 2>/dev/null; then
+SDK_PACKAGES=(posthog==7.91.1 segment-analytics-python==2.4.0 pytest==9.2.0)
+if ! "$SDK_VENV/bin/python" -c "import posthog, segment.analytics, pytest" 2>/dev/null; then
     if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c "import ensurepip" 2>/dev/null; then
         apt_install python3-venv
     fi
     python3 -m venv "$SDK_VENV"
     "$SDK_VENV/bin/pip" install --quiet "${SDK_PACKAGES[@]}"
 fi
+# Tally's own Python SDK, installed as its users would (no dependencies to fetch).
+"$SDK_VENV/bin/pip" install --quiet --no-deps --force-reinstall ./sdks/python
 export TALLY_SDK_PYTHON="$SDK_VENV/bin/python"
 
 # schemathesis (PyPI, pinned) fuzzes the served OpenAPI document in
