@@ -1,5 +1,6 @@
 //! The native format of `POST /api/v1/capture`: one event object, `{"batch": [...]}`,
-//! or a bare JSON array of events. A `sent_at` (RFC 3339 or epoch ms) — on the
+//! or a bare JSON array of events. A batch object may carry the ingest key as
+//! `api_key`, for browsers that send without custom headers (no CORS preflight). A `sent_at` (RFC 3339 or epoch ms) — on the
 //! batch object, or on an event — corrects the client's clock skew (see `skew`).
 
 use crate::json::{self, TopLevel};
@@ -14,28 +15,33 @@ use tally_core::{EventError, RawEvent};
 #[derive(Debug)]
 pub struct NativePayload {
     pub is_batch: bool,
+    /// The batch object's `api_key`, when it has one.
+    pub api_key: Option<String>,
     pub events: Vec<Result<RawEvent, EventError>>,
 }
 
 /// Parses a native capture body received at `received_at`.
 pub fn parse_native(body: &[u8], received_at: DateTime<Utc>) -> Result<NativePayload, DecodeError> {
     let text = json::text(body);
-    let (items, sent_at) = match json::top_level(&text)? {
-        TopLevel::Array(items) => (items, None),
+    let (items, sent_at, api_key) = match json::top_level(&text)? {
+        TopLevel::Array(items) => (items, None, None),
         TopLevel::Object(members, top) => match members.get("batch") {
             Some(batch) => {
-                let sent_at = members
-                    .get("sent_at")
-                    .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-                    .as_ref()
-                    .and_then(as_time);
-                (json::array(batch)?, sent_at)
+                let field = |name: &str| {
+                    members
+                        .get(name)
+                        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+                };
+                let sent_at = field("sent_at").as_ref().and_then(as_time);
+                let api_key = field("api_key").and_then(|v| v.as_str().map(str::to_owned));
+                (json::array(batch)?, sent_at, api_key)
             }
             None => {
                 let fields =
                     json::event_object(top).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
                 return Ok(NativePayload {
                     is_batch: false,
+                    api_key: None,
                     events: vec![Ok(raw_event(fields, top.get().len(), None, received_at))],
                 });
             }
@@ -53,6 +59,7 @@ pub fn parse_native(body: &[u8], received_at: DateTime<Utc>) -> Result<NativePay
         .collect();
     Ok(NativePayload {
         is_batch: true,
+        api_key,
         events,
     })
 }

@@ -2,7 +2,7 @@
 //! event, hand the valid ones to the sink and answer once they are durable.
 //! A batch keeps its valid events and reports the invalid ones by index.
 
-use crate::auth::ingest_project_from_headers;
+use crate::auth::{ingest_project, ingest_project_from_headers, presented_key};
 use crate::client_ip::ClientAddr;
 use crate::error::{ApiError, ErrorBody, Rejection};
 use crate::openapi::{CaptureBody, ErrorResponse};
@@ -48,11 +48,16 @@ pub async fn capture(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<CaptureReply>, ApiError> {
-    let project_id = ingest_project_from_headers(&state, &headers).await?;
     let body = read_body(&state, &headers, client, body).await?;
     let plain = decode_body(&body.raw, body.encoding, state.limits.max_body_bytes)?;
     let payload = parse_native(&plain, state.clock.now())?;
     drop(plain);
+    // The header's key, else the batch's `api_key` (browsers sending without
+    // custom headers, so without a CORS preflight).
+    let project_id = match (presented_key(&headers), payload.api_key.as_deref()) {
+        (None, Some(key)) => ingest_project(&state, key.trim()).await?,
+        _ => ingest_project_from_headers(&state, &headers).await?,
+    };
     let reply = accept(&state, project_id, payload.is_batch, payload.events, body).await?;
     Ok(Json(reply))
 }

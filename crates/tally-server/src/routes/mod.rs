@@ -8,6 +8,7 @@ pub(crate) mod live;
 pub(crate) mod posthog;
 pub(crate) mod projects;
 pub(crate) mod query;
+pub(crate) mod sdk_js;
 pub(crate) mod segment;
 pub(crate) mod settings;
 pub(crate) mod tlytics;
@@ -209,7 +210,10 @@ fn api_cors(origins: &[String]) -> Option<CorsLayer> {
 /// capture, PostHog's capture/flags/config, Segment's and Tlytics' capture. CORS answers preflights and mirrors
 /// the caller's origin; none of these routes reads cookies.
 fn sdk_routes() -> Router<AppState> {
-    let mut r = Router::new().route("/api/v1/capture", post(capture::capture));
+    let mut r = Router::new()
+        .route("/api/v1/capture", post(capture::capture))
+        .route("/sdk.js", get(sdk_js::script))
+        .route("/sdk.mjs", get(sdk_js::module));
     for path in posthog::CAPTURE_PATHS {
         let handler = get(posthog::capture).post(posthog::capture);
         r = r

@@ -1,0 +1,137 @@
+// Drives Tally's browser SDK (served by Tally at /sdk.js) in Debian's headless
+// Chromium with playwright-core, on a test site served from another origin, and
+// checks what reached Tally through its events API. Run by ../js_sdk.rs:
+//
+//   node sdk_js.mjs TALLY_URL INGEST_KEY ADMIN_TOKEN PROJECT_ID SCREENSHOT
+//
+// Prints one JSON report line. Page errors make the exit code 1.
+
+import { createServer } from "node:http";
+import { chromium } from "playwright-core";
+
+const [tally, key, admin, project, screenshot] = process.argv.slice(2);
+if (!screenshot) {
+  console.error("usage: node sdk_js.mjs TALLY_URL INGEST_KEY ADMIN_TOKEN PROJECT_ID SCREENSHOT");
+  process.exit(2);
+}
+
+const shop = `<!doctype html><html><head><title>Shop</title><link rel="icon" href="data:,">
+<script src="${tally}/sdk.js" data-key="${key}" data-host="${tally}"></script></head>
+<body><h1>Shop</h1>
+<a id="pricing" href="#pricing">Pricing</a>
+<button id="buy" class="cta primary">Buy now</button>
+<form id="signup" name="signup" action="/thanks"><input name="email"><button type="submit">Sign up</button></form>
+<script>document.getElementById("signup").addEventListener("submit", (e) => e.preventDefault());</script>
+</body></html>`;
+const plain = `<!doctype html><html><head><title>Elsewhere</title><link rel="icon" href="data:,"></head><body>bye</body></html>`;
+const site = createServer((req, res) => {
+  res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+  res.end(req.url.startsWith("/elsewhere") ? plain : shop);
+});
+await new Promise((ok) => site.listen(0, "127.0.0.1", ok));
+const origin = `http://127.0.0.1:${site.address().port}`;
+
+async function events(distinctId) {
+  const r = await fetch(`${tally}/api/v1/projects/${project}/events?distinct_id=${encodeURIComponent(distinctId)}&limit=1000`, {
+    headers: { authorization: `Bearer ${admin}` },
+  });
+  return (await r.json()).results;
+}
+async function waitFor(distinctId, test, ms = 15000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const found = await events(distinctId);
+    if (test(found) || Date.now() > deadline) return found;
+    await new Promise((ok) => setTimeout(ok, 150));
+  }
+}
+const named = (list, name) => list.filter((e) => e.event === name);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+let failed = false;
+const report = {};
+try {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on("pageerror", (e) => { failed = true; console.error("page error:", e.message); });
+
+  // Pageviews, SPA navigations, a click, a form submit.
+  await page.goto(`${origin}/?from=test`);
+  const id = await page.evaluate(() => window.tally.distinctId);
+  report.distinct_id = id;
+  // Apart by a few milliseconds, so that the events' times order them.
+  await page.waitForTimeout(30);
+  await page.evaluate(() => history.pushState({}, "", "/app/a"));
+  await page.waitForTimeout(30);
+  await page.evaluate(() => history.replaceState({}, "", "/app/b"));
+  await page.waitForTimeout(30);
+  await page.evaluate(() => history.back());
+  await page.waitForURL(`${origin}/?from=test`);
+  await page.click("#buy");
+  await page.fill("input[name=email]", "secret-value@example.com");
+  await page.click("#signup button");
+  await page.evaluate(() => window.tally.flush());
+  let got = await waitFor(id, (l) => named(l, "$pageview").length >= 4 && named(l, "$autocapture").length >= 2);
+  report.pageview_paths = named(got, "$pageview").map((e) => e.path).reverse();
+  const auto = named(got, "$autocapture").map((e) => e.properties).reverse();
+  report.click = auto.find((p) => p.$event_type === "click");
+  report.submit = auto.find((p) => p.$event_type === "submit");
+  report.secret_stored = JSON.stringify(got).includes("secret-value");
+  report.session_ids = [...new Set(got.map((e) => e.session_id))];
+  report.browser = got[0].browser;
+
+  // Offline: held in the queue, delivered when back online.
+  await context.setOffline(true);
+  await page.evaluate(() => { window.tally.capture("offline_event", { n: 1 }); return window.tally.flush(); });
+  await page.waitForTimeout(2500);
+  report.offline_held = named(await events(id), "offline_event").length === 0
+    && (await page.evaluate(() => window.tally.queued)) >= 1;
+  await context.setOffline(false);
+  got = await waitFor(id, (l) => named(l, "offline_event").length >= 1);
+  report.offline_delivered = named(got, "offline_event").length;
+
+  // A 503 (Retry-After: 1) is retried; the batch is stored once.
+  let calls = 0;
+  await page.route(`${tally}/api/v1/capture`, (route) => {
+    calls += 1;
+    if (calls === 1) return route.fulfill({ status: 503, headers: { "retry-after": "1", "access-control-allow-origin": "*" }, body: "{}" });
+    return route.continue();
+  });
+  await page.evaluate(() => { window.tally.capture("retry_event"); return window.tally.flush(); });
+  got = await waitFor(id, (l) => named(l, "retry_event").length >= 1);
+  await page.waitForTimeout(500);
+  report.retry_calls = calls;
+  report.retry_stored = named(await events(id), "retry_event").length;
+  await page.unroute(`${tally}/api/v1/capture`);
+
+  // Unload: an event captured just before leaving arrives by beacon.
+  await page.evaluate(() => window.tally.capture("unload_event"));
+  await page.goto(`${origin}/elsewhere`);
+  got = await waitFor(id, (l) => named(l, "unload_event").length >= 1);
+  report.unload_delivered = named(got, "unload_event").length;
+
+  // Opt-out, then identify.
+  await page.goto(`${origin}/?back=1`);
+  report.opted_out_capture = await page.evaluate(() => { window.tally.optOut(); return window.tally.capture("opted_out_event"); });
+  await page.evaluate(() => {
+    window.tally.optIn();
+    window.tally.identify("user-js-" + window.tally.distinctId, { email: "js@example.com" });
+    return window.tally.flush();
+  });
+  const user = `user-js-${id}`;
+  got = await waitFor(user, (l) => named(l, "$identify").length >= 1);
+  report.identify_anon = named(got, "$identify")[0]?.properties?.$anon_distinct_id;
+  report.identify_email = named(got, "$identify")[0]?.properties?.$set?.email;
+  report.opted_out_stored = named(await events(id), "opted_out_event").length + named(await events(user), "opted_out_event").length;
+  await page.screenshot({ path: screenshot });
+} finally {
+  await browser.close();
+  site.close();
+}
+console.log(JSON.stringify(report));
+process.exit(failed ? 1 : 0);
