@@ -5,5 +5,6 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod demo;
 pub mod loadgen;
 pub mod seed;

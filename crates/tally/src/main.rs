@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tally::config::{Config, Overrides};
-use tally::{admin, app, loadgen, seed};
+use tally::{admin, app, demo, loadgen, seed};
 
 #[derive(Parser)]
 #[command(name = "tally", version, about = "Self-hosted product analytics")]
@@ -49,6 +49,8 @@ enum Command {
     Loadgen(loadgen::LoadgenArgs),
     /// Account chores: `tally admin create-user --email E < password-file`.
     Admin(admin::AdminArgs),
+    /// Serve a demo site that sends events to a running Tally (default :3000).
+    Demo(demo::DemoArgs),
 }
 
 fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
@@ -88,6 +90,13 @@ async fn main() -> anyhow::Result<()> {
             seed::run(&config, &args).await
         }
         Command::Loadgen(args) => loadgen::run(&args).await.context("loadgen"),
+        Command::Demo(args) => {
+            let config = load_config(&ServeArgs {
+                data_dir: args.data_dir.clone(),
+                ..Default::default()
+            })?;
+            demo::run(&args, config.data_dir).await
+        }
         Command::Admin(args) => {
             let admin::AdminCommand::CreateUser { data_dir, .. } = &args.command;
             let config = load_config(&ServeArgs {

@@ -83,7 +83,10 @@ async fn the_sdk_in_chromium_captures_what_a_site_does() {
         1,
         "one session: {r}"
     );
-    assert_eq!(r["browser"], "Headless Chrome", "the user agent reached enrichment");
+    assert_eq!(
+        r["browser"], "Headless Chrome",
+        "the user agent reached enrichment"
+    );
     assert_eq!(r["offline_held"], true, "{r}");
     assert_eq!(r["offline_delivered"], 1);
     assert!(r["retry_calls"].as_u64().unwrap() >= 2, "{r}");
