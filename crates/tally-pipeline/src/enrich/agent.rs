@@ -8,6 +8,14 @@
 //! browsers at all (HTTP libraries, unknown agents without `Mozilla/`) count as
 //! bots. Guarantees: pure; an event without a user agent is left untouched — a
 //! server-side event is not a bot.
+//!
+//! Apps are not browsers: PostHog's mobile SDKs (and Flutter, React Native on
+//! top of them) describe the device themselves with `$os_name`, `$os_version`
+//! and `$device_type`, and their `$user_agent`, if any, is the platform's HTTP
+//! stack (`Dalvik/2.1.0 (Linux; U; Android 14; …)`), which lacks the "Mobile"
+//! that tells a phone from a tablet and names no OS at all on iOS. For an event
+//! that declares `$os_name`, the declaration is believed and the agent is only
+//! searched for automation markers.
 
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -55,10 +63,15 @@ fn has_bot_word(lower: &str) -> bool {
         .any(|word| word.ends_with("bot") && word != "cubot")
 }
 
+/// Whether a (lowercase) agent names automation or a bot.
+fn is_automated(lower: &str) -> bool {
+    AUTOMATION_MARKERS.iter().any(|m| lower.contains(m)) || has_bot_word(lower)
+}
+
 /// Reads a user agent string.
 pub fn parse(user_agent: &str) -> Agent {
     let lower = user_agent.to_ascii_lowercase();
-    let automated = AUTOMATION_MARKERS.iter().any(|m| lower.contains(m)) || has_bot_word(&lower);
+    let automated = is_automated(&lower);
     let Some(found) = PARSER.parse(user_agent) else {
         // Not a browser woothee knows: a browser-like agent is a person on an odd
         // browser; anything else (python-requests, Go-http-client…) is a program.
@@ -111,17 +124,60 @@ pub fn user_agent(props: &Map<String, Value>) -> Option<&str> {
         .filter(|ua| !ua.trim().is_empty())
 }
 
+/// The device an app SDK declares (`$os_name` present), as an [`Agent`]: no
+/// browser, the declared OS and version, `$device_type` in Tally's lowercase
+/// vocabulary; a bot only if the HTTP agent it also reports names automation.
+pub fn declared_by_app(props: &Map<String, Value>) -> Option<Agent> {
+    let os = props.get("$os_name").and_then(Value::as_str)?.trim();
+    if os.is_empty() {
+        return None;
+    }
+    let os_version = match props.get("$os_version") {
+        Some(Value::String(v)) if !v.trim().is_empty() => Some(v.trim().to_owned()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let is_bot = user_agent(props).is_some_and(|ua| is_automated(&ua.to_ascii_lowercase()));
+    let declared = props
+        .get("$device_type")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase);
+    let device = match declared.as_deref() {
+        _ if is_bot => Some("bot"),
+        Some("mobile" | "phone" | "smartphone") => Some("mobile"),
+        Some("tablet") => Some("tablet"),
+        Some("desktop") => Some("desktop"),
+        Some("tv") => Some("tv"),
+        Some("wearable" | "watch") => Some("wearable"),
+        _ => None,
+    };
+    Some(Agent {
+        browser: None,
+        browser_version: None,
+        os: Some(os.to_owned()),
+        os_version,
+        device,
+        is_bot,
+    })
+}
+
 /// Adds `$browser`, `$browser_version`, `$os`, `$os_version`, `$device_type` to
-/// `props` where the SDK did not set them, and returns what the agent says.
-/// `seen` remembers agents already parsed (the caller bounds its lifetime).
+/// `props` where the SDK did not set them, and returns what the agent (or, for
+/// an app, the SDK's declaration) says. `seen` remembers agents already parsed
+/// (the caller bounds its lifetime).
 pub fn enrich(props: &mut Map<String, Value>, seen: &mut HashMap<String, Agent>) -> Option<Agent> {
-    let ua = user_agent(props)?;
-    let agent = match seen.get(ua) {
-        Some(agent) => agent.clone(),
+    let agent = match declared_by_app(props) {
+        Some(app) => app,
         None => {
-            let agent = parse(ua);
-            seen.insert(ua.to_owned(), agent.clone());
-            agent
+            let ua = user_agent(props)?;
+            match seen.get(ua) {
+                Some(agent) => agent.clone(),
+                None => {
+                    let agent = parse(ua);
+                    seen.insert(ua.to_owned(), agent.clone());
+                    agent
+                }
+            }
         }
     };
     let mut fill = |key: &str, value: Option<&str>| {
@@ -258,6 +314,50 @@ mod tests {
         assert_eq!(props["$browser_version"], "17.5");
         assert_eq!(props["$os"], "iPhone");
         assert_eq!(props["$device_type"], "mobile");
+    }
+
+    #[test]
+    fn an_app_is_what_its_sdk_declares_not_a_bot() {
+        let dalvik = "Dalvik/2.1.0 (Linux; U; Android 14; Pixel 7a Build/UQ1A.240205.004)";
+        assert_eq!(
+            parse(dalvik).device,
+            Some("tablet"),
+            "alone, a phone looks like a tablet"
+        );
+        let Value::Object(mut props) = json!({
+            "$os_name": "Android", "$os_version": "14", "$device_type": "Mobile",
+            "$user_agent": dalvik,
+        }) else {
+            unreachable!()
+        };
+        let agent = enrich(&mut props, &mut HashMap::new()).unwrap();
+        assert!(!agent.is_bot);
+        assert_eq!(agent.os.as_deref(), Some("Android"));
+        assert_eq!(agent.device, Some("mobile"));
+        assert_eq!(agent.browser, None);
+        assert_eq!(props["$os"], "Android");
+        assert_eq!(props["$device_type"], "Mobile", "the SDK's value is kept");
+
+        // iOS sends no agent at all; a numeric version is still a version.
+        let Value::Object(mut ios) =
+            json!({"$os_name": "iOS", "$os_version": 17, "$device_type": "Mobile"})
+        else {
+            unreachable!()
+        };
+        let agent = enrich(&mut ios, &mut HashMap::new()).unwrap();
+        assert_eq!(
+            (agent.os.as_deref(), agent.os_version.as_deref()),
+            (Some("iOS"), Some("17"))
+        );
+        assert_eq!(agent.device, Some("mobile"));
+
+        // An automated agent stays a bot whatever the properties claim.
+        let Value::Object(mut fake) =
+            json!({"$os_name": "Android", "$user_agent": "Mozilla/5.0 HeadlessChrome/120"})
+        else {
+            unreachable!()
+        };
+        assert!(enrich(&mut fake, &mut HashMap::new()).unwrap().is_bot);
     }
 
     #[test]
