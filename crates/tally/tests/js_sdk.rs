@@ -87,6 +87,16 @@ async fn the_sdk_in_chromium_captures_what_a_site_does() {
         r["browser"], "Headless Chrome",
         "the user agent reached enrichment"
     );
+    assert_eq!(
+        r["module"],
+        json!({"accepted": true, "stored": 1}),
+        "the ES module, initialised in code, captures"
+    );
+    assert_eq!(
+        r["module_dnt"],
+        json!({"accepted": false, "stored": 0}),
+        "Do-Not-Track honoured when respectDnt is set"
+    );
     assert_eq!(r["offline_held"], true, "{r}");
     assert_eq!(r["offline_delivered"], 1);
     assert!(r["retry_calls"].as_u64().unwrap() >= 2, "{r}");

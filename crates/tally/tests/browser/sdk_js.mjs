@@ -24,9 +24,16 @@ const shop = `<!doctype html><html><head><title>Shop</title><link rel="icon" hre
 <script>document.getElementById("signup").addEventListener("submit", (e) => e.preventDefault());</script>
 </body></html>`;
 const plain = `<!doctype html><html><head><title>Elsewhere</title><link rel="icon" href="data:,"></head><body>bye</body></html>`;
+// The ES module, initialised in code, honouring Do-Not-Track when asked to.
+const modulePage = `<!doctype html><html><head><title>Module</title><link rel="icon" href="data:,">
+<script type="module">
+import tally from "${tally}/sdk.mjs";
+tally.init({ key: "${key}", host: "${tally}", respectDnt: true, autocapture: false });
+window.moduleTally = tally;
+</script></head><body>module</body></html>`;
 const site = createServer((req, res) => {
   res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-  res.end(req.url.startsWith("/elsewhere") ? plain : shop);
+  res.end(req.url.startsWith("/elsewhere") ? plain : req.url.startsWith("/module") ? modulePage : shop);
 });
 await new Promise((ok) => site.listen(0, "127.0.0.1", ok));
 const origin = `http://127.0.0.1:${site.address().port}`;
@@ -129,6 +136,27 @@ try {
   report.identify_email = named(got, "$identify")[0]?.properties?.$set?.email;
   report.opted_out_stored = named(await events(id), "opted_out_event").length + named(await events(user), "opted_out_event").length;
   await page.screenshot({ path: screenshot });
+
+  // The ES module: without Do-Not-Track it captures; a visitor who sends
+  // Do-Not-Track is not captured at all when `respectDnt` is set.
+  for (const dnt of [false, true]) {
+    const ctx = await browser.newContext();
+    if (dnt) await ctx.addInitScript(() => Object.defineProperty(Navigator.prototype, "doNotTrack", { get: () => "1" }));
+    const p = await ctx.newPage();
+    p.on("pageerror", (e) => { failed = true; console.error("page error:", e.message); });
+    await p.goto(`${origin}/module`);
+    await p.waitForFunction(() => window.moduleTally);
+    const moduleId = await p.evaluate(() => window.moduleTally.distinctId);
+    const accepted = await p.evaluate(() => {
+      const ok = window.moduleTally.capture("module_event", { dnt: navigator.doNotTrack });
+      return window.moduleTally.flush().then(() => ok);
+    });
+    const stored = dnt
+      ? (await p.waitForTimeout(1500), named(await events(moduleId), "module_event"))
+      : named(await waitFor(moduleId, (l) => named(l, "module_event").length >= 1), "module_event");
+    report[dnt ? "module_dnt" : "module"] = { accepted, stored: stored.length };
+    await ctx.close();
+  }
 } finally {
   await browser.close();
   site.close();
