@@ -473,21 +473,30 @@ impl QueryEngine for DuckDb {
             let sql = sql::overview(&q);
             let rows = db.read(|c| {
                 run(c, &sql, |r| {
-                    Ok([r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?])
+                    let stats = |at: usize| -> duckdb::Result<OverviewStats> {
+                        let sessions = count(r.get(at + 3)?);
+                        let with_pageviews = count(r.get(at + 4)?);
+                        let bounced = count(r.get(at + 5)?);
+                        let length: Option<f64> = r.get(at + 6)?;
+                        Ok(OverviewStats {
+                            events: count(r.get(at)?),
+                            unique_users: count(r.get(at + 1)?),
+                            pageviews: count(r.get(at + 2)?),
+                            sessions,
+                            bounce_rate: (with_pageviews > 0)
+                                .then(|| bounced as f64 / with_pageviews as f64),
+                            avg_session_secs: length.filter(|_| sessions > 0).map(|us| us / 1e6),
+                        })
+                    };
+                    Ok((stats(0)?, stats(7)?))
                 })
             })?;
-            let [a, b, c, d] = rows.first().copied().unwrap_or_default();
+            let (current, previous) = rows.into_iter().next().unwrap_or_default();
             Ok(Overview {
                 range: q.range,
                 previous_range: q.range.previous(),
-                current: OverviewStats {
-                    events: count(a),
-                    unique_users: count(b),
-                },
-                previous: OverviewStats {
-                    events: count(c),
-                    unique_users: count(d),
-                },
+                current,
+                previous,
             })
         })
         .await

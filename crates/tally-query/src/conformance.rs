@@ -51,6 +51,7 @@ macro_rules! conformance_suite {
             definitions_count_stored_events_once,
             timeseries_zero_fills_in_the_requested_zone,
             top_events_and_overview_count_per_project_and_range,
+            overview_counts_pageviews_sessions_bounces_and_lengths,
             trends_answer_series_math_breakdowns_filters_compare_and_cumulative,
             top_tables_count_visitors_pageviews_and_events,
             funnels_count_persons_per_step_loose_and_strict,
@@ -608,23 +609,97 @@ pub async fn top_events_and_overview_count_per_project_and_range(db: &impl Backe
         })
         .await
         .unwrap();
+    // u2's two events are an hour apart: two sessions. No pageviews, so no
+    // bounce rate; one-event sessions last 0 s.
     assert_eq!(
         o.current,
         OverviewStats {
             events: 4,
-            unique_users: 3
+            unique_users: 3,
+            pageviews: 0,
+            sessions: 4,
+            bounce_rate: None,
+            avg_session_secs: Some(0.0),
         }
     );
     assert_eq!(
         o.previous,
         OverviewStats {
             events: 1,
-            unique_users: 1
+            unique_users: 1,
+            pageviews: 0,
+            sessions: 1,
+            bounce_rate: None,
+            avg_session_secs: Some(0.0),
         }
     );
     assert_eq!(
         o.previous_range,
         range("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z")
+    );
+}
+
+/// The dashboard's cards: pageviews, sessions (by start), bounces among the
+/// sessions with a pageview, and mean session length, for both ranges.
+pub async fn overview_counts_pageviews_sessions_bounces_and_lengths(db: &impl Backend) {
+    let mut events = vec![
+        // Current range (Nov 2). u1: three pageviews over 10 minutes.
+        event(1, "$pageview", "u1", "2026-11-02T10:00:00Z"),
+        event(1, "$pageview", "u1", "2026-11-02T10:04:00Z"),
+        event(1, "$pageview", "u1", "2026-11-02T10:10:00Z"),
+        // u2: one pageview then leaves: a bounce.
+        event(1, "$pageview", "u2", "2026-11-02T11:00:00Z"),
+        // u3: a pageview and a click 2 minutes later: not a bounce.
+        event(1, "$pageview", "u3", "2026-11-02T12:00:00Z"),
+        event(1, "click", "u3", "2026-11-02T12:02:00Z"),
+        // u4: a server event, no pageview: a session, but not one a bounce
+        // rate is about.
+        event(1, "invoice_paid", "u4", "2026-11-02T13:00:00Z"),
+        // A session that began before the range (23:50 the day before) and
+        // goes on into it belongs to the previous range.
+        event(1, "$pageview", "u5", "2026-11-01T23:50:00Z"),
+        event(1, "$pageview", "u5", "2026-11-02T00:05:00Z"),
+        // Previous range (Nov 1): one bounce.
+        event(1, "$pageview", "u6", "2026-11-01T09:00:00Z"),
+        // Another project.
+        event(2, "$pageview", "u7", "2026-11-02T10:00:00Z"),
+    ];
+    let mut bot = event(1, "$pageview", "crawler", "2026-11-02T10:00:00Z");
+    bot.is_bot = true;
+    events.push(bot);
+    db.insert_batch(events.into()).await.unwrap();
+    let o = db
+        .overview(OverviewQuery {
+            project_id: 1,
+            range: range("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"),
+            include_bots: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        o.current,
+        OverviewStats {
+            events: 8,
+            unique_users: 5,
+            pageviews: 6,
+            sessions: 4,
+            bounce_rate: Some(1.0 / 3.0),
+            // (600 + 0 + 120 + 0) / 4
+            avg_session_secs: Some(180.0),
+        }
+    );
+    assert_eq!(
+        o.previous,
+        OverviewStats {
+            events: 2,
+            unique_users: 2,
+            pageviews: 2,
+            sessions: 2,
+            // u6 bounced; u5 did not (two pageviews).
+            bounce_rate: Some(0.5),
+            // (0 + 900) / 2
+            avg_session_secs: Some(450.0),
+        }
     );
 }
 

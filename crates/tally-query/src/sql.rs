@@ -403,28 +403,70 @@ fn bots(s: &mut Sql, include: bool) {
     }
 }
 
-/// One row: current events, current uniques, previous events, previous uniques —
-/// both ranges in a single scan.
+/// One row, the current range then the previous one (each: events, unique
+/// persons, pageviews, sessions, sessions with a pageview, bounced sessions,
+/// mean session length in µs) — both ranges in a single scan. Sessions are cut
+/// as `/sessions` cuts them and belong to the range they start in; a bounce is
+/// a session of exactly one pageview and nothing else.
 pub fn overview(q: &OverviewQuery) -> Sql {
     let prev = q.range.previous();
+    let (from, before) = (SqlParam::Time(q.range.from), SqlParam::Time(prev.from));
     let mut s = Sql::default();
-    s.push("SELECT count(*) FILTER (WHERE timestamp >= ")
-        .bind(SqlParam::Time(q.range.from))
-        .push("), count(DISTINCT person) FILTER (WHERE timestamp >= ")
-        .bind(SqlParam::Time(q.range.from))
-        .push("), count(*) FILTER (WHERE timestamp < ")
-        .bind(SqlParam::Time(q.range.from))
-        .push("), count(DISTINCT person) FILTER (WHERE timestamp < ")
-        .bind(SqlParam::Time(q.range.from))
-        .push(") FROM ")
-        .push(EVENTS_WITH_PERSON)
-        .push(" WHERE project_id = ")
-        .bind(SqlParam::Int(q.project_id))
-        .push(" AND timestamp >= ")
-        .bind(SqlParam::Time(prev.from))
-        .push(" AND timestamp < ")
-        .bind(SqlParam::Time(q.range.to));
-    bots(&mut s, q.include_bots);
+    s.push("WITH ev AS ");
+    push_sessionized(
+        &mut s,
+        q.project_id,
+        crate::types::TimeRange {
+            from: prev.from,
+            to: q.range.to,
+        },
+        chrono::Duration::minutes(30),
+        q.include_bots,
+    );
+    s.push(
+        ", sessions AS (SELECT min(timestamp) AS started, \
+         epoch_us(max(timestamp)) - epoch_us(min(timestamp)) AS length, \
+         count(*) FILTER (WHERE event = '$pageview') AS pageviews, \
+         count(*) FILTER (WHERE event NOT IN ('$pageview', '$pageleave')) AS other \
+         FROM ev GROUP BY session_key) SELECT * FROM ",
+    );
+    for (i, current) in [true, false].into_iter().enumerate() {
+        if i > 0 {
+            s.push(", ");
+        }
+        // `cur` / `prev`: which range a row (or session start) falls in.
+        let in_range = |s: &mut Sql, column: &str| {
+            s.push("(").push(column);
+            if current {
+                s.push(" >= ").bind(from.clone());
+            } else {
+                s.push(" >= ")
+                    .bind(before.clone())
+                    .push(" AND ")
+                    .push(column)
+                    .push(" < ")
+                    .bind(from.clone());
+            }
+            s.push(")");
+        };
+        s.push("(SELECT count(*) FILTER (WHERE ");
+        in_range(&mut s, "timestamp");
+        s.push("), count(DISTINCT person) FILTER (WHERE ");
+        in_range(&mut s, "timestamp");
+        s.push("), count(*) FILTER (WHERE event = '$pageview' AND ");
+        in_range(&mut s, "timestamp");
+        s.push(") FROM ev) e").push(if current { "c" } else { "p" });
+        s.push(", (SELECT count(*) FILTER (WHERE ");
+        in_range(&mut s, "started");
+        s.push("), count(*) FILTER (WHERE pageviews > 0 AND ");
+        in_range(&mut s, "started");
+        s.push("), count(*) FILTER (WHERE pageviews = 1 AND other = 0 AND ");
+        in_range(&mut s, "started");
+        s.push("), avg(length) FILTER (WHERE ");
+        in_range(&mut s, "started");
+        s.push(") FROM sessions) s")
+            .push(if current { "c" } else { "p" });
+    }
     s
 }
 

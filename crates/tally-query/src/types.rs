@@ -295,10 +295,19 @@ pub struct OverviewQuery {
     pub include_bots: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, ToSchema)]
 pub struct OverviewStats {
     pub events: u64,
+    /// Distinct persons (visitors).
     pub unique_users: u64,
+    pub pageviews: u64,
+    /// Sessions that start in the range (cut as `/sessions` cuts them).
+    pub sessions: u64,
+    /// Of the sessions with a pageview, the share with exactly one pageview and
+    /// no other event; `null` without such sessions.
+    pub bounce_rate: Option<f64>,
+    /// Mean time from a session's first to its last event; `null` without sessions.
+    pub avg_session_secs: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

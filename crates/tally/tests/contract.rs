@@ -155,10 +155,17 @@ async fn captured_events_come_back_through_every_read_route() {
     );
 
     let overview = server.read_json("/overview").await;
-    assert_eq!(overview["current"], json!({"events": 4, "unique_users": 3}));
+    // alice: signup, then a pageview 10 minutes later — one session of 600 s,
+    // not a bounce; bob and 7: one pageview each, bounces of 0 s.
+    assert_eq!(
+        overview["current"],
+        json!({"events": 4, "unique_users": 3, "pageviews": 3, "sessions": 3,
+               "bounce_rate": 2.0 / 3.0, "avg_session_secs": 200.0})
+    );
     assert_eq!(
         overview["previous"],
-        json!({"events": 0, "unique_users": 0})
+        json!({"events": 0, "unique_users": 0, "pageviews": 0, "sessions": 0,
+               "bounce_rate": null, "avg_session_secs": null})
     );
 }
 

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub(crate) mod capture;
+pub(crate) mod dashboard;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod live;
@@ -139,7 +140,7 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .merge(sdk_routes())
         .merge(api)
-        .fallback(not_found)
+        .fallback(dashboard::serve)
         // Capture enforces its own size limits on the decompressed body.
         .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::custom(panic_response))
@@ -236,10 +237,6 @@ fn sdk_routes() -> Router<AppState> {
 pub(crate) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(t)| t)
         .map_err(|e| tally_ingest::DecodeError::InvalidJson(e.body_text()).into())
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

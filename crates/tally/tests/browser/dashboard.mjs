@@ -1,0 +1,135 @@
+// Drives the dashboard in Debian's headless Chromium (playwright-core) against a
+// real Tally, as a new user would: first-run setup, a new project (key and
+// snippet shown once), the live view while a test site that loads Tally's SDK
+// with that key is clicked through, then the overview's cards and tables.
+// Screenshots of each screen go to OUT_DIR. Run by ../dashboard.rs:
+//
+//   node dashboard.mjs TALLY_URL OUT_DIR
+//
+// Prints one JSON report line; page errors make the exit code 1.
+
+import { createServer } from "node:http";
+import { chromium } from "playwright-core";
+
+const [tally, outDir] = process.argv.slice(2);
+if (!outDir) {
+  console.error("usage: node dashboard.mjs TALLY_URL OUT_DIR");
+  process.exit(2);
+}
+
+// A visitor's ordinary Chrome (not "HeadlessChrome", which Tally counts as a bot
+// and leaves out of the overview).
+const visitorAgent =
+  "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+let key = "";
+const site = createServer((req, res) => {
+  res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+  res.end(`<!doctype html><html><head><title>Test shop</title><link rel="icon" href="data:,">
+<script src="${tally}/sdk.js" data-key="${key}"></script></head>
+<body><h1>Test shop</h1><button id="buy">Buy</button>
+<a id="next" href="/pricing">Pricing</a></body></html>`);
+});
+await new Promise((ok) => site.listen(0, "127.0.0.1", ok));
+const siteUrl = `http://127.0.0.1:${site.address().port}`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+let failed = false;
+const report = {};
+const watch = (page) => {
+  page.on("pageerror", (e) => { failed = true; console.error("page error:", e.message); });
+  page.on("console", (m) => m.type() === "error" && console.error("console:", m.text()));
+};
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  watch(page);
+
+  // First run: the setup form, then the project list with `default`.
+  await page.goto(tally);
+  await page.getByRole("heading", { name: "Welcome to Tally" }).waitFor();
+  await page.screenshot({ path: `${outDir}/dashboard-setup.png` });
+  await page.getByLabel("Name").fill("Ada");
+  await page.getByLabel("Email").fill("ada@example.com");
+  await page.getByLabel("Password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("heading", { name: "Projects" }).waitFor();
+  report.projects_after_setup = await page.locator(".cards .big").allTextContents();
+
+  // A new project: the key and the snippets, once.
+  await page.getByLabel("New project").fill("Shop");
+  await page.getByRole("button", { name: "Create project" }).click();
+  await page.getByTestId("install").waitFor();
+  key = (await page.getByTestId("api-key").textContent()).trim();
+  report.key_shown = key.length > 10;
+  report.snippet_has_key = (await page.getByTestId("install").textContent()).includes(`data-key="${key}"`);
+  await page.screenshot({ path: `${outDir}/dashboard-project-created.png`, fullPage: true });
+  await page.getByRole("link", { name: "Open the project →" }).click();
+  await page.getByRole("heading", { name: "Overview" }).waitFor();
+  report.empty_state = await page.locator("p.empty").first().waitFor({ timeout: 10000 }).then(() => true, () => false);
+
+  // The live view, connected before anything is sent.
+  await page.getByRole("link", { name: "Live", exact: true }).click();
+  await page.getByTestId("live-status").filter({ hasText: "Live" }).waitFor({ timeout: 10000 });
+
+  // A visitor on the site: a pageview, a click, an SPA navigation.
+  const visitorContext = await browser.newContext({ userAgent: visitorAgent });
+  const visitor = await visitorContext.newPage();
+  watch(visitor);
+  await visitor.goto(`${siteUrl}/`);
+  await visitor.click("#buy");
+  await visitor.evaluate(() => history.pushState({}, "", "/checkout"));
+  await visitor.evaluate(() => window.tally.flush());
+
+  // The events arrive in the live view by themselves.
+  const rows = page.getByTestId("live-events").locator("tbody tr");
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=live-events] tbody tr").length >= 3, null, { timeout: 15000 });
+  report.live_events = (await rows.locator(".event-name").allTextContents()).sort();
+  await rows.first().click();
+  report.live_properties_open = await page.locator("pre.props").isVisible();
+  await page.screenshot({ path: `${outDir}/dashboard-live.png` });
+
+  // Pause holds new events back.
+  await page.getByRole("button", { name: "Pause" }).click();
+  await visitor.evaluate(() => { window.tally.capture("while_paused"); return window.tally.flush(); });
+  await page.getByTestId("live-status").filter({ hasText: "1 waiting" }).waitFor({ timeout: 10000 });
+  report.paused_rows = await rows.locator(".event-name").allTextContents().then((l) => l.includes("while_paused"));
+  await page.getByRole("button", { name: "Resume" }).click();
+  report.resumed_rows = await rows.locator(".event-name").allTextContents().then((l) => l.includes("while_paused"));
+
+  // The overview counts the visit.
+  await page.getByRole("link", { name: "Overview", exact: true }).click();
+  await page.getByTestId("metric-pageviews").filter({ hasNotText: "–" }).waitFor();
+  report.cards = {
+    visitors: await page.getByTestId("metric-visitors").textContent(),
+    pageviews: await page.getByTestId("metric-pageviews").textContent(),
+    sessions: await page.getByTestId("metric-sessions").textContent(),
+    bounce: await page.getByTestId("metric-bounce-rate").textContent(),
+  };
+  await page.locator("[data-table=page] tbody tr").first().waitFor();
+  report.top_pages = await page.locator("[data-table=page] tbody .label").allTextContents();
+  report.chart_drawn = await page.locator(".chart canvas").count();
+  await page.screenshot({ path: `${outDir}/dashboard-overview.png`, fullPage: true });
+
+  // Phone width and dark mode.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.screenshot({ path: `${outDir}/dashboard-overview-phone-dark.png`, fullPage: true });
+  report.no_horizontal_scroll = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
+
+  // Log out: back to the login form.
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByRole("heading", { name: "Log in to Tally" }).waitFor();
+  report.logged_out = true;
+  await page.screenshot({ path: `${outDir}/dashboard-login.png` });
+} finally {
+  await browser.close();
+  site.close();
+}
+console.log(JSON.stringify(report));
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,95 @@
+// The dashboard's entry: decides between first-run setup, login and the app,
+// and routes the app's pages.
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { api, onSignedOut } from "./api/client";
+import { match, navigate, onLink, useLocation } from "./router";
+import { Login, Setup } from "./pages/Auth";
+import { Projects } from "./pages/Projects";
+import { Overview } from "./pages/Overview";
+import { Live } from "./pages/Live";
+import "./style.css";
+
+export type Me = {
+  user: { id: number; email?: string | null; name?: string | null; is_superuser?: boolean };
+  projects: { id: number; name: string; role: string }[];
+};
+
+function App() {
+  const { path } = useLocation();
+  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  const [setupNeeded, setSetupNeeded] = useState(false);
+
+  async function load() {
+    const setup = await api.GET("/api/v1/setup");
+    if (setup.data?.needed) {
+      setSetupNeeded(true);
+      setMe(null);
+      return;
+    }
+    setSetupNeeded(false);
+    const r = await api.GET("/api/v1/auth/me");
+    setMe(r.data ? (r.data as unknown as Me) : null);
+  }
+  useEffect(() => {
+    onSignedOut.handler = () => setMe(null);
+    load();
+  }, []);
+
+  if (me === undefined) return <div class="center muted" aria-busy="true">Loading…</div>;
+  if (setupNeeded) return <Setup onDone={load} />;
+  if (me === null) return <Login onDone={load} />;
+
+  const project = match("/p/:id", path) ?? match("/p/:id/:page", path);
+  const projectId = project ? Number(project.id) : null;
+  let page;
+  if (projectId !== null && !Number.isNaN(projectId)) {
+    page = project?.page === "live" ? <Live projectId={projectId} /> : <Overview projectId={projectId} />;
+  } else {
+    page = <Projects me={me} onChange={load} />;
+  }
+  return (
+    <>
+      <Header me={me} projectId={projectId} path={path} />
+      <main>{page}</main>
+    </>
+  );
+}
+
+function Header({ me, projectId, path }: { me: Me; projectId: number | null; path: string }) {
+  async function logout() {
+    await api.POST("/api/v1/auth/logout");
+    location.href = "/";
+  }
+  return (
+    <header class="top">
+      <a href="/" onClick={onLink} class="brand">Tally</a>
+      {me.projects.length > 0 && (
+        <select
+          aria-label="Project"
+          value={projectId ?? ""}
+          onChange={(e) => {
+            const v = (e.target as HTMLSelectElement).value;
+            navigate(v ? `/p/${v}` : "/");
+          }}
+        >
+          <option value="">All projects</option>
+          {me.projects.map((p) => (
+            <option value={p.id}>{p.name}</option>
+          ))}
+        </select>
+      )}
+      {projectId !== null && (
+        <nav>
+          <a href={`/p/${projectId}`} onClick={onLink} aria-current={path === `/p/${projectId}` ? "page" : undefined}>Overview</a>
+          <a href={`/p/${projectId}/live`} onClick={onLink} aria-current={path.endsWith("/live") ? "page" : undefined}>Live</a>
+        </nav>
+      )}
+      <span class="spacer" />
+      <span class="muted who">{me.user.email ?? me.user.name}</span>
+      <button class="ghost" onClick={logout}>Log out</button>
+    </header>
+  );
+}
+
+render(<App />, document.getElementById("app")!);

@@ -1,0 +1,57 @@
+// First-run setup (claims the first start's superuser) and login.
+import { useState } from "preact/hooks";
+import { api, errorText } from "../api/client";
+
+function useForm(submit: (form: FormData) => Promise<string | null>) {
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  async function onSubmit(e: Event) {
+    e.preventDefault();
+    setBusy(true);
+    setError(await submit(new FormData(e.target as HTMLFormElement)));
+    setBusy(false);
+  }
+  return { error, busy, onSubmit };
+}
+
+export function Setup({ onDone }: { onDone: () => void }) {
+  const form = useForm(async (f) => {
+    const r = await api.POST("/api/v1/setup", {
+      body: { email: String(f.get("email")), password: String(f.get("password")), name: String(f.get("name") || "") || undefined },
+    });
+    if (r.error) return errorText(r.error);
+    onDone();
+    return null;
+  });
+  return (
+    <form class="card auth" onSubmit={form.onSubmit}>
+      <h1>Welcome to Tally</h1>
+      <p class="muted">Create the first account. It owns the <code>default</code> project and can create more.</p>
+      <label>Name<input name="name" autocomplete="name" /></label>
+      <label>Email<input name="email" type="email" required autocomplete="email" /></label>
+      <label>Password<input name="password" type="password" required minLength={8} autocomplete="new-password" /></label>
+      {form.error && <p class="error" role="alert">{form.error}</p>}
+      <button disabled={form.busy}>Create account</button>
+    </form>
+  );
+}
+
+export function Login({ onDone }: { onDone: () => void }) {
+  const form = useForm(async (f) => {
+    const r = await api.POST("/api/v1/auth/login", {
+      body: { email: String(f.get("email")), password: String(f.get("password")) },
+    });
+    if (r.error) return errorText(r.error, "Wrong email or password");
+    onDone();
+    return null;
+  });
+  return (
+    <form class="card auth" onSubmit={form.onSubmit}>
+      <h1>Log in to Tally</h1>
+      <label>Email<input name="email" type="email" required autocomplete="username" /></label>
+      <label>Password<input name="password" type="password" required autocomplete="current-password" /></label>
+      {form.error && <p class="error" role="alert">{form.error}</p>}
+      <button disabled={form.busy}>Log in</button>
+    </form>
+  );
+}
