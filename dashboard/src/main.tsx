@@ -8,6 +8,8 @@ import { Login, Setup } from "./pages/Auth";
 import { Projects } from "./pages/Projects";
 import { Overview } from "./pages/Overview";
 import { Live } from "./pages/Live";
+import { Funnel } from "./pages/Funnel";
+import { Events } from "./pages/Events";
 import "./style.css";
 
 export type Me = {
@@ -44,7 +46,11 @@ function App() {
   const projectId = project ? Number(project.id) : null;
   let page;
   if (projectId !== null && !Number.isNaN(projectId)) {
-    page = project?.page === "live" ? <Live projectId={projectId} /> : <Overview projectId={projectId} />;
+    page =
+      project?.page === "live" ? <Live projectId={projectId} />
+      : project?.page === "funnel" ? <Funnel projectId={projectId} />
+      : project?.page === "events" ? <Events projectId={projectId} />
+      : <Overview projectId={projectId} />;
   } else {
     page = <Projects me={me} onChange={load} />;
   }
@@ -82,6 +88,8 @@ function Header({ me, projectId, path }: { me: Me; projectId: number | null; pat
       {projectId !== null && (
         <nav>
           <a href={`/p/${projectId}`} onClick={onLink} aria-current={path === `/p/${projectId}` ? "page" : undefined}>Overview</a>
+          <a href={`/p/${projectId}/funnel`} onClick={onLink} aria-current={path.endsWith("/funnel") ? "page" : undefined}>Funnel</a>
+          <a href={`/p/${projectId}/events`} onClick={onLink} aria-current={path.endsWith("/events") ? "page" : undefined}>Events</a>
           <a href={`/p/${projectId}/live`} onClick={onLink} aria-current={path.endsWith("/live") ? "page" : undefined}>Live</a>
         </nav>
       )}

@@ -355,6 +355,7 @@ impl QueryEngine for DuckDb {
                         visitors: count(r.get(1)?),
                         pageviews: count(r.get(2)?),
                         events: count(r.get(3)?),
+                        sessions: r.get::<_, Option<i64>>(4)?.map(count),
                     })
                 })
             })?;

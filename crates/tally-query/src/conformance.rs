@@ -54,6 +54,7 @@ macro_rules! conformance_suite {
             overview_counts_pageviews_sessions_bounces_and_lengths,
             trends_answer_series_math_breakdowns_filters_compare_and_cumulative,
             top_tables_count_visitors_pageviews_and_events,
+            entry_and_exit_pages_are_per_session,
             funnels_count_persons_per_step_loose_and_strict,
             retention_counts_cohorts_first_time_and_recurring,
             stickiness_and_lifecycle_follow_persons_across_days,
@@ -1017,6 +1018,73 @@ pub async fn trends_answer_series_math_breakdowns_filters_compare_and_cumulative
     assert_eq!(values(&empty.results[0]), vec![Some(0.0), Some(0.0)]);
 }
 
+/// Entry and exit pages: the first and last pageview of each session that
+/// starts in the range; rows count visitors, the sessions' pageviews and
+/// events, and the sessions.
+pub async fn entry_and_exit_pages_are_per_session(db: &impl Backend) {
+    use crate::top::{Dimension, TopQuery, TopRow};
+    let pageview = |who: &str, path: &str, ts: &str| {
+        let mut e = event(1, "$pageview", who, ts);
+        e.path = Some(path.into());
+        e
+    };
+    db.insert_batch(
+        vec![
+            // u1: /home → /pricing → (a click) → /signup.
+            pageview("u1", "/home", "2026-11-02T10:00:00Z"),
+            pageview("u1", "/pricing", "2026-11-02T10:05:00Z"),
+            event(1, "click", "u1", "2026-11-02T10:06:00Z"),
+            pageview("u1", "/signup", "2026-11-02T10:10:00Z"),
+            // u2: a one-page visit, and two hours later another: /blog → /home.
+            pageview("u2", "/home", "2026-11-02T11:00:00Z"),
+            pageview("u2", "/blog", "2026-11-02T13:00:00Z"),
+            pageview("u2", "/home", "2026-11-02T13:03:00Z"),
+            // u3: no pageview, no entry page.
+            event(1, "invoice_paid", "u3", "2026-11-02T12:00:00Z"),
+            // u4: a session that began before the range is not counted.
+            pageview("u4", "/old", "2026-11-01T23:55:00Z"),
+            pageview("u4", "/home", "2026-11-02T00:05:00Z"),
+            // Another project.
+            {
+                let mut e = pageview("u1", "/home", "2026-11-02T10:00:00Z");
+                e.project_id = 2;
+                e
+            },
+        ]
+        .into(),
+    )
+    .await
+    .unwrap();
+    let top = |dimension: Dimension| async move {
+        db.top(TopQuery {
+            project_id: 1,
+            dimension,
+            range: range("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"),
+            limit: 10,
+            include_bots: false,
+        })
+        .await
+        .unwrap()
+        .results
+    };
+    let row = |value: &str, visitors: u64, pageviews: u64, events: u64, sessions: u64| TopRow {
+        value: Some(value.into()),
+        visitors,
+        pageviews,
+        events,
+        sessions: Some(sessions),
+    };
+    assert_eq!(
+        top(Dimension::EntryPage).await,
+        vec![row("/home", 2, 4, 5, 2), row("/blog", 1, 2, 2, 1)]
+    );
+    // One visitor each: u2's two sessions put /home first.
+    assert_eq!(
+        top(Dimension::ExitPage).await,
+        vec![row("/home", 1, 3, 3, 2), row("/signup", 1, 3, 4, 1)]
+    );
+}
+
 /// The dashboard's tables on a hand-counted dataset: alice is one person on two
 /// devices (ids `alice` and `alice-phone`), bob another.
 pub async fn top_tables_count_visitors_pageviews_and_events(db: &impl Backend) {
@@ -1076,6 +1144,7 @@ pub async fn top_tables_count_visitors_pageviews_and_events(db: &impl Backend) {
         visitors,
         pageviews,
         events,
+        sessions: None,
     };
     assert_eq!(
         top(Dimension::Page, 10).await,

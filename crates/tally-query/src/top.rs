@@ -1,6 +1,12 @@
-//! The dashboard's tables: one dimension of the traffic (pages, referrers,
-//! channels, campaigns, countries, browsers, OS, devices, events) with visitors,
-//! pageviews and events per value over a range, most visitors first.
+//! The dashboard's tables: one dimension of the traffic (pages, entry and exit
+//! pages, referrers, channels, campaigns, countries, browsers, OS, devices,
+//! events) with visitors, pageviews and events per value over a range, most
+//! visitors first.
+//!
+//! Entry and exit pages are per session (cut as `/sessions` cuts them, counted
+//! in the range they start in): the path of a session's first or last pageview;
+//! their rows also count the sessions, and their pageviews and events are those
+//! of the sessions.
 //!
 //! Dimensions are a closed list, each mapped to a column or a fixed property path
 //! written by Tally, so nothing of the request reaches the SQL text.
@@ -18,6 +24,10 @@ use utoipa::ToSchema;
 pub enum Dimension {
     /// Path of pageviews (only pageviews count).
     Page,
+    /// Path of the first pageview of sessions that start in the range.
+    EntryPage,
+    /// Path of the last pageview of sessions that start in the range.
+    ExitPage,
     /// Referring domain (`$referring_domain`).
     Referrer,
     /// `$channel_type`: direct, search, social, email, referral, paid.
@@ -37,6 +47,8 @@ impl FromStr for Dimension {
     fn from_str(s: &str) -> Result<Self, QueryError> {
         Ok(match s {
             "page" => Self::Page,
+            "entry_page" => Self::EntryPage,
+            "exit_page" => Self::ExitPage,
             "referrer" => Self::Referrer,
             "channel" => Self::Channel,
             "utm_source" => Self::UtmSource,
@@ -49,7 +61,7 @@ impl FromStr for Dimension {
             "event" => Self::Event,
             _ => {
                 return Err(QueryError::InvalidQuery(
-                    "dimension must be one of page, referrer, channel, utm_source, utm_medium, \
+                    "dimension must be one of page, entry_page, exit_page, referrer, channel, utm_source, utm_medium, \
                      utm_campaign, country, browser, os, device, event"
                         .into(),
                 ))
@@ -63,6 +75,12 @@ impl Dimension {
     fn expression(self) -> &'static str {
         match self {
             Self::Page => "ev.path",
+            Self::EntryPage => {
+                "arg_min(ev.path, ev.timestamp) FILTER (WHERE ev.event = '$pageview')"
+            }
+            Self::ExitPage => {
+                "arg_max(ev.path, ev.timestamp) FILTER (WHERE ev.event = '$pageview')"
+            }
             Self::Referrer => "json_extract_string(ev.properties, '$.\"$referring_domain\"')",
             Self::Channel => "json_extract_string(ev.properties, '$.\"$channel_type\"')",
             Self::UtmSource => "json_extract_string(ev.properties, '$.utm_source')",
@@ -95,6 +113,9 @@ pub struct TopRow {
     pub visitors: u64,
     pub pageviews: u64,
     pub events: u64,
+    /// Sessions entering or leaving there (`entry_page`, `exit_page` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -104,15 +125,18 @@ pub struct TopAnswer {
     pub results: Vec<TopRow>,
 }
 
-/// Rows: value, visitors, pageviews, events — most visitors first, then most
-/// events, then by value.
+/// Rows: value, visitors, pageviews, events, sessions (entry and exit pages;
+/// else NULL) — most visitors first, then most events (sessions), then by value.
 pub fn top_sql(q: &TopQuery) -> Sql {
+    if matches!(q.dimension, Dimension::EntryPage | Dimension::ExitPage) {
+        return session_pages_sql(q);
+    }
     let mut s = Sql::default();
     s.push("SELECT ")
         .push(q.dimension.expression())
         .push(
             " AS value, count(DISTINCT ev.person), \
-             count(*) FILTER (WHERE ev.event = '$pageview'), count(*) FROM ",
+             count(*) FILTER (WHERE ev.event = '$pageview'), count(*), NULL::BIGINT FROM ",
         )
         .push(EVENTS_WITH_PERSON_SELECT)
         .push(" ev WHERE ev.project_id = ")
@@ -128,6 +152,33 @@ pub fn top_sql(q: &TopQuery) -> Sql {
         s.push(" AND ev.is_bot IS NOT TRUE");
     }
     s.push(" GROUP BY value ORDER BY 2 DESC, 4 DESC, value NULLS LAST LIMIT ")
+        .bind(SqlParam::Int(q.limit as i64));
+    s
+}
+
+/// Entry or exit pages: one row per session (its first or last pageview's path,
+/// person, pageviews, events), then grouped by that path.
+fn session_pages_sql(q: &TopQuery) -> Sql {
+    let mut s = Sql::default();
+    s.push("WITH ev AS ");
+    crate::sql::push_sessionized(
+        &mut s,
+        q.project_id,
+        q.range,
+        chrono::Duration::minutes(30),
+        q.include_bots,
+    );
+    s.push(", sessions AS (SELECT ")
+        .push(q.dimension.expression())
+        .push(
+            " AS value, min(ev.timestamp) AS started, any_value(ev.person) AS person, \
+             count(*) FILTER (WHERE ev.event = '$pageview') AS pageviews, count(*) AS events \
+             FROM ev GROUP BY ev.session_key) \
+             SELECT value, count(DISTINCT person), sum(pageviews), sum(events), count(*) \
+             FROM sessions WHERE pageviews > 0 AND started >= ",
+        )
+        .bind(SqlParam::Time(q.range.from))
+        .push(" GROUP BY value ORDER BY 2 DESC, 5 DESC, value NULLS LAST LIMIT ")
         .bind(SqlParam::Int(q.limit as i64));
     s
 }

@@ -219,13 +219,20 @@ async fn oversized_events_and_bodies_are_413() {
 async fn unknown_routes_answer_json_404() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir).await;
-    let r = server
-        .client
-        .get(format!("{}/nope", server.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(r, 404).await, "not_found");
+    // Other paths are the dashboard's (a single-page app); the API's are not.
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/v1/nope"),
+        (reqwest::Method::POST, "/nope"),
+        (reqwest::Method::GET, "/nope.js"),
+    ] {
+        let r = server
+            .client
+            .request(method, format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_code(r, 404).await, "not_found", "{path}");
+    }
 }
 
 #[tokio::test]

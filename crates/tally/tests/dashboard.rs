@@ -2,7 +2,8 @@
 //! assets, gzip, ETag revalidation, its CSP, API 404s left alone), its API
 //! types checked against the served OpenAPI document, and a new user's walk
 //! through it in Debian's headless Chromium (`tests/browser/dashboard.mjs`):
-//! setup, a new project, events from a site arriving live, the overview.
+//! setup, a new project, events from a site arriving live, the overview, a
+//! funnel of the visit.
 
 mod common;
 
@@ -203,6 +204,18 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
         .collect();
     assert_eq!(pages, ["/", "/checkout"], "{r}");
     assert_eq!(r["chart_drawn"], 1);
+    assert_eq!(r["funnel_counts"], serde_json::json!(["1", "1"]), "{r}");
+    assert_eq!(r["funnel_conversion"], "100%");
+    assert_eq!(r["funnel_bars"], 1, "the steps drawn as bars");
+    assert_eq!(
+        r["explorer_all"],
+        serde_json::json!(["$autocapture", "$pageview", "$pageview", "while_paused"]),
+        "{r}"
+    );
+    assert_eq!(r["explorer_pageviews"], 2);
+    assert_eq!(r["explorer_properties"], true);
+    assert_eq!(r["entry_pages"], serde_json::json!(["/"]), "{r}");
+    assert_eq!(r["exit_pages"], serde_json::json!(["/checkout"]), "{r}");
     assert_eq!(r["no_horizontal_scroll"], true, "fits a phone");
     assert_eq!(r["logged_out"], true);
     for shot in [

@@ -24,7 +24,7 @@ async fn every_answer_carries_the_security_headers_and_hsts_only_when_asked() {
             .await,
         server
             .client
-            .get(format!("{}/nowhere", server.base))
+            .get(format!("{}/api/v1/nowhere", server.base))
             .send()
             .await
             .unwrap(),

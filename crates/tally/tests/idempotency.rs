@@ -45,7 +45,8 @@ async fn resent_events_count_once_everywhere_across_restarts() {
     server.capture(&json!({"batch": [ev(&b, "u2")]})).await;
     let expected = (
         2,
-        json!({"events": 2, "unique_users": 2}),
+        json!({"events": 2, "unique_users": 2, "pageviews": 0, "sessions": 2,
+               "bounce_rate": null, "avg_session_secs": 0.0}),
         json!([{"event": "buy", "count": 2, "unique_users": 2}]),
         2,
     );

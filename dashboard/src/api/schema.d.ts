@@ -697,7 +697,7 @@ export interface components {
             results: components["schemas"]["Definition"][];
         };
         /** @enum {string} */
-        Dimension: "page" | "referrer" | "channel" | "utm_source" | "utm_medium" | "utm_campaign" | "country" | "browser" | "os" | "device" | "event";
+        Dimension: "page" | "entry_page" | "exit_page" | "referrer" | "channel" | "utm_source" | "utm_medium" | "utm_campaign" | "country" | "browser" | "os" | "device" | "event";
         ErrorBody: {
             code: string;
             message: string;
@@ -1363,6 +1363,11 @@ export interface components {
             events: number;
             /** Format: int64 */
             pageviews: number;
+            /**
+             * Format: int64
+             * @description Sessions entering or leaving there (`entry_page`, `exit_page` only).
+             */
+            sessions?: number | null;
             /** @description `null`: events without a value (direct traffic has no referrer). */
             value?: string | null;
             /**

@@ -16,7 +16,7 @@ export function presetRange(preset: string): Range {
   return { preset, from: from.toISOString(), to: to.toISOString(), interval };
 }
 
-export function RangePicker({ range, onChange }: { range: Range; onChange: (r: Range) => void }) {
+export function RangePicker({ range, onChange, intervals = true }: { range: Range; onChange: (r: Range) => void; intervals?: boolean }) {
   const day = (iso: string) => iso.slice(0, 10);
   return (
     <div class="toolbar" role="group" aria-label="Date range">
@@ -33,11 +33,11 @@ export function RangePicker({ range, onChange }: { range: Range; onChange: (r: R
         To
         <input type="date" value={day(range.to)} onChange={(e) => onChange({ ...range, preset: "custom", to: new Date(new Date((e.target as HTMLInputElement).value).getTime() + 86400_000).toISOString() })} />
       </label>
-      <select aria-label="Interval" value={range.interval} onChange={(e) => onChange({ ...range, interval: (e.target as HTMLSelectElement).value as Range["interval"] })}>
+      {intervals && <select aria-label="Interval" value={range.interval} onChange={(e) => onChange({ ...range, interval: (e.target as HTMLSelectElement).value as Range["interval"] })}>
         <option value="hour">Hourly</option>
         <option value="day">Daily</option>
         <option value="week">Weekly</option>
-      </select>
+      </select>}
     </div>
   );
 }

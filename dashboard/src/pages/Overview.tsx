@@ -14,7 +14,7 @@ type Stats = {
 type TopRow = { value: string | null; visitors: number; pageviews: number; events: number };
 
 const TABLES: [string, string, string][] = [
-  ["page", "Pages", "Page"], ["referrer", "Referrers", "Referrer"], ["channel", "Channels", "Channel"],
+  ["page", "Pages", "Page"], ["entry_page", "Entry pages", "Page"], ["exit_page", "Exit pages", "Page"], ["referrer", "Referrers", "Referrer"], ["channel", "Channels", "Channel"],
   ["utm_campaign", "Campaigns", "Campaign"], ["country", "Countries", "Country"], ["browser", "Browsers", "Browser"],
   ["os", "Operating systems", "OS"], ["device", "Devices", "Device"], ["event", "Events", "Event"],
 ];

@@ -115,6 +115,40 @@ try {
   report.chart_drawn = await page.locator(".chart canvas").count();
   await page.screenshot({ path: `${outDir}/dashboard-overview.png`, fullPage: true });
 
+  // A funnel of the visit: a pageview, then the click.
+  await page.getByRole("link", { name: "Funnel", exact: true }).click();
+  await page.getByLabel("Step 1").waitFor();
+  await page.getByLabel("Step 1").selectOption("$pageview");
+  await page.getByLabel("Step 2").selectOption("$autocapture");
+  await page.waitForFunction(() => {
+    const cells = [...document.querySelectorAll("[data-testid=funnel-steps] .step-count")];
+    return cells.length === 2 && document.querySelector("[data-testid=funnel-steps]")?.textContent.includes("$autocapture");
+  });
+  report.funnel_counts = await page.locator("[data-testid=funnel-steps] .step-count").allTextContents();
+  report.funnel_conversion = await page.getByTestId("funnel-conversion").textContent();
+  report.funnel_bars = await page.locator(".chart canvas").count();
+  await page.screenshot({ path: `${outDir}/dashboard-funnel.png`, fullPage: true });
+  // The event explorer: everything, then only pageviews, each row opening
+  // its properties.
+  await page.getByRole("link", { name: "Events", exact: true }).click();
+  await page.getByTestId("events").waitFor();
+  report.explorer_all = (await page.locator("[data-testid=events] .event-name").allTextContents()).sort();
+  await page.getByLabel("Event").selectOption("$pageview");
+  await page.waitForFunction(() => {
+    const names = [...document.querySelectorAll("[data-testid=events] .event-name")];
+    return names.length > 0 && names.every((c) => c.textContent === "$pageview");
+  });
+  report.explorer_pageviews = await page.locator("[data-testid=events] .event-name").count();
+  await page.locator("[data-testid=events] tbody tr").first().click();
+  report.explorer_properties = (await page.locator("pre.props").textContent()).includes("$current_url");
+  await page.screenshot({ path: `${outDir}/dashboard-events.png`, fullPage: true });
+
+  await page.getByRole("link", { name: "Overview", exact: true }).click();
+  await page.getByTestId("metric-pageviews").filter({ hasNotText: "–" }).waitFor();
+  await page.locator("[data-table=entry_page] tbody tr").first().waitFor();
+  report.entry_pages = await page.locator("[data-table=entry_page] tbody .label").allTextContents();
+  report.exit_pages = await page.locator("[data-table=exit_page] tbody .label").allTextContents();
+
   // Phone width and dark mode.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.emulateMedia({ colorScheme: "dark" });
