@@ -10,6 +10,8 @@ import { Overview } from "./pages/Overview";
 import { Live } from "./pages/Live";
 import { Funnel } from "./pages/Funnel";
 import { Events } from "./pages/Events";
+import { Settings } from "./pages/Settings";
+import { Persons, Sessions } from "./pages/People";
 import "./style.css";
 
 export type Me = {
@@ -21,9 +23,11 @@ function App() {
   const { path } = useLocation();
   const [me, setMe] = useState<Me | null | undefined>(undefined);
   const [setupNeeded, setSetupNeeded] = useState(false);
+  const [allowSignup, setAllowSignup] = useState(false);
 
   async function load() {
     const setup = await api.GET("/api/v1/setup");
+    setAllowSignup(Boolean(setup.data?.allow_signup));
     if (setup.data?.needed) {
       setSetupNeeded(true);
       setMe(null);
@@ -40,7 +44,7 @@ function App() {
 
   if (me === undefined) return <div class="center muted" aria-busy="true">Loading…</div>;
   if (setupNeeded) return <Setup onDone={load} />;
-  if (me === null) return <Login onDone={load} />;
+  if (me === null) return <Login onDone={load} allowSignup={allowSignup} />;
 
   const project = match("/p/:id", path) ?? match("/p/:id/:page", path);
   const projectId = project ? Number(project.id) : null;
@@ -50,6 +54,9 @@ function App() {
       project?.page === "live" ? <Live projectId={projectId} />
       : project?.page === "funnel" ? <Funnel projectId={projectId} />
       : project?.page === "events" ? <Events projectId={projectId} />
+      : project?.page === "sessions" ? <Sessions projectId={projectId} />
+      : project?.page === "persons" ? <Persons projectId={projectId} />
+      : project?.page === "settings" ? <Settings projectId={projectId} onChange={load} />
       : <Overview projectId={projectId} />;
   } else {
     page = <Projects me={me} onChange={load} />;
@@ -90,7 +97,10 @@ function Header({ me, projectId, path }: { me: Me; projectId: number | null; pat
           <a href={`/p/${projectId}`} onClick={onLink} aria-current={path === `/p/${projectId}` ? "page" : undefined}>Overview</a>
           <a href={`/p/${projectId}/funnel`} onClick={onLink} aria-current={path.endsWith("/funnel") ? "page" : undefined}>Funnel</a>
           <a href={`/p/${projectId}/events`} onClick={onLink} aria-current={path.endsWith("/events") ? "page" : undefined}>Events</a>
+          <a href={`/p/${projectId}/sessions`} onClick={onLink} aria-current={path.endsWith("/sessions") ? "page" : undefined}>Sessions</a>
+          <a href={`/p/${projectId}/persons`} onClick={onLink} aria-current={path.endsWith("/persons") ? "page" : undefined}>Persons</a>
           <a href={`/p/${projectId}/live`} onClick={onLink} aria-current={path.endsWith("/live") ? "page" : undefined}>Live</a>
+          <a href={`/p/${projectId}/settings`} onClick={onLink} aria-current={path.endsWith("/settings") ? "page" : undefined}>Settings</a>
         </nav>
       )}
       <span class="spacer" />

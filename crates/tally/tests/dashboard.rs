@@ -216,8 +216,25 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
     assert_eq!(r["explorer_properties"], true);
     assert_eq!(r["entry_pages"], serde_json::json!(["/"]), "{r}");
     assert_eq!(r["exit_pages"], serde_json::json!(["/checkout"]), "{r}");
+    // The visit: two pageviews, a click and `while_paused`, one SDK session.
+    assert_eq!(r["sessions_rows"], 1, "{r}");
+    assert_eq!(
+        r["session_timeline"],
+        serde_json::json!(["$pageview", "$autocapture", "$pageview", "while_paused"]),
+        "{r}"
+    );
+    assert_eq!(r["persons_rows"], 1, "{r}");
+    assert_eq!(r["person_timeline"], 4, "{r}");
+    assert_eq!(r["saved_timezone"], "Europe/Berlin", "{r}");
+    assert_eq!(r["rotated_key"], true);
+    assert_eq!(r["personal_key"], true);
     assert_eq!(r["no_horizontal_scroll"], true, "fits a phone");
     assert_eq!(r["logged_out"], true);
+    assert_eq!(
+        r["registered_projects"], 0,
+        "a new account sees none of Ada's projects"
+    );
+    assert_eq!(r["registered_hint"], true);
     for shot in [
         "setup",
         "project-created",

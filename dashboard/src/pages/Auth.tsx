@@ -36,7 +36,8 @@ export function Setup({ onDone }: { onDone: () => void }) {
   );
 }
 
-export function Login({ onDone }: { onDone: () => void }) {
+export function Login({ onDone, allowSignup }: { onDone: () => void; allowSignup: boolean }) {
+  const [registering, setRegistering] = useState(false);
   const form = useForm(async (f) => {
     const r = await api.POST("/api/v1/auth/login", {
       body: { email: String(f.get("email")), password: String(f.get("password")) },
@@ -45,6 +46,7 @@ export function Login({ onDone }: { onDone: () => void }) {
     onDone();
     return null;
   });
+  if (registering) return <Register onDone={onDone} onCancel={() => setRegistering(false)} />;
   return (
     <form class="card auth" onSubmit={form.onSubmit}>
       <h1>Log in to Tally</h1>
@@ -52,6 +54,33 @@ export function Login({ onDone }: { onDone: () => void }) {
       <label>Password<input name="password" type="password" required autocomplete="current-password" /></label>
       {form.error && <p class="error" role="alert">{form.error}</p>}
       <button disabled={form.busy}>Log in</button>
+      {allowSignup && (
+        <p class="muted">
+          New here? <a href="#register" onClick={(e) => { e.preventDefault(); setRegistering(true); }}>Create an account</a>
+        </p>
+      )}
+    </form>
+  );
+}
+
+function Register({ onDone, onCancel }: { onDone: () => void; onCancel: () => void }) {
+  const form = useForm(async (f) => {
+    const r = await api.POST("/api/v1/auth/register", {
+      body: { email: String(f.get("email")), password: String(f.get("password")), name: String(f.get("name") || "") || undefined },
+    });
+    if (r.error) return errorText(r.error);
+    onDone();
+    return null;
+  });
+  return (
+    <form class="card auth" onSubmit={form.onSubmit}>
+      <h1>Create your Tally account</h1>
+      <label>Name<input name="name" autocomplete="name" /></label>
+      <label>Email<input name="email" type="email" required autocomplete="email" /></label>
+      <label>Password<input name="password" type="password" required minLength={8} autocomplete="new-password" /></label>
+      {form.error && <p class="error" role="alert">{form.error}</p>}
+      <button disabled={form.busy}>Create account</button>
+      <p class="muted"><a href="#login" onClick={(e) => { e.preventDefault(); onCancel(); }}>I have an account</a></p>
     </form>
   );
 }

@@ -149,6 +149,39 @@ try {
   report.entry_pages = await page.locator("[data-table=entry_page] tbody .label").allTextContents();
   report.exit_pages = await page.locator("[data-table=exit_page] tbody .label").allTextContents();
 
+  // Sessions and persons, each opening a timeline of the visit.
+  await page.getByRole("link", { name: "Sessions", exact: true }).click();
+  await page.getByTestId("sessions").waitFor();
+  report.sessions_rows = await page.locator("[data-testid=sessions] tbody tr").count();
+  await page.locator("[data-testid=sessions] tbody tr").first().click();
+  await page.getByTestId("timeline").waitFor();
+  report.session_timeline = await page.locator("[data-testid=timeline] .event-name").allTextContents();
+  await page.screenshot({ path: `${outDir}/dashboard-sessions.png`, fullPage: true });
+  await page.getByRole("link", { name: "Persons", exact: true }).click();
+  await page.getByTestId("persons").waitFor();
+  report.persons_rows = await page.locator("[data-testid=persons] tbody tr").count();
+  await page.locator("[data-testid=persons] tbody tr").first().click();
+  await page.getByTestId("timeline").waitFor();
+  report.person_timeline = await page.locator("[data-testid=timeline] .event-name").count();
+  await page.screenshot({ path: `${outDir}/dashboard-persons.png`, fullPage: true });
+
+  // Settings: the time zone saved, the ingest key rotated, a personal key made.
+  page.on("dialog", (d) => d.accept());
+  await page.getByRole("link", { name: "Settings", exact: true }).click();
+  await page.getByLabel("Time zone", { exact: false }).fill("Europe/Berlin");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText("Saved.").waitFor();
+  await page.reload();
+  report.saved_timezone = await page.getByLabel("Time zone", { exact: false }).inputValue();
+  await page.getByRole("button", { name: "Rotate the ingest key" }).click();
+  report.rotated_key = (await page.getByTestId("rotated-key").textContent()).startsWith("tly_ing_");
+  await page.getByLabel("Key name").fill("reporting");
+  await page.getByRole("button", { name: "Make key" }).click();
+  report.personal_key = (await page.getByTestId("personal-key").textContent()).length > 10;
+  await page.screenshot({ path: `${outDir}/dashboard-settings.png`, fullPage: true });
+  await page.getByRole("link", { name: "Overview", exact: true }).click();
+  await page.getByTestId("metric-pageviews").filter({ hasNotText: "–" }).waitFor();
+
   // Phone width and dark mode.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.emulateMedia({ colorScheme: "dark" });
@@ -161,6 +194,16 @@ try {
   await page.getByRole("heading", { name: "Log in to Tally" }).waitFor();
   report.logged_out = true;
   await page.screenshot({ path: `${outDir}/dashboard-login.png` });
+
+  // Sign-up is open by default: a second person registers and starts with no
+  // projects (Ada's are not theirs) and a hint what to do.
+  await page.getByRole("link", { name: "Create an account" }).click();
+  await page.getByLabel("Email").fill("bob@example.com");
+  await page.getByLabel("Password").fill("another good password");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("heading", { name: "Projects" }).waitFor();
+  report.registered_projects = await page.locator(".cards .big").count();
+  report.registered_hint = await page.locator("p.empty").isVisible();
 } finally {
   await browser.close();
   site.close();
