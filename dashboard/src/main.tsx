@@ -12,6 +12,7 @@ import { Funnel } from "./pages/Funnel";
 import { Events } from "./pages/Events";
 import { Settings } from "./pages/Settings";
 import { Persons, Sessions } from "./pages/People";
+import { Insights } from "./pages/Insights";
 import "./style.css";
 
 export type Me = {
@@ -53,6 +54,7 @@ function App() {
     page =
       project?.page === "live" ? <Live projectId={projectId} />
       : project?.page === "funnel" ? <Funnel projectId={projectId} />
+      : project?.page === "insights" ? <Insights projectId={projectId} />
       : project?.page === "events" ? <Events projectId={projectId} />
       : project?.page === "sessions" ? <Sessions projectId={projectId} />
       : project?.page === "persons" ? <Persons projectId={projectId} />
@@ -95,6 +97,7 @@ function Header({ me, projectId, path }: { me: Me; projectId: number | null; pat
       {projectId !== null && (
         <nav>
           <a href={`/p/${projectId}`} onClick={onLink} aria-current={path === `/p/${projectId}` ? "page" : undefined}>Overview</a>
+          <a href={`/p/${projectId}/insights`} onClick={onLink} aria-current={path.endsWith("/insights") ? "page" : undefined}>Trends</a>
           <a href={`/p/${projectId}/funnel`} onClick={onLink} aria-current={path.endsWith("/funnel") ? "page" : undefined}>Funnel</a>
           <a href={`/p/${projectId}/events`} onClick={onLink} aria-current={path.endsWith("/events") ? "page" : undefined}>Events</a>
           <a href={`/p/${projectId}/sessions`} onClick={onLink} aria-current={path.endsWith("/sessions") ? "page" : undefined}>Sessions</a>

@@ -208,6 +208,27 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
     assert_eq!(r["funnel_conversion"], "100%");
     assert_eq!(r["funnel_bars"], 1, "the steps drawn as bars");
     assert_eq!(
+        r["trend_total"],
+        serde_json::json!(["2"]),
+        "two pageviews: {r}"
+    );
+    let mut breakdown: Vec<String> = r["trend_breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row.as_str().unwrap().to_owned())
+        .collect();
+    breakdown.sort();
+    assert_eq!(breakdown, ["$pageview: /1", "$pageview: /checkout1"], "{r}");
+    let sizes: Vec<&str> = r["retention_sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(sizes.iter().filter(|s| **s == "1").count(), 1, "{r}");
+    assert!(sizes.iter().all(|s| *s == "1" || *s == "0"), "{r}");
+    assert_eq!(
         r["explorer_all"],
         serde_json::json!(["$autocapture", "$pageview", "$pageview", "while_paused"]),
         "{r}"

@@ -128,6 +128,18 @@ try {
   report.funnel_conversion = await page.getByTestId("funnel-conversion").textContent();
   report.funnel_bars = await page.locator(".chart canvas").count();
   await page.screenshot({ path: `${outDir}/dashboard-funnel.png`, fullPage: true });
+  // Trends: pageviews over the range, then broken down by path; retention of
+  // the visitor in today's cohort.
+  await page.getByRole("link", { name: "Trends", exact: true }).click();
+  await page.locator("[data-testid=trend-totals] .trend-total").first().waitFor();
+  report.trend_total = await page.locator("[data-testid=trend-totals] .trend-total").allTextContents();
+  await page.getByLabel("Breakdown").selectOption("$pathname");
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=trend-totals] .trend-total").length === 2);
+  report.trend_breakdown = await page.locator("[data-testid=trend-totals] tbody tr").allTextContents();
+  await page.locator("[data-testid=retention] .cohort-size").first().waitFor();
+  report.retention_sizes = await page.locator("[data-testid=retention] .cohort-size").allTextContents();
+  await page.screenshot({ path: `${outDir}/dashboard-insights.png`, fullPage: true });
+
   // The event explorer: everything, then only pageviews, each row opening
   // its properties.
   await page.getByRole("link", { name: "Events", exact: true }).click();
