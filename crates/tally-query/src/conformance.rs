@@ -55,6 +55,7 @@ macro_rules! conformance_suite {
             trends_answer_series_math_breakdowns_filters_compare_and_cumulative,
             top_tables_count_visitors_pageviews_and_events,
             entry_and_exit_pages_are_per_session,
+            dashboard_filters_narrow_tables_cards_and_charts,
             funnels_count_persons_per_step_loose_and_strict,
             retention_counts_cohorts_first_time_and_recurring,
             stickiness_and_lifecycle_follow_persons_across_days,
@@ -109,6 +110,7 @@ pub async fn duplicates_are_stored_once(db: &impl Backend) {
             project_id: 1,
             range: range("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z"),
             include_bots: false,
+            filters: Default::default(),
         })
         .await
         .unwrap();
@@ -253,6 +255,7 @@ pub async fn bots_are_left_out_unless_asked(db: &impl Backend) {
                 project_id: 1,
                 range: r,
                 include_bots,
+                filters: Default::default(),
             })
             .await
             .unwrap();
@@ -607,6 +610,7 @@ pub async fn top_events_and_overview_count_per_project_and_range(db: &impl Backe
             project_id: 1,
             range: r,
             include_bots: false,
+            filters: Default::default(),
         })
         .await
         .unwrap();
@@ -674,6 +678,7 @@ pub async fn overview_counts_pageviews_sessions_bounces_and_lengths(db: &impl Ba
             project_id: 1,
             range: range("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"),
             include_bots: false,
+            filters: Default::default(),
         })
         .await
         .unwrap();
@@ -1018,6 +1023,107 @@ pub async fn trends_answer_series_math_breakdowns_filters_compare_and_cumulative
     assert_eq!(values(&empty.results[0]), vec![Some(0.0), Some(0.0)]);
 }
 
+/// The dashboard's click-to-filter: a table row's value narrows every other
+/// table, the cards and the chart to the events with it.
+pub async fn dashboard_filters_narrow_tables_cards_and_charts(db: &impl Backend) {
+    use crate::top::{Dimension, DimensionFilters, TopQuery, TopRow};
+    let view = |who: &str, path: &str, browser: &str, country: Option<&str>, ts: &str| {
+        let mut e = event(1, "$pageview", who, ts);
+        e.path = Some(path.into());
+        e.browser = Some(browser.into());
+        e.country = country.map(Into::into);
+        e
+    };
+    db.insert_batch(
+        vec![
+            view("u1", "/home", "Chrome", Some("DE"), "2026-11-02T10:00:00Z"),
+            view(
+                "u1",
+                "/pricing",
+                "Chrome",
+                Some("DE"),
+                "2026-11-02T10:01:00Z",
+            ),
+            view("u2", "/home", "Firefox", Some("US"), "2026-11-02T11:00:00Z"),
+            view("u3", "/home", "Chrome", None, "2026-11-02T12:00:00Z"),
+        ]
+        .into(),
+    )
+    .await
+    .unwrap();
+    let r = range("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z");
+    let filter = |json: &str| DimensionFilters::parse(json).unwrap();
+    let top = |dimension: Dimension, filters: DimensionFilters| async move {
+        db.top(TopQuery {
+            project_id: 1,
+            dimension,
+            range: r,
+            limit: 10,
+            include_bots: false,
+            filters,
+        })
+        .await
+        .unwrap()
+        .results
+    };
+    let row = |value: &str, visitors: u64, pageviews: u64| TopRow {
+        value: Some(value.into()),
+        visitors,
+        pageviews,
+        events: pageviews,
+        sessions: None,
+    };
+    assert_eq!(
+        top(Dimension::Page, filter(r#"{"browser": "Chrome"}"#)).await,
+        vec![row("/home", 2, 2), row("/pricing", 1, 1)]
+    );
+    // `null`: events without a country (u3).
+    assert_eq!(
+        top(Dimension::Browser, filter(r#"{"country": null}"#)).await,
+        vec![row("Chrome", 1, 1)]
+    );
+    // Two dimensions at once must both hold.
+    assert_eq!(
+        top(
+            Dimension::Country,
+            filter(r#"{"browser": "Chrome", "page": "/pricing"}"#)
+        )
+        .await,
+        vec![row("DE", 1, 1)]
+    );
+    let o = db
+        .overview(OverviewQuery {
+            project_id: 1,
+            range: r,
+            include_bots: false,
+            filters: filter(r#"{"browser": "Firefox"}"#),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            o.current.events,
+            o.current.unique_users,
+            o.current.pageviews
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!((o.current.sessions, o.current.bounce_rate), (1, Some(1.0)));
+    let mut q = TimeseriesQuery::new(1, None, Interval::Day, r, Tz::UTC, Math::Total).unwrap();
+    q.filters = filter(r#"{"browser": "Chrome"}"#);
+    let points = db.timeseries(q).await.unwrap().results;
+    assert_eq!(points.iter().map(|p| p.value).sum::<u64>(), 3);
+
+    for bad in [
+        r#"{"entry_page": "/home"}"#,
+        r#"{"browser": 5}"#,
+        r#"{"nope": "x"}"#,
+        r#"["browser"]"#,
+    ] {
+        assert!(DimensionFilters::parse(bad).is_err(), "{bad}");
+    }
+}
+
 /// Entry and exit pages: the first and last pageview of each session that
 /// starts in the range; rows count visitors, the sessions' pageviews and
 /// events, and the sessions.
@@ -1062,6 +1168,7 @@ pub async fn entry_and_exit_pages_are_per_session(db: &impl Backend) {
             range: range("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"),
             limit: 10,
             include_bots: false,
+            filters: Default::default(),
         })
         .await
         .unwrap()
@@ -1134,6 +1241,7 @@ pub async fn top_tables_count_visitors_pageviews_and_events(db: &impl Backend) {
             range: range("2026-11-01T00:00:00Z", "2026-11-04T00:00:00Z"),
             limit,
             include_bots: false,
+            filters: Default::default(),
         })
         .await
         .unwrap()

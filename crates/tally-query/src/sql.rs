@@ -159,11 +159,11 @@ pub fn timeseries(q: &TimeseriesQuery) -> Sql {
         Math::UniqueUsers => "count(DISTINCT person)",
     });
     s.push(match q.math {
-        Math::Total => " FROM events",
+        Math::Total => " FROM events ev",
         Math::UniqueUsers => " FROM ",
     });
     if q.math == Math::UniqueUsers {
-        s.push(EVENTS_WITH_PERSON);
+        s.push(EVENTS_WITH_PERSON_SELECT).push(" ev");
     }
     s.push(" WHERE project_id = ")
         .bind(SqlParam::Int(q.project_id))
@@ -175,6 +175,7 @@ pub fn timeseries(q: &TimeseriesQuery) -> Sql {
         s.push(" AND event = ").bind(SqlParam::Text(event.clone()));
     }
     bots(&mut s, q.include_bots);
+    q.filters.push_sql(&mut s);
     s.push(" GROUP BY bucket");
     s
 }
@@ -428,8 +429,10 @@ pub fn overview(q: &OverviewQuery) -> Sql {
          epoch_us(max(timestamp)) - epoch_us(min(timestamp)) AS length, \
          count(*) FILTER (WHERE event = '$pageview') AS pageviews, \
          count(*) FILTER (WHERE event NOT IN ('$pageview', '$pageleave')) AS other \
-         FROM ev GROUP BY session_key) SELECT * FROM ",
+         FROM ev WHERE TRUE",
     );
+    q.filters.push_sql(&mut s);
+    s.push(" GROUP BY session_key) SELECT * FROM ");
     for (i, current) in [true, false].into_iter().enumerate() {
         if i > 0 {
             s.push(", ");
@@ -455,7 +458,9 @@ pub fn overview(q: &OverviewQuery) -> Sql {
         in_range(&mut s, "timestamp");
         s.push("), count(*) FILTER (WHERE event = '$pageview' AND ");
         in_range(&mut s, "timestamp");
-        s.push(") FROM ev) e").push(if current { "c" } else { "p" });
+        s.push(") FROM ev WHERE TRUE");
+        q.filters.push_sql(&mut s);
+        s.push(") e").push(if current { "c" } else { "p" });
         s.push(", (SELECT count(*) FILTER (WHERE ");
         in_range(&mut s, "started");
         s.push("), count(*) FILTER (WHERE pageviews > 0 AND ");
@@ -521,6 +526,7 @@ mod tests {
                 project_id: 42,
                 range,
                 include_bots: true,
+                filters: Default::default(),
             }),
         ];
         for s in all {

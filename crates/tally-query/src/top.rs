@@ -95,6 +95,57 @@ impl Dimension {
     }
 }
 
+/// The dashboard's filter (`filter` of `/overview`, `/timeseries`, `/top`):
+/// only events whose dimension has the value shown in a table row —
+/// `{"browser": "Chrome", "referrer": null}` (`null`: events without one). All
+/// must hold. Values are bound parameters; dimensions come from the closed list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DimensionFilters(pub Vec<(Dimension, Option<String>)>);
+
+impl DimensionFilters {
+    /// At most this many dimensions at once.
+    pub const MAX: usize = 10;
+
+    /// Reads the JSON object of the `filter` parameter.
+    pub fn parse(text: &str) -> Result<Self, QueryError> {
+        let bad = |why: &str| QueryError::InvalidFilter(format!("filter: {why}"));
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).map_err(|_| {
+                bad("a JSON object of dimension → value, e.g. {\"browser\": \"Chrome\"}")
+            })?;
+        if map.len() > Self::MAX {
+            return Err(bad("at most 10 dimensions"));
+        }
+        let mut filters = Vec::with_capacity(map.len());
+        for (name, value) in map {
+            let dimension = Dimension::from_str(&name)?;
+            if matches!(dimension, Dimension::EntryPage | Dimension::ExitPage) {
+                return Err(bad(
+                    "entry_page and exit_page describe sessions, not events",
+                ));
+            }
+            let value = match value {
+                serde_json::Value::String(v) => Some(v),
+                serde_json::Value::Null => None,
+                _ => return Err(bad("values are strings or null")),
+            };
+            filters.push((dimension, value));
+        }
+        Ok(Self(filters))
+    }
+
+    /// ` AND …` for each dimension, over the events relation aliased `ev`.
+    pub(crate) fn push_sql(&self, s: &mut Sql) {
+        for (dimension, value) in &self.0 {
+            s.push(" AND ").push(dimension.expression());
+            match value {
+                Some(v) => s.push(" = ").bind(SqlParam::Text(v.clone())),
+                None => s.push(" IS NULL"),
+            };
+        }
+    }
+}
+
 /// `GET /top/{dimension}`.
 #[derive(Debug, Clone)]
 pub struct TopQuery {
@@ -103,6 +154,7 @@ pub struct TopQuery {
     pub range: TimeRange,
     pub limit: usize,
     pub include_bots: bool,
+    pub filters: DimensionFilters,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -151,6 +203,7 @@ pub fn top_sql(q: &TopQuery) -> Sql {
     if !q.include_bots {
         s.push(" AND ev.is_bot IS NOT TRUE");
     }
+    q.filters.push_sql(&mut s);
     s.push(" GROUP BY value ORDER BY 2 DESC, 4 DESC, value NULLS LAST LIMIT ")
         .bind(SqlParam::Int(q.limit as i64));
     s
@@ -173,12 +226,16 @@ fn session_pages_sql(q: &TopQuery) -> Sql {
         .push(
             " AS value, min(ev.timestamp) AS started, any_value(ev.person) AS person, \
              count(*) FILTER (WHERE ev.event = '$pageview') AS pageviews, count(*) AS events \
-             FROM ev GROUP BY ev.session_key) \
+             FROM ev WHERE TRUE",
+        );
+    q.filters.push_sql(&mut s);
+    s.push(
+        " GROUP BY ev.session_key) \
              SELECT value, count(DISTINCT person), sum(pageviews), sum(events), count(*) \
              FROM sessions WHERE pageviews > 0 AND started >= ",
-        )
-        .bind(SqlParam::Time(q.range.from))
-        .push(" GROUP BY value ORDER BY 2 DESC, 5 DESC, value NULLS LAST LIMIT ")
-        .bind(SqlParam::Int(q.limit as i64));
+    )
+    .bind(SqlParam::Time(q.range.from))
+    .push(" GROUP BY value ORDER BY 2 DESC, 5 DESC, value NULLS LAST LIMIT ")
+    .bind(SqlParam::Int(q.limit as i64));
     s
 }

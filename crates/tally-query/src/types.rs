@@ -224,6 +224,7 @@ pub struct TimeseriesQuery {
     pub plan: BucketPlan,
     /// Count bot traffic too (left out by default).
     pub include_bots: bool,
+    pub filters: crate::top::DimensionFilters,
 }
 
 impl TimeseriesQuery {
@@ -242,6 +243,7 @@ impl TimeseriesQuery {
             math,
             plan: BucketPlan::new(range, interval, tz)?,
             include_bots: false,
+            filters: Default::default(),
         })
     }
 }
@@ -293,6 +295,8 @@ pub struct OverviewQuery {
     pub range: TimeRange,
     /// Count bot traffic too (left out by default).
     pub include_bots: bool,
+    /// Only events matching these (sessions are still cut from all events).
+    pub filters: crate::top::DimensionFilters,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, ToSchema)]

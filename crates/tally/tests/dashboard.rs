@@ -204,6 +204,13 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
         .collect();
     assert_eq!(pages, ["/", "/checkout"], "{r}");
     assert_eq!(r["chart_drawn"], 1);
+    assert_eq!(r["filtered_pageviews"], "1", "filtered to /checkout: {r}");
+    assert_eq!(
+        r["filtered_events_table"],
+        serde_json::json!(["$pageview", "while_paused"]),
+        "only what happened on /checkout is left (the click was on /): {r}"
+    );
+    assert_eq!(r["unfiltered_pageviews"], "2");
     assert_eq!(r["funnel_counts"], serde_json::json!(["1", "1"]), "{r}");
     assert_eq!(r["funnel_conversion"], "100%");
     assert_eq!(r["funnel_bars"], 1, "the steps drawn as bars");

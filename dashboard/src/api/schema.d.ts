@@ -2505,6 +2505,11 @@ export interface operations {
                 limit?: number;
                 /** @description Count bot traffic too; bots are left out by default. */
                 include_bots?: boolean;
+                /**
+                 * @description `overview` and `top/{dimension}`: only events with these dashboard-dimension
+                 *     values, a JSON object: `{"browser": "Chrome", "referrer": null}`.
+                 */
+                filter?: string;
             };
             header?: never;
             path: {
@@ -2953,6 +2958,11 @@ export interface operations {
                 math?: string;
                 /** @description Count bot traffic too; bots are left out by default. */
                 include_bots?: boolean;
+                /**
+                 * @description Only events with these dashboard-dimension values, a JSON object:
+                 *     `{"browser": "Chrome", "referrer": null}`.
+                 */
+                filter?: string;
             };
             header?: never;
             path: {
@@ -3017,6 +3027,11 @@ export interface operations {
                 limit?: number;
                 /** @description Count bot traffic too; bots are left out by default. */
                 include_bots?: boolean;
+                /**
+                 * @description `overview` and `top/{dimension}`: only events with these dashboard-dimension
+                 *     values, a JSON object: `{"browser": "Chrome", "referrer": null}`.
+                 */
+                filter?: string;
             };
             header?: never;
             path: {
@@ -3081,6 +3096,11 @@ export interface operations {
                 limit?: number;
                 /** @description Count bot traffic too; bots are left out by default. */
                 include_bots?: boolean;
+                /**
+                 * @description `overview` and `top/{dimension}`: only events with these dashboard-dimension
+                 *     values, a JSON object: `{"browser": "Chrome", "referrer": null}`.
+                 */
+                filter?: string;
             };
             header?: never;
             path: {

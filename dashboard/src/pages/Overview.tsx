@@ -51,10 +51,13 @@ export function Overview({ projectId }: { projectId: number }) {
   const [trend, setTrend] = useState<{ times: number[]; pageviews: number[]; visitors: number[] } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [reload, setReload] = useState(0);
+  // Click-to-filter: dimension → the value of the clicked row (null: "(none)").
+  const [filters, setFilters] = useState<Record<string, string | null>>({});
+  const filter = Object.keys(filters).length ? JSON.stringify(filters) : undefined;
 
   useEffect(() => {
     const path = { project_id: projectId };
-    const q = { from: range.from, to: range.to };
+    const q = { from: range.from, to: range.to, filter };
     setError(null);
     api.GET("/api/v1/projects/{project_id}/overview", { params: { path, query: q } }).then((r) => {
       if (r.error) return setError(errorText(r.error));
@@ -72,7 +75,7 @@ export function Overview({ projectId }: { projectId: number }) {
         visitors: uv.data!.results.map((p) => p.value),
       });
     });
-  }, [projectId, range, reload]);
+  }, [projectId, range, reload, filter]);
 
   // Fresh numbers every 30 s while the tab is visible (new events arrive all the time).
   useEffect(() => {
@@ -96,6 +99,16 @@ export function Overview({ projectId }: { projectId: number }) {
         <RangePicker range={range} onChange={setRange} />
       </div>
       {error && <p class="error" role="alert">{error}</p>}
+      {filter && (
+        <div class="row wrap chips" aria-label="Filters">
+          {Object.entries(filters).map(([dim, value]) => (
+            <button class="chip" aria-label={`Remove filter ${dim}`} onClick={() => { const { [dim]: _, ...rest } = filters; setFilters(rest); }}>
+              {TABLES.find((t) => t[0] === dim)?.[2] ?? dim}: {value ?? "(none)"} ✕
+            </button>
+          ))}
+          <button class="ghost" onClick={() => setFilters({})}>Clear filters</button>
+        </div>
+      )}
       <div class="metrics">
         <Card label="Visitors" now={c?.unique_users ?? null} before={p?.unique_users ?? null} format={(x) => (x === null ? "–" : fmtNum(x))} />
         <Card label="Pageviews" now={c?.pageviews ?? null} before={p?.pageviews ?? null} format={(x) => (x === null ? "–" : fmtNum(x))} />
@@ -113,26 +126,28 @@ export function Overview({ projectId }: { projectId: number }) {
       <div class="card">{trend ? <TrendChart times={trend.times} series={chartSeries} /> : <div class="chart muted">Loading…</div>}</div>
       <div class="tables">
         {TABLES.map(([dim, title, column]) => (
-          <TopTable projectId={projectId} dimension={dim} title={title} column={column} range={range} reload={reload} />
+          <TopTable projectId={projectId} dimension={dim} title={title} column={column} range={range} reload={reload} filter={filter}
+            onPick={dim === "entry_page" || dim === "exit_page" ? undefined : (value) => setFilters({ ...filters, [dim]: value })} />
         ))}
       </div>
     </section>
   );
 }
 
-function TopTable({ projectId, dimension, title, column, range, reload }: {
+function TopTable({ projectId, dimension, title, column, range, reload, filter, onPick }: {
   projectId: number; dimension: string; title: string; column: string; range: Range; reload: number;
+  filter?: string; onPick?: (value: string | null) => void;
 }) {
   const [rows, setRows] = useState<TopRow[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     api.GET("/api/v1/projects/{project_id}/top/{dimension}", {
-      params: { path: { project_id: projectId, dimension }, query: { from: range.from, to: range.to, limit: 10 } },
+      params: { path: { project_id: projectId, dimension }, query: { from: range.from, to: range.to, limit: 10, filter } },
     }).then((r) => {
       if (r.error) return setError(errorText(r.error));
       setRows((r.data as unknown as { results: TopRow[] }).results);
     });
-  }, [projectId, dimension, range, reload]);
+  }, [projectId, dimension, range, reload, filter]);
   const max = Math.max(1, ...(rows ?? []).map((r) => r.visitors));
   return (
     <div class="card table" data-table={dimension}>
@@ -145,7 +160,8 @@ function TopTable({ projectId, dimension, title, column, range, reload }: {
           <thead><tr><th scope="col">{column}</th><th scope="col" class="num">Visitors</th></tr></thead>
           <tbody>
             {rows.map((r) => (
-              <tr>
+              <tr class={onPick ? "clickable" : undefined} tabIndex={onPick ? 0 : undefined} title={onPick ? "Filter the dashboard by this" : undefined}
+                onClick={() => onPick?.(r.value)} onKeyDown={(k) => k.key === "Enter" && onPick?.(r.value)}>
                 <td><span class="bar" style={{ width: `${(r.visitors / max) * 100}%` }} /> <span class="label">{r.value ?? "(none)"}</span></td>
                 <td class="num">{fmtNum(r.visitors)}</td>
               </tr>

@@ -81,6 +81,9 @@ pub struct TimeseriesParams {
     math: Option<String>,
     /// Count bot traffic too; bots are left out by default.
     include_bots: Option<bool>,
+    /// Only events with these dashboard-dimension values, a JSON object:
+    /// `{"browser": "Chrome", "referrer": null}`.
+    filter: Option<String>,
 }
 
 /// The range shown when none is asked for: enough buckets to see a shape.
@@ -132,7 +135,16 @@ pub async fn timeseries(
         math,
     )?;
     q.include_bots = p.include_bots.unwrap_or(false);
+    q.filters = dimension_filters(p.filter.as_deref())?;
     Ok(Json(state.query_after_writes().await.timeseries(q).await?))
+}
+
+/// The `filter` parameter of the dashboard's GETs (absent or empty: none).
+fn dimension_filters(text: Option<&str>) -> Result<tally_query::top::DimensionFilters, ApiError> {
+    match text.filter(|t| !t.trim().is_empty()) {
+        Some(t) => Ok(tally_query::top::DimensionFilters::parse(t)?),
+        None => Ok(Default::default()),
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -143,6 +155,9 @@ pub struct RangeParams {
     limit: Option<usize>,
     /// Count bot traffic too; bots are left out by default.
     include_bots: Option<bool>,
+    /// `overview` and `top/{dimension}`: only events with these dashboard-dimension
+    /// values, a JSON object: `{"browser": "Chrome", "referrer": null}`.
+    filter: Option<String>,
 }
 
 /// The most frequent events of a range.
@@ -211,6 +226,7 @@ pub async fn overview(
                 project_id,
                 range,
                 include_bots: p.include_bots.unwrap_or(false),
+                filters: dimension_filters(p.filter.as_deref())?,
             })
             .await?,
     ))
@@ -545,6 +561,7 @@ pub async fn top(
             some => page_limit(some)?,
         },
         include_bots: p.include_bots.unwrap_or(false),
+        filters: dimension_filters(p.filter.as_deref())?,
     };
     Ok(Json(state.query_after_writes().await.top(q).await?))
 }

@@ -115,6 +115,18 @@ try {
   report.chart_drawn = await page.locator(".chart canvas").count();
   await page.screenshot({ path: `${outDir}/dashboard-overview.png`, fullPage: true });
 
+  // Click-to-filter: a page row narrows the cards and the other tables.
+  await page.locator("[data-table=page] tbody tr", { hasText: "/checkout" }).click();
+  await page.getByRole("button", { name: "Remove filter page" }).waitFor();
+  await page.getByTestId("metric-pageviews").filter({ hasText: /^1$/ }).waitFor();
+  report.filtered_pageviews = await page.getByTestId("metric-pageviews").textContent();
+  await page.waitForFunction(() => document.querySelectorAll("[data-table=event] tbody tr").length === 2);
+  report.filtered_events_table = await page.locator("[data-table=event] tbody .label").allTextContents();
+  await page.screenshot({ path: `${outDir}/dashboard-overview-filtered.png`, fullPage: true });
+  await page.getByRole("button", { name: "Clear filters" }).click();
+  await page.getByTestId("metric-pageviews").filter({ hasText: /^2$/ }).waitFor();
+  report.unfiltered_pageviews = await page.getByTestId("metric-pageviews").textContent();
+
   // A funnel of the visit: a pageview, then the click.
   await page.getByRole("link", { name: "Funnel", exact: true }).click();
   await page.getByLabel("Step 1").waitFor();
