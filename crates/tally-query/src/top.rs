@@ -118,7 +118,12 @@ impl DimensionFilters {
         }
         let mut filters = Vec::with_capacity(map.len());
         for (name, value) in map {
-            let dimension = Dimension::from_str(&name)?;
+            let dimension = Dimension::from_str(&name).map_err(|_| {
+                bad(
+                    "dimensions are page, referrer, channel, utm_source, utm_medium, \
+                     utm_campaign, country, browser, os, device, event",
+                )
+            })?;
             if matches!(dimension, Dimension::EntryPage | Dimension::ExitPage) {
                 return Err(bad(
                     "entry_page and exit_page describe sessions, not events",

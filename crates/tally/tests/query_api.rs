@@ -357,3 +357,69 @@ fn urlencoding(s: &str) -> String {
         })
         .collect()
 }
+
+/// The dashboard's `filter` over HTTP: it narrows `/overview`, `/timeseries`
+/// and `/top`; a hostile value is only a value; bad shapes are 400s.
+#[tokio::test]
+async fn dashboard_filter_parameter_narrows_and_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    let r = server
+        .capture(&json!({"batch": [
+            {"event": "$pageview", "distinct_id": "a", "properties": {"$current_url": "https://s.io/x", "$raw_user_agent": chrome}},
+            {"event": "$pageview", "distinct_id": "b", "properties": {"$current_url": "https://s.io/y", "$raw_user_agent": firefox}},
+            {"event": "$pageview", "distinct_id": "b", "properties": {"$current_url": "https://s.io/z", "$raw_user_agent": firefox}},
+        ]}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let enc = |f: &str| form_urlencoded::byte_serialize(f.as_bytes()).collect::<String>();
+    let firefox_only = enc(r#"{"browser":"Firefox"}"#);
+    let o = server
+        .read_json(&format!("/overview?filter={firefox_only}"))
+        .await;
+    assert_eq!(o["current"]["pageviews"], 2, "{o}");
+    assert_eq!(o["current"]["unique_users"], 1);
+    let t = server
+        .read_json(&format!(
+            "/timeseries?event=$pageview&interval=hour&filter={firefox_only}"
+        ))
+        .await;
+    let total: u64 = t["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 2, "{t}");
+    let pages = server
+        .read_json(&format!(
+            "/top/page?filter={}",
+            enc(r#"{"browser":"Chrome"}"#)
+        ))
+        .await;
+    let values: Vec<&str> = pages["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["/x"], "{pages}");
+    let hostile = server
+        .read_json(&format!(
+            "/top/page?filter={}",
+            enc(r#"{"browser":"x' OR 1=1 --"}"#)
+        ))
+        .await;
+    assert_eq!(hostile["results"], json!([]), "a value, not SQL");
+    for bad in [
+        r#"{"entry_page":"/x"}"#,
+        r#"{"browser":1}"#,
+        r#"{"nope":"x"}"#,
+        "not json",
+    ] {
+        let r = server.read(&format!("/overview?filter={}", enc(bad))).await;
+        assert_eq!(error_code(r, 400).await, "invalid_filter", "{bad}");
+    }
+}
