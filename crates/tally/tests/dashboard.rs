@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{browser_dir, TestServer};
+use common::{run_browser_script, TestServer};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -156,20 +156,11 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
     config.cookie_secure = false;
     let server = TestServer::start_with(config).await;
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let out = tokio::process::Command::new("node")
-        .arg(browser_dir().join("dashboard.mjs"))
-        .arg(&server.base)
-        .arg(&artifacts)
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the browser script failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let r = run_browser_script(
+        "dashboard.mjs",
+        &[&server.base, artifacts.to_str().unwrap()],
+    )
+    .await;
     println!("{r}");
     assert_eq!(
         r["projects_after_setup"],

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{browser_dir, TestServer};
-use serde_json::{json, Value};
+use common::{run_browser_script, TestServer};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -35,20 +35,7 @@ async fn clicking_through_the_demo_fills_a_funnel() {
     );
 
     let screenshot = std::env::temp_dir().join(format!("demo-{}.png", std::process::id()));
-    let out = tokio::process::Command::new("node")
-        .arg(browser_dir().join("demo_site.mjs"))
-        .arg(&demo_url)
-        .arg(&screenshot)
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the browser script failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let run = run_browser_script("demo_site.mjs", &[&demo_url, screenshot.to_str().unwrap()]).await;
     let email = run["email"].as_str().unwrap();
 
     // The funnel, over the person the sign-up joined (headless Chromium is a bot
@@ -58,18 +45,7 @@ async fn clicking_through_the_demo_fills_a_funnel() {
         {"event": "signed_up"}, {"event": "onboarding_started"}]});
     let deadline = Instant::now() + Duration::from_secs(20);
     let counts = loop {
-        let answer: Value = server
-            .send_json(reqwest::Method::POST, "/query", &funnel.to_string())
-            .await
-            .json()
-            .await
-            .unwrap();
-        let counts: Vec<u64> = answer["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["count"].as_u64().unwrap())
-            .collect();
+        let counts = server.funnel_counts(&funnel).await;
         if counts.last() == Some(&1) || Instant::now() > deadline {
             break counts;
         }

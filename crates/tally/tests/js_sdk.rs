@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::{browser_dir, TestServer};
-use serde_json::{json, Value};
+use common::{run_browser_script, TestServer};
+use serde_json::json;
 use std::io::Write;
 
 #[tokio::test]
@@ -51,23 +51,17 @@ async fn the_sdk_in_chromium_captures_what_a_site_does() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir).await;
     let screenshot = std::env::temp_dir().join(format!("sdk-js-{}.png", std::process::id()));
-    let out = tokio::process::Command::new("node")
-        .arg(browser_dir().join("sdk_js.mjs"))
-        .arg(&server.base)
-        .arg(&server.bootstrap.api_key)
-        .arg(&server.bootstrap.admin_token)
-        .arg(server.bootstrap.project_id.to_string())
-        .arg(&screenshot)
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the browser script failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let r = run_browser_script(
+        "sdk_js.mjs",
+        &[
+            &server.base,
+            &server.bootstrap.api_key,
+            &server.bootstrap.admin_token,
+            &server.bootstrap.project_id.to_string(),
+            screenshot.to_str().unwrap(),
+        ],
+    )
+    .await;
     assert_eq!(
         r["pageview_paths"],
         json!(["/", "/app/a", "/app/b", "/"]),

@@ -202,17 +202,5 @@ async fn mobile_sdk_batches_are_stored_as_the_sdks_mean_them() {
     // A funnel from opening the app to signing in, across the identify.
     let funnel = json!({"kind": "funnel", "steps": [
         {"event": "Application Opened"}, {"event": "$screen"}, {"event": "$identify"}]});
-    let answer: Value = server
-        .send_json(reqwest::Method::POST, "/query", &funnel.to_string())
-        .await
-        .json()
-        .await
-        .unwrap();
-    let counts: Vec<u64> = answer["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["count"].as_u64().unwrap())
-        .collect();
-    assert_eq!(counts, [3, 3, 2], "{answer}");
+    assert_eq!(server.funnel_counts(&funnel).await, [3, 3, 2]);
 }

@@ -8,26 +8,14 @@
 // Page errors, console errors (a CSP violation is one) and failed requests make
 // the exit code 1.
 
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [tallyUrl, key, screenshot] = process.argv.slice(2);
 if (!tallyUrl || !key || !screenshot) {
   console.error("usage: node api_docs.mjs TALLY_URL KEY SCREENSHOT_PATH");
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 let failed = false;
 try {
   const page = await browser.newPage();

@@ -9,7 +9,7 @@
 // Prints one JSON report line; page errors make the exit code 1.
 
 import { createServer } from "node:http";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [tally, outDir] = process.argv.slice(2);
 if (!outDir) {
@@ -32,12 +32,7 @@ const site = createServer((req, res) => {
 await new Promise((ok) => site.listen(0, "127.0.0.1", ok));
 const siteUrl = `http://127.0.0.1:${site.address().port}`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 let failed = false;
 const report = {};
 const watch = (page) => {

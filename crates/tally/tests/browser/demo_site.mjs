@@ -7,19 +7,14 @@
 // Prints one JSON line: {"anonymous_id": …, "email": …}. Page errors make the exit
 // code 1.
 
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [demo, screenshot] = process.argv.slice(2);
 if (!screenshot) {
   console.error("usage: node demo_site.mjs DEMO_URL SCREENSHOT");
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 let failed = false;
 const email = `demo-${Date.now()}@example.com`;
 let anonymous;

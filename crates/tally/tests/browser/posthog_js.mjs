@@ -16,7 +16,7 @@ import { createServer } from "node:http";
 import { readFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [tallyUrl, token, runId, recordDir] = process.argv.slice(2);
 if (!tallyUrl || !token || !runId) {
@@ -64,19 +64,7 @@ await new Promise((ok) => site.listen(0, "127.0.0.1", ok));
 const pageUrl = `http://127.0.0.1:${site.address().port}/checkout?run=${runId}`;
 
 let failed = false;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 const context = await browser.newContext();
 const tab = await context.newPage();
 tab.on("pageerror", (e) => {

@@ -7,7 +7,7 @@
 // Prints one JSON report line. Page errors make the exit code 1.
 
 import { createServer } from "node:http";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [tally, key, admin, project, screenshot] = process.argv.slice(2);
 if (!screenshot) {
@@ -54,12 +54,7 @@ async function waitFor(distinctId, test, ms = 15000) {
 }
 const named = (list, name) => list.filter((e) => e.event === name);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 let failed = false;
 const report = {};
 try {

@@ -122,6 +122,22 @@ impl TestServer {
             .unwrap()
     }
 
+    /// The persons at each step of a funnel query (`POST /query`).
+    pub async fn funnel_counts(&self, funnel: &Value) -> Vec<u64> {
+        let answer: Value = self
+            .send_json(reqwest::Method::POST, "/query", &funnel.to_string())
+            .await
+            .json()
+            .await
+            .unwrap();
+        answer["steps"]
+            .as_array()
+            .unwrap_or_else(|| panic!("not a funnel answer: {answer}"))
+            .iter()
+            .map(|s| s["count"].as_u64().unwrap())
+            .collect()
+    }
+
     pub async fn read_json(&self, path: &str) -> Value {
         let r = self.read(path).await;
         assert_eq!(r.status(), 200, "{path}");
@@ -230,6 +246,26 @@ pub fn browser_dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// Runs `tests/browser/<script>` with node and the given arguments, and returns
+/// the JSON report it prints; fails the test with the script's output when the
+/// script fails (a page error, a step that timed out).
+pub async fn run_browser_script(script: &str, args: &[&str]) -> Value {
+    let out = tokio::process::Command::new("node")
+        .arg(browser_dir().join(script))
+        .args(args)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser script {script} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{script} printed no JSON report ({e}): {stdout}"))
 }
 
 /// A browser's view of Tally's session: the cookies it was given (with their
