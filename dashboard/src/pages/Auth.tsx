@@ -1,4 +1,5 @@
-// First-run setup (claims the first start's superuser) and login.
+// First-run setup (claims the first start's superuser), login, and sign-up
+// when the server allows it.
 import { useState } from "preact/hooks";
 import { api, errorText } from "../api/client";
 
@@ -14,25 +15,36 @@ function useForm(submit: (form: FormData) => Promise<string | null>) {
   return { error, busy, onSubmit };
 }
 
-export function Setup({ onDone }: { onDone: () => void }) {
+/** A new account's form: first-run setup or sign-up (same fields, other route). */
+function NewAccount({ route, title, intro, footer, onDone }: {
+  route: "/api/v1/setup" | "/api/v1/auth/register"; title: string; intro?: preact.ComponentChildren;
+  footer?: preact.ComponentChildren; onDone: () => void;
+}) {
   const form = useForm(async (f) => {
-    const r = await api.POST("/api/v1/setup", {
-      body: { email: String(f.get("email")), password: String(f.get("password")), name: String(f.get("name") || "") || undefined },
-    });
+    const body = { email: String(f.get("email")), password: String(f.get("password")), name: String(f.get("name") || "") || undefined };
+    const r = await api.POST(route, { body });
     if (r.error) return errorText(r.error);
     onDone();
     return null;
   });
   return (
     <form class="card auth" onSubmit={form.onSubmit}>
-      <h1>Welcome to Tally</h1>
-      <p class="muted">Create the first account. It owns the <code>default</code> project and can create more.</p>
+      <h1>{title}</h1>
+      {intro}
       <label>Name<input name="name" autocomplete="name" /></label>
       <label>Email<input name="email" type="email" required autocomplete="email" /></label>
       <label>Password<input name="password" type="password" required minLength={8} autocomplete="new-password" /></label>
       {form.error && <p class="error" role="alert">{form.error}</p>}
       <button disabled={form.busy}>Create account</button>
+      {footer}
     </form>
+  );
+}
+
+export function Setup({ onDone }: { onDone: () => void }) {
+  return (
+    <NewAccount route="/api/v1/setup" title="Welcome to Tally" onDone={onDone}
+      intro={<p class="muted">Create the first account. It owns the <code>default</code> project and can create more.</p>} />
   );
 }
 
@@ -64,23 +76,8 @@ export function Login({ onDone, allowSignup }: { onDone: () => void; allowSignup
 }
 
 function Register({ onDone, onCancel }: { onDone: () => void; onCancel: () => void }) {
-  const form = useForm(async (f) => {
-    const r = await api.POST("/api/v1/auth/register", {
-      body: { email: String(f.get("email")), password: String(f.get("password")), name: String(f.get("name") || "") || undefined },
-    });
-    if (r.error) return errorText(r.error);
-    onDone();
-    return null;
-  });
   return (
-    <form class="card auth" onSubmit={form.onSubmit}>
-      <h1>Create your Tally account</h1>
-      <label>Name<input name="name" autocomplete="name" /></label>
-      <label>Email<input name="email" type="email" required autocomplete="email" /></label>
-      <label>Password<input name="password" type="password" required minLength={8} autocomplete="new-password" /></label>
-      {form.error && <p class="error" role="alert">{form.error}</p>}
-      <button disabled={form.busy}>Create account</button>
-      <p class="muted"><a href="#login" onClick={(e) => { e.preventDefault(); onCancel(); }}>I have an account</a></p>
-    </form>
+    <NewAccount route="/api/v1/auth/register" title="Create your Tally account" onDone={onDone}
+      footer={<p class="muted"><a href="#login" onClick={(e) => { e.preventDefault(); onCancel(); }}>I have an account</a></p>} />
   );
 }
