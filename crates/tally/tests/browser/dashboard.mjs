@@ -41,6 +41,9 @@ const watch = (page) => {
 };
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  // Generous: CI runs this beside the rest of the suite on two cores, where a
+  // debug-built server answering a chart's queries can take more than the default 30 s.
+  context.setDefaultTimeout(90000);
   const page = await context.newPage();
   watch(page);
 
@@ -65,11 +68,11 @@ try {
   await page.screenshot({ path: `${outDir}/dashboard-project-created.png`, fullPage: true });
   await page.getByRole("link", { name: "Open the project →" }).click();
   await page.getByRole("heading", { name: "Overview" }).waitFor();
-  report.empty_state = await page.locator("p.empty").first().waitFor({ timeout: 10000 }).then(() => true, () => false);
+  report.empty_state = await page.locator("p.empty").first().waitFor({ timeout: 60000 }).then(() => true, () => false);
 
   // The live view, connected before anything is sent.
   await page.getByRole("link", { name: "Live", exact: true }).click();
-  await page.getByTestId("live-status").filter({ hasText: "Live" }).waitFor({ timeout: 10000 });
+  await page.getByTestId("live-status").filter({ hasText: "Live" }).waitFor({ timeout: 60000 });
 
   // A visitor on the site: a pageview, a click, an SPA navigation.
   const visitorContext = await browser.newContext({ userAgent: visitorAgent });
@@ -82,7 +85,7 @@ try {
 
   // The events arrive in the live view by themselves.
   const rows = page.getByTestId("live-events").locator("tbody tr");
-  await page.waitForFunction(() => document.querySelectorAll("[data-testid=live-events] tbody tr").length >= 3, null, { timeout: 15000 });
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=live-events] tbody tr").length >= 3, null, { timeout: 60000 });
   report.live_events = (await rows.locator(".event-name").allTextContents()).sort();
   await rows.first().click();
   report.live_properties_open = await page.locator("pre.props").isVisible();
@@ -91,7 +94,7 @@ try {
   // Pause holds new events back.
   await page.getByRole("button", { name: "Pause" }).click();
   await visitor.evaluate(() => { window.tally.capture("while_paused"); return window.tally.flush(); });
-  await page.getByTestId("live-status").filter({ hasText: "1 waiting" }).waitFor({ timeout: 10000 });
+  await page.getByTestId("live-status").filter({ hasText: "1 waiting" }).waitFor({ timeout: 60000 });
   report.paused_rows = await rows.locator(".event-name").allTextContents().then((l) => l.includes("while_paused"));
   await page.getByRole("button", { name: "Resume" }).click();
   report.resumed_rows = await rows.locator(".event-name").allTextContents().then((l) => l.includes("while_paused"));
@@ -223,6 +226,15 @@ try {
   await page.getByRole("heading", { name: "Projects" }).waitFor();
   report.registered_projects = await page.locator(".cards .big").count();
   report.registered_hint = await page.locator("p.empty").isVisible();
+} catch (e) {
+  // Which screen a failed step was on is half the diagnosis.
+  for (const context of browser.contexts()) {
+    for (const [i, p] of context.pages().entries()) {
+      await p.screenshot({ path: `${outDir}/dashboard-failure-${i}.png`, fullPage: true }).catch(() => {});
+      console.error(`failed on ${p.url()} (screenshot dashboard-failure-${i}.png)`);
+    }
+  }
+  throw e;
 } finally {
   await browser.close();
   site.close();
