@@ -74,7 +74,7 @@ trap stop_postgres EXIT
 export TALLY_TEST_POSTGRES_URL="postgres://tally@127.0.0.1:$PG_PORT/postgres"
 
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --no-fail-fast
+    cargo nextest run --workspace --no-fail-fast "$@"
 else
-    cargo test --workspace --no-fail-fast
+    cargo test --workspace --no-fail-fast "$@"
 fi

@@ -85,6 +85,10 @@ pub enum MetaError {
     /// A unique value (an email, say) is taken, or a one-time step is done.
     #[error("{0}")]
     Conflict(String),
+    /// A request the store refuses as it stands (a dashboard tile that is not
+    /// an insight of the project, say).
+    #[error("{0}")]
+    Invalid(String),
     #[error("metadata store error: {0}")]
     Internal(String),
 }

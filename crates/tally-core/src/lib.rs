@@ -8,6 +8,7 @@ pub mod account;
 pub mod clock;
 pub mod error;
 pub mod event;
+pub mod insight;
 pub mod person;
 pub mod traits;
 pub mod validate;
@@ -20,6 +21,7 @@ pub use account::{
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{EventError, MetaError, SinkError, StoreError};
 pub use event::{Event, ProjectId, RawEvent};
+pub use insight::{Dashboard, DashboardId, Insight, InsightDraft, InsightId};
 pub use person::{
     Person, PersonChanges, PersonId, PersonProperties, PersonSnapshot, PersonStore, PropertyWrite,
     WriteKind,

@@ -9,6 +9,7 @@ use crate::account::{
 };
 use crate::error::{MetaError, SinkError, StoreError};
 use crate::event::{Event, ProjectId};
+use crate::insight::{Dashboard, DashboardId, Insight, InsightDraft, InsightId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -323,5 +324,72 @@ pub trait MetadataStore: Send + Sync + 'static {
         project_id: ProjectId,
         settings: PipelineSettings,
     ) -> Result<(), MetaError>;
+    // ---- saved insights and dashboards (every call names the project: an id of
+    // another project's insight or dashboard is `NotFound`) ----
+    async fn create_insight(
+        &self,
+        project_id: ProjectId,
+        draft: InsightDraft,
+        created_by: Option<UserId>,
+        now: DateTime<Utc>,
+    ) -> Result<Insight, MetaError>;
+    /// The project's insights, newest first.
+    async fn insights(&self, project_id: ProjectId) -> Result<Vec<Insight>, MetaError>;
+    async fn insight(
+        &self,
+        project_id: ProjectId,
+        id: InsightId,
+    ) -> Result<Option<Insight>, MetaError>;
+    async fn update_insight(
+        &self,
+        project_id: ProjectId,
+        id: InsightId,
+        draft: InsightDraft,
+        now: DateTime<Utc>,
+    ) -> Result<Insight, MetaError>;
+    /// Deletes the insight and takes it off every dashboard.
+    async fn delete_insight(&self, project_id: ProjectId, id: InsightId) -> Result<(), MetaError>;
+    async fn create_dashboard(
+        &self,
+        project_id: ProjectId,
+        name: &str,
+        created_by: Option<UserId>,
+        now: DateTime<Utc>,
+    ) -> Result<Dashboard, MetaError>;
+    /// The project's dashboards, by name.
+    async fn dashboards(&self, project_id: ProjectId) -> Result<Vec<Dashboard>, MetaError>;
+    async fn dashboard(
+        &self,
+        project_id: ProjectId,
+        id: DashboardId,
+    ) -> Result<Option<Dashboard>, MetaError>;
+    /// Renames the dashboard and/or replaces its tiles (in order). A tile that is
+    /// not an insight of the project, or appears twice, is `Invalid`.
+    async fn update_dashboard(
+        &self,
+        project_id: ProjectId,
+        id: DashboardId,
+        name: Option<&str>,
+        tiles: Option<&[InsightId]>,
+    ) -> Result<Dashboard, MetaError>;
+    async fn delete_dashboard(&self, project_id: ProjectId, id: DashboardId)
+        -> Result<(), MetaError>;
+    /// Makes a new share link for the dashboard, replacing any earlier one (which
+    /// stops working); returns the link's token, shown once.
+    async fn share_dashboard(
+        &self,
+        project_id: ProjectId,
+        id: DashboardId,
+        now: DateTime<Utc>,
+    ) -> Result<String, MetaError>;
+    /// Ends the dashboard's share link, if any.
+    async fn unshare_dashboard(
+        &self,
+        project_id: ProjectId,
+        id: DashboardId,
+    ) -> Result<(), MetaError>;
+    /// The dashboard a share token opens, if the link is still valid.
+    async fn shared_dashboard(&self, token: &str) -> Result<Option<Dashboard>, MetaError>;
+
     async fn ping(&self) -> Result<(), MetaError>;
 }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use tally_core::{
-    KeyGrant, KeyScope, MetaError, MetadataStore, NewUser, PipelineSettings, ProjectOptions,
+    InsightDraft, KeyGrant, KeyScope, MetaError, MetadataStore, NewUser, PipelineSettings, ProjectOptions,
     RefreshOutcome, Role, SessionLifetimes, User,
 };
 
@@ -543,6 +543,130 @@ pub async fn invites_are_spent_once_and_expire(meta: &dyn MetadataStore) {
     ));
 }
 
+pub async fn insights_dashboards_and_share_links(meta: &dyn MetadataStore) {
+    let ann = user(meta, "ann@example.com").await;
+    let shop = meta.create_project("Shop", Some(ann.id)).await.unwrap();
+    let blog = meta.create_project("Blog", Some(ann.id)).await.unwrap();
+    let now = t0();
+    let later = now + Duration::minutes(5);
+    let draft = |name: &str, kind: &str| InsightDraft {
+        name: name.to_owned(),
+        query: serde_json::json!({"kind": kind, "date_from": "-30d", "series": [{"event": "signup"}]}),
+    };
+
+    let signups = meta
+        .create_insight(shop.id, draft("Signups", "trends"), Some(ann.id), now)
+        .await
+        .unwrap();
+    assert_eq!(signups.project_id, shop.id);
+    assert_eq!(signups.name, "Signups");
+    assert_eq!(signups.query["date_from"], "-30d", "the query comes back as saved");
+    assert_eq!(signups.created_by, Some(ann.id));
+    assert_eq!((signups.created_at, signups.updated_at), (now, now));
+    let checkout = meta
+        .create_insight(shop.id, draft("Checkout", "funnel"), None, now)
+        .await
+        .unwrap();
+    let theirs = meta
+        .create_insight(blog.id, draft("Readers", "trends"), None, now)
+        .await
+        .unwrap();
+    assert!(matches!(
+        meta.create_insight(9999, draft("Nowhere", "trends"), None, now).await,
+        Err(MetaError::NotFound)
+    ));
+
+    // Newest first, and only the project's own.
+    let names: Vec<String> = meta.insights(shop.id).await.unwrap().into_iter().map(|i| i.name).collect();
+    assert_eq!(names, ["Checkout", "Signups"]);
+    assert!(meta.insight(shop.id, theirs.id).await.unwrap().is_none(), "another project's insight is not found");
+    assert_eq!(meta.insight(shop.id, signups.id).await.unwrap().as_ref(), Some(&signups));
+
+    let renamed = meta
+        .update_insight(shop.id, signups.id, draft("Daily signups", "trends"), later)
+        .await
+        .unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.created_at, renamed.updated_at), ("Daily signups", now, later));
+    assert!(matches!(
+        meta.update_insight(shop.id, theirs.id, draft("Stolen", "trends"), later).await,
+        Err(MetaError::NotFound)
+    ));
+    assert_eq!(meta.insight(blog.id, theirs.id).await.unwrap().unwrap().name, "Readers");
+
+    // Dashboards: ordered tiles of the project's own insights, each once.
+    let board = meta.create_dashboard(shop.id, "Weekly", Some(ann.id), now).await.unwrap();
+    assert!(board.tiles.is_empty() && board.shared_at.is_none());
+    let board = meta
+        .update_dashboard(shop.id, board.id, None, Some(&[checkout.id, signups.id]))
+        .await
+        .unwrap();
+    assert_eq!(board.tiles, [checkout.id, signups.id]);
+    assert!(matches!(
+        meta.update_dashboard(shop.id, board.id, None, Some(&[signups.id, theirs.id])).await,
+        Err(MetaError::Invalid(_))
+    ));
+    assert!(matches!(
+        meta.update_dashboard(shop.id, board.id, None, Some(&[signups.id, signups.id])).await,
+        Err(MetaError::Invalid(_))
+    ));
+    assert_eq!(
+        meta.dashboard(shop.id, board.id).await.unwrap().unwrap().tiles,
+        [checkout.id, signups.id],
+        "a refused change leaves the tiles as they were"
+    );
+    let board = meta
+        .update_dashboard(shop.id, board.id, Some("Monday"), Some(&[signups.id, checkout.id]))
+        .await
+        .unwrap();
+    assert_eq!((board.name.as_str(), board.tiles.as_slice()), ("Monday", &[signups.id, checkout.id][..]));
+    assert!(meta.dashboard(blog.id, board.id).await.unwrap().is_none());
+    assert!(matches!(
+        meta.update_dashboard(blog.id, board.id, Some("Taken"), None).await,
+        Err(MetaError::NotFound)
+    ));
+    let other = meta.create_dashboard(shop.id, "Acquisition", None, now).await.unwrap();
+    let listed: Vec<(String, usize)> = meta
+        .dashboards(shop.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.name, d.tiles.len()))
+        .collect();
+    assert_eq!(listed, [("Acquisition".to_owned(), 0), ("Monday".to_owned(), 2)]);
+
+    // Deleting an insight takes it off the dashboard.
+    meta.delete_insight(shop.id, checkout.id).await.unwrap();
+    assert!(matches!(meta.delete_insight(shop.id, checkout.id).await, Err(MetaError::NotFound)));
+    assert!(matches!(meta.delete_insight(shop.id, theirs.id).await, Err(MetaError::NotFound)));
+    assert_eq!(meta.dashboard(shop.id, board.id).await.unwrap().unwrap().tiles, [signups.id]);
+
+    // Share links: the token opens that dashboard only; a new link ends the old one.
+    let first = meta.share_dashboard(shop.id, board.id, now).await.unwrap();
+    let opened = meta.shared_dashboard(&first).await.unwrap().expect("the link opens");
+    assert_eq!((opened.id, opened.project_id, opened.shared_at), (board.id, shop.id, Some(now)));
+    assert_eq!(opened.tiles, [signups.id]);
+    let second = meta.share_dashboard(shop.id, board.id, later).await.unwrap();
+    assert_ne!(first, second);
+    assert!(meta.shared_dashboard(&first).await.unwrap().is_none(), "the replaced link is dead");
+    assert_eq!(meta.shared_dashboard(&second).await.unwrap().unwrap().id, board.id);
+    assert!(meta.shared_dashboard("not-a-token").await.unwrap().is_none());
+    assert!(matches!(meta.share_dashboard(blog.id, board.id, now).await, Err(MetaError::NotFound)));
+    meta.unshare_dashboard(shop.id, board.id).await.unwrap();
+    assert!(meta.shared_dashboard(&second).await.unwrap().is_none(), "a revoked link is dead");
+    assert!(meta.dashboard(shop.id, board.id).await.unwrap().unwrap().shared_at.is_none());
+
+    meta.delete_dashboard(shop.id, other.id).await.unwrap();
+    assert!(matches!(meta.delete_dashboard(blog.id, board.id).await, Err(MetaError::NotFound)));
+    assert_eq!(meta.dashboards(shop.id).await.unwrap().len(), 1);
+
+    // Deleting the project takes its insights and dashboards along.
+    let link = meta.share_dashboard(shop.id, board.id, now).await.unwrap();
+    meta.delete_project(shop.id).await.unwrap();
+    assert!(meta.shared_dashboard(&link).await.unwrap().is_none());
+    assert!(meta.insights(shop.id).await.unwrap().is_empty());
+    assert_eq!(meta.insights(blog.id).await.unwrap().len(), 1);
+}
+
 /// Instantiates every conformance check as a `#[tokio::test]`, each on a store
 /// made by the async expression `$make`, which yields `(guard, store)`: a fresh,
 /// empty store each time, and whatever must live as long as it (a temp dir).
@@ -556,6 +680,7 @@ macro_rules! metadata_conformance_suite {
             users_setup_emails_and_lockout,
             sessions_rotate_detect_reuse_and_revoke,
             invites_are_spent_once_and_expire,
+            insights_dashboards_and_share_links,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -15,7 +15,7 @@ macro_rules! sql_metadata_store {
         use chrono::{DateTime, Utc};
         use sqlx::Row;
         use tally_core::{
-            Invite, InviteId, IssuedKey, IssuedSession, KeyGrant, KeyKind, KeyScope, LoginRecord, Member,
+            Dashboard, DashboardId, Insight, InsightDraft, InsightId, Invite, InviteId, IssuedKey, IssuedSession, KeyGrant, KeyKind, KeyScope, LoginRecord, Member,
             MetaError, MetadataStore, NewUser, PersonalKey, PersonalKeyId, PipelineSettings,
             Project, ProjectId, ProjectOptions, RefreshOutcome, Role, SessionGrant, SessionId,
             SessionLifetimes, User, UserId,
@@ -70,6 +70,37 @@ macro_rules! sql_metadata_store {
         fn role_from(row: &$row) -> Result<Role, MetaError> {
             let role: String = row.try_get("role").map_err(internal)?;
             Role::parse(&role).ok_or_else(|| internal(format!("unknown role {role}")))
+        }
+
+        const INSIGHT_COLUMNS: &str =
+            "id, project_id, name, query, created_by, created_at, updated_at";
+
+        fn insight_from(row: &$row) -> Result<Insight, MetaError> {
+            let query: String = row.try_get("query").map_err(internal)?;
+            Ok(Insight {
+                id: row.try_get("id").map_err(internal)?,
+                project_id: row.try_get("project_id").map_err(internal)?,
+                name: row.try_get("name").map_err(internal)?,
+                query: serde_json::from_str(&query).map_err(internal)?,
+                created_by: row.try_get("created_by").map_err(internal)?,
+                created_at: row.try_get("created_at").map_err(internal)?,
+                updated_at: row.try_get("updated_at").map_err(internal)?,
+            })
+        }
+
+        const DASHBOARD_COLUMNS: &str = "id, project_id, name, shared_at, created_by, created_at";
+
+        /// A dashboard row, tiles still to be read ([`with_tiles`]).
+        fn dashboard_from(row: &$row) -> Result<Dashboard, MetaError> {
+            Ok(Dashboard {
+                id: row.try_get("id").map_err(internal)?,
+                project_id: row.try_get("project_id").map_err(internal)?,
+                name: row.try_get("name").map_err(internal)?,
+                tiles: Vec::new(),
+                shared_at: row.try_get("shared_at").map_err(internal)?,
+                created_by: row.try_get("created_by").map_err(internal)?,
+                created_at: row.try_get("created_at").map_err(internal)?,
+            })
         }
 
         const INVITE_COLUMNS: &str = "id, project_id, email, role, created_at, expires_at";
@@ -202,6 +233,20 @@ macro_rules! sql_metadata_store {
                     plaintext,
                 })
             }
+
+            /// A dashboard's tiles, in order.
+            async fn tiles_of(&self, dashboard_id: DashboardId) -> Result<Vec<InsightId>, MetaError> {
+                let rows = sqlx::query(
+                    "SELECT insight_id FROM dashboard_tiles WHERE dashboard_id = $1 ORDER BY position",
+                )
+                .bind(dashboard_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                rows.iter()
+                    .map(|r| r.try_get("insight_id").map_err(internal))
+                    .collect()
+            }
         }
 
         #[async_trait]
@@ -294,6 +339,8 @@ macro_rules! sql_metadata_store {
                     "DELETE FROM api_keys WHERE project_id = $1",
                     "DELETE FROM memberships WHERE project_id = $1",
                     "DELETE FROM invites WHERE project_id = $1",
+                    "DELETE FROM dashboards WHERE project_id = $1",
+                    "DELETE FROM insights WHERE project_id = $1",
                 ] {
                     sqlx::query(sql)
                         .bind(id)
@@ -1093,6 +1140,307 @@ macro_rules! sql_metadata_store {
                     .await
                     .map_err(internal)?;
                 found(done.rows_affected())
+            }
+
+            async fn create_insight(
+                &self,
+                project_id: ProjectId,
+                draft: InsightDraft,
+                created_by: Option<UserId>,
+                now: DateTime<Utc>,
+            ) -> Result<Insight, MetaError> {
+                let row = sqlx::query(&format!(
+                    "INSERT INTO insights (project_id, name, query, created_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5) RETURNING {INSIGHT_COLUMNS}"
+                ))
+                .bind(project_id)
+                .bind(&draft.name)
+                .bind(draft.query.to_string())
+                .bind(created_by)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(missing_parent)?;
+                insight_from(&row)
+            }
+
+            async fn insights(&self, project_id: ProjectId) -> Result<Vec<Insight>, MetaError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {INSIGHT_COLUMNS} FROM insights WHERE project_id = $1 ORDER BY id DESC"
+                ))
+                .bind(project_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                rows.iter().map(insight_from).collect()
+            }
+
+            async fn insight(
+                &self,
+                project_id: ProjectId,
+                id: InsightId,
+            ) -> Result<Option<Insight>, MetaError> {
+                let row = sqlx::query(&format!(
+                    "SELECT {INSIGHT_COLUMNS} FROM insights WHERE project_id = $1 AND id = $2"
+                ))
+                .bind(project_id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                row.as_ref().map(insight_from).transpose()
+            }
+
+            async fn update_insight(
+                &self,
+                project_id: ProjectId,
+                id: InsightId,
+                draft: InsightDraft,
+                now: DateTime<Utc>,
+            ) -> Result<Insight, MetaError> {
+                let row = sqlx::query(&format!(
+                    "UPDATE insights SET name = $1, query = $2, updated_at = $3 \
+                     WHERE project_id = $4 AND id = $5 RETURNING {INSIGHT_COLUMNS}"
+                ))
+                .bind(&draft.name)
+                .bind(draft.query.to_string())
+                .bind(now)
+                .bind(project_id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                row.as_ref().map(insight_from).transpose()?.ok_or(MetaError::NotFound)
+            }
+
+            async fn delete_insight(&self, project_id: ProjectId, id: InsightId) -> Result<(), MetaError> {
+                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
+                // Tiles go with it (the cascade would too; said here so that
+                // it holds whatever the connection's foreign-key setting).
+                sqlx::query(
+                    "DELETE FROM dashboard_tiles WHERE insight_id IN \
+                     (SELECT id FROM insights WHERE project_id = $1 AND id = $2)",
+                )
+                .bind(project_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                let done = sqlx::query("DELETE FROM insights WHERE project_id = $1 AND id = $2")
+                    .bind(project_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                found(done.rows_affected())?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn create_dashboard(
+                &self,
+                project_id: ProjectId,
+                name: &str,
+                created_by: Option<UserId>,
+                now: DateTime<Utc>,
+            ) -> Result<Dashboard, MetaError> {
+                let row = sqlx::query(&format!(
+                    "INSERT INTO dashboards (project_id, name, created_by, created_at) \
+                     VALUES ($1, $2, $3, $4) RETURNING {DASHBOARD_COLUMNS}"
+                ))
+                .bind(project_id)
+                .bind(name)
+                .bind(created_by)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(missing_parent)?;
+                dashboard_from(&row)
+            }
+
+            async fn dashboards(&self, project_id: ProjectId) -> Result<Vec<Dashboard>, MetaError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {DASHBOARD_COLUMNS} FROM dashboards WHERE project_id = $1 ORDER BY name, id"
+                ))
+                .bind(project_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                let mut dashboards: Vec<Dashboard> =
+                    rows.iter().map(dashboard_from).collect::<Result<_, _>>()?;
+                let tiles = sqlx::query(
+                    "SELECT t.dashboard_id, t.insight_id FROM dashboard_tiles t \
+                     JOIN dashboards d ON d.id = t.dashboard_id \
+                     WHERE d.project_id = $1 ORDER BY t.dashboard_id, t.position",
+                )
+                .bind(project_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(internal)?;
+                for tile in &tiles {
+                    let dashboard_id: DashboardId = tile.try_get("dashboard_id").map_err(internal)?;
+                    let insight_id: InsightId = tile.try_get("insight_id").map_err(internal)?;
+                    if let Some(d) = dashboards.iter_mut().find(|d| d.id == dashboard_id) {
+                        d.tiles.push(insight_id);
+                    }
+                }
+                Ok(dashboards)
+            }
+
+            async fn dashboard(
+                &self,
+                project_id: ProjectId,
+                id: DashboardId,
+            ) -> Result<Option<Dashboard>, MetaError> {
+                let row = sqlx::query(&format!(
+                    "SELECT {DASHBOARD_COLUMNS} FROM dashboards WHERE project_id = $1 AND id = $2"
+                ))
+                .bind(project_id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                let Some(row) = row else { return Ok(None) };
+                let mut dashboard = dashboard_from(&row)?;
+                dashboard.tiles = self.tiles_of(dashboard.id).await?;
+                Ok(Some(dashboard))
+            }
+
+            async fn update_dashboard(
+                &self,
+                project_id: ProjectId,
+                id: DashboardId,
+                name: Option<&str>,
+                tiles: Option<&[InsightId]>,
+            ) -> Result<Dashboard, MetaError> {
+                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
+                let exists = sqlx::query("SELECT id FROM dashboards WHERE project_id = $1 AND id = $2")
+                    .bind(project_id)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                if exists.is_none() {
+                    return Err(MetaError::NotFound);
+                }
+                if let Some(name) = name {
+                    sqlx::query("UPDATE dashboards SET name = $1 WHERE id = $2")
+                        .bind(name)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                }
+                if let Some(tiles) = tiles {
+                    sqlx::query("DELETE FROM dashboard_tiles WHERE dashboard_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    for (position, insight_id) in tiles.iter().enumerate() {
+                        if tiles[..position].contains(insight_id) {
+                            return Err(MetaError::Invalid(format!(
+                                "insight {insight_id} is on the dashboard twice"
+                            )));
+                        }
+                        // Only an insight of the same project may become a tile.
+                        let added = sqlx::query(
+                            "INSERT INTO dashboard_tiles (dashboard_id, insight_id, position) \
+                             SELECT $1, id, $2 FROM insights WHERE project_id = $3 AND id = $4",
+                        )
+                        .bind(id)
+                        .bind(position as i64)
+                        .bind(project_id)
+                        .bind(*insight_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                        if added.rows_affected() == 0 {
+                            return Err(MetaError::Invalid(format!(
+                                "insight {insight_id} is not an insight of this project"
+                            )));
+                        }
+                    }
+                }
+                tx.commit().await.map_err(internal)?;
+                self.dashboard(project_id, id).await?.ok_or(MetaError::NotFound)
+            }
+
+            async fn delete_dashboard(
+                &self,
+                project_id: ProjectId,
+                id: DashboardId,
+            ) -> Result<(), MetaError> {
+                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
+                sqlx::query(
+                    "DELETE FROM dashboard_tiles WHERE dashboard_id IN \
+                     (SELECT id FROM dashboards WHERE project_id = $1 AND id = $2)",
+                )
+                .bind(project_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                let done = sqlx::query("DELETE FROM dashboards WHERE project_id = $1 AND id = $2")
+                    .bind(project_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                found(done.rows_affected())?;
+                tx.commit().await.map_err(internal)
+            }
+
+            async fn share_dashboard(
+                &self,
+                project_id: ProjectId,
+                id: DashboardId,
+                now: DateTime<Utc>,
+            ) -> Result<String, MetaError> {
+                let token = keys::session_token();
+                let done = sqlx::query(
+                    "UPDATE dashboards SET share_digest = $1, shared_at = $2 \
+                     WHERE project_id = $3 AND id = $4",
+                )
+                .bind(keys::token_digest(&token))
+                .bind(now)
+                .bind(project_id)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(internal)?;
+                found(done.rows_affected())?;
+                Ok(token)
+            }
+
+            async fn unshare_dashboard(
+                &self,
+                project_id: ProjectId,
+                id: DashboardId,
+            ) -> Result<(), MetaError> {
+                let done = sqlx::query(
+                    "UPDATE dashboards SET share_digest = NULL, shared_at = NULL \
+                     WHERE project_id = $1 AND id = $2",
+                )
+                .bind(project_id)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(internal)?;
+                found(done.rows_affected())
+            }
+
+            async fn shared_dashboard(&self, token: &str) -> Result<Option<Dashboard>, MetaError> {
+                let row = sqlx::query(&format!(
+                    "SELECT {DASHBOARD_COLUMNS} FROM dashboards WHERE share_digest = $1"
+                ))
+                .bind(keys::token_digest(token))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(internal)?;
+                let Some(row) = row else { return Ok(None) };
+                let mut dashboard = dashboard_from(&row)?;
+                dashboard.tiles = self.tiles_of(dashboard.id).await?;
+                Ok(Some(dashboard))
             }
 
             async fn ping(&self) -> Result<(), MetaError> {

@@ -16,7 +16,7 @@ use crate::error::QueryError;
 use crate::filters::FilterNode;
 use crate::scope::{EventMatch, Scope};
 use crate::sql::{local_time, Sql};
-use crate::types::{parse_datetime, parse_tz, Interval, TimeRange};
+use crate::types::{parse_bound, parse_tz, Interval, TimeRange};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tally_core::ProjectId;
@@ -96,7 +96,7 @@ impl RetentionRequest {
             )));
         }
         let to = match self.date_to.as_deref() {
-            Some(t) => parse_datetime(t, "date_to")?,
+            Some(t) => parse_bound(t, "date_to", now)?,
             None => now,
         };
         let tz = parse_tz(self.tz.as_deref())?;

@@ -46,11 +46,11 @@ impl TimeRange {
         [from_field, to_field]: [&'static str; 2],
     ) -> Result<Self, QueryError> {
         let to = match to {
-            Some(t) => parse_datetime(t, to_field)?,
+            Some(t) => parse_bound(t, to_field, now)?,
             None => now,
         };
         let from = match from {
-            Some(f) => parse_datetime(f, from_field)?,
+            Some(f) => parse_bound(f, from_field, now)?,
             None => to - default_span,
         };
         if from >= to {
@@ -67,6 +67,40 @@ impl TimeRange {
             to: self.from,
         }
     }
+}
+
+/// Parses a range bound: an absolute date-time ([`parse_datetime`]), `now`, or a
+/// time relative to now — `-24h`, `-7d`, `-4w`, `-3m` (calendar months) — so that
+/// a saved insight keeps meaning "the last 30 days" whenever it is opened.
+pub fn parse_bound(
+    text: &str,
+    field: &'static str,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, QueryError> {
+    if text == "now" {
+        return Ok(now);
+    }
+    let Some(ago) = text.strip_prefix('-') else {
+        return parse_datetime(text, field);
+    };
+    let invalid = QueryError::InvalidDateTime { field };
+    let (count, unit) = ago.split_at(ago.len().saturating_sub(1));
+    let count: u32 = count.parse().map_err(|_| QueryError::InvalidDateTime { field })?;
+    // Ten years back is further than any store keeps; it also keeps the
+    // arithmetic below far from overflowing.
+    if count > 3660 {
+        return Err(invalid);
+    }
+    let back = match unit {
+        "h" => now - Duration::hours(count.into()),
+        "d" => now - Duration::days(count.into()),
+        "w" => now - Duration::weeks(count.into()),
+        "m" => now
+            .checked_sub_months(chrono::Months::new(count))
+            .ok_or(QueryError::InvalidDateTime { field })?,
+        _ => return Err(invalid),
+    };
+    Ok(back)
 }
 
 /// Parses an RFC 3339 date-time, or a bare date (`2026-11-01`, midnight UTC).
@@ -487,4 +521,31 @@ pub struct PersonRecord {
     pub last_seen: DateTime<Utc>,
     #[schema(value_type = Object)]
     pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn range_bounds_may_be_relative_to_now() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 31, 15, 30, 0).unwrap();
+        let bound = |text| parse_bound(text, "date_from", now);
+        assert_eq!(bound("now").unwrap(), now);
+        assert_eq!(bound("-24h").unwrap(), Utc.with_ymd_and_hms(2026, 3, 30, 15, 30, 0).unwrap());
+        assert_eq!(bound("-7d").unwrap(), Utc.with_ymd_and_hms(2026, 3, 24, 15, 30, 0).unwrap());
+        assert_eq!(bound("-2w").unwrap(), Utc.with_ymd_and_hms(2026, 3, 17, 15, 30, 0).unwrap());
+        // Calendar months: 31 March less one month is the last day of February.
+        assert_eq!(bound("-1m").unwrap(), Utc.with_ymd_and_hms(2026, 2, 28, 15, 30, 0).unwrap());
+        assert_eq!(bound("2026-01-02").unwrap(), Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap());
+        for bad in ["-", "-d", "-7", "-7x", "-1.5d", "--7d", "-99999d", "-7dd", "yesterday"] {
+            assert!(
+                matches!(bound(bad), Err(QueryError::InvalidDateTime { field: "date_from" })),
+                "{bad} should be refused"
+            );
+        }
+        let range = TimeRange::resolve(Some("-7d"), Some("now"), now, Duration::days(1)).unwrap();
+        assert_eq!(range.to - range.from, Duration::days(7));
+    }
 }

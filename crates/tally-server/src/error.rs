@@ -97,6 +97,19 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A 4xx: the request's fault, not the server's.
+    pub fn is_client_error(&self) -> bool {
+        self.status_and_code().0.is_client_error()
+    }
+
+    /// The `{"code", "message"}` this error answers with.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.status_and_code().1,
+            message: self.to_string(),
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::Decode(DecodeError::BodyTooLarge { .. }) => {
@@ -131,6 +144,7 @@ impl ApiError {
             Self::WebSocketRequired => (StatusCode::UPGRADE_REQUIRED, "websocket_required"),
             Self::Meta(MetaError::NotFound) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Meta(MetaError::Conflict(_)) => (StatusCode::CONFLICT, "conflict"),
+            Self::Meta(MetaError::Invalid(_)) => (StatusCode::BAD_REQUEST, "invalid_request"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::Sink(SinkError::Overloaded { .. }) => {

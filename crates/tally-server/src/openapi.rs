@@ -2,7 +2,7 @@
 //! and served at `GET /api/v1/openapi.json`.
 
 use crate::error::{ErrorBody, Rejection};
-use crate::routes::{account, capture, health, live, projects, query, settings};
+use crate::routes::{account, capture, health, insights, live, projects, query, settings};
 use axum::Json;
 use serde::Serialize;
 use tally_query::*;
@@ -87,7 +87,12 @@ pub struct CaptureBody {
         projects::remove_member,
         live::ticket, live::socket,
         projects::create_invite, projects::invites, projects::revoke_invite,
-        account::accept_invite
+        account::accept_invite,
+        insights::list_insights, insights::create_insight, insights::get_insight,
+        insights::patch_insight, insights::delete_insight,
+        insights::list_dashboards, insights::create_dashboard, insights::get_dashboard,
+        insights::patch_dashboard, insights::delete_dashboard,
+        insights::share_dashboard, insights::unshare_dashboard, insights::shared
     ),
     components(schemas(
         ErrorResponse, ErrorBody, Rejection, CaptureBody, capture::CaptureReply,
@@ -104,6 +109,9 @@ pub struct CaptureBody {
         tally_core::Role, tally_core::KeyScope, live::LiveTicket,
         projects::InviteRequest, projects::InviteBody, projects::CreatedInvite,
         account::AcceptInvite,
+        insights::InsightBody, insights::InsightRequest, insights::InsightPatch,
+        insights::DashboardBody, insights::DashboardRequest, insights::DashboardPatch,
+        insights::ShareLink, insights::SharedDashboard, insights::SharedTile,
         tally_query::funnel::FunnelRequest, tally_query::funnel::StepRequest,
         tally_query::funnel::StepOrder, tally_query::funnel::FunnelAnswer,
         tally_query::funnel::FunnelStep, tally_query::funnel::FunnelPersons,

@@ -558,7 +558,9 @@ async fn tenant_isolation_on_every_project_route() {
                 .replace("{distinct_id}", "d1")
                 .replace("{dimension}", "page")
                 .replace("{user_id}", &bob_id.to_string())
-                .replace("{invite_id}", "1");
+                .replace("{invite_id}", "1")
+                .replace("{insight_id}", "1")
+                .replace("{dashboard_id}", "1");
             routes.push((method.to_uppercase(), path.clone(), concrete));
         }
     }

@@ -197,6 +197,62 @@ export interface paths {
         patch: operations["patch"];
         trace?: never;
     };
+    "/api/v1/projects/{project_id}/dashboards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's dashboards, by name. */
+        get: operations["list_dashboards"];
+        put?: never;
+        post: operations["create_dashboard"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/dashboards/{dashboard_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_dashboard"];
+        put?: never;
+        post?: never;
+        /** Deletes the dashboard (its insights stay) and ends its share link. */
+        delete: operations["delete_dashboard"];
+        options?: never;
+        head?: never;
+        /**
+         * Renames the dashboard and/or replaces its tiles. A tile that is not an
+         *     insight of this project, or appears twice, is 400 `invalid_request`.
+         */
+        patch: operations["patch_dashboard"];
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/dashboards/{dashboard_id}/share": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Makes a read-only share link for the dashboard, replacing any earlier one. */
+        post: operations["share_dashboard"];
+        /** Ends the dashboard's share link. */
+        delete: operations["unshare_dashboard"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/projects/{project_id}/definitions": {
         parameters: {
             query?: never;
@@ -248,6 +304,44 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/insights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's saved insights, newest first. */
+        get: operations["list_insights"];
+        put?: never;
+        /**
+         * Saves an insight; its query must be one `/query` accepts (else 400 with that
+         *     query error).
+         */
+        post: operations["create_insight"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/insights/{insight_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_insight"];
+        put?: never;
+        post?: never;
+        /** Deletes the insight and takes it off every dashboard. */
+        delete: operations["delete_insight"];
+        options?: never;
+        head?: never;
+        patch: operations["patch_insight"];
         trace?: never;
     };
     "/api/v1/projects/{project_id}/invites": {
@@ -533,6 +627,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/shared/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A shared dashboard with its insights' answers; needs no login, only the
+         *     link's token. An unknown, replaced or revoked token is 404.
+         */
+        get: operations["shared"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -674,6 +788,32 @@ export interface components {
         Credentials: {
             email: string;
             password: string;
+        };
+        /** @description A dashboard: its insights in order. */
+        DashboardBody: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            created_by?: number | null;
+            id: components["schemas"]["i64"];
+            name: string;
+            /**
+             * Format: date-time
+             * @description When its share link was made; absent when it has none.
+             */
+            shared_at?: string | null;
+            tiles: components["schemas"]["i64"][];
+        };
+        /**
+         * @description Changes to a dashboard: a new name and/or its tiles (insight ids, in order,
+         *     each at most once) — the list replaces the old one.
+         */
+        DashboardPatch: {
+            name?: string | null;
+            tiles?: components["schemas"]["i64"][] | null;
+        };
+        DashboardRequest: {
+            name: string;
         };
         /** @description One event name or property key, most used first. */
         Definition: {
@@ -819,6 +959,33 @@ export interface components {
         };
         /** @enum {string} */
         GroupOp: "and" | "or";
+        /** @description A saved insight. */
+        InsightBody: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            created_by?: number | null;
+            id: components["schemas"]["i64"];
+            name: string;
+            /** @description The `/query` body it runs: `kind` plus that kind's fields. */
+            query: Record<string, never>;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description Changes to an insight; what is left out stays. */
+        InsightPatch: {
+            name?: string | null;
+            query?: Record<string, never> | null;
+        };
+        /**
+         * @description An insight to save: a name and a `/query` body. Ranges are best relative
+         *     (`"date_from": "-30d"`), so that the insight shows the latest data whenever
+         *     it is opened.
+         */
+        InsightRequest: {
+            name: string;
+            query: Record<string, never>;
+        };
         /** @enum {string} */
         Interval: "minute" | "hour" | "day" | "week" | "month";
         /** @description A pending invitation. */
@@ -1300,6 +1467,34 @@ export interface components {
             /** @description True until the first user has an email and password. */
             needed: boolean;
         };
+        /**
+         * @description A new share link; `token` is shown this once. Anyone with `path` sees the
+         *     dashboard read-only, until the link is revoked or replaced.
+         */
+        ShareLink: {
+            /** @description The dashboard page that shows it: `/shared/{token}`. */
+            path: string;
+            token: string;
+        };
+        /**
+         * @description A shared dashboard as its link shows it: each insight with its answer (or
+         *     the error its query met), computed now.
+         */
+        SharedDashboard: {
+            name: string;
+            project_name: string;
+            tiles: components["schemas"]["SharedTile"][];
+            /** @description The project's time zone, which the answers are bucketed in. */
+            timezone: string;
+        };
+        SharedTile: {
+            /** @description What `/query` answers for `query`; absent when `error` is set. */
+            answer?: Record<string, never> | null;
+            error?: null | components["schemas"]["ErrorBody"];
+            id: components["schemas"]["i64"];
+            name: string;
+            query: Record<string, never>;
+        };
         /** @enum {string} */
         StepOrder: "loose" | "strict";
         StepRequest: {
@@ -1448,6 +1643,8 @@ export interface components {
             /** @description A new password; the user's sessions are revoked. */
             password?: string | null;
         };
+        /** Format: int64 */
+        i64: number;
     };
     responses: never;
     parameters: never;
@@ -2003,6 +2200,281 @@ export interface operations {
             };
         };
     };
+    list_dashboards: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project; the caller must be a member. */
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardBody"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project; the caller must be a member. */
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DashboardRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardBody"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project; the caller must be a member. */
+                project_id: number;
+                dashboard_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project; the caller must be a member. */
+                project_id: number;
+                dashboard_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    patch_dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project; the caller must be a member. */
+                project_id: number;
+                dashboard_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DashboardPatch"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardBody"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    share_dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project; the caller must be a member. */
+                project_id: number;
+                dashboard_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareLink"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    unshare_dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project; the caller must be a member. */
+                project_id: number;
+                dashboard_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     definitions: {
         parameters: {
             query?: {
@@ -2157,6 +2629,205 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RotatedKey"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_insights: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project; the caller must be a member. */
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InsightBody"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_insight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project; the caller must be a member. */
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InsightRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InsightBody"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_insight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project; the caller must be a member. */
+                project_id: number;
+                insight_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InsightBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_insight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project; the caller must be a member. */
+                project_id: number;
+                insight_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    patch_insight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The project; the caller must be a member. */
+                project_id: number;
+                insight_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InsightPatch"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InsightBody"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             403: {
@@ -3202,6 +3873,36 @@ export interface operations {
             };
             /** @description Setup is done; it locks itself */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    shared: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The share link's token */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SharedDashboard"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -16,6 +16,13 @@ export function presetRange(preset: string): Range {
   return { preset, from: from.toISOString(), to: to.toISOString(), interval };
 }
 
+/** The range as query fields: a preset stays relative to now (`-30d`), so a
+ * saved insight keeps meaning "the last 30 days"; a custom range is absolute. */
+export function rangeFields(range: Range): { date_from: string; date_to?: string } {
+  if (PRESETS.some((p) => p[0] === range.preset)) return { date_from: `-${range.preset}` };
+  return { date_from: range.from, date_to: range.to };
+}
+
 export function RangePicker({ range, onChange, intervals = true }: { range: Range; onChange: (r: Range) => void; intervals?: boolean }) {
   const day = (iso: string) => iso.slice(0, 10);
   return (

@@ -3,25 +3,11 @@
 // conversion rates and the time each step took.
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, errorText } from "../api/client";
-import { BarChart } from "../components/BarChart";
-import { presetRange, RangePicker, type Range } from "../components/RangePicker";
-
-type Step = {
-  step: number; name: string; count: number; conversion_from_first: number | null;
-  conversion_from_previous: number | null; median_secs_from_previous: number | null;
-};
-type Answer = { steps: Step[]; avg_secs_to_convert: number | null; median_secs_to_convert: number | null };
+import { FunnelResult, type FunnelAnswer, type Query } from "../components/InsightResult";
+import { presetRange, rangeFields, RangePicker, type Range } from "../components/RangePicker";
+import { SaveInsight } from "../components/SaveInsight";
 
 const WINDOWS: [number, string][] = [[3600, "1 hour"], [86400, "1 day"], [7 * 86400, "7 days"], [14 * 86400, "14 days"], [30 * 86400, "30 days"]];
-
-export function duration(secs: number | null): string {
-  if (secs === null) return "–";
-  if (secs < 60) return `${Math.round(secs)}s`;
-  if (secs < 3600) return `${Math.floor(secs / 60)}m ${Math.round(secs % 60)}s`;
-  if (secs < 86400) return `${Math.floor(secs / 3600)}h ${Math.round((secs % 3600) / 60)}m`;
-  return `${(secs / 86400).toFixed(1)}d`;
-}
-const pct = (x: number | null) => (x === null ? "–" : `${Math.round(x * 1000) / 10}%`);
 
 export function Funnel({ projectId }: { projectId: number }) {
   const [events, setEvents] = useState<string[]>([]);
@@ -29,7 +15,7 @@ export function Funnel({ projectId }: { projectId: number }) {
   const [windowSecs, setWindowSecs] = useState(14 * 86400);
   const [strict, setStrict] = useState(false);
   const [range, setRange] = useState<Range>(() => presetRange("30d"));
-  const [answer, setAnswer] = useState<Answer | null>(null);
+  const [answer, setAnswer] = useState<FunnelAnswer | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
@@ -40,21 +26,20 @@ export function Funnel({ projectId }: { projectId: number }) {
     });
   }, [projectId]);
 
+  const query = useMemo<Query | null>(() => steps.length < 2 ? null : ({
+    kind: "funnel", ...rangeFields(range), conversion_window_secs: windowSecs,
+    order: strict ? "strict" : "loose", steps: steps.map((event) => ({ event })),
+  }), [steps, windowSecs, strict, range]);
+
   useEffect(() => {
-    if (steps.length < 2) return setAnswer(null);
-    const body = {
-      kind: "funnel", date_from: range.from, date_to: range.to, conversion_window_secs: windowSecs,
-      order: strict ? "strict" : "loose", steps: steps.map((event) => ({ event })),
-    };
-    api.POST("/api/v1/projects/{project_id}/query", { params: { path: { project_id: projectId } }, body: body as never }).then((r) => {
+    if (!query) return setAnswer(null);
+    api.POST("/api/v1/projects/{project_id}/query", { params: { path: { project_id: projectId } }, body: query as never }).then((r) => {
       if (r.error) return setError(errorText(r.error));
       setError(null);
-      setAnswer(r.data as unknown as Answer);
+      setAnswer(r.data as unknown as FunnelAnswer);
     });
-  }, [projectId, steps, windowSecs, strict, range]);
+  }, [projectId, query]);
 
-  const labels = useMemo(() => answer?.steps.map((s, i) => `${i + 1}. ${s.name}`) ?? [], [answer]);
-  const counts = useMemo(() => answer?.steps.map((s) => s.count) ?? [], [answer]);
   const setStep = (i: number, name: string) => setSteps(steps.map((s, j) => (j === i ? name : s)));
 
   return (
@@ -85,35 +70,13 @@ export function Funnel({ projectId }: { projectId: number }) {
               </select>
             </label>
             <label class="inline"><input type="checkbox" checked={strict} onChange={() => setStrict(!strict)} /> Steps in a row (strict)</label>
+            <span class="spacer" />
+            <SaveInsight projectId={projectId} query={query} suggestedName={`${steps.join(" → ")} funnel`} />
           </div>
         </div>
       )}
       {error && <p class="error" role="alert">{error}</p>}
-      {answer && (
-        <>
-          <div class="card"><BarChart labels={labels} values={counts} label="Persons" /></div>
-          <div class="metrics">
-            <div class="card metric"><span class="muted">Converted</span><strong data-testid="funnel-conversion">{pct(answer.steps.at(-1)?.conversion_from_first ?? null)}</strong><span class="muted">first step to last</span></div>
-            <div class="card metric"><span class="muted">Median time to convert</span><strong>{duration(answer.median_secs_to_convert)}</strong><span class="muted">mean {duration(answer.avg_secs_to_convert)}</span></div>
-          </div>
-          <div class="card table">
-            <table data-testid="funnel-steps">
-              <thead><tr><th scope="col">Step</th><th scope="col" class="num">Persons</th><th scope="col" class="num">From previous</th><th scope="col" class="num">From first</th><th scope="col" class="num">Median time</th></tr></thead>
-              <tbody>
-                {answer.steps.map((s, i) => (
-                  <tr>
-                    <td>{i + 1}. {s.name}</td>
-                    <td class="num step-count">{s.count}</td>
-                    <td class="num">{pct(s.conversion_from_previous)}</td>
-                    <td class="num">{pct(s.conversion_from_first)}</td>
-                    <td class="num">{duration(s.median_secs_from_previous)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        </>
-      )}
+      {answer && <FunnelResult answer={answer} />}
     </section>
   );
 }

@@ -2,17 +2,14 @@
 // compare with the previous period) drawn by uPlot, and a retention grid.
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, errorText } from "../api/client";
-import { TrendChart, type Series } from "../components/TrendChart";
-import { presetRange, RangePicker, type Range } from "../components/RangePicker";
+import { RetentionResult, TrendResult, type Query, type RetentionAnswer, type TrendsAnswer } from "../components/InsightResult";
+import { presetRange, rangeFields, RangePicker, type Range } from "../components/RangePicker";
+import { SaveInsight } from "../components/SaveInsight";
 
 type Math = "total" | "unique_persons" | "unique_sessions" | "per_person_avg";
 type SeriesSpec = { event: string; math: Math };
-type TrendSeries = { name: string; breakdown_value?: string | null; is_other?: boolean; points: { bucket: string; value?: number | null }[] };
-type TrendsAnswer = { results: TrendSeries[]; previous?: { results: TrendSeries[] } | null };
-type Cohort = { start: string; size: number; values: { period: number; count: number; percentage?: number | null }[] };
 
 const MATHS: [Math, string][] = [["total", "Total events"], ["unique_persons", "Unique persons"], ["unique_sessions", "Sessions"], ["per_person_avg", "Per person (average)"]];
-const COLORS = ["#4f6bed", "#13a37f", "#e0862b", "#c2418f", "#2b9fd8", "#8a63d2", "#7c8b2d", "#d1435b", "#5b6b84", "#1f8a70", "#b0762f"];
 
 function useEventNames(projectId: number, kind: "event" | "property") {
   const [names, setNames] = useState<string[]>([]);
@@ -48,37 +45,23 @@ function Trends({ projectId }: { projectId: number }) {
     if (events.length && !series.length) setSeries([{ event: events.includes("$pageview") ? "$pageview" : events[0], math: "total" }]);
   }, [events]);
 
+  const query = useMemo<Query | null>(() => !series.length ? null : ({
+    kind: "trends", ...rangeFields(range), interval: range.interval, compare,
+    series: series.map((s) => ({ event: s.event, math: s.math })),
+    ...(breakdown ? { breakdown: { property: breakdown, limit: 8 } } : {}),
+    ...(filter.key && filter.value ? { filters: { key: filter.key, operator: "eq", value: filter.value } } : {}),
+  }), [series, breakdown, filter, compare, range]);
+
   useEffect(() => {
-    if (!series.length) return;
-    const body = {
-      kind: "trends", date_from: range.from, date_to: range.to, interval: range.interval, compare,
-      series: series.map((s) => ({ event: s.event, math: s.math })),
-      ...(breakdown ? { breakdown: { property: breakdown, limit: 8 } } : {}),
-      ...(filter.key && filter.value ? { filters: { key: filter.key, operator: "eq", value: filter.value } } : {}),
-    };
-    api.POST("/api/v1/projects/{project_id}/query", { params: { path: { project_id: projectId } }, body: body as never }).then((r) => {
+    if (!query) return;
+    api.POST("/api/v1/projects/{project_id}/query", { params: { path: { project_id: projectId } }, body: query as never }).then((r) => {
       if (r.error) return setError(errorText(r.error));
       setError(null);
       setAnswer(r.data as unknown as TrendsAnswer);
     });
-  }, [projectId, series, breakdown, filter, compare, range]);
-
-  const chart = useMemo(() => {
-    if (!answer?.results.length) return null;
-    const times = answer.results[0].points.map((p) => Date.parse(p.bucket) / 1000);
-    const lines: Series[] = answer.results.map((s, i) => ({
-      label: s.breakdown_value !== undefined && breakdown ? `${s.name}: ${s.is_other ? "other" : s.breakdown_value ?? "(none)"}` : s.name,
-      values: s.points.map((p) => p.value ?? 0),
-      color: COLORS[i % COLORS.length],
-    }));
-    for (const [i, s] of (answer.previous?.results ?? []).entries()) {
-      lines.push({ label: `${s.name} (previous period)`, values: s.points.map((p) => p.value ?? 0), color: COLORS[i % COLORS.length] + "80" });
-    }
-    return { times, lines };
-  }, [answer, breakdown]);
+  }, [projectId, query]);
 
   const update = (i: number, patch: Partial<SeriesSpec>) => setSeries(series.map((s, j) => (j === i ? { ...s, ...patch } : s)));
-  const totals = answer?.results.map((s) => s.points.reduce((a, p) => a + (p.value ?? 0), 0)) ?? [];
 
   return (
     <>
@@ -119,23 +102,13 @@ function Trends({ projectId }: { projectId: number }) {
               = <input aria-label="Filter value" value={filter.value} onChange={(e) => setFilter({ ...filter, value: (e.target as HTMLInputElement).value })} />
             </label>
             <label class="inline"><input type="checkbox" checked={compare} onChange={() => setCompare(!compare)} /> Compare with the previous period</label>
+            <span class="spacer" />
+            <SaveInsight projectId={projectId} query={query} suggestedName={series.map((s) => s.event).join(", ")} />
           </div>
         </div>
       )}
       {error && <p class="error" role="alert">{error}</p>}
-      {chart && <div class="card"><TrendChart times={chart.times} series={chart.lines} /></div>}
-      {answer && answer.results.length > 0 && (
-        <div class="card table">
-          <table data-testid="trend-totals">
-            <thead><tr><th scope="col">Series</th><th scope="col" class="num">Sum over the range</th></tr></thead>
-            <tbody>
-              {answer.results.map((s, i) => (
-                <tr><td>{chart?.lines[i].label ?? s.name}</td><td class="num trend-total">{Math.round(totals[i] * 100) / 100}</td></tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      {answer && <TrendResult answer={answer} breakdown={Boolean(breakdown)} />}
     </>
   );
 }
@@ -145,22 +118,22 @@ function Retention({ projectId }: { projectId: number }) {
   const [start, setStart] = useState("");
   const [back, setBack] = useState("");
   const [period, setPeriod] = useState("day");
-  const [cohorts, setCohorts] = useState<Cohort[] | null>(null);
+  const [answer, setAnswer] = useState<RetentionAnswer | null>(null);
   const [error, setError] = useState<string | null>(null);
 
+  const query = useMemo<Query>(() => ({
+    kind: "retention", period, periods: period === "day" ? 14 : period === "week" ? 8 : 6,
+    ...(start ? { start_event: { event: start } } : {}), ...(back ? { return_event: { event: back } } : {}),
+  }), [start, back, period]);
+
   useEffect(() => {
-    const body = {
-      kind: "retention", period, periods: period === "day" ? 14 : period === "week" ? 8 : 6,
-      ...(start ? { start_event: { event: start } } : {}), ...(back ? { return_event: { event: back } } : {}),
-    };
-    api.POST("/api/v1/projects/{project_id}/query", { params: { path: { project_id: projectId } }, body: body as never }).then((r) => {
+    api.POST("/api/v1/projects/{project_id}/query", { params: { path: { project_id: projectId } }, body: query as never }).then((r) => {
       if (r.error) return setError(errorText(r.error));
       setError(null);
-      setCohorts((r.data as unknown as { cohorts: Cohort[] }).cohorts);
+      setAnswer(r.data as unknown as RetentionAnswer);
     });
-  }, [projectId, start, back, period]);
+  }, [projectId, query]);
 
-  const width = Math.max(0, ...(cohorts ?? []).map((c) => c.values.length));
   return (
     <>
       <div class="row wrap">
@@ -180,30 +153,10 @@ function Retention({ projectId }: { projectId: number }) {
         <select aria-label="Period" value={period} onChange={(e) => setPeriod((e.target as HTMLSelectElement).value)}>
           <option value="day">Daily</option><option value="week">Weekly</option><option value="month">Monthly</option>
         </select>
+        <SaveInsight projectId={projectId} query={query} suggestedName={`Retention: ${start || "any event"} → ${back || "any event"}`} />
       </div>
       {error && <p class="error" role="alert">{error}</p>}
-      {cohorts && (
-        <div class="card table scroll-x">
-          <table class="retention" data-testid="retention">
-            <thead>
-              <tr><th scope="col">Cohort</th><th scope="col" class="num">Persons</th>{Array.from({ length: width }, (_, i) => <th scope="col" class="num">{period[0]}{i}</th>)}</tr>
-            </thead>
-            <tbody>
-              {cohorts.map((c) => (
-                <tr>
-                  <td>{new Date(c.start).toLocaleDateString()}</td>
-                  <td class="num cohort-size">{c.size}</td>
-                  {c.values.map((v) => (
-                    <td class="num cell" style={{ background: `color-mix(in srgb, var(--accent) ${Math.round(v.percentage ?? 0)}%, transparent)` }} title={`${v.count} persons`}>
-                      {v.percentage === null || v.percentage === undefined ? "" : `${Math.round(v.percentage)}%`}
-                    </td>
-                  ))}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      {answer && <RetentionResult answer={answer} period={period} />}
     </>
   );
 }

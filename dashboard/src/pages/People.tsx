@@ -6,7 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, errorText } from "../api/client";
 import { presetRange, RangePicker, type Range } from "../components/RangePicker";
 import { Timeline, type TimelineEvent } from "../components/Timeline";
-import { duration } from "./Funnel";
+import { duration } from "../components/InsightResult";
 
 type Session = {
   id: string; distinct_id: string; start: string; duration_secs: number; events: number; pageviews: number;

@@ -5,6 +5,7 @@ pub(crate) mod capture;
 pub(crate) mod dashboard;
 pub(crate) mod docs;
 pub(crate) mod health;
+pub(crate) mod insights;
 pub(crate) mod live;
 pub(crate) mod posthog;
 pub(crate) mod projects;
@@ -123,6 +124,31 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/projects/{project_id}/top/{dimension}",
             get(query::top),
         )
+        .route(
+            "/api/v1/projects/{project_id}/insights",
+            get(insights::list_insights).post(insights::create_insight),
+        )
+        .route(
+            "/api/v1/projects/{project_id}/insights/{insight_id}",
+            get(insights::get_insight)
+                .patch(insights::patch_insight)
+                .delete(insights::delete_insight),
+        )
+        .route(
+            "/api/v1/projects/{project_id}/dashboards",
+            get(insights::list_dashboards).post(insights::create_dashboard),
+        )
+        .route(
+            "/api/v1/projects/{project_id}/dashboards/{dashboard_id}",
+            get(insights::get_dashboard)
+                .patch(insights::patch_dashboard)
+                .delete(insights::delete_dashboard),
+        )
+        .route(
+            "/api/v1/projects/{project_id}/dashboards/{dashboard_id}/share",
+            post(insights::share_dashboard).delete(insights::unshare_dashboard),
+        )
+        .route("/api/v1/shared/{token}", get(insights::shared))
         .route(
             "/api/v1/projects/{project_id}/settings",
             get(settings::get_settings).patch(settings::patch_settings),

@@ -452,7 +452,30 @@ pub async fn query(
     ProjectRead(project_id): ProjectRead,
     body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<QueryAnswer>, ApiError> {
-    let Json(mut body) = body.map_err(|e| tally_ingest::DecodeError::InvalidJson(e.body_text()))?;
+    let Json(body) = body.map_err(|e| tally_ingest::DecodeError::InvalidJson(e.body_text()))?;
+    Ok(Json(run_query(&state, project_id, body).await?))
+}
+
+/// A `/query` body resolved against the project and the clock, ready to run.
+pub enum PreparedQuery {
+    Trends(tally_query::trends::TrendsQuery),
+    Funnel(tally_query::funnel::FunnelQuery),
+    Retention(tally_query::retention::RetentionQuery),
+    Paths(tally_query::paths::PathsQuery),
+    Stickiness(tally_query::activity::ActivityQuery),
+    Lifecycle(tally_query::activity::ActivityQuery),
+    Persons(tally_query::persons::PersonsQuery),
+    Realtime(tally_query::realtime::RealtimeQuery),
+}
+
+/// Checks and resolves a `/query` body (`kind` plus that kind's fields) for
+/// the project: every error a query can have, short of running it. Saved
+/// insights pass through here before they are stored.
+pub async fn prepare_query(
+    state: &AppState,
+    project_id: ProjectId,
+    mut body: serde_json::Value,
+) -> Result<PreparedQuery, ApiError> {
     let kind = body
         .as_object_mut()
         .and_then(|o| o.remove("kind"))
@@ -464,54 +487,40 @@ pub async fn query(
     ) {
         if let Some(fields) = body.as_object_mut() {
             if fields.get("tz").is_none_or(serde_json::Value::is_null) {
-                let tz = project_timezone(&state, project_id).await?;
+                let tz = project_timezone(state, project_id).await?;
                 fields.insert("tz".into(), serde_json::Value::String(tz));
             }
         }
     }
     let now = state.clock.now();
-    let engine = state.query_after_writes().await;
-    let answer = match kind.as_deref() {
-        Some("trends") => {
-            let q =
-                request::<tally_query::trends::TrendsRequest>(body)?.resolve(project_id, now)?;
-            QueryAnswer::Trends(engine.trends(q).await?)
-        }
-        Some("funnel") => {
-            let q =
-                request::<tally_query::funnel::FunnelRequest>(body)?.resolve(project_id, now)?;
-            QueryAnswer::Funnel(engine.funnel(q).await?)
-        }
-        Some("retention") => {
-            let q = request::<tally_query::retention::RetentionRequest>(body)?
-                .resolve(project_id, now)?;
-            QueryAnswer::Retention(engine.retention(q).await?)
-        }
-        Some("paths") => {
-            let q = request::<tally_query::paths::PathsRequest>(body)?.resolve(project_id, now)?;
-            QueryAnswer::Paths(engine.paths(q).await?)
-        }
-        Some("stickiness") => {
-            let q = request::<tally_query::activity::ActivityRequest>(body)?
-                .resolve(project_id, now)?;
-            QueryAnswer::Stickiness(engine.stickiness(q).await?)
-        }
-        Some("lifecycle") => {
-            let q = request::<tally_query::activity::ActivityRequest>(body)?
-                .resolve(project_id, now)?;
-            QueryAnswer::Lifecycle(engine.lifecycle(q).await?)
-        }
-        Some("persons") => {
-            let q = request::<tally_query::persons::PersonsRequest>(body)?.resolve(project_id)?;
-            QueryAnswer::Persons(engine.persons(q).await?)
-        }
+    Ok(match kind.as_deref() {
+        Some("trends") => PreparedQuery::Trends(
+            request::<tally_query::trends::TrendsRequest>(body)?.resolve(project_id, now)?,
+        ),
+        Some("funnel") => PreparedQuery::Funnel(
+            request::<tally_query::funnel::FunnelRequest>(body)?.resolve(project_id, now)?,
+        ),
+        Some("retention") => PreparedQuery::Retention(
+            request::<tally_query::retention::RetentionRequest>(body)?.resolve(project_id, now)?,
+        ),
+        Some("paths") => PreparedQuery::Paths(
+            request::<tally_query::paths::PathsRequest>(body)?.resolve(project_id, now)?,
+        ),
+        Some("stickiness") => PreparedQuery::Stickiness(
+            request::<tally_query::activity::ActivityRequest>(body)?.resolve(project_id, now)?,
+        ),
+        Some("lifecycle") => PreparedQuery::Lifecycle(
+            request::<tally_query::activity::ActivityRequest>(body)?.resolve(project_id, now)?,
+        ),
+        Some("persons") => PreparedQuery::Persons(
+            request::<tally_query::persons::PersonsRequest>(body)?.resolve(project_id)?,
+        ),
         Some("realtime") => {
             // Nothing to ask but the project; an empty object (or none) is fine.
             if body.as_object().is_some_and(|o| !o.is_empty()) {
                 return Err(QueryError::InvalidQuery("`realtime` takes no fields".into()).into());
             }
-            let q = tally_query::realtime::RealtimeQuery { project_id, now };
-            QueryAnswer::Realtime(engine.realtime(q).await?)
+            PreparedQuery::Realtime(tally_query::realtime::RealtimeQuery { project_id, now })
         }
         _ => {
             return Err(QueryError::InvalidQuery(format!(
@@ -520,8 +529,28 @@ pub async fn query(
             ))
             .into())
         }
-    };
-    Ok(Json(answer))
+    })
+}
+
+/// Runs a `/query` body for the project (the API's `/query`, saved insights,
+/// shared dashboards).
+pub async fn run_query(
+    state: &AppState,
+    project_id: ProjectId,
+    body: serde_json::Value,
+) -> Result<QueryAnswer, ApiError> {
+    let prepared = prepare_query(state, project_id, body).await?;
+    let engine = state.query_after_writes().await;
+    Ok(match prepared {
+        PreparedQuery::Trends(q) => QueryAnswer::Trends(engine.trends(q).await?),
+        PreparedQuery::Funnel(q) => QueryAnswer::Funnel(engine.funnel(q).await?),
+        PreparedQuery::Retention(q) => QueryAnswer::Retention(engine.retention(q).await?),
+        PreparedQuery::Paths(q) => QueryAnswer::Paths(engine.paths(q).await?),
+        PreparedQuery::Stickiness(q) => QueryAnswer::Stickiness(engine.stickiness(q).await?),
+        PreparedQuery::Lifecycle(q) => QueryAnswer::Lifecycle(engine.lifecycle(q).await?),
+        PreparedQuery::Persons(q) => QueryAnswer::Persons(engine.persons(q).await?),
+        PreparedQuery::Realtime(q) => QueryAnswer::Realtime(engine.realtime(q).await?),
+    })
 }
 
 /// The project's time zone (settings), the default of every answer in buckets.
