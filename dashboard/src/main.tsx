@@ -13,6 +13,8 @@ import { Events } from "./pages/Events";
 import { Settings } from "./pages/Settings";
 import { Persons, Sessions } from "./pages/People";
 import { Insights } from "./pages/Insights";
+import { Dashboards } from "./pages/Dashboards";
+import { SharedDashboard } from "./pages/Shared";
 import "./style.css";
 
 export type Me = {
@@ -47,7 +49,8 @@ function App() {
   if (setupNeeded) return <Setup onDone={load} />;
   if (me === null) return <Login onDone={load} allowSignup={allowSignup} />;
 
-  const project = match("/p/:id", path) ?? match("/p/:id/:page", path);
+  const board = match("/p/:id/dashboards/:board", path);
+  const project = match("/p/:id", path) ?? match("/p/:id/:page", path) ?? (board && { id: board.id, page: "dashboards" });
   const projectId = project ? Number(project.id) : null;
   let page;
   if (projectId !== null && !Number.isNaN(projectId)) {
@@ -55,6 +58,7 @@ function App() {
       project?.page === "live" ? <Live projectId={projectId} />
       : project?.page === "funnel" ? <Funnel projectId={projectId} />
       : project?.page === "insights" ? <Insights projectId={projectId} />
+      : project?.page === "dashboards" ? <Dashboards projectId={projectId} dashboardId={board ? Number(board.board) : null} />
       : project?.page === "events" ? <Events projectId={projectId} />
       : project?.page === "sessions" ? <Sessions projectId={projectId} />
       : project?.page === "persons" ? <Persons projectId={projectId} />
@@ -97,6 +101,7 @@ function Header({ me, projectId, path }: { me: Me; projectId: number | null; pat
       {projectId !== null && (
         <nav>
           <a href={`/p/${projectId}`} onClick={onLink} aria-current={path === `/p/${projectId}` ? "page" : undefined}>Overview</a>
+          <a href={`/p/${projectId}/dashboards`} onClick={onLink} aria-current={path.includes("/dashboards") ? "page" : undefined}>Dashboards</a>
           <a href={`/p/${projectId}/insights`} onClick={onLink} aria-current={path.endsWith("/insights") ? "page" : undefined}>Trends</a>
           <a href={`/p/${projectId}/funnel`} onClick={onLink} aria-current={path.endsWith("/funnel") ? "page" : undefined}>Funnel</a>
           <a href={`/p/${projectId}/events`} onClick={onLink} aria-current={path.endsWith("/events") ? "page" : undefined}>Events</a>
@@ -113,4 +118,11 @@ function Header({ me, projectId, path }: { me: Me; projectId: number | null; pat
   );
 }
 
-render(<App />, document.getElementById("app")!);
+/** A share link's page needs no account: it never asks who is signed in. */
+function Root() {
+  const { path } = useLocation();
+  const shared = match("/shared/:token", path);
+  return shared ? <SharedDashboard token={shared.token} /> : <App />;
+}
+
+render(<Root />, document.getElementById("app")!);

@@ -372,8 +372,11 @@ pub trait MetadataStore: Send + Sync + 'static {
         name: Option<&str>,
         tiles: Option<&[InsightId]>,
     ) -> Result<Dashboard, MetaError>;
-    async fn delete_dashboard(&self, project_id: ProjectId, id: DashboardId)
-        -> Result<(), MetaError>;
+    async fn delete_dashboard(
+        &self,
+        project_id: ProjectId,
+        id: DashboardId,
+    ) -> Result<(), MetaError>;
     /// Makes a new share link for the dashboard, replacing any earlier one (which
     /// stops working); returns the link's token, shown once.
     async fn share_dashboard(

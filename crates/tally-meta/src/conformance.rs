@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use tally_core::{
-    InsightDraft, KeyGrant, KeyScope, MetaError, MetadataStore, NewUser, PipelineSettings, ProjectOptions,
-    RefreshOutcome, Role, SessionLifetimes, User,
+    InsightDraft, KeyGrant, KeyScope, MetaError, MetadataStore, NewUser, PipelineSettings,
+    ProjectOptions, RefreshOutcome, Role, SessionLifetimes, User,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -560,7 +560,10 @@ pub async fn insights_dashboards_and_share_links(meta: &dyn MetadataStore) {
         .unwrap();
     assert_eq!(signups.project_id, shop.id);
     assert_eq!(signups.name, "Signups");
-    assert_eq!(signups.query["date_from"], "-30d", "the query comes back as saved");
+    assert_eq!(
+        signups.query["date_from"], "-30d",
+        "the query comes back as saved"
+    );
     assert_eq!(signups.created_by, Some(ann.id));
     assert_eq!((signups.created_at, signups.updated_at), (now, now));
     let checkout = meta
@@ -572,29 +575,60 @@ pub async fn insights_dashboards_and_share_links(meta: &dyn MetadataStore) {
         .await
         .unwrap();
     assert!(matches!(
-        meta.create_insight(9999, draft("Nowhere", "trends"), None, now).await,
+        meta.create_insight(9999, draft("Nowhere", "trends"), None, now)
+            .await,
         Err(MetaError::NotFound)
     ));
 
     // Newest first, and only the project's own.
-    let names: Vec<String> = meta.insights(shop.id).await.unwrap().into_iter().map(|i| i.name).collect();
+    let names: Vec<String> = meta
+        .insights(shop.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
     assert_eq!(names, ["Checkout", "Signups"]);
-    assert!(meta.insight(shop.id, theirs.id).await.unwrap().is_none(), "another project's insight is not found");
-    assert_eq!(meta.insight(shop.id, signups.id).await.unwrap().as_ref(), Some(&signups));
+    assert!(
+        meta.insight(shop.id, theirs.id).await.unwrap().is_none(),
+        "another project's insight is not found"
+    );
+    assert_eq!(
+        meta.insight(shop.id, signups.id).await.unwrap().as_ref(),
+        Some(&signups)
+    );
 
     let renamed = meta
         .update_insight(shop.id, signups.id, draft("Daily signups", "trends"), later)
         .await
         .unwrap();
-    assert_eq!((renamed.name.as_str(), renamed.created_at, renamed.updated_at), ("Daily signups", now, later));
+    assert_eq!(
+        (
+            renamed.name.as_str(),
+            renamed.created_at,
+            renamed.updated_at
+        ),
+        ("Daily signups", now, later)
+    );
     assert!(matches!(
-        meta.update_insight(shop.id, theirs.id, draft("Stolen", "trends"), later).await,
+        meta.update_insight(shop.id, theirs.id, draft("Stolen", "trends"), later)
+            .await,
         Err(MetaError::NotFound)
     ));
-    assert_eq!(meta.insight(blog.id, theirs.id).await.unwrap().unwrap().name, "Readers");
+    assert_eq!(
+        meta.insight(blog.id, theirs.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Readers"
+    );
 
     // Dashboards: ordered tiles of the project's own insights, each once.
-    let board = meta.create_dashboard(shop.id, "Weekly", Some(ann.id), now).await.unwrap();
+    let board = meta
+        .create_dashboard(shop.id, "Weekly", Some(ann.id), now)
+        .await
+        .unwrap();
     assert!(board.tiles.is_empty() && board.shared_at.is_none());
     let board = meta
         .update_dashboard(shop.id, board.id, None, Some(&[checkout.id, signups.id]))
@@ -602,29 +636,47 @@ pub async fn insights_dashboards_and_share_links(meta: &dyn MetadataStore) {
         .unwrap();
     assert_eq!(board.tiles, [checkout.id, signups.id]);
     assert!(matches!(
-        meta.update_dashboard(shop.id, board.id, None, Some(&[signups.id, theirs.id])).await,
+        meta.update_dashboard(shop.id, board.id, None, Some(&[signups.id, theirs.id]))
+            .await,
         Err(MetaError::Invalid(_))
     ));
     assert!(matches!(
-        meta.update_dashboard(shop.id, board.id, None, Some(&[signups.id, signups.id])).await,
+        meta.update_dashboard(shop.id, board.id, None, Some(&[signups.id, signups.id]))
+            .await,
         Err(MetaError::Invalid(_))
     ));
     assert_eq!(
-        meta.dashboard(shop.id, board.id).await.unwrap().unwrap().tiles,
+        meta.dashboard(shop.id, board.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .tiles,
         [checkout.id, signups.id],
         "a refused change leaves the tiles as they were"
     );
     let board = meta
-        .update_dashboard(shop.id, board.id, Some("Monday"), Some(&[signups.id, checkout.id]))
+        .update_dashboard(
+            shop.id,
+            board.id,
+            Some("Monday"),
+            Some(&[signups.id, checkout.id]),
+        )
         .await
         .unwrap();
-    assert_eq!((board.name.as_str(), board.tiles.as_slice()), ("Monday", &[signups.id, checkout.id][..]));
+    assert_eq!(
+        (board.name.as_str(), board.tiles.as_slice()),
+        ("Monday", &[signups.id, checkout.id][..])
+    );
     assert!(meta.dashboard(blog.id, board.id).await.unwrap().is_none());
     assert!(matches!(
-        meta.update_dashboard(blog.id, board.id, Some("Taken"), None).await,
+        meta.update_dashboard(blog.id, board.id, Some("Taken"), None)
+            .await,
         Err(MetaError::NotFound)
     ));
-    let other = meta.create_dashboard(shop.id, "Acquisition", None, now).await.unwrap();
+    let other = meta
+        .create_dashboard(shop.id, "Acquisition", None, now)
+        .await
+        .unwrap();
     let listed: Vec<(String, usize)> = meta
         .dashboards(shop.id)
         .await
@@ -632,31 +684,82 @@ pub async fn insights_dashboards_and_share_links(meta: &dyn MetadataStore) {
         .into_iter()
         .map(|d| (d.name, d.tiles.len()))
         .collect();
-    assert_eq!(listed, [("Acquisition".to_owned(), 0), ("Monday".to_owned(), 2)]);
+    assert_eq!(
+        listed,
+        [("Acquisition".to_owned(), 0), ("Monday".to_owned(), 2)]
+    );
 
     // Deleting an insight takes it off the dashboard.
     meta.delete_insight(shop.id, checkout.id).await.unwrap();
-    assert!(matches!(meta.delete_insight(shop.id, checkout.id).await, Err(MetaError::NotFound)));
-    assert!(matches!(meta.delete_insight(shop.id, theirs.id).await, Err(MetaError::NotFound)));
-    assert_eq!(meta.dashboard(shop.id, board.id).await.unwrap().unwrap().tiles, [signups.id]);
+    assert!(matches!(
+        meta.delete_insight(shop.id, checkout.id).await,
+        Err(MetaError::NotFound)
+    ));
+    assert!(matches!(
+        meta.delete_insight(shop.id, theirs.id).await,
+        Err(MetaError::NotFound)
+    ));
+    assert_eq!(
+        meta.dashboard(shop.id, board.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .tiles,
+        [signups.id]
+    );
 
     // Share links: the token opens that dashboard only; a new link ends the old one.
     let first = meta.share_dashboard(shop.id, board.id, now).await.unwrap();
-    let opened = meta.shared_dashboard(&first).await.unwrap().expect("the link opens");
-    assert_eq!((opened.id, opened.project_id, opened.shared_at), (board.id, shop.id, Some(now)));
+    let opened = meta
+        .shared_dashboard(&first)
+        .await
+        .unwrap()
+        .expect("the link opens");
+    assert_eq!(
+        (opened.id, opened.project_id, opened.shared_at),
+        (board.id, shop.id, Some(now))
+    );
     assert_eq!(opened.tiles, [signups.id]);
-    let second = meta.share_dashboard(shop.id, board.id, later).await.unwrap();
+    let second = meta
+        .share_dashboard(shop.id, board.id, later)
+        .await
+        .unwrap();
     assert_ne!(first, second);
-    assert!(meta.shared_dashboard(&first).await.unwrap().is_none(), "the replaced link is dead");
-    assert_eq!(meta.shared_dashboard(&second).await.unwrap().unwrap().id, board.id);
-    assert!(meta.shared_dashboard("not-a-token").await.unwrap().is_none());
-    assert!(matches!(meta.share_dashboard(blog.id, board.id, now).await, Err(MetaError::NotFound)));
+    assert!(
+        meta.shared_dashboard(&first).await.unwrap().is_none(),
+        "the replaced link is dead"
+    );
+    assert_eq!(
+        meta.shared_dashboard(&second).await.unwrap().unwrap().id,
+        board.id
+    );
+    assert!(meta
+        .shared_dashboard("not-a-token")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        meta.share_dashboard(blog.id, board.id, now).await,
+        Err(MetaError::NotFound)
+    ));
     meta.unshare_dashboard(shop.id, board.id).await.unwrap();
-    assert!(meta.shared_dashboard(&second).await.unwrap().is_none(), "a revoked link is dead");
-    assert!(meta.dashboard(shop.id, board.id).await.unwrap().unwrap().shared_at.is_none());
+    assert!(
+        meta.shared_dashboard(&second).await.unwrap().is_none(),
+        "a revoked link is dead"
+    );
+    assert!(meta
+        .dashboard(shop.id, board.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .shared_at
+        .is_none());
 
     meta.delete_dashboard(shop.id, other.id).await.unwrap();
-    assert!(matches!(meta.delete_dashboard(blog.id, board.id).await, Err(MetaError::NotFound)));
+    assert!(matches!(
+        meta.delete_dashboard(blog.id, board.id).await,
+        Err(MetaError::NotFound)
+    ));
     assert_eq!(meta.dashboards(shop.id).await.unwrap().len(), 1);
 
     // Deleting the project takes its insights and dashboards along.

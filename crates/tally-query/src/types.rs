@@ -85,7 +85,9 @@ pub fn parse_bound(
     };
     let invalid = QueryError::InvalidDateTime { field };
     let (count, unit) = ago.split_at(ago.len().saturating_sub(1));
-    let count: u32 = count.parse().map_err(|_| QueryError::InvalidDateTime { field })?;
+    let count: u32 = count
+        .parse()
+        .map_err(|_| QueryError::InvalidDateTime { field })?;
     // Ten years back is further than any store keeps; it also keeps the
     // arithmetic below far from overflowing.
     if count > 3660 {
@@ -533,15 +535,43 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 3, 31, 15, 30, 0).unwrap();
         let bound = |text| parse_bound(text, "date_from", now);
         assert_eq!(bound("now").unwrap(), now);
-        assert_eq!(bound("-24h").unwrap(), Utc.with_ymd_and_hms(2026, 3, 30, 15, 30, 0).unwrap());
-        assert_eq!(bound("-7d").unwrap(), Utc.with_ymd_and_hms(2026, 3, 24, 15, 30, 0).unwrap());
-        assert_eq!(bound("-2w").unwrap(), Utc.with_ymd_and_hms(2026, 3, 17, 15, 30, 0).unwrap());
+        assert_eq!(
+            bound("-24h").unwrap(),
+            Utc.with_ymd_and_hms(2026, 3, 30, 15, 30, 0).unwrap()
+        );
+        assert_eq!(
+            bound("-7d").unwrap(),
+            Utc.with_ymd_and_hms(2026, 3, 24, 15, 30, 0).unwrap()
+        );
+        assert_eq!(
+            bound("-2w").unwrap(),
+            Utc.with_ymd_and_hms(2026, 3, 17, 15, 30, 0).unwrap()
+        );
         // Calendar months: 31 March less one month is the last day of February.
-        assert_eq!(bound("-1m").unwrap(), Utc.with_ymd_and_hms(2026, 2, 28, 15, 30, 0).unwrap());
-        assert_eq!(bound("2026-01-02").unwrap(), Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap());
-        for bad in ["-", "-d", "-7", "-7x", "-1.5d", "--7d", "-99999d", "-7dd", "yesterday"] {
+        assert_eq!(
+            bound("-1m").unwrap(),
+            Utc.with_ymd_and_hms(2026, 2, 28, 15, 30, 0).unwrap()
+        );
+        assert_eq!(
+            bound("2026-01-02").unwrap(),
+            Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap()
+        );
+        for bad in [
+            "-",
+            "-d",
+            "-7",
+            "-7x",
+            "-1.5d",
+            "--7d",
+            "-99999d",
+            "-7dd",
+            "yesterday",
+        ] {
             assert!(
-                matches!(bound(bad), Err(QueryError::InvalidDateTime { field: "date_from" })),
+                matches!(
+                    bound(bad),
+                    Err(QueryError::InvalidDateTime { field: "date_from" })
+                ),
                 "{bad} should be refused"
             );
         }

@@ -205,6 +205,18 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
     assert_eq!(r["funnel_counts"], serde_json::json!(["1", "1"]), "{r}");
     assert_eq!(r["funnel_conversion"], "100%");
     assert_eq!(r["funnel_bars"], 1, "the steps drawn as bars");
+    // The saved funnel on a dashboard, and through its share link to someone
+    // without an account: the same counts, no way into the project, and
+    // nothing once sharing stops.
+    assert_eq!(r["dashboard_tile_counts"], r["funnel_counts"], "{r}");
+    assert_eq!(r["share_link_path"], true, "{r}");
+    assert_eq!(r["shared_counts"], r["funnel_counts"], "{r}");
+    assert_eq!(r["shared_title"], "Weekly", "{r}");
+    assert_eq!(
+        r["shared_has_nav"], 0,
+        "the shared page links nowhere inside: {r}"
+    );
+    assert_eq!(r["revoked_link_dead"], true, "{r}");
     assert_eq!(
         r["trend_total"],
         serde_json::json!(["2"]),

@@ -46,24 +46,58 @@ async fn insights_are_checked_saved_and_answer_with_current_data() {
 
     // Only a query /query accepts is saved; the error is /query's own.
     for (body, status, code) in [
-        (json!({"name": "x", "query": {"kind": "nope"}}), 400, "invalid_query"),
-        (json!({"name": "x", "query": {"kind": "trends", "date_from": "-7q", "series": [{"event": "a"}]}}), 400, "invalid_datetime"),
-        (json!({"name": "x", "query": "kind=trends"}), 400, "invalid_parameter"),
-        (json!({"name": "  ", "query": signups_trend()}), 400, "invalid_parameter"),
-        (json!({"name": "x".repeat(201), "query": signups_trend()}), 400, "invalid_parameter"),
-        (json!({"name": "x", "query": {"kind": "trends", "series": [{"event": "a"}], "pad": "y".repeat(40_000)}}), 400, "invalid_parameter"),
+        (
+            json!({"name": "x", "query": {"kind": "nope"}}),
+            400,
+            "invalid_query",
+        ),
+        (
+            json!({"name": "x", "query": {"kind": "trends", "date_from": "-7q", "series": [{"event": "a"}]}}),
+            400,
+            "invalid_datetime",
+        ),
+        (
+            json!({"name": "x", "query": "kind=trends"}),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            json!({"name": "  ", "query": signups_trend()}),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            json!({"name": "x".repeat(201), "query": signups_trend()}),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            json!({"name": "x", "query": {"kind": "trends", "series": [{"event": "a"}], "pad": "y".repeat(40_000)}}),
+            400,
+            "invalid_parameter",
+        ),
         (json!({"query": signups_trend()}), 400, "invalid_json"),
     ] {
         let r = server
             .send_json(Method::POST, "/insights", &body.to_string())
             .await;
         let text = body.to_string();
-        assert_eq!(error_code(r, status).await, code, "{}", &text[..text.len().min(120)]);
+        assert_eq!(
+            error_code(r, status).await,
+            code,
+            "{}",
+            &text[..text.len().min(120)]
+        );
     }
     let listed: Value = server.read_json("/insights").await;
     assert_eq!(listed, json!([]), "nothing refused was stored");
 
-    let trend = created(&server, "/insights", json!({"name": "Signups", "query": signups_trend()})).await;
+    let trend = created(
+        &server,
+        "/insights",
+        json!({"name": "Signups", "query": signups_trend()}),
+    )
+    .await;
     assert_eq!(trend["name"], "Signups");
     assert_eq!(trend["query"], signups_trend(), "the query is kept as sent");
 
@@ -98,7 +132,10 @@ async fn insights_are_checked_saved_and_answer_with_current_data() {
         .await;
     assert_eq!(r.status(), 200);
     let renamed: Value = r.json().await.unwrap();
-    assert_eq!((renamed["name"].clone(), renamed["query"].clone()), (json!("Daily signups"), signups_trend()));
+    assert_eq!(
+        (renamed["name"].clone(), renamed["query"].clone()),
+        (json!("Daily signups"), signups_trend())
+    );
     let r = server
         .send_json(
             Method::PATCH,
@@ -107,13 +144,24 @@ async fn insights_are_checked_saved_and_answer_with_current_data() {
         )
         .await;
     assert_eq!(r.status(), 400);
-    assert_eq!(server.read_json(&format!("/insights/{}", trend["id"])).await["query"], signups_trend());
+    assert_eq!(
+        server
+            .read_json(&format!("/insights/{}", trend["id"]))
+            .await["query"],
+        signups_trend()
+    );
 
     let r = server
         .send_json(Method::DELETE, &format!("/insights/{}", trend["id"]), "")
         .await;
     assert_eq!(r.status(), 204);
-    assert_eq!(server.read(&format!("/insights/{}", trend["id"])).await.status(), 404);
+    assert_eq!(
+        server
+            .read(&format!("/insights/{}", trend["id"]))
+            .await
+            .status(),
+        404
+    );
     server.stop().await;
 }
 
@@ -131,8 +179,18 @@ async fn a_shared_dashboard_shows_its_answers_and_nothing_else() {
         ]}))
         .await;
     assert_eq!(sent.status(), 200);
-    let trend = created(&server, "/insights", json!({"name": "Signups", "query": signups_trend()})).await;
-    let funnel = created(&server, "/insights", json!({"name": "Checkout", "query": checkout_funnel()})).await;
+    let trend = created(
+        &server,
+        "/insights",
+        json!({"name": "Signups", "query": signups_trend()}),
+    )
+    .await;
+    let funnel = created(
+        &server,
+        "/insights",
+        json!({"name": "Checkout", "query": checkout_funnel()}),
+    )
+    .await;
 
     // Another user's project and insight: never a tile of this project.
     let mut eve = Browser::new(&server.base);
@@ -161,7 +219,11 @@ async fn a_shared_dashboard_shows_its_answers_and_nothing_else() {
     let r = eve
         .get(&format!("/api/v1/projects/{project}/insights"))
         .await;
-    assert_eq!(error_code(r, 404).await, "not_found", "a non-member does not see the insights");
+    assert_eq!(
+        error_code(r, 404).await,
+        "not_found",
+        "a non-member does not see the insights"
+    );
 
     let board = created(&server, "/dashboards", json!({"name": "Weekly"})).await;
     let board_path = format!("/dashboards/{}", board["id"]);
@@ -171,7 +233,11 @@ async fn a_shared_dashboard_shows_its_answers_and_nothing_else() {
         json!([999_999]),
     ] {
         let r = server
-            .send_json(Method::PATCH, &board_path, &json!({"tiles": tiles}).to_string())
+            .send_json(
+                Method::PATCH,
+                &board_path,
+                &json!({"tiles": tiles}).to_string(),
+            )
             .await;
         assert_eq!(error_code(r, 400).await, "invalid_request", "tiles {tiles}");
     }
@@ -280,6 +346,14 @@ async fn a_shared_dashboard_shows_its_answers_and_nothing_else() {
     let r = server.send_json(Method::DELETE, &board_path, "").await;
     assert_eq!(r.status(), 204);
     assert_eq!(server.read(&board_path).await.status(), 404);
-    assert_eq!(server.read_json("/insights").await.as_array().unwrap().len(), 1);
+    assert_eq!(
+        server
+            .read_json("/insights")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     server.stop().await;
 }

@@ -36,5 +36,5 @@ export function BarChart({ labels, values, label, height = 260 }: { labels: stri
       chart.destroy();
     };
   }, [labels, values, label, height]);
-  return <div ref={box} class="chart" role="img" aria-label={`${label}: ${labels.map((l, i) => `${l} ${values[i]}`).join(", ")}`} />;
+  return <div ref={box} class="chart" style={{ minHeight: `${height}px` }} role="img" aria-label={`${label}: ${labels.map((l, i) => `${l} ${values[i]}`).join(", ")}`} />;
 }

@@ -39,5 +39,5 @@ export function TrendChart({ times, series, height = 260 }: { times: number[]; s
       chart.destroy();
     };
   }, [times, series, height, theme]);
-  return <div ref={box} class="chart" role="img" aria-label={series.map((s) => s.label).join(", ") + " over time"} />;
+  return <div ref={box} class="chart" style={{ minHeight: `${height}px` }} role="img" aria-label={series.map((s) => s.label).join(", ") + " over time"} />;
 }

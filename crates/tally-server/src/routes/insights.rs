@@ -303,7 +303,9 @@ pub async fn list_dashboards(
     ProjectRead(project_id): ProjectRead,
 ) -> Result<Json<Vec<DashboardBody>>, ApiError> {
     let dashboards = state.meta.dashboards(project_id).await?;
-    Ok(Json(dashboards.into_iter().map(DashboardBody::from).collect()))
+    Ok(Json(
+        dashboards.into_iter().map(DashboardBody::from).collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/dashboards", tag = "insights",

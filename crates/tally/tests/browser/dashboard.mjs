@@ -138,6 +138,11 @@ try {
   report.funnel_conversion = await page.getByTestId("funnel-conversion").textContent();
   report.funnel_bars = await page.locator(".chart canvas").count();
   await page.screenshot({ path: `${outDir}/dashboard-funnel.png`, fullPage: true });
+  // Kept for later: the funnel saved as an insight.
+  await page.getByRole("button", { name: "Save as insight" }).click();
+  await page.getByLabel("Insight name").fill("Visit to click");
+  await page.getByRole("button", { name: "Save", exact: true }).click();
+  await page.getByRole("status").filter({ hasText: "Saved" }).waitFor();
   // Trends: pageviews over the range, then broken down by path; retention of
   // the visitor in today's cohort.
   await page.getByRole("link", { name: "Trends", exact: true }).click();
@@ -149,6 +154,39 @@ try {
   await page.locator("[data-testid=retention] .cohort-size").first().waitFor();
   report.retention_sizes = await page.locator("[data-testid=retention] .cohort-size").allTextContents();
   await page.screenshot({ path: `${outDir}/dashboard-insights.png`, fullPage: true });
+
+  // A dashboard with the saved funnel on it, shared read-only: someone with
+  // the link and no account sees the same counts, until sharing stops.
+  await page.getByRole("link", { name: "Dashboards", exact: true }).click();
+  await page.getByLabel("New dashboard name").fill("Weekly");
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await page.getByTestId("dashboard").waitFor();
+  await page.getByLabel("Insight to add").selectOption({ label: "Visit to click" });
+  await page.getByRole("button", { name: "Add", exact: true }).click();
+  const tileCounts = page.locator("[data-testid=dashboard] [data-testid=funnel-steps] .step-count");
+  await tileCounts.nth(1).waitFor();
+  report.dashboard_tile_counts = await tileCounts.allTextContents();
+  await page.getByRole("button", { name: "Share read-only" }).click();
+  const shareLink = (await page.getByTestId("share-link").textContent()).trim();
+  report.share_link_path = new URL(shareLink).pathname.startsWith("/shared/");
+  await page.screenshot({ path: `${outDir}/dashboard-board.png`, fullPage: true });
+  const stranger = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  stranger.setDefaultTimeout(90000);
+  const outsider = await stranger.newPage();
+  watch(outsider);
+  await outsider.goto(shareLink);
+  await outsider.getByTestId("shared-dashboard").waitFor();
+  const sharedCounts = outsider.locator("[data-testid=funnel-steps] .step-count");
+  await sharedCounts.nth(1).waitFor();
+  report.shared_counts = await sharedCounts.allTextContents();
+  report.shared_title = await outsider.getByRole("heading", { level: 1 }).textContent();
+  report.shared_has_nav = await outsider.getByRole("link", { name: "Settings" }).count();
+  await outsider.screenshot({ path: `${outDir}/dashboard-shared.png`, fullPage: true });
+  await page.getByRole("button", { name: "Stop sharing" }).click();
+  await page.getByRole("button", { name: "Share read-only" }).waitFor();
+  await outsider.reload();
+  report.revoked_link_dead = await outsider.getByText("This link does not work").waitFor().then(() => true, () => false);
+  await stranger.close();
 
   // The event explorer: everything, then only pageviews, each row opening
   // its properties.
