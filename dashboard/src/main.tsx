@@ -14,6 +14,7 @@ import { Settings } from "./pages/Settings";
 import { Persons, Sessions } from "./pages/People";
 import { Insights } from "./pages/Insights";
 import { Dashboards } from "./pages/Dashboards";
+import { Paths } from "./pages/Paths";
 import { SharedDashboard } from "./pages/Shared";
 import "./style.css";
 
@@ -57,6 +58,7 @@ function App() {
     page =
       project?.page === "live" ? <Live projectId={projectId} />
       : project?.page === "funnel" ? <Funnel projectId={projectId} />
+      : project?.page === "paths" ? <Paths projectId={projectId} />
       : project?.page === "insights" ? <Insights projectId={projectId} />
       : project?.page === "dashboards" ? <Dashboards projectId={projectId} dashboardId={board ? Number(board.board) : null} />
       : project?.page === "events" ? <Events projectId={projectId} />
@@ -104,6 +106,7 @@ function Header({ me, projectId, path }: { me: Me; projectId: number | null; pat
           <a href={`/p/${projectId}/dashboards`} onClick={onLink} aria-current={path.includes("/dashboards") ? "page" : undefined}>Dashboards</a>
           <a href={`/p/${projectId}/insights`} onClick={onLink} aria-current={path.endsWith("/insights") ? "page" : undefined}>Trends</a>
           <a href={`/p/${projectId}/funnel`} onClick={onLink} aria-current={path.endsWith("/funnel") ? "page" : undefined}>Funnel</a>
+          <a href={`/p/${projectId}/paths`} onClick={onLink} aria-current={path.endsWith("/paths") ? "page" : undefined}>Paths</a>
           <a href={`/p/${projectId}/events`} onClick={onLink} aria-current={path.endsWith("/events") ? "page" : undefined}>Events</a>
           <a href={`/p/${projectId}/sessions`} onClick={onLink} aria-current={path.endsWith("/sessions") ? "page" : undefined}>Sessions</a>
           <a href={`/p/${projectId}/persons`} onClick={onLink} aria-current={path.endsWith("/persons") ? "page" : undefined}>Persons</a>

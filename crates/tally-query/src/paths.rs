@@ -52,7 +52,7 @@ pub struct PathsRequest {
     pub steps: Option<usize>,
     /// The heaviest links kept; default 50, at most 500.
     pub limit: Option<usize>,
-    /// RFC 3339 or `YYYY-MM-DD`; default: 7 days before `date_to`.
+    /// RFC 3339, `YYYY-MM-DD` or relative (`-7d`); default: 7 days before `date_to`.
     pub date_from: Option<String>,
     pub date_to: Option<String>,
     pub filters: Option<FilterNode>,

@@ -205,6 +205,12 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
     assert_eq!(r["funnel_counts"], serde_json::json!(["1", "1"]), "{r}");
     assert_eq!(r["funnel_conversion"], "100%");
     assert_eq!(r["funnel_bars"], 1, "the steps drawn as bars");
+    assert_eq!(
+        r["path_links"],
+        serde_json::json!(["1. / | 2. /checkout | 1"]),
+        "the visitor went from / to /checkout: {r}"
+    );
+    assert_eq!(r["sankey_nodes"], 2, "one node per page and step: {r}");
     // The saved funnel on a dashboard, and through its share link to someone
     // without an account: the same counts, no way into the project, and
     // nothing once sharing stops.

@@ -1169,7 +1169,7 @@ export interface components {
         };
         /** @description `{"kind": "paths", …}` of `POST /query`. */
         PathsRequest: {
-            /** @description RFC 3339 or `YYYY-MM-DD`; default: 7 days before `date_to`. */
+            /** @description RFC 3339, `YYYY-MM-DD` or relative (`-7d`); default: 7 days before `date_to`. */
             date_from?: string | null;
             date_to?: string | null;
             /** @description Or: the paths that led to each person's first occurrence of this item. */

@@ -4,6 +4,7 @@
 import { useMemo } from "preact/hooks";
 import { TrendChart, type Series } from "./TrendChart";
 import { BarChart } from "./BarChart";
+import { PathLinks, Sankey, type PathLink, type PathNode } from "./Sankey";
 
 export type TrendSeries = { name: string; breakdown_value?: string | null; is_other?: boolean; points: { bucket: string; value?: number | null }[] };
 export type TrendsAnswer = { results: TrendSeries[]; previous?: { results: TrendSeries[] } | null };
@@ -14,6 +15,7 @@ export type FunnelStep = {
 export type FunnelAnswer = { steps: FunnelStep[]; avg_secs_to_convert: number | null; median_secs_to_convert: number | null };
 export type Cohort = { start: string; size: number; values: { period: number; count: number; percentage?: number | null }[] };
 export type RetentionAnswer = { cohorts: Cohort[] };
+export type PathsAnswer = { nodes: PathNode[]; links: PathLink[] };
 /** A `/query` body: `kind` plus that kind's fields. */
 export type Query = { kind: string } & Record<string, unknown>;
 
@@ -118,6 +120,20 @@ export function RetentionResult({ answer, period }: { answer: RetentionAnswer; p
   );
 }
 
+export function PathsResult({ answer, compact = false }: { answer: PathsAnswer; compact?: boolean }) {
+  // As tall as the busiest step needs: one link should not fill a wall.
+  const perStep = new Map<number, number>();
+  for (const n of answer.nodes) perStep.set(n.step, (perStep.get(n.step) ?? 0) + 1);
+  const busiest = Math.max(1, ...perStep.values());
+  const height = Math.min(compact ? 260 : 420, 60 + 48 * busiest);
+  return (
+    <>
+      <div class={compact ? "" : "card"}><Sankey nodes={answer.nodes} links={answer.links} height={height} /></div>
+      <div class={compact ? "table" : "card table"}><PathLinks links={answer.links} limit={compact ? 5 : 15} /></div>
+    </>
+  );
+}
+
 /** Any saved insight's answer, drawn by the kind of its query. */
 export function InsightResult({ query, answer }: { query: Query; answer: unknown }) {
   switch (query.kind) {
@@ -127,8 +143,10 @@ export function InsightResult({ query, answer }: { query: Query; answer: unknown
       return <FunnelResult answer={answer as FunnelAnswer} compact />;
     case "retention":
       return <RetentionResult answer={answer as RetentionAnswer} period={String(query.period ?? "day")} />;
+    case "paths":
+      return <PathsResult answer={answer as PathsAnswer} compact />;
     default:
-      // Kinds the dashboard has no builder for yet (paths, stickiness,
+      // Kinds the dashboard has no builder for yet (stickiness,
       // lifecycle, persons, realtime): the answer as the API gave it.
       return <pre class="raw">{JSON.stringify(answer, null, 2)}</pre>;
   }

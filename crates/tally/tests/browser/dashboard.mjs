@@ -155,6 +155,14 @@ try {
   report.retention_sizes = await page.locator("[data-testid=retention] .cohort-size").allTextContents();
   await page.screenshot({ path: `${outDir}/dashboard-insights.png`, fullPage: true });
 
+  // Paths of the visit's pages, as a Sankey and as a table of links.
+  await page.getByRole("link", { name: "Paths", exact: true }).click();
+  await page.locator("[data-testid=path-links] tbody tr").first().waitFor();
+  report.path_links = await page.locator("[data-testid=path-links] tbody tr").evaluateAll((rows) =>
+    rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent.trim()).join(" | ")));
+  report.sankey_nodes = await page.locator("[data-testid=sankey] rect").count();
+  await page.screenshot({ path: `${outDir}/dashboard-paths.png`, fullPage: true });
+
   // A dashboard with the saved funnel on it, shared read-only: someone with
   // the link and no account sees the same counts, until sharing stops.
   await page.getByRole("link", { name: "Dashboards", exact: true }).click();

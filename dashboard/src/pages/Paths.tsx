@@ -1,0 +1,65 @@
+// Paths: where people went, step by step — page paths of pageviews or event
+// names, from a start point or to an end point, drawn as a Sankey diagram with
+// the heaviest links listed below it.
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { api, errorText } from "../api/client";
+import { PathsResult, type PathsAnswer, type Query } from "../components/InsightResult";
+import { presetRange, rangeFields, RangePicker, type Range } from "../components/RangePicker";
+import { SaveInsight } from "../components/SaveInsight";
+
+export function Paths({ projectId }: { projectId: number }) {
+  const [range, setRange] = useState<Range>(() => presetRange("30d"));
+  const [pathType, setPathType] = useState<"pages" | "events">("pages");
+  const [anchor, setAnchor] = useState({ at: "start" as "start" | "end", value: "" });
+  const [steps, setSteps] = useState(4);
+  const [answer, setAnswer] = useState<PathsAnswer | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  const query = useMemo<Query>(() => ({
+    kind: "paths", path_type: pathType, steps, ...rangeFields(range),
+    ...(anchor.value.trim() ? { [anchor.at === "start" ? "start_point" : "end_point"]: anchor.value.trim() } : {}),
+  }), [pathType, steps, range, anchor]);
+
+  useEffect(() => {
+    api.POST("/api/v1/projects/{project_id}/query", { params: { path: { project_id: projectId } }, body: query as never }).then((r) => {
+      if (r.error) return setError(errorText(r.error));
+      setError(null);
+      setAnswer(r.data as unknown as PathsAnswer);
+    });
+  }, [projectId, query]);
+
+  return (
+    <section class="stack">
+      <div class="row wrap">
+        <h1 class="grow">Paths</h1>
+        <RangePicker range={range} onChange={setRange} intervals={false} />
+      </div>
+      <div class="card row wrap" aria-label="Path options">
+        <label class="inline">Of
+          <select aria-label="Path type" value={pathType} onChange={(e) => setPathType((e.target as HTMLSelectElement).value as "pages" | "events")}>
+            <option value="pages">pages viewed</option>
+            <option value="events">events</option>
+          </select>
+        </label>
+        <select aria-label="Anchor" value={anchor.at} onChange={(e) => setAnchor({ ...anchor, at: (e.target as HTMLSelectElement).value as "start" | "end" })}>
+          <option value="start">starting at</option>
+          <option value="end">ending at</option>
+        </select>
+        <input aria-label="Anchor point" placeholder={pathType === "pages" ? "any page, or e.g. /pricing" : "any event, or e.g. signup"} value={anchor.value} onChange={(e) => setAnchor({ ...anchor, value: (e.target as HTMLInputElement).value })} />
+        <label class="inline">Steps
+          <select aria-label="Steps" value={steps} onChange={(e) => setSteps(Number((e.target as HTMLSelectElement).value))}>
+            {[2, 3, 4, 5, 6, 8, 10].map((n) => <option value={n}>{n}</option>)}
+          </select>
+        </label>
+        <span class="spacer" />
+        <SaveInsight projectId={projectId} query={query} suggestedName={`Paths${anchor.value ? ` ${anchor.at === "start" ? "from" : "to"} ${anchor.value}` : ""}`} />
+      </div>
+      {error && <p class="error" role="alert">{error}</p>}
+      {answer && (answer.links.length === 0 ? (
+        <p class="empty card">No paths in this range yet: they appear once people view two or more {pathType === "pages" ? "pages" : "events"} in a row.</p>
+      ) : (
+        <PathsResult answer={answer} />
+      ))}
+    </section>
+  );
+}
