@@ -4,7 +4,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, onSignedOut } from "./api/client";
 import { match, navigate, onLink, useLocation } from "./router";
-import { Login, Setup } from "./pages/Auth";
+import { AcceptInvite, Login, Setup } from "./pages/Auth";
 import { Projects } from "./pages/Projects";
 import { Overview } from "./pages/Overview";
 import { Live } from "./pages/Live";
@@ -48,7 +48,8 @@ function App() {
 
   if (me === undefined) return <div class="center muted" aria-busy="true">Loading…</div>;
   if (setupNeeded) return <Setup onDone={load} />;
-  if (me === null) return <Login onDone={load} allowSignup={allowSignup} />;
+  const invite = match("/invite/:token", path)?.token;
+  if (me === null) return <Login onDone={load} allowSignup={allowSignup} invite={invite} />;
 
   const board = match("/p/:id/dashboards/:board", path);
   const project = match("/p/:id", path) ?? match("/p/:id/:page", path) ?? (board && { id: board.id, page: "dashboards" });
@@ -64,8 +65,10 @@ function App() {
       : project?.page === "events" ? <Events projectId={projectId} />
       : project?.page === "sessions" ? <Sessions projectId={projectId} />
       : project?.page === "persons" ? <Persons projectId={projectId} />
-      : project?.page === "settings" ? <Settings projectId={projectId} onChange={load} />
+      : project?.page === "settings" ? <Settings projectId={projectId} me={me} onChange={load} />
       : <Overview projectId={projectId} />;
+  } else if (invite) {
+    page = <AcceptInvite token={invite} onDone={load} />;
   } else {
     page = <Projects me={me} onChange={load} />;
   }

@@ -210,6 +210,24 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
         serde_json::json!(["1. / | 2. /checkout | 1"]),
         "the visitor went from / to /checkout: {r}"
     );
+    assert_eq!(
+        r["pending_invites"],
+        serde_json::json!(["carol@example.com"]),
+        "{r}"
+    );
+    assert!(
+        r["users_listed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u.as_str().unwrap().starts_with("ada@example.com")),
+        "the superuser sees the accounts: {r}"
+    );
+    assert_eq!(
+        r["invited_projects"],
+        serde_json::json!(["Shop"]),
+        "Carol joined through the link: {r}"
+    );
     assert_eq!(r["sankey_nodes"], 2, "one node per page and step: {r}");
     // The saved funnel on a dashboard, and through its share link to someone
     // without an account: the same counts, no way into the project, and
@@ -236,6 +254,11 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
         .collect();
     breakdown.sort();
     assert_eq!(breakdown, ["$pageview: /1", "$pageview: /checkout1"], "{r}");
+    assert_eq!(
+        r["trend_filtered"],
+        serde_json::json!(["$pageview: /checkout1"]),
+        "filtered to /checkout with a browser set: {r}"
+    );
     let sizes: Vec<&str> = r["retention_sizes"]
         .as_array()
         .unwrap()

@@ -72,6 +72,11 @@ async fn insights_are_checked_saved_and_answer_with_current_data() {
             "invalid_parameter",
         ),
         (
+            json!({"name": "a\u{0}b", "query": signups_trend()}),
+            400,
+            "invalid_parameter",
+        ),
+        (
             json!({"name": "x", "query": {"kind": "trends", "series": [{"event": "a"}], "pad": "y".repeat(40_000)}}),
             400,
             "invalid_parameter",

@@ -2,6 +2,7 @@
 // when the server allows it.
 import { useState } from "preact/hooks";
 import { api, errorText } from "../api/client";
+import { navigate } from "../router";
 
 function useForm(submit: (form: FormData) => Promise<string | null>) {
   const [error, setError] = useState<string | null>(null);
@@ -16,14 +17,16 @@ function useForm(submit: (form: FormData) => Promise<string | null>) {
 }
 
 /** A new account's form: first-run setup or sign-up (same fields, other route). */
-function NewAccount({ route, title, intro, footer, onDone }: {
+function NewAccount({ route, title, intro, footer, invite, onDone }: {
   route: "/api/v1/setup" | "/api/v1/auth/register"; title: string; intro?: preact.ComponentChildren;
-  footer?: preact.ComponentChildren; onDone: () => void;
+  footer?: preact.ComponentChildren; invite?: string; onDone: () => void;
 }) {
   const form = useForm(async (f) => {
-    const body = { email: String(f.get("email")), password: String(f.get("password")), name: String(f.get("name") || "") || undefined };
+    const body = { email: String(f.get("email")), password: String(f.get("password")), name: String(f.get("name") || "") || undefined, ...(invite ? { invite } : {}) };
     const r = await api.POST(route, { body });
     if (r.error) return errorText(r.error);
+    // Signing up with an invitation joins its project: nothing left to accept.
+    if (invite) navigate("/", true);
     onDone();
     return null;
   });
@@ -48,7 +51,7 @@ export function Setup({ onDone }: { onDone: () => void }) {
   );
 }
 
-export function Login({ onDone, allowSignup }: { onDone: () => void; allowSignup: boolean }) {
+export function Login({ onDone, allowSignup, invite }: { onDone: () => void; allowSignup: boolean; invite?: string }) {
   const [registering, setRegistering] = useState(false);
   const form = useForm(async (f) => {
     const r = await api.POST("/api/v1/auth/login", {
@@ -58,15 +61,16 @@ export function Login({ onDone, allowSignup }: { onDone: () => void; allowSignup
     onDone();
     return null;
   });
-  if (registering) return <Register onDone={onDone} onCancel={() => setRegistering(false)} />;
+  if (registering) return <Register onDone={onDone} invite={invite} onCancel={() => setRegistering(false)} />;
   return (
     <form class="card auth" onSubmit={form.onSubmit}>
       <h1>Log in to Tally</h1>
+      {invite && <p class="muted" data-testid="invite-note">You were invited to a project. Log in, or create an account, with the email the invitation was sent to.</p>}
       <label>Email<input name="email" type="email" required autocomplete="username" /></label>
       <label>Password<input name="password" type="password" required autocomplete="current-password" /></label>
       {form.error && <p class="error" role="alert">{form.error}</p>}
       <button disabled={form.busy}>Log in</button>
-      {allowSignup && (
+      {(allowSignup || invite) && (
         <p class="muted">
           New here? <a href="#register" onClick={(e) => { e.preventDefault(); setRegistering(true); }}>Create an account</a>
         </p>
@@ -75,9 +79,29 @@ export function Login({ onDone, allowSignup }: { onDone: () => void; allowSignup
   );
 }
 
-function Register({ onDone, onCancel }: { onDone: () => void; onCancel: () => void }) {
+function Register({ onDone, onCancel, invite }: { onDone: () => void; onCancel: () => void; invite?: string }) {
   return (
-    <NewAccount route="/api/v1/auth/register" title="Create your Tally account" onDone={onDone}
+    <NewAccount route="/api/v1/auth/register" title="Create your Tally account" onDone={onDone} invite={invite}
       footer={<p class="muted"><a href="#login" onClick={(e) => { e.preventDefault(); onCancel(); }}>I have an account</a></p>} />
+  );
+}
+
+/** A signed-in user opening an invitation link: join its project. */
+export function AcceptInvite({ token, onDone }: { token: string; onDone: () => Promise<void> }) {
+  const [error, setError] = useState<string | null>(null);
+  async function accept() {
+    const r = await api.POST("/api/v1/auth/invites/accept", { body: { token } });
+    if (r.error) return setError(errorText(r.error));
+    await onDone();
+    navigate(`/p/${r.data.id}`, true);
+  }
+  return (
+    <div class="card auth stack">
+      <h1>Join a project</h1>
+      <p class="muted">This invitation adds you to a Tally project. It works once, for the email it was sent to.</p>
+      {error && <p class="error" role="alert">{error}</p>}
+      <button onClick={accept}>Accept the invitation</button>
+      <a href="/" onClick={(e) => { e.preventDefault(); navigate("/"); }}>Not now</a>
+    </div>
   );
 }

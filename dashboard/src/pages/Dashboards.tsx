@@ -3,6 +3,7 @@
 // moving and removing; a read-only share link that can be replaced or revoked.
 import { useEffect, useState } from "preact/hooks";
 import { api, errorText } from "../api/client";
+import { useAnswer } from "../api/useAnswer";
 import type { components } from "../api/schema";
 import { InsightResult, type Query } from "../components/InsightResult";
 import { navigate, onLink } from "../router";
@@ -189,14 +190,7 @@ function DashboardView({ projectId, dashboard, insights, onChange }: { projectId
 
 /** Runs a saved insight's query now and draws the answer. */
 function LiveTile({ projectId, query }: { projectId: number; query: Query }) {
-  const [answer, setAnswer] = useState<unknown>(null);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    api.POST("/api/v1/projects/{project_id}/query", { params: { path: { project_id: projectId } }, body: query as never }).then((r) => {
-      if (r.error) return setError(errorText(r.error));
-      setAnswer(r.data);
-    });
-  }, [projectId, JSON.stringify(query)]);
+  const { answer, error } = useAnswer<unknown>(projectId, query);
   if (error) return <p class="error" role="alert">{error}</p>;
   if (answer === null) return <p class="muted" aria-busy="true">Loading…</p>;
   return <InsightResult query={query} answer={answer} />;

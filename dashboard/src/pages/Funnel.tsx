@@ -2,10 +2,12 @@
 // conversion window, loose or strict order; the persons at each step as bars,
 // conversion rates and the time each step took.
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { api, errorText } from "../api/client";
+import { api } from "../api/client";
+import { useAnswer } from "../api/useAnswer";
 import { FunnelResult, type FunnelAnswer, type Query } from "../components/InsightResult";
 import { presetRange, rangeFields, RangePicker, type Range } from "../components/RangePicker";
 import { SaveInsight } from "../components/SaveInsight";
+import { FilterList, filterNode, type Filter } from "../components/Filters";
 
 const WINDOWS: [number, string][] = [[3600, "1 hour"], [86400, "1 day"], [7 * 86400, "7 days"], [14 * 86400, "14 days"], [30 * 86400, "30 days"]];
 
@@ -14,9 +16,9 @@ export function Funnel({ projectId }: { projectId: number }) {
   const [steps, setSteps] = useState<string[]>([]);
   const [windowSecs, setWindowSecs] = useState(14 * 86400);
   const [strict, setStrict] = useState(false);
+  const [filters, setFilters] = useState<Filter[]>([]);
+  const [properties, setProperties] = useState<string[]>([]);
   const [range, setRange] = useState<Range>(() => presetRange("30d"));
-  const [answer, setAnswer] = useState<FunnelAnswer | null>(null);
-  const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
     api.GET("/api/v1/projects/{project_id}/definitions", { params: { path: { project_id: projectId }, query: { kind: "event", limit: 200 } } }).then((r) => {
@@ -24,21 +26,18 @@ export function Funnel({ projectId }: { projectId: number }) {
       setEvents(names);
       setSteps((s) => (s.length ? s : names.slice(0, 2)));
     });
+    api.GET("/api/v1/projects/{project_id}/definitions", { params: { path: { project_id: projectId }, query: { kind: "property", limit: 300 } } }).then((r) => {
+      setProperties(((r.data as unknown as { results: { name: string }[] } | undefined)?.results ?? []).map((d) => d.name));
+    });
   }, [projectId]);
 
   const query = useMemo<Query | null>(() => steps.length < 2 ? null : ({
     kind: "funnel", ...rangeFields(range), conversion_window_secs: windowSecs,
     order: strict ? "strict" : "loose", steps: steps.map((event) => ({ event })),
-  }), [steps, windowSecs, strict, range]);
+    ...(filterNode(filters) ? { filters: filterNode(filters) } : {}),
+  }), [steps, windowSecs, strict, range, filters]);
 
-  useEffect(() => {
-    if (!query) return setAnswer(null);
-    api.POST("/api/v1/projects/{project_id}/query", { params: { path: { project_id: projectId } }, body: query as never }).then((r) => {
-      if (r.error) return setError(errorText(r.error));
-      setError(null);
-      setAnswer(r.data as unknown as FunnelAnswer);
-    });
-  }, [projectId, query]);
+  const { answer, error } = useAnswer<FunnelAnswer>(projectId, query);
 
   const setStep = (i: number, name: string) => setSteps(steps.map((s, j) => (j === i ? name : s)));
 
@@ -73,6 +72,7 @@ export function Funnel({ projectId }: { projectId: number }) {
             <span class="spacer" />
             <SaveInsight projectId={projectId} query={query} suggestedName={`${steps.join(" → ")} funnel`} />
           </div>
+          <FilterList properties={properties} filters={filters} onChange={setFilters} />
         </div>
       )}
       {error && <p class="error" role="alert">{error}</p>}

@@ -1,10 +1,12 @@
-// Insights: a trends builder (series with their math, a breakdown, a filter,
+// Insights: a trends builder (series with their math, a breakdown, property filters,
 // compare with the previous period) drawn by uPlot, and a retention grid.
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { api, errorText } from "../api/client";
+import { api } from "../api/client";
+import { useAnswer } from "../api/useAnswer";
 import { RetentionResult, TrendResult, type Query, type RetentionAnswer, type TrendsAnswer } from "../components/InsightResult";
 import { presetRange, rangeFields, RangePicker, type Range } from "../components/RangePicker";
 import { SaveInsight } from "../components/SaveInsight";
+import { FilterList, filterNode, type Filter } from "../components/Filters";
 
 type Math = "total" | "unique_persons" | "unique_sessions" | "per_person_avg";
 type SeriesSpec = { event: string; math: Math };
@@ -36,10 +38,8 @@ function Trends({ projectId }: { projectId: number }) {
   const [range, setRange] = useState<Range>(() => presetRange("30d"));
   const [series, setSeries] = useState<SeriesSpec[]>([]);
   const [breakdown, setBreakdown] = useState("");
-  const [filter, setFilter] = useState({ key: "", value: "" });
+  const [filters, setFilters] = useState<Filter[]>([]);
   const [compare, setCompare] = useState(false);
-  const [answer, setAnswer] = useState<TrendsAnswer | null>(null);
-  const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
     if (events.length && !series.length) setSeries([{ event: events.includes("$pageview") ? "$pageview" : events[0], math: "total" }]);
@@ -49,17 +49,9 @@ function Trends({ projectId }: { projectId: number }) {
     kind: "trends", ...rangeFields(range), interval: range.interval, compare,
     series: series.map((s) => ({ event: s.event, math: s.math })),
     ...(breakdown ? { breakdown: { property: breakdown, limit: 8 } } : {}),
-    ...(filter.key && filter.value ? { filters: { key: filter.key, operator: "eq", value: filter.value } } : {}),
-  }), [series, breakdown, filter, compare, range]);
-
-  useEffect(() => {
-    if (!query) return;
-    api.POST("/api/v1/projects/{project_id}/query", { params: { path: { project_id: projectId } }, body: query as never }).then((r) => {
-      if (r.error) return setError(errorText(r.error));
-      setError(null);
-      setAnswer(r.data as unknown as TrendsAnswer);
-    });
-  }, [projectId, query]);
+    ...(filterNode(filters) ? { filters: filterNode(filters) } : {}),
+  }), [series, breakdown, filters, compare, range]);
+  const { answer, error } = useAnswer<TrendsAnswer>(projectId, query);
 
   const update = (i: number, patch: Partial<SeriesSpec>) => setSeries(series.map((s, j) => (j === i ? { ...s, ...patch } : s)));
 
@@ -94,17 +86,11 @@ function Trends({ projectId }: { projectId: number }) {
                 {properties.map((p) => <option value={p}>{p}</option>)}
               </select>
             </label>
-            <label class="inline">Where
-              <select aria-label="Filter property" value={filter.key} onChange={(e) => setFilter({ ...filter, key: (e.target as HTMLSelectElement).value })}>
-                <option value="">any property</option>
-                {properties.map((p) => <option value={p}>{p}</option>)}
-              </select>
-              = <input aria-label="Filter value" value={filter.value} onChange={(e) => setFilter({ ...filter, value: (e.target as HTMLInputElement).value })} />
-            </label>
             <label class="inline"><input type="checkbox" checked={compare} onChange={() => setCompare(!compare)} /> Compare with the previous period</label>
             <span class="spacer" />
             <SaveInsight projectId={projectId} query={query} suggestedName={series.map((s) => s.event).join(", ")} />
           </div>
+          <FilterList properties={properties} filters={filters} onChange={setFilters} />
         </div>
       )}
       {error && <p class="error" role="alert">{error}</p>}
@@ -118,21 +104,13 @@ function Retention({ projectId }: { projectId: number }) {
   const [start, setStart] = useState("");
   const [back, setBack] = useState("");
   const [period, setPeriod] = useState("day");
-  const [answer, setAnswer] = useState<RetentionAnswer | null>(null);
-  const [error, setError] = useState<string | null>(null);
 
   const query = useMemo<Query>(() => ({
     kind: "retention", period, periods: period === "day" ? 14 : period === "week" ? 8 : 6,
     ...(start ? { start_event: { event: start } } : {}), ...(back ? { return_event: { event: back } } : {}),
   }), [start, back, period]);
 
-  useEffect(() => {
-    api.POST("/api/v1/projects/{project_id}/query", { params: { path: { project_id: projectId } }, body: query as never }).then((r) => {
-      if (r.error) return setError(errorText(r.error));
-      setError(null);
-      setAnswer(r.data as unknown as RetentionAnswer);
-    });
-  }, [projectId, query]);
+  const { answer, error } = useAnswer<RetentionAnswer>(projectId, query);
 
   return (
     <>

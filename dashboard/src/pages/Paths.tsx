@@ -1,8 +1,8 @@
 // Paths: where people went, step by step — page paths of pageviews or event
 // names, from a start point or to an end point, drawn as a Sankey diagram with
 // the heaviest links listed below it.
-import { useEffect, useMemo, useState } from "preact/hooks";
-import { api, errorText } from "../api/client";
+import { useMemo, useState } from "preact/hooks";
+import { useAnswer } from "../api/useAnswer";
 import { PathsResult, type PathsAnswer, type Query } from "../components/InsightResult";
 import { presetRange, rangeFields, RangePicker, type Range } from "../components/RangePicker";
 import { SaveInsight } from "../components/SaveInsight";
@@ -12,21 +12,13 @@ export function Paths({ projectId }: { projectId: number }) {
   const [pathType, setPathType] = useState<"pages" | "events">("pages");
   const [anchor, setAnchor] = useState({ at: "start" as "start" | "end", value: "" });
   const [steps, setSteps] = useState(4);
-  const [answer, setAnswer] = useState<PathsAnswer | null>(null);
-  const [error, setError] = useState<string | null>(null);
 
   const query = useMemo<Query>(() => ({
     kind: "paths", path_type: pathType, steps, ...rangeFields(range),
     ...(anchor.value.trim() ? { [anchor.at === "start" ? "start_point" : "end_point"]: anchor.value.trim() } : {}),
   }), [pathType, steps, range, anchor]);
 
-  useEffect(() => {
-    api.POST("/api/v1/projects/{project_id}/query", { params: { path: { project_id: projectId } }, body: query as never }).then((r) => {
-      if (r.error) return setError(errorText(r.error));
-      setError(null);
-      setAnswer(r.data as unknown as PathsAnswer);
-    });
-  }, [projectId, query]);
+  const { answer, error } = useAnswer<PathsAnswer>(projectId, query);
 
   return (
     <section class="stack">

@@ -4,6 +4,7 @@
 // says so (403) and the message is shown.
 import { useEffect, useState } from "preact/hooks";
 import { api, errorText } from "../api/client";
+import type { Me } from "../main";
 
 type Project = {
   id: number; name: string; role: string; timezone: string; allowed_origins: string[];
@@ -22,7 +23,7 @@ function useNotice() {
 
 const ZONES: string[] = (Intl as unknown as { supportedValuesOf?: (k: string) => string[] }).supportedValuesOf?.("timeZone") ?? ["UTC"];
 
-export function Settings({ projectId, onChange }: { projectId: number; onChange: () => void }) {
+export function Settings({ projectId, me, onChange }: { projectId: number; me: Me; onChange: () => void }) {
   const [project, setProject] = useState<Project | null>(null);
   const general = useNotice();
   const path = { project_id: projectId };
@@ -71,7 +72,9 @@ export function Settings({ projectId, onChange }: { projectId: number; onChange:
       </form>
       <IngestKey projectId={projectId} />
       <Members projectId={projectId} />
+      <Invites projectId={projectId} />
       <Account />
+      {me.user.is_superuser && <Users myId={me.user.id} />}
     </section>
   );
 }
@@ -207,5 +210,107 @@ function Account() {
         {keyNotice.view}
       </div>
     </>
+  );
+}
+
+type Invite = { id: number; email: string; role: string; created_at: string; expires_at: string };
+
+/** Invitations by link: Tally sends no mail, so the link is shown once to pass on. */
+function Invites({ projectId }: { projectId: number }) {
+  const [pending, setPending] = useState<Invite[]>([]);
+  const [link, setLink] = useState<string | null>(null);
+  const notice = useNotice();
+  const path = { project_id: projectId };
+  const load = () => api.GET("/api/v1/projects/{project_id}/invites", { params: { path } }).then((r) => setPending(r.data ?? []));
+  useEffect(() => void load(), [projectId]);
+
+  async function invite(e: Event) {
+    e.preventDefault();
+    const form = e.target as HTMLFormElement;
+    const f = new FormData(form);
+    const r = await api.POST("/api/v1/projects/{project_id}/invites", { params: { path }, body: { email: String(f.get("email")), role: String(f.get("role")) as Role } });
+    notice.show(r.error, "Invitation made: send this link to them. It is shown once and works for 7 days.");
+    if (!r.error) {
+      setLink(new URL(`/invite/${r.data.token}`, location.origin).href);
+      form.reset();
+    }
+    load();
+  }
+  async function revoke(i: Invite) {
+    const r = await api.DELETE("/api/v1/projects/{project_id}/invites/{invite_id}", { params: { path: { project_id: projectId, invite_id: i.id } } });
+    notice.show(r.error, "Invitation revoked.");
+    load();
+  }
+  return (
+    <div class="card stack">
+      <h2>Invitations</h2>
+      <p class="muted">Invite someone who has no account yet: the link lets them sign up (even when sign-up is closed) and join with the role you pick.</p>
+      {pending.length > 0 && (
+        <table data-testid="pending-invites">
+          <thead><tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Expires</th><th /></tr></thead>
+          <tbody>
+            {pending.map((i) => (
+              <tr><td class="invite-email">{i.email}</td><td>{i.role}</td><td class="muted">{new Date(i.expires_at).toLocaleString()}</td><td class="num"><button class="ghost" aria-label={`Revoke the invitation of ${i.email}`} onClick={() => revoke(i)}>Revoke</button></td></tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {link && <code class="key" data-testid="invite-link">{link}</code>}
+      <form class="row wrap" onSubmit={invite} aria-label="Invite">
+        <label class="grow">Invite by email<input name="email" type="email" required /></label>
+        <label>Role<select name="role"><option value="viewer">viewer</option><option value="admin">admin</option><option value="owner">owner</option></select></label>
+        <button>Invite</button>
+      </form>
+      {notice.view}
+    </div>
+  );
+}
+
+type UserRow = { id: number; email?: string | null; name: string; is_superuser: boolean; is_active: boolean; created_at: string };
+
+/** Superusers: every account of this Tally, deactivated or deleted here. */
+function Users({ myId }: { myId: number }) {
+  const [users, setUsers] = useState<UserRow[]>([]);
+  const notice = useNotice();
+  const load = () => api.GET("/api/v1/users").then((r) => setUsers((r.data as unknown as UserRow[]) ?? []));
+  useEffect(() => void load(), []);
+
+  async function setActive(u: UserRow, active: boolean) {
+    const r = await api.PATCH("/api/v1/users/{user_id}", { params: { path: { user_id: u.id } }, body: { is_active: active } });
+    notice.show(r.error, active ? "Account reactivated." : "Account deactivated: its sessions and keys stop working.");
+    load();
+  }
+  async function remove(u: UserRow) {
+    if (!confirm(`Delete the account ${u.email ?? u.name}? This cannot be undone.`)) return;
+    const r = await api.DELETE("/api/v1/users/{user_id}", { params: { path: { user_id: u.id } } });
+    notice.show(r.error, "Account deleted.");
+    load();
+  }
+  return (
+    <div class="card stack" data-testid="users">
+      <h2>Users of this Tally</h2>
+      <p class="muted">Shown to superusers only.</p>
+      <table>
+        <thead><tr><th scope="col">Who</th><th scope="col">Status</th><th scope="col">Since</th><th /></tr></thead>
+        <tbody>
+          {users.map((u) => (
+            <tr>
+              <td class="user-email">{u.email ?? u.name}{u.is_superuser && <span class="tag">superuser</span>}</td>
+              <td class="user-status">{u.is_active ? "active" : "deactivated"}</td>
+              <td class="muted">{new Date(u.created_at).toLocaleDateString()}</td>
+              <td class="num">
+                {u.id !== myId && (
+                  <>
+                    <button class="ghost" aria-label={`${u.is_active ? "Deactivate" : "Reactivate"} ${u.email ?? u.name}`} onClick={() => setActive(u, !u.is_active)}>{u.is_active ? "Deactivate" : "Reactivate"}</button>
+                    <button class="ghost" aria-label={`Delete ${u.email ?? u.name}`} onClick={() => remove(u)}>Delete</button>
+                  </>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {notice.view}
+    </div>
   );
 }

@@ -158,6 +158,12 @@ fn checked_name(name: &str, what: &str) -> Result<String, ApiError> {
             "`name` of a {what} must be 1 to {MAX_NAME} characters"
         )));
     }
+    // Control characters have no place in a title (and PostgreSQL refuses NUL).
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::BadParameter(format!(
+            "`name` of a {what} must not contain control characters"
+        )));
+    }
     Ok(name.to_owned())
 }
 

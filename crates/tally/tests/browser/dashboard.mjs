@@ -151,6 +151,18 @@ try {
   await page.getByLabel("Breakdown").selectOption("$pathname");
   await page.waitForFunction(() => document.querySelectorAll("[data-testid=trend-totals] .trend-total").length === 2);
   report.trend_breakdown = await page.locator("[data-testid=trend-totals] tbody tr").allTextContents();
+  // Two filters, both must hold: on /checkout, with a known browser.
+  await page.getByRole("button", { name: "+ Add filter" }).click();
+  await page.getByLabel("Filter 1 property").fill("$pathname");
+  await page.getByLabel("Filter 1 property").press("Tab");
+  await page.getByLabel("Filter 1 value").fill("/checkout");
+  await page.getByLabel("Filter 1 value").press("Tab");
+  await page.getByRole("button", { name: "+ Add filter" }).click();
+  await page.getByLabel("Filter 2 property").fill("$browser");
+  await page.getByLabel("Filter 2 property").press("Tab");
+  await page.getByLabel("Filter 2 operator").selectOption("is_set");
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=trend-totals] .trend-total").length === 1);
+  report.trend_filtered = await page.locator("[data-testid=trend-totals] tbody tr").allTextContents();
   await page.locator("[data-testid=retention] .cohort-size").first().waitFor();
   report.retention_sizes = await page.locator("[data-testid=retention] .cohort-size").allTextContents();
   await page.screenshot({ path: `${outDir}/dashboard-insights.png`, fullPage: true });
@@ -246,6 +258,13 @@ try {
   await page.getByLabel("Key name").fill("reporting");
   await page.getByRole("button", { name: "Make key" }).click();
   report.personal_key = (await page.getByTestId("personal-key").textContent()).length > 10;
+  // An invitation link for Carol, who has no account yet; the superuser's list of users.
+  await page.getByLabel("Invite by email").fill("carol@example.com");
+  await page.getByRole("form", { name: "Invite" }).getByLabel("Role").selectOption("viewer");
+  await page.getByRole("button", { name: "Invite", exact: true }).click();
+  const inviteLink = (await page.getByTestId("invite-link").textContent()).trim();
+  report.pending_invites = await page.locator("[data-testid=pending-invites] .invite-email").allTextContents();
+  report.users_listed = await page.locator("[data-testid=users] .user-email").allTextContents();
   await page.screenshot({ path: `${outDir}/dashboard-settings.png`, fullPage: true });
   await page.getByRole("link", { name: "Overview", exact: true }).click();
   await page.getByTestId("metric-pageviews").filter({ hasNotText: "–" }).waitFor();
@@ -272,12 +291,30 @@ try {
   await page.getByRole("heading", { name: "Projects" }).waitFor();
   report.registered_projects = await page.locator(".cards .big").count();
   report.registered_hint = await page.locator("p.empty").isVisible();
+
+  // Carol follows her invitation: she signs up through it and lands in the
+  // project she was invited to.
+  const invited = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  invited.setDefaultTimeout(90000);
+  const carol = await invited.newPage();
+  watch(carol);
+  await carol.goto(inviteLink);
+  await carol.getByTestId("invite-note").waitFor();
+  await carol.getByRole("link", { name: "Create an account" }).click();
+  await carol.getByLabel("Email").fill("carol@example.com");
+  await carol.getByLabel("Password").fill("carol's good password");
+  await carol.getByRole("button", { name: "Create account" }).click();
+  await carol.getByRole("heading", { name: "Projects" }).waitFor();
+  await carol.locator(".cards .big").first().waitFor();
+  report.invited_projects = await carol.locator(".cards .big").allTextContents();
+  await invited.close();
 } catch (e) {
   // Which screen a failed step was on is half the diagnosis.
-  for (const context of browser.contexts()) {
+  for (const [c, context] of browser.contexts().entries()) {
     for (const [i, p] of context.pages().entries()) {
-      await p.screenshot({ path: `${outDir}/dashboard-failure-${i}.png`, fullPage: true }).catch(() => {});
-      console.error(`failed on ${p.url()} (screenshot dashboard-failure-${i}.png)`);
+      const name = `dashboard-failure-${c}-${i}.png`;
+      await p.screenshot({ path: `${outDir}/${name}`, fullPage: true }).catch(() => {});
+      console.error(`failed on ${p.url()} (screenshot ${name})`);
     }
   }
   throw e;
