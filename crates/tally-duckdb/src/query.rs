@@ -331,7 +331,8 @@ impl QueryEngine for DuckDb {
                     let person: i64 = row.get(0).map_err(internal)?;
                     let at: i64 = row.get(1).map_err(internal)?;
                     let bits: i64 = row.get(2).map_err(internal)?;
-                    walk.push(person, at, bits);
+                    let value: Option<String> = row.get(3).map_err(internal)?;
+                    walk.push(person, at, bits, value);
                 }
                 Ok(())
             })?;

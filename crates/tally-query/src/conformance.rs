@@ -57,6 +57,7 @@ macro_rules! conformance_suite {
             entry_and_exit_pages_are_per_session,
             dashboard_filters_narrow_tables_cards_and_charts,
             funnels_count_persons_per_step_loose_and_strict,
+            funnels_break_down_by_the_starting_events_property,
             retention_counts_cohorts_first_time_and_recurring,
             stickiness_and_lifecycle_follow_persons_across_days,
             paths_follow_pages_from_a_start_or_to_an_end,
@@ -1449,6 +1450,126 @@ pub async fn funnels_count_persons_per_step_loose_and_strict(db: &impl Backend) 
     );
     // Dropped at purchase: P2, P5, P6.
     assert_eq!(listed(json!({"step": 2})).await, (vec![2, 5, 6], None));
+}
+
+pub async fn funnels_break_down_by_the_starting_events_property(db: &impl Backend) {
+    use crate::funnel::FunnelRequest;
+    let ev = |name: &str, person: i64, ts: &str, source: Option<&str>| {
+        let mut e = person_event(name, &format!("p{person}"), person, ts);
+        if let Some(source) = source {
+            e.properties.insert("source".into(), json!(source));
+        }
+        e
+    };
+    let events = vec![
+        // P1: ads, converts in 600 s.
+        ev("$pageview", 1, "2026-11-01T10:00:00Z", Some("ads")),
+        ev(
+            "signup",
+            1,
+            "2026-11-01T10:10:00Z",
+            Some("later steps do not count"),
+        ),
+        // P2: ads, the first step only.
+        ev("$pageview", 2, "2026-11-01T10:00:00Z", Some("ads")),
+        // P3: mail, converts in 1800 s.
+        ev("$pageview", 3, "2026-11-01T10:00:00Z", Some("mail")),
+        ev("signup", 3, "2026-11-01T10:30:00Z", Some("ads")),
+        // P4: a mail view, then an ads view that starts the attempt which
+        // converts (the latest start is kept): ads, 1800 s.
+        ev("$pageview", 4, "2026-11-01T10:00:00Z", Some("mail")),
+        ev("$pageview", 4, "2026-11-01T11:00:00Z", Some("ads")),
+        ev("signup", 4, "2026-11-01T11:30:00Z", None),
+        // P5: no source, converts in 300 s.
+        ev("$pageview", 5, "2026-11-01T10:00:00Z", None),
+        ev("signup", 5, "2026-11-01T10:05:00Z", None),
+        // P6, P7: social and tv, the first step only.
+        ev("$pageview", 6, "2026-11-01T10:00:00Z", Some("social")),
+        ev("$pageview", 7, "2026-11-01T10:00:00Z", Some("tv")),
+    ];
+    db.insert_batch(events.into()).await.unwrap();
+    let run = |breakdown: serde_json::Value| async move {
+        let request: FunnelRequest = serde_json::from_value(json!({
+            "date_from": "2026-11-01", "date_to": "2026-11-02",
+            "steps": [{"event": "$pageview"}, {"event": "signup"}],
+            "breakdown": breakdown}))
+        .unwrap();
+        db.funnel(request.resolve(1, at("2026-11-10T00:00:00Z")).unwrap())
+            .await
+            .unwrap()
+    };
+    let lines = |answer: &crate::funnel::FunnelAnswer| -> Vec<(Option<String>, bool, Vec<u64>)> {
+        answer
+            .breakdown
+            .as_ref()
+            .expect("a breakdown answer")
+            .iter()
+            .map(|b| {
+                (
+                    b.value.clone(),
+                    b.is_other,
+                    b.steps.iter().map(|s| s.count).collect(),
+                )
+            })
+            .collect()
+    };
+    let some = |v: &str| Some(v.to_owned());
+
+    let all = run(json!({"property": "source"})).await;
+    let totals: Vec<u64> = all.steps.iter().map(|s| s.count).collect();
+    assert_eq!(totals, [7, 4], "the funnel as a whole is unchanged");
+    // Most persons first; ties by value; persons without a source last.
+    assert_eq!(
+        lines(&all),
+        [
+            (some("ads"), false, vec![3, 2]),
+            (some("mail"), false, vec![1, 1]),
+            (some("social"), false, vec![1, 0]),
+            (some("tv"), false, vec![1, 0]),
+            (None, false, vec![1, 1]),
+        ]
+    );
+    let ads = &all.breakdown.as_ref().unwrap()[0];
+    assert_eq!(ads.steps[1].conversion_from_first, Some(2.0 / 3.0));
+    // P1 600 s, P4 1800 s.
+    assert_eq!(ads.median_secs_to_convert, Some(1200.0));
+    assert_eq!(ads.steps[1].avg_secs_from_previous, Some(1200.0));
+
+    // The top two values, the rest as one "other" line.
+    let top = run(json!({"property": "source", "limit": 2})).await;
+    assert_eq!(
+        lines(&top),
+        [
+            (some("ads"), false, vec![3, 2]),
+            (some("mail"), false, vec![1, 1]),
+            (None, true, vec![3, 1]),
+        ]
+    );
+    let other = &top.breakdown.as_ref().unwrap()[2];
+    assert_eq!(other.median_secs_to_convert, Some(300.0), "P5's conversion");
+
+    // Without a breakdown there is none in the answer.
+    let request: FunnelRequest = serde_json::from_value(json!({
+        "date_from": "2026-11-01", "date_to": "2026-11-02",
+        "steps": [{"event": "$pageview"}, {"event": "signup"}]}))
+    .unwrap();
+    let plain = db
+        .funnel(request.resolve(1, at("2026-11-10T00:00:00Z")).unwrap())
+        .await
+        .unwrap();
+    assert!(plain.breakdown.is_none());
+    for bad in [
+        json!({"property": "source", "limit": 0}),
+        json!({"property": ""}),
+    ] {
+        let request: FunnelRequest = serde_json::from_value(json!({
+            "steps": [{"event": "a"}, {"event": "b"}], "breakdown": bad}))
+        .unwrap();
+        assert!(
+            request.resolve(1, at("2026-11-10T00:00:00Z")).is_err(),
+            "{bad}"
+        );
+    }
 }
 
 /// An event of `person` (stored with that person id) at `ts`.

@@ -17,13 +17,18 @@
 //!   step (`$pageview` → `$pageview` needs two pageviews).
 //! - Times of a person are those of the attempt that got furthest (the first to get
 //!   there).
+//! - With a breakdown, a person counts under the value the breakdown property had
+//!   on the event that started that attempt (first touch), as PostHog attributes.
 
 use crate::error::QueryError;
-use crate::filters::FilterNode;
+use crate::filters::{check_key, push_property, FilterNode, PropertySource};
 use crate::sql::{Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
+use crate::trends::{BreakdownRequest, DEFAULT_BREAKDOWN_LIMIT, MAX_BREAKDOWN_LIMIT};
 use crate::types::{page_limit, PersonRecord, TimeRange};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
 use tally_core::ProjectId;
 use utoipa::ToSchema;
 
@@ -68,6 +73,10 @@ pub struct FunnelRequest {
     pub include_bots: bool,
     /// Also list the persons who reached (or dropped off at) one step.
     pub persons: Option<FunnelPersonsRequest>,
+    /// Also count the funnel per value of a property of the event that started
+    /// each person's attempt: the `limit` values with most persons at step 1
+    /// (default 10), the rest together as "other".
+    pub breakdown: Option<BreakdownRequest>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
@@ -112,6 +121,7 @@ pub struct FunnelQuery {
     pub filters: Option<FilterNode>,
     pub include_bots: bool,
     pub persons: Option<FunnelPersonsQuery>,
+    pub breakdown: Option<BreakdownRequest>,
 }
 
 impl FunnelRequest {
@@ -135,6 +145,14 @@ impl FunnelRequest {
         }
         if let Some(f) = &self.filters {
             f.validate()?;
+        }
+        if let Some(b) = &self.breakdown {
+            check_key(&b.property)?;
+            if b.limit.is_some_and(|l| l == 0 || l > MAX_BREAKDOWN_LIMIT) {
+                return Err(QueryError::InvalidQuery(format!(
+                    "`breakdown.limit` must be 1 to {MAX_BREAKDOWN_LIMIT}"
+                )));
+            }
         }
         let persons = match self.persons {
             None => None,
@@ -177,12 +195,13 @@ impl FunnelRequest {
             filters: self.filters,
             include_bots: self.include_bots,
             persons,
+            breakdown: self.breakdown,
         })
     }
 }
 
-/// Rows: person, event time (µs), step bits (bit k: matches step k), ordered by
-/// person then time. In loose order only events matching a step are returned, and
+/// Rows: person, event time (µs), step bits (bit k: matches step k), breakdown
+/// value (text or NULL; NULL without a breakdown), ordered by person then time. In loose order only events matching a step are returned, and
 /// of a run of first-step-only events only the last (see the comment inside).
 pub fn funnel_sql(q: &FunnelQuery) -> Sql {
     let reads_persons = q
@@ -190,7 +209,10 @@ pub fn funnel_sql(q: &FunnelQuery) -> Sql {
         .iter()
         .filter_map(|s| s.filters.as_ref())
         .chain(q.filters.as_ref())
-        .any(FilterNode::reads_persons);
+        .any(FilterNode::reads_persons)
+        || q.breakdown
+            .as_ref()
+            .is_some_and(|b| b.source == PropertySource::Person);
     let mut s = Sql::default();
     // `marked`: every event of the range (plus a window) with its step bits.
     s.push("WITH marked AS (SELECT * FROM (SELECT ev.person, epoch_us(ev.timestamp) AS t_us, ");
@@ -208,7 +230,14 @@ pub fn funnel_sql(q: &FunnelQuery) -> Sql {
             .bind(SqlParam::Int(1i64 << k))
             .push(" ELSE 0 END)");
     }
-    s.push(" AS bits, ev.uuid FROM ")
+    s.push(" AS bits, ");
+    match &q.breakdown {
+        Some(b) => push_property(&mut s, &b.property, b.source),
+        None => {
+            s.push("NULL::VARCHAR");
+        }
+    }
+    s.push(" AS bd, ev.uuid FROM ")
         .push(EVENTS_WITH_PERSON_SELECT)
         .push(" ev");
     if reads_persons {
@@ -236,7 +265,7 @@ pub fn funnel_sql(q: &FunnelQuery) -> Sql {
             // advance it, and the later start has more window left. Dropping those
             // keeps one start per run of first-step events (most pageviews).
             s.push(
-                " WHERE bits <> 0) SELECT person, t_us, bits FROM (SELECT *, \
+                " WHERE bits <> 0) SELECT person, t_us, bits, bd FROM (SELECT *, \
                  lead(bits) OVER w AS next_bits, lead(t_us) OVER w AS next_t FROM marked \
                  WINDOW w AS (PARTITION BY person ORDER BY t_us, uuid)) \
                  WHERE NOT coalesce(bits = 1 AND next_bits = 1 AND next_t < ",
@@ -245,7 +274,7 @@ pub fn funnel_sql(q: &FunnelQuery) -> Sql {
             .push(", false)");
         }
         StepOrder::Strict => {
-            s.push(") SELECT person, t_us, bits FROM marked");
+            s.push(") SELECT person, t_us, bits, bd FROM marked");
         }
     }
     // uuid breaks ties between events of the same instant, for a stable walk.
@@ -253,130 +282,65 @@ pub fn funnel_sql(q: &FunnelQuery) -> Sql {
     s
 }
 
-/// One attempt: its step times (µs), `times[0]` the start.
+/// One attempt: its step times (µs), `times[0]` the start, and the breakdown
+/// value of its first event.
 #[derive(Debug, Clone)]
 struct Attempt {
     times: Vec<i64>,
+    value: Option<Arc<str>>,
 }
 
-/// Walks the rows of [`funnel_sql`] (one person after another) and counts.
-pub struct FunnelWalk {
-    steps: usize,
-    order: StepOrder,
-    from_us: i64,
-    to_us: i64,
-    window_us: i64,
-    person: Option<i64>,
-    reached: Vec<Option<Attempt>>,
-    best: Option<Attempt>,
+/// The counts of a set of persons: all of them, or those of one breakdown value.
+#[derive(Debug, Clone)]
+struct Tally {
     /// Persons whose furthest step is k.
     furthest: Vec<u64>,
     /// Per step k ≥ 1: seconds from step k−1, one entry per person reaching k.
     step_secs: Vec<Vec<f64>>,
     /// Seconds from the first step to the last, per person who got to the end.
     whole_secs: Vec<f64>,
-    /// With a persons list: the persons it holds, in walk order (ascending).
-    listed: Vec<i64>,
-    list: Option<FunnelPersonsQuery>,
 }
 
-impl FunnelWalk {
-    pub fn new(q: &FunnelQuery) -> Self {
-        let n = q.steps.len();
+impl Tally {
+    fn new(steps: usize) -> Self {
         Self {
-            steps: n,
-            order: q.order,
-            from_us: q.range.from.timestamp_micros(),
-            to_us: q.range.to.timestamp_micros(),
-            window_us: q.window.num_microseconds().unwrap_or(i64::MAX),
-            person: None,
-            reached: vec![None; n],
-            best: None,
-            furthest: vec![0; n],
-            step_secs: vec![Vec::new(); n],
+            furthest: vec![0; steps],
+            step_secs: vec![Vec::new(); steps],
             whole_secs: Vec::new(),
-            listed: Vec::new(),
-            list: q.persons,
         }
     }
 
-    pub fn push(&mut self, person: i64, at_us: i64, bits: i64) {
-        if self.person != Some(person) {
-            self.finish_person();
-            self.person = Some(person);
+    /// Counts a person whose furthest attempt is `best`.
+    fn add(&mut self, best: &Attempt) {
+        let k = best.times.len() - 1;
+        self.furthest[k] += 1;
+        let secs = |a: i64, b: i64| (b - a) as f64 / 1e6;
+        for step in 1..best.times.len() {
+            self.step_secs[step].push(secs(best.times[step - 1], best.times[step]));
         }
-        // In place, later steps first: step k reads step k−1 before this event
-        // changes it, so one event moves an attempt by one step at most.
-        let strict = self.order == StepOrder::Strict;
-        for k in (1..self.steps).rev() {
-            let advanced = if bits & (1 << k) != 0 {
-                self.reached[k - 1]
-                    .as_ref()
-                    .filter(|prev| at_us - prev.times[0] <= self.window_us)
-                    .map(|prev| {
-                        let mut times = Vec::with_capacity(k + 1);
-                        times.extend_from_slice(&prev.times);
-                        times.push(at_us);
-                        Attempt { times }
-                    })
-            } else {
-                None
-            };
-            match advanced {
-                // A later start leaves more of the window for the next steps.
-                Some(a) => {
-                    let later = self.reached[k]
-                        .as_ref()
-                        .is_none_or(|cur| a.times[0] >= cur.times[0]);
-                    if later || strict {
-                        self.reached[k] = Some(a);
-                    }
-                }
-                // Strict: an event that is not the next step ends the attempt.
-                None if strict => self.reached[k] = None,
-                None => {}
-            }
-        }
-        if bits & 1 != 0 && at_us >= self.from_us && at_us < self.to_us {
-            self.reached[0] = Some(Attempt { times: vec![at_us] });
-        } else if strict {
-            self.reached[0] = None;
-        }
-        // The furthest attempt so far (the first to get there is kept).
-        if let Some(top) = self.reached.iter().rposition(Option::is_some) {
-            let further = self.best.as_ref().is_none_or(|b| top + 1 > b.times.len());
-            if further {
-                self.best = self.reached[top].clone();
-            }
+        if best.times.len() == self.furthest.len() {
+            self.whole_secs.push(secs(best.times[0], best.times[k]));
         }
     }
 
-    fn finish_person(&mut self) {
-        if let Some(best) = self.best.take() {
-            let k = best.times.len() - 1;
-            self.furthest[k] += 1;
-            let listed = self.list.is_some_and(|l| match l.status {
-                FunnelPersonStatus::Reached => k >= l.step,
-                FunnelPersonStatus::Dropped => k + 1 == l.step,
-            });
-            // Events stored without a person have negative keys: no person to show.
-            if let Some(p) = self.person.filter(|&p| listed && p > 0) {
-                self.listed.push(p);
-            }
-            let secs = |a: i64, b: i64| (b - a) as f64 / 1e6;
-            for step in 1..best.times.len() {
-                self.step_secs[step].push(secs(best.times[step - 1], best.times[step]));
-            }
-            if best.times.len() == self.steps {
-                self.whole_secs.push(secs(best.times[0], best.times[k]));
-            }
+    fn merge(&mut self, other: Tally) {
+        for (k, n) in other.furthest.into_iter().enumerate() {
+            self.furthest[k] += n;
         }
-        self.reached = vec![None; self.steps];
+        for (k, secs) in other.step_secs.into_iter().enumerate() {
+            self.step_secs[k].extend(secs);
+        }
+        self.whole_secs.extend(other.whole_secs);
     }
 
-    pub fn finish(mut self, q: &FunnelQuery) -> FunnelAnswer {
-        self.finish_person();
-        let n = self.steps;
+    fn persons(&self) -> u64 {
+        self.furthest.iter().sum()
+    }
+
+    /// The steps (persons reaching each, conversion, times) and the mean and
+    /// median time to convert.
+    fn shape(mut self, q: &FunnelQuery) -> (Vec<FunnelStep>, Option<f64>, Option<f64>) {
+        let n = self.furthest.len();
         // Persons reaching step k = those whose furthest step is k or later.
         let mut counts = vec![0u64; n];
         let mut running = 0;
@@ -403,14 +367,174 @@ impl FunnelWalk {
             })
             .collect();
         let whole = &mut self.whole_secs;
+        (steps, mean(whole), median(whole))
+    }
+}
+
+/// Walks the rows of [`funnel_sql`] (one person after another) and counts.
+pub struct FunnelWalk {
+    steps: usize,
+    order: StepOrder,
+    from_us: i64,
+    to_us: i64,
+    window_us: i64,
+    person: Option<i64>,
+    reached: Vec<Option<Attempt>>,
+    best: Option<Attempt>,
+    total: Tally,
+    /// With a breakdown: the persons of each value.
+    by_value: Option<HashMap<Option<Arc<str>>, Tally>>,
+    /// With a persons list: the persons it holds, in walk order (ascending).
+    listed: Vec<i64>,
+    list: Option<FunnelPersonsQuery>,
+}
+
+impl FunnelWalk {
+    pub fn new(q: &FunnelQuery) -> Self {
+        let n = q.steps.len();
+        Self {
+            steps: n,
+            order: q.order,
+            from_us: q.range.from.timestamp_micros(),
+            to_us: q.range.to.timestamp_micros(),
+            window_us: q.window.num_microseconds().unwrap_or(i64::MAX),
+            person: None,
+            reached: vec![None; n],
+            best: None,
+            total: Tally::new(n),
+            by_value: q.breakdown.as_ref().map(|_| HashMap::new()),
+            listed: Vec::new(),
+            list: q.persons,
+        }
+    }
+
+    /// One row of [`funnel_sql`]; `value` is its breakdown value (`None`
+    /// without a breakdown).
+    pub fn push(&mut self, person: i64, at_us: i64, bits: i64, value: Option<String>) {
+        if self.person != Some(person) {
+            self.finish_person();
+            self.person = Some(person);
+        }
+        // In place, later steps first: step k reads step k−1 before this event
+        // changes it, so one event moves an attempt by one step at most.
+        let strict = self.order == StepOrder::Strict;
+        for k in (1..self.steps).rev() {
+            let advanced = if bits & (1 << k) != 0 {
+                self.reached[k - 1]
+                    .as_ref()
+                    .filter(|prev| at_us - prev.times[0] <= self.window_us)
+                    .map(|prev| {
+                        let mut times = Vec::with_capacity(k + 1);
+                        times.extend_from_slice(&prev.times);
+                        times.push(at_us);
+                        Attempt {
+                            times,
+                            value: prev.value.clone(),
+                        }
+                    })
+            } else {
+                None
+            };
+            match advanced {
+                // A later start leaves more of the window for the next steps.
+                Some(a) => {
+                    let later = self.reached[k]
+                        .as_ref()
+                        .is_none_or(|cur| a.times[0] >= cur.times[0]);
+                    if later || strict {
+                        self.reached[k] = Some(a);
+                    }
+                }
+                // Strict: an event that is not the next step ends the attempt.
+                None if strict => self.reached[k] = None,
+                None => {}
+            }
+        }
+        if bits & 1 != 0 && at_us >= self.from_us && at_us < self.to_us {
+            self.reached[0] = Some(Attempt {
+                times: vec![at_us],
+                value: value.map(Arc::from),
+            });
+        } else if strict {
+            self.reached[0] = None;
+        }
+        // The furthest attempt so far (the first to get there is kept).
+        if let Some(top) = self.reached.iter().rposition(Option::is_some) {
+            let further = self.best.as_ref().is_none_or(|b| top + 1 > b.times.len());
+            if further {
+                self.best = self.reached[top].clone();
+            }
+        }
+    }
+
+    fn finish_person(&mut self) {
+        if let Some(best) = self.best.take() {
+            let k = best.times.len() - 1;
+            self.total.add(&best);
+            if let Some(by_value) = self.by_value.as_mut() {
+                by_value
+                    .entry(best.value.clone())
+                    .or_insert_with(|| Tally::new(self.steps))
+                    .add(&best);
+            }
+            let listed = self.list.is_some_and(|l| match l.status {
+                FunnelPersonStatus::Reached => k >= l.step,
+                FunnelPersonStatus::Dropped => k + 1 == l.step,
+            });
+            // Events stored without a person have negative keys: no person to show.
+            if let Some(p) = self.person.filter(|&p| listed && p > 0) {
+                self.listed.push(p);
+            }
+        }
+        self.reached = vec![None; self.steps];
+    }
+
+    pub fn finish(mut self, q: &FunnelQuery) -> FunnelAnswer {
+        self.finish_person();
+        let (steps, avg_secs_to_convert, median_secs_to_convert) = self.total.shape(q);
+        let breakdown = self.by_value.take().map(|by_value| {
+            let limit = q
+                .breakdown
+                .as_ref()
+                .and_then(|b| b.limit)
+                .unwrap_or(DEFAULT_BREAKDOWN_LIMIT);
+            // Most persons first; ties by value, persons without one last.
+            let mut values: Vec<(Option<Arc<str>>, Tally)> = by_value.into_iter().collect();
+            values.sort_by(|(va, ta), (vb, tb)| {
+                tb.persons()
+                    .cmp(&ta.persons())
+                    .then_with(|| match (va, vb) {
+                        (Some(a), Some(b)) => a.cmp(b),
+                        (Some(_), None) => std::cmp::Ordering::Less,
+                        (None, Some(_)) => std::cmp::Ordering::Greater,
+                        (None, None) => std::cmp::Ordering::Equal,
+                    })
+            });
+            let rest = values.split_off(values.len().min(limit));
+            let mut lines: Vec<FunnelBreakdown> = values
+                .into_iter()
+                .map(|(value, tally)| {
+                    FunnelBreakdown::of(value.map(|v| v.to_string()), false, tally, q)
+                })
+                .collect();
+            if !rest.is_empty() {
+                let mut other = Tally::new(self.steps);
+                for (_, tally) in rest {
+                    other.merge(tally);
+                }
+                lines.push(FunnelBreakdown::of(None, true, other, q));
+            }
+            lines
+        });
         FunnelAnswer {
             kind: "funnel",
             range: q.range,
             conversion_window_secs: q.window.num_seconds(),
             order: q.order,
             steps,
-            avg_secs_to_convert: mean(whole),
-            median_secs_to_convert: median(whole),
+            avg_secs_to_convert,
+            median_secs_to_convert,
+            breakdown,
             persons: self.list.map(|l| {
                 let page: Vec<i64> = self
                     .listed
@@ -478,6 +602,34 @@ pub struct FunnelAnswer {
     /// The persons list asked for with `persons`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub persons: Option<FunnelPersons>,
+    /// With `breakdown`: the funnel of each value, most persons first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<Vec<FunnelBreakdown>>,
+}
+
+/// The funnel of the persons whose attempt started on an event with one value
+/// of the breakdown property (or, `is_other`, with any value outside the top).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FunnelBreakdown {
+    /// `null` for events without the property (and for "other").
+    pub value: Option<String>,
+    pub is_other: bool,
+    pub steps: Vec<FunnelStep>,
+    pub avg_secs_to_convert: Option<f64>,
+    pub median_secs_to_convert: Option<f64>,
+}
+
+impl FunnelBreakdown {
+    fn of(value: Option<String>, is_other: bool, tally: Tally, q: &FunnelQuery) -> Self {
+        let (steps, avg_secs_to_convert, median_secs_to_convert) = tally.shape(q);
+        Self {
+            value,
+            is_other,
+            steps,
+            avg_secs_to_convert,
+            median_secs_to_convert,
+        }
+    }
 }
 
 /// One page of the persons who reached or dropped off at a step, by person id.
@@ -517,13 +669,14 @@ mod tests {
             filters: None,
             include_bots: false,
             persons: None,
+            breakdown: None,
         }
     }
 
     fn walk(q: &FunnelQuery, rows: &[(i64, i64, i64)]) -> FunnelAnswer {
         let mut w = FunnelWalk::new(q);
         for &(p, t, b) in rows {
-            w.push(p, t, b);
+            w.push(p, t, b, None);
         }
         w.finish(q)
     }

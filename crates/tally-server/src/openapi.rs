@@ -114,7 +114,7 @@ pub struct CaptureBody {
         insights::ShareLink, insights::SharedDashboard, insights::SharedTile,
         tally_query::funnel::FunnelRequest, tally_query::funnel::StepRequest,
         tally_query::funnel::StepOrder, tally_query::funnel::FunnelAnswer,
-        tally_query::funnel::FunnelStep, tally_query::funnel::FunnelPersons,
+        tally_query::funnel::FunnelStep, tally_query::funnel::FunnelPersons, tally_query::funnel::FunnelBreakdown,
         tally_query::funnel::FunnelPersonsRequest, tally_query::funnel::FunnelPersonStatus,
         tally_query::top::TopAnswer, tally_query::top::TopRow, tally_query::top::Dimension,
         tally_query::trends::TrendsRequest, tally_query::trends::SeriesRequest,

@@ -204,6 +204,11 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
     assert_eq!(r["unfiltered_pageviews"], "2");
     assert_eq!(r["funnel_counts"], serde_json::json!(["1", "1"]), "{r}");
     assert_eq!(r["funnel_conversion"], "100%");
+    assert_eq!(
+        r["funnel_breakdown"],
+        serde_json::json!(["/ | 1 | 1"]),
+        "the attempt started on the view of /: {r}"
+    );
     assert_eq!(r["funnel_bars"], 1, "the steps drawn as bars");
     assert_eq!(
         r["path_links"],

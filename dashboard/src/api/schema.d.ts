@@ -889,6 +889,8 @@ export interface components {
              * @description From the first to the last step, of the persons who got to the end.
              */
             avg_secs_to_convert?: number | null;
+            /** @description With `breakdown`: the funnel of each value, most persons first. */
+            breakdown?: components["schemas"]["FunnelBreakdown"][] | null;
             /** Format: int64 */
             conversion_window_secs: number;
             kind: string;
@@ -898,6 +900,20 @@ export interface components {
             persons?: null | components["schemas"]["FunnelPersons"];
             range: components["schemas"]["TimeRange"];
             steps: components["schemas"]["FunnelStep"][];
+        };
+        /**
+         * @description The funnel of the persons whose attempt started on an event with one value
+         *     of the breakdown property (or, `is_other`, with any value outside the top).
+         */
+        FunnelBreakdown: {
+            /** Format: double */
+            avg_secs_to_convert?: number | null;
+            is_other: boolean;
+            /** Format: double */
+            median_secs_to_convert?: number | null;
+            steps: components["schemas"]["FunnelStep"][];
+            /** @description `null` for events without the property (and for "other"). */
+            value?: string | null;
         };
         /** @enum {string} */
         FunnelPersonStatus: "dropped" | "reached";
@@ -919,6 +935,7 @@ export interface components {
         };
         /** @description `{"kind": "funnel", …}` of `POST /query`. */
         FunnelRequest: {
+            breakdown?: null | components["schemas"]["BreakdownRequest"];
             /**
              * Format: int64
              * @description Seconds from the first step to the last; default 14 days, at most 366 days.

@@ -12,7 +12,8 @@ export type FunnelStep = {
   step: number; name: string; count: number; conversion_from_first: number | null;
   conversion_from_previous: number | null; median_secs_from_previous: number | null;
 };
-export type FunnelAnswer = { steps: FunnelStep[]; avg_secs_to_convert: number | null; median_secs_to_convert: number | null };
+export type FunnelBreakdown = { value: string | null; is_other: boolean; steps: FunnelStep[]; median_secs_to_convert: number | null };
+export type FunnelAnswer = { steps: FunnelStep[]; avg_secs_to_convert: number | null; median_secs_to_convert: number | null; breakdown?: FunnelBreakdown[] };
 export type Cohort = { start: string; size: number; values: { period: number; count: number; percentage?: number | null }[] };
 export type RetentionAnswer = { cohorts: Cohort[] };
 export type PathsAnswer = { nodes: PathNode[]; links: PathLink[] };
@@ -90,6 +91,30 @@ export function FunnelResult({ answer, compact = false }: { answer: FunnelAnswer
           </tbody>
         </table>
       </div>
+      {answer.breakdown && (
+        <div class={`${card}table scroll-x`}>
+          <table data-testid="funnel-breakdown">
+            <thead>
+              <tr>
+                <th scope="col">Breakdown</th>
+                {answer.steps.map((s, i) => <th scope="col" class="num">{i + 1}. {s.name}</th>)}
+                <th scope="col" class="num">Converted</th>
+                <th scope="col" class="num">Median time</th>
+              </tr>
+            </thead>
+            <tbody>
+              {answer.breakdown.map((b) => (
+                <tr>
+                  <td class="breakdown-value">{b.is_other ? "other" : b.value ?? "(none)"}</td>
+                  {b.steps.map((s) => <td class="num">{s.count}</td>)}
+                  <td class="num">{pct(b.steps.at(-1)?.conversion_from_first ?? null)}</td>
+                  <td class="num">{duration(b.median_secs_to_convert)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
     </>
   );
 }

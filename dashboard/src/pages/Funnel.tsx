@@ -1,6 +1,7 @@
 // The funnel builder: 2–20 steps picked from the project's event names, a
 // conversion window, loose or strict order; the persons at each step as bars,
-// conversion rates and the time each step took.
+// conversion rates and the time each step took; filters and a breakdown by a
+// property of the event that started each person's attempt.
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api } from "../api/client";
 import { useAnswer } from "../api/useAnswer";
@@ -17,6 +18,7 @@ export function Funnel({ projectId }: { projectId: number }) {
   const [windowSecs, setWindowSecs] = useState(14 * 86400);
   const [strict, setStrict] = useState(false);
   const [filters, setFilters] = useState<Filter[]>([]);
+  const [breakdown, setBreakdown] = useState("");
   const [properties, setProperties] = useState<string[]>([]);
   const [range, setRange] = useState<Range>(() => presetRange("30d"));
 
@@ -35,7 +37,8 @@ export function Funnel({ projectId }: { projectId: number }) {
     kind: "funnel", ...rangeFields(range), conversion_window_secs: windowSecs,
     order: strict ? "strict" : "loose", steps: steps.map((event) => ({ event })),
     ...(filterNode(filters) ? { filters: filterNode(filters) } : {}),
-  }), [steps, windowSecs, strict, range, filters]);
+    ...(breakdown ? { breakdown: { property: breakdown, limit: 8 } } : {}),
+  }), [steps, windowSecs, strict, range, filters, breakdown]);
 
   const { answer, error } = useAnswer<FunnelAnswer>(projectId, query);
 
@@ -69,6 +72,12 @@ export function Funnel({ projectId }: { projectId: number }) {
               </select>
             </label>
             <label class="inline"><input type="checkbox" checked={strict} onChange={() => setStrict(!strict)} /> Steps in a row (strict)</label>
+            <label class="inline">Breakdown by
+              <select aria-label="Funnel breakdown" value={breakdown} onChange={(e) => setBreakdown((e.target as HTMLSelectElement).value)}>
+                <option value="">none</option>
+                {properties.map((p) => <option value={p}>{p}</option>)}
+              </select>
+            </label>
             <span class="spacer" />
             <SaveInsight projectId={projectId} query={query} suggestedName={`${steps.join(" → ")} funnel`} />
           </div>

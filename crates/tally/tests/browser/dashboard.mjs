@@ -137,6 +137,11 @@ try {
   report.funnel_counts = await page.locator("[data-testid=funnel-steps] .step-count").allTextContents();
   report.funnel_conversion = await page.getByTestId("funnel-conversion").textContent();
   report.funnel_bars = await page.locator(".chart canvas").count();
+  // Broken down by the page the attempt started on: the click followed the view of /.
+  await page.getByLabel("Funnel breakdown").selectOption("$pathname");
+  await page.locator("[data-testid=funnel-breakdown] .breakdown-value").first().waitFor();
+  report.funnel_breakdown = await page.locator("[data-testid=funnel-breakdown] tbody tr").evaluateAll((rows) =>
+    rows.map((r) => [...r.querySelectorAll("td")].slice(0, 3).map((td) => td.textContent.trim()).join(" | ")));
   await page.screenshot({ path: `${outDir}/dashboard-funnel.png`, fullPage: true });
   // Kept for later: the funnel saved as an insight.
   await page.getByRole("button", { name: "Save as insight" }).click();
