@@ -247,6 +247,16 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
     );
     assert_eq!(r["revoked_link_dead"], true, "{r}");
     assert_eq!(
+        r["reopened"],
+        serde_json::json!(["$pageview", "$autocapture", "$pathname"]),
+        "the saved funnel opens in its builder as it was saved: {r}"
+    );
+    assert_eq!(
+        r["saved_order"],
+        serde_json::json!(["Visit to click: strict"]),
+        "the change was saved to the insight: {r}"
+    );
+    assert_eq!(
         r["trend_total"],
         serde_json::json!(["2"]),
         "two pageviews: {r}"

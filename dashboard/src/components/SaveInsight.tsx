@@ -1,12 +1,14 @@
 // "Save as insight": stores the builder's current query under a name, so it
 // can be opened again and placed on dashboards. Ranges chosen from a preset are
 // saved relative ("-30d"), so the insight shows the latest data when opened.
+// A builder opened from a saved insight can also save its changes to it.
 import { useState } from "preact/hooks";
 import { api, errorText } from "../api/client";
 import { onLink } from "../router";
 import type { Query } from "./InsightResult";
+import type { SavedInsight } from "../api/savedInsight";
 
-export function SaveInsight({ projectId, query, suggestedName }: { projectId: number; query: Query | null; suggestedName: string }) {
+export function SaveInsight({ projectId, query, suggestedName, editing }: { projectId: number; query: Query | null; suggestedName: string; editing?: SavedInsight | null }) {
   const [open, setOpen] = useState(false);
   const [name, setName] = useState("");
   const [saved, setSaved] = useState<string | null>(null);
@@ -25,10 +27,23 @@ export function SaveInsight({ projectId, query, suggestedName }: { projectId: nu
     setOpen(false);
   }
 
+  async function update() {
+    if (!query || !editing) return;
+    const r = await api.PATCH("/api/v1/projects/{project_id}/insights/{insight_id}", {
+      params: { path: { project_id: projectId, insight_id: editing.id } },
+      body: { query: query as never },
+    });
+    if (r.error) return setError(errorText(r.error));
+    setError(null);
+    setSaved(r.data.name);
+  }
+
   if (!open) {
     return (
       <span class="row">
-        <button class="ghost" disabled={!query} onClick={() => { setName(suggestedName); setSaved(null); setOpen(true); }}>Save as insight</button>
+        {editing && <button disabled={!query} onClick={update}>Save changes to “{editing.name}”</button>}
+        {error && <span class="error" role="alert">{error}</span>}
+        <button class="ghost" disabled={!query} onClick={() => { setName(suggestedName); setSaved(null); setOpen(true); }}>{editing ? "Save as a new insight" : "Save as insight"}</button>
         {saved && <span role="status" class="muted">Saved “{saved}”. <a href={`/p/${projectId}/dashboards`} onClick={onLink}>Put it on a dashboard</a></span>}
       </span>
     );

@@ -11,6 +11,13 @@ import { navigate, onLink } from "../router";
 type Insight = components["schemas"]["InsightBody"];
 type Dashboard = components["schemas"]["DashboardBody"];
 
+/** The builder page that opens a saved insight for editing. */
+function builderOf(projectId: number, insight: Insight): string {
+  const kind = String((insight.query as unknown as Query).kind);
+  const page = kind === "funnel" ? "funnel" : kind === "paths" ? "paths" : "insights";
+  return `/p/${projectId}/${page}?insight=${insight.id}`;
+}
+
 const KIND_LABELS: Record<string, string> = { trends: "Trend", funnel: "Funnel", retention: "Retention", paths: "Paths", stickiness: "Stickiness", lifecycle: "Lifecycle" };
 
 export function Dashboards({ projectId, dashboardId }: { projectId: number; dashboardId: number | null }) {
@@ -82,7 +89,7 @@ export function Dashboards({ projectId, dashboardId }: { projectId: number; dash
               <tbody>
                 {insights.map((i) => (
                   <tr>
-                    <td class="insight-name">{i.name}</td>
+                    <td class="insight-name"><a href={builderOf(projectId, i)} onClick={onLink}>{i.name}</a></td>
                     <td>{KIND_LABELS[String((i.query as unknown as Query).kind)] ?? String((i.query as unknown as Query).kind)}</td>
                     <td>{new Date(i.updated_at).toLocaleString()}</td>
                     <td><button class="ghost" aria-label={`Delete insight ${i.name}`} onClick={() => removeInsight(i)}>Delete</button></td>
@@ -174,7 +181,7 @@ function DashboardView({ projectId, dashboard, insights, onChange }: { projectId
           return (
             <article class="card stack tile" aria-label={insight.name}>
               <div class="row">
-                <h3 class="grow">{insight.name}</h3>
+                <h3 class="grow"><a href={builderOf(projectId, insight)} onClick={onLink}>{insight.name}</a></h3>
                 {i > 0 && <button class="ghost" aria-label={`Move ${insight.name} earlier`} onClick={() => move(i, -1)}>↑</button>}
                 {i < dashboard.tiles.length - 1 && <button class="ghost" aria-label={`Move ${insight.name} later`} onClick={() => move(i, 1)}>↓</button>}
                 <button class="ghost" aria-label={`Remove ${insight.name} from the dashboard`} onClick={() => patch({ tiles: dashboard.tiles.filter((t) => t !== id) })}>✕</button>

@@ -5,22 +5,32 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api } from "../api/client";
 import { useAnswer } from "../api/useAnswer";
+import { filtersOf, rangeOf, useSavedInsight, type SavedInsight } from "../api/savedInsight";
 import { FunnelResult, type FunnelAnswer, type Query } from "../components/InsightResult";
-import { presetRange, rangeFields, RangePicker, type Range } from "../components/RangePicker";
+import { rangeFields, RangePicker, type Range } from "../components/RangePicker";
 import { SaveInsight } from "../components/SaveInsight";
 import { FilterList, filterNode, type Filter } from "../components/Filters";
 
 const WINDOWS: [number, string][] = [[3600, "1 hour"], [86400, "1 day"], [7 * 86400, "7 days"], [14 * 86400, "14 days"], [30 * 86400, "30 days"]];
 
 export function Funnel({ projectId }: { projectId: number }) {
+  const saved = useSavedInsight(projectId);
+  if (saved === undefined) return <p class="muted" aria-busy="true">Loading…</p>;
+  const funnel = saved?.query.kind === "funnel" ? saved : null;
+  return <FunnelBuilder key={funnel?.id} projectId={projectId} saved={funnel} />;
+}
+
+function FunnelBuilder({ projectId, saved }: { projectId: number; saved: SavedInsight | null }) {
+  const q = saved?.query;
   const [events, setEvents] = useState<string[]>([]);
-  const [steps, setSteps] = useState<string[]>([]);
-  const [windowSecs, setWindowSecs] = useState(14 * 86400);
-  const [strict, setStrict] = useState(false);
-  const [filters, setFilters] = useState<Filter[]>([]);
-  const [breakdown, setBreakdown] = useState("");
+  const [steps, setSteps] = useState<string[]>(() =>
+    Array.isArray(q?.steps) ? (q.steps as { event?: string }[]).map((s) => s.event ?? "").filter(Boolean) : []);
+  const [windowSecs, setWindowSecs] = useState(() => Number(q?.conversion_window_secs ?? 14 * 86400));
+  const [strict, setStrict] = useState(() => q?.order === "strict");
+  const [filters, setFilters] = useState<Filter[]>(() => filtersOf(q?.filters));
+  const [breakdown, setBreakdown] = useState(() => String((q?.breakdown as { property?: string } | undefined)?.property ?? ""));
   const [properties, setProperties] = useState<string[]>([]);
-  const [range, setRange] = useState<Range>(() => presetRange("30d"));
+  const [range, setRange] = useState<Range>(() => rangeOf(q, "30d"));
 
   useEffect(() => {
     api.GET("/api/v1/projects/{project_id}/definitions", { params: { path: { project_id: projectId }, query: { kind: "event", limit: 200 } } }).then((r) => {
@@ -47,7 +57,7 @@ export function Funnel({ projectId }: { projectId: number }) {
   return (
     <section class="stack">
       <div class="row wrap">
-        <h1 class="grow">Funnel</h1>
+        <h1 class="grow">Funnel{saved && <span class="muted editing"> · {saved.name}</span>}</h1>
         <RangePicker range={range} onChange={setRange} intervals={false} />
       </div>
       {events.length === 0 ? (
@@ -79,7 +89,7 @@ export function Funnel({ projectId }: { projectId: number }) {
               </select>
             </label>
             <span class="spacer" />
-            <SaveInsight projectId={projectId} query={query} suggestedName={`${steps.join(" → ")} funnel`} />
+            <SaveInsight projectId={projectId} query={query} suggestedName={`${steps.join(" → ")} funnel`} editing={saved} />
           </div>
           <FilterList properties={properties} filters={filters} onChange={setFilters} />
         </div>

@@ -3,8 +3,9 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api } from "../api/client";
 import { useAnswer } from "../api/useAnswer";
+import { filtersOf, rangeOf, useSavedInsight, type SavedInsight } from "../api/savedInsight";
 import { RetentionResult, TrendResult, type Query, type RetentionAnswer, type TrendsAnswer } from "../components/InsightResult";
-import { presetRange, rangeFields, RangePicker, type Range } from "../components/RangePicker";
+import { rangeFields, RangePicker, type Range } from "../components/RangePicker";
 import { SaveInsight } from "../components/SaveInsight";
 import { FilterList, filterNode, type Filter } from "../components/Filters";
 
@@ -24,22 +25,30 @@ function useEventNames(projectId: number, kind: "event" | "property") {
 }
 
 export function Insights({ projectId }: { projectId: number }) {
+  const saved = useSavedInsight(projectId);
+  if (saved === undefined) return <p class="muted" aria-busy="true">Loading…</p>;
+  const trends = saved?.query.kind === "trends" ? saved : null;
+  const retention = saved?.query.kind === "retention" ? saved : null;
   return (
     <section class="stack">
-      <Trends projectId={projectId} />
-      <Retention projectId={projectId} />
+      <Trends key={trends?.id} projectId={projectId} saved={trends} />
+      <Retention key={retention?.id} projectId={projectId} saved={retention} />
     </section>
   );
 }
 
-function Trends({ projectId }: { projectId: number }) {
+type SavedSeries = { event?: string; math?: Math };
+
+function Trends({ projectId, saved }: { projectId: number; saved: SavedInsight | null }) {
+  const q = saved?.query;
   const events = useEventNames(projectId, "event");
   const properties = useEventNames(projectId, "property");
-  const [range, setRange] = useState<Range>(() => presetRange("30d"));
-  const [series, setSeries] = useState<SeriesSpec[]>([]);
-  const [breakdown, setBreakdown] = useState("");
-  const [filters, setFilters] = useState<Filter[]>([]);
-  const [compare, setCompare] = useState(false);
+  const [range, setRange] = useState<Range>(() => rangeOf(q, "30d"));
+  const [series, setSeries] = useState<SeriesSpec[]>(() =>
+    Array.isArray(q?.series) ? (q.series as SavedSeries[]).filter((s) => s.event).map((s) => ({ event: s.event!, math: s.math ?? "total" })) : []);
+  const [breakdown, setBreakdown] = useState(() => String((q?.breakdown as { property?: string } | undefined)?.property ?? ""));
+  const [filters, setFilters] = useState<Filter[]>(() => filtersOf(q?.filters));
+  const [compare, setCompare] = useState(() => Boolean(q?.compare));
 
   useEffect(() => {
     if (events.length && !series.length) setSeries([{ event: events.includes("$pageview") ? "$pageview" : events[0], math: "total" }]);
@@ -58,7 +67,7 @@ function Trends({ projectId }: { projectId: number }) {
   return (
     <>
       <div class="row wrap">
-        <h1 class="grow">Trends</h1>
+        <h1 class="grow">Trends{saved && <span class="muted editing"> · {saved.name}</span>}</h1>
         <RangePicker range={range} onChange={setRange} />
       </div>
       {events.length === 0 ? (
@@ -88,7 +97,7 @@ function Trends({ projectId }: { projectId: number }) {
             </label>
             <label class="inline"><input type="checkbox" checked={compare} onChange={() => setCompare(!compare)} /> Compare with the previous period</label>
             <span class="spacer" />
-            <SaveInsight projectId={projectId} query={query} suggestedName={series.map((s) => s.event).join(", ")} />
+            <SaveInsight projectId={projectId} query={query} suggestedName={series.map((s) => s.event).join(", ")} editing={saved} />
           </div>
           <FilterList properties={properties} filters={filters} onChange={setFilters} />
         </div>
@@ -99,11 +108,13 @@ function Trends({ projectId }: { projectId: number }) {
   );
 }
 
-function Retention({ projectId }: { projectId: number }) {
+function Retention({ projectId, saved }: { projectId: number; saved: SavedInsight | null }) {
+  const q = saved?.query;
+  const eventOf = (e: unknown) => String((e as { event?: string } | undefined)?.event ?? "");
   const events = useEventNames(projectId, "event");
-  const [start, setStart] = useState("");
-  const [back, setBack] = useState("");
-  const [period, setPeriod] = useState("day");
+  const [start, setStart] = useState(() => eventOf(q?.start_event));
+  const [back, setBack] = useState(() => eventOf(q?.return_event));
+  const [period, setPeriod] = useState(() => String(q?.period ?? "day"));
 
   const query = useMemo<Query>(() => ({
     kind: "retention", period, periods: period === "day" ? 14 : period === "week" ? 8 : 6,
@@ -115,7 +126,7 @@ function Retention({ projectId }: { projectId: number }) {
   return (
     <>
       <div class="row wrap">
-        <h1 class="grow">Retention</h1>
+        <h1 class="grow">Retention{saved && <span class="muted editing"> · {saved.name}</span>}</h1>
         <label class="inline">Who did
           <select aria-label="Start event" value={start} onChange={(e) => setStart((e.target as HTMLSelectElement).value)}>
             <option value="">any event</option>
@@ -131,7 +142,7 @@ function Retention({ projectId }: { projectId: number }) {
         <select aria-label="Period" value={period} onChange={(e) => setPeriod((e.target as HTMLSelectElement).value)}>
           <option value="day">Daily</option><option value="week">Weekly</option><option value="month">Monthly</option>
         </select>
-        <SaveInsight projectId={projectId} query={query} suggestedName={`Retention: ${start || "any event"} → ${back || "any event"}`} />
+        <SaveInsight projectId={projectId} query={query} suggestedName={`Retention: ${start || "any event"} → ${back || "any event"}`} editing={saved} />
       </div>
       {error && <p class="error" role="alert">{error}</p>}
       {answer && <RetentionResult answer={answer} period={period} />}

@@ -3,15 +3,25 @@
 // the heaviest links listed below it.
 import { useMemo, useState } from "preact/hooks";
 import { useAnswer } from "../api/useAnswer";
+import { rangeOf, useSavedInsight, type SavedInsight } from "../api/savedInsight";
 import { PathsResult, type PathsAnswer, type Query } from "../components/InsightResult";
-import { presetRange, rangeFields, RangePicker, type Range } from "../components/RangePicker";
+import { rangeFields, RangePicker, type Range } from "../components/RangePicker";
 import { SaveInsight } from "../components/SaveInsight";
 
 export function Paths({ projectId }: { projectId: number }) {
-  const [range, setRange] = useState<Range>(() => presetRange("30d"));
-  const [pathType, setPathType] = useState<"pages" | "events">("pages");
-  const [anchor, setAnchor] = useState({ at: "start" as "start" | "end", value: "" });
-  const [steps, setSteps] = useState(4);
+  const saved = useSavedInsight(projectId);
+  if (saved === undefined) return <p class="muted" aria-busy="true">Loading…</p>;
+  const paths = saved?.query.kind === "paths" ? saved : null;
+  return <PathsBuilder key={paths?.id} projectId={projectId} saved={paths} />;
+}
+
+function PathsBuilder({ projectId, saved }: { projectId: number; saved: SavedInsight | null }) {
+  const q = saved?.query;
+  const [range, setRange] = useState<Range>(() => rangeOf(q, "30d"));
+  const [pathType, setPathType] = useState<"pages" | "events">(() => (q?.path_type === "events" ? "events" : "pages"));
+  const [anchor, setAnchor] = useState(() =>
+    q?.end_point ? { at: "end" as "start" | "end", value: String(q.end_point) } : { at: "start" as "start" | "end", value: String(q?.start_point ?? "") });
+  const [steps, setSteps] = useState(() => Number(q?.steps ?? 4));
 
   const query = useMemo<Query>(() => ({
     kind: "paths", path_type: pathType, steps, ...rangeFields(range),
@@ -23,7 +33,7 @@ export function Paths({ projectId }: { projectId: number }) {
   return (
     <section class="stack">
       <div class="row wrap">
-        <h1 class="grow">Paths</h1>
+        <h1 class="grow">Paths{saved && <span class="muted editing"> · {saved.name}</span>}</h1>
         <RangePicker range={range} onChange={setRange} intervals={false} />
       </div>
       <div class="card row wrap" aria-label="Path options">
@@ -44,7 +54,7 @@ export function Paths({ projectId }: { projectId: number }) {
           </select>
         </label>
         <span class="spacer" />
-        <SaveInsight projectId={projectId} query={query} suggestedName={`Paths${anchor.value ? ` ${anchor.at === "start" ? "from" : "to"} ${anchor.value}` : ""}`} />
+        <SaveInsight projectId={projectId} query={query} suggestedName={`Paths${anchor.value ? ` ${anchor.at === "start" ? "from" : "to"} ${anchor.value}` : ""}`} editing={saved} />
       </div>
       {error && <p class="error" role="alert">{error}</p>}
       {answer && (answer.links.length === 0 ? (

@@ -213,6 +213,24 @@ try {
   report.revoked_link_dead = await outsider.getByText("This link does not work").waitFor().then(() => true, () => false);
   await stranger.close();
 
+  // The tile's name opens the funnel builder on the saved insight; a change
+  // saved there is what the insight then holds.
+  await page.getByRole("link", { name: "Visit to click" }).first().click();
+  await page.getByRole("heading", { name: /Funnel · Visit to click/ }).waitFor();
+  report.reopened = [
+    await page.getByLabel("Step 1").inputValue(),
+    await page.getByLabel("Step 2").inputValue(),
+    await page.getByLabel("Funnel breakdown").inputValue(),
+  ];
+  await page.getByLabel("Steps in a row (strict)").check();
+  await page.getByRole("button", { name: "Save changes to “Visit to click”" }).click();
+  await page.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+  const projectPath = new URL(page.url()).pathname.split("/").slice(0, 3).join("/");
+  report.saved_order = await page.evaluate(async (p) => {
+    const insights = await (await fetch(`/api/v1/projects/${p.split("/")[2]}/insights`)).json();
+    return insights.map((i) => `${i.name}: ${i.query.order}`);
+  }, projectPath);
+
   // The event explorer: everything, then only pageviews, each row opening
   // its properties.
   await page.getByRole("link", { name: "Events", exact: true }).click();
