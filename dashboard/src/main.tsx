@@ -107,7 +107,7 @@ function Header({ me, projectId, path }: { me: Me; projectId: number | null; pat
         <nav>
           <a href={`/p/${projectId}`} onClick={onLink} aria-current={path === `/p/${projectId}` ? "page" : undefined}>Overview</a>
           <a href={`/p/${projectId}/dashboards`} onClick={onLink} aria-current={path.includes("/dashboards") ? "page" : undefined}>Dashboards</a>
-          <a href={`/p/${projectId}/insights`} onClick={onLink} aria-current={path.endsWith("/insights") ? "page" : undefined}>Trends</a>
+          <a href={`/p/${projectId}/insights`} onClick={onLink} aria-current={path.endsWith("/insights") ? "page" : undefined}>Insights</a>
           <a href={`/p/${projectId}/funnel`} onClick={onLink} aria-current={path.endsWith("/funnel") ? "page" : undefined}>Funnel</a>
           <a href={`/p/${projectId}/paths`} onClick={onLink} aria-current={path.endsWith("/paths") ? "page" : undefined}>Paths</a>
           <a href={`/p/${projectId}/events`} onClick={onLink} aria-current={path.endsWith("/events") ? "page" : undefined}>Events</a>

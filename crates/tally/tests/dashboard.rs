@@ -282,6 +282,12 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
         .collect();
     assert_eq!(sizes.iter().filter(|s| **s == "1").count(), 1, "{r}");
     assert!(sizes.iter().all(|s| *s == "1" || *s == "0"), "{r}");
+    assert_eq!(r["stickiness"], serde_json::json!(["1 day | 1"]), "{r}");
+    assert_eq!(
+        r["lifecycle"],
+        serde_json::json!(["1", "0", "0", "0"]),
+        "new, returning, resurrecting, dormant: {r}"
+    );
     assert_eq!(
         r["explorer_all"],
         serde_json::json!(["$autocapture", "$pageview", "$pageview", "while_paused"]),

@@ -88,6 +88,45 @@ async fn trends_over_http_with_persons_filters_and_errors() {
     assert_eq!(funnel["steps"][0]["count"], 2);
     assert_eq!(funnel["steps"][1]["count"], 1);
     assert_eq!(funnel["steps"][1]["median_secs_from_previous"], 60.0);
+    // Broken down by `plan`, anon's hostile value is a value; by the hostile
+    // name, that name is a property like any other.
+    let lines = |answer: &Value| -> Vec<(Value, Value, Value)> {
+        answer["breakdown"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no breakdown: {answer}"))
+            .iter()
+            .map(|b| {
+                (
+                    b["value"].clone(),
+                    b["steps"][0]["count"].clone(),
+                    b["steps"][1]["count"].clone(),
+                )
+            })
+            .collect()
+    };
+    for (property, expected) in [
+        (
+            "plan",
+            vec![
+                (json!(evil), json!(1), json!(1)),
+                (Value::Null, json!(1), json!(0)),
+            ],
+        ),
+        (
+            evil,
+            vec![
+                (json!("yes"), json!(1), json!(0)),
+                (Value::Null, json!(1), json!(1)),
+            ],
+        ),
+    ] {
+        let body = json!({"kind": "funnel", "date_from": "2026-11-20", "date_to": "2026-11-22",
+            "steps": [{"event": "$pageview"}, {"event": "$identify"}],
+            "breakdown": {"property": property}});
+        let r = query(&server, &body.to_string()).await;
+        assert_eq!(r.status(), 200, "{property}");
+        assert_eq!(lines(&r.json().await.unwrap()), expected, "{property}");
+    }
     let one_step = json!({"kind": "funnel", "steps": [{"event": "$pageview"}]});
     let r = query(&server, &one_step.to_string()).await;
     assert_eq!(error_code(r, 400).await, "invalid_query");

@@ -13,6 +13,8 @@ export function BarChart({ labels, values, label, height = 260 }: { labels: stri
     const color = (name: string) => css.getPropertyValue(name).trim();
     const axis = { stroke: color("--muted"), grid: { stroke: color("--grid") }, ticks: { show: false } };
     const xs = labels.map((_, i) => i);
+    // Every label while they fit (about 90 px each), else every n-th.
+    const every = Math.max(1, Math.ceil(labels.length / Math.max(1, Math.floor(el.clientWidth / 90))));
     const chart = new uPlot(
       {
         width: el.clientWidth,
@@ -21,7 +23,7 @@ export function BarChart({ labels, values, label, height = 260 }: { labels: stri
         cursor: { drag: { x: false, y: false }, points: { show: false } },
         scales: { x: { time: false, range: [-0.5, labels.length - 0.5] }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } },
         axes: [
-          { ...axis, grid: { show: false }, splits: () => xs, values: (_u, splits) => splits.map((i) => labels[i] ?? "") },
+          { ...axis, grid: { show: false }, splits: () => xs, values: (_u, splits) => splits.map((i) => (i % every === 0 ? labels[i] ?? "" : "")) },
           axis,
         ],
         series: [{}, { label, fill: color("--accent"), stroke: color("--accent"), paths: uPlot.paths.bars!({ size: [0.6, 120] }), points: { show: false } }],

@@ -17,6 +17,8 @@ export type FunnelAnswer = { steps: FunnelStep[]; avg_secs_to_convert: number | 
 export type Cohort = { start: string; size: number; values: { period: number; count: number; percentage?: number | null }[] };
 export type RetentionAnswer = { cohorts: Cohort[] };
 export type PathsAnswer = { nodes: PathNode[]; links: PathLink[] };
+export type StickinessAnswer = { interval: string; results: { intervals: number; persons: number }[] };
+export type LifecycleAnswer = { interval: string; results: { bucket: string; new: number; returning: number; resurrecting: number; dormant: number }[] };
 /** A `/query` body: `kind` plus that kind's fields. */
 export type Query = { kind: string } & Record<string, unknown>;
 
@@ -159,6 +161,51 @@ export function PathsResult({ answer, compact = false }: { answer: PathsAnswer; 
   );
 }
 
+/** Persons by how many intervals of the range they were active in. */
+export function StickinessResult({ answer, compact = false }: { answer: StickinessAnswer; compact?: boolean }) {
+  const unit = answer.interval;
+  const labels = answer.results.map((r) => `${r.intervals} ${unit}${r.intervals === 1 ? "" : "s"}`);
+  return (
+    <>
+      <div class={compact ? "" : "card"}><BarChart labels={labels} values={answer.results.map((r) => r.persons)} label="Persons" height={compact ? 200 : undefined} /></div>
+      <div class={compact ? "table" : "card table"}>
+        <table data-testid="stickiness">
+          <thead><tr><th scope="col">Active in</th><th scope="col" class="num">Persons</th></tr></thead>
+          <tbody>
+            {answer.results.map((r, i) => r.persons > 0 && (
+              <tr><td class="sticky-label">{labels[i]}</td><td class="num sticky-persons">{r.persons}</td></tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </>
+  );
+}
+
+const LIFECYCLE: ["new" | "returning" | "resurrecting" | "dormant", string][] = [["new", "#13a37f"], ["returning", "#4f6bed"], ["resurrecting", "#e0862b"], ["dormant", "#d1435b"]];
+
+/** New, returning, resurrecting and (below zero) dormant persons per interval. */
+export function LifecycleResult({ answer, compact = false }: { answer: LifecycleAnswer; compact?: boolean }) {
+  const times = answer.results.map((b) => Date.parse(b.bucket) / 1000);
+  const lines: Series[] = LIFECYCLE.map(([status, color]) => ({
+    label: status,
+    values: answer.results.map((b) => (status === "dormant" ? -b[status] : b[status])),
+    color,
+  }));
+  const sum = (status: (typeof LIFECYCLE)[number][0]) => answer.results.reduce((a, b) => a + b[status], 0);
+  return (
+    <>
+      <div class={compact ? "" : "card"}><TrendChart times={times} series={lines} height={compact ? 200 : undefined} /></div>
+      <div class={compact ? "table" : "card table"}>
+        <table data-testid="lifecycle">
+          <thead><tr>{LIFECYCLE.map(([status]) => <th scope="col" class="num">{status}</th>)}</tr></thead>
+          <tbody><tr>{LIFECYCLE.map(([status]) => <td class={`num lifecycle-${status}`}>{sum(status)}</td>)}</tr></tbody>
+        </table>
+      </div>
+    </>
+  );
+}
+
 /** Any saved insight's answer, drawn by the kind of its query. */
 export function InsightResult({ query, answer }: { query: Query; answer: unknown }) {
   switch (query.kind) {
@@ -170,9 +217,13 @@ export function InsightResult({ query, answer }: { query: Query; answer: unknown
       return <RetentionResult answer={answer as RetentionAnswer} period={String(query.period ?? "day")} />;
     case "paths":
       return <PathsResult answer={answer as PathsAnswer} compact />;
+    case "stickiness":
+      return <StickinessResult answer={answer as StickinessAnswer} compact />;
+    case "lifecycle":
+      return <LifecycleResult answer={answer as LifecycleAnswer} compact />;
     default:
-      // Kinds the dashboard has no builder for yet (stickiness,
-      // lifecycle, persons, realtime): the answer as the API gave it.
+      // Kinds the dashboard draws no chart for (persons, realtime): the answer
+      // as the API gave it.
       return <pre class="raw">{JSON.stringify(answer, null, 2)}</pre>;
   }
 }

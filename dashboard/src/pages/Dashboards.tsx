@@ -74,7 +74,7 @@ export function Dashboards({ projectId, dashboardId }: { projectId: number; dash
         </nav>
       )}
       {dashboards && dashboards.length === 0 && (
-        <p class="empty card">No dashboards yet. Create one, then put saved insights on it: save a trend, funnel or retention from <a href={`/p/${projectId}/insights`} onClick={onLink}>Trends</a> or <a href={`/p/${projectId}/funnel`} onClick={onLink}>Funnel</a>.</p>
+        <p class="empty card">No dashboards yet. Create one, then put saved insights on it: save a trend, retention, stickiness, lifecycle, funnel or paths from <a href={`/p/${projectId}/insights`} onClick={onLink}>Insights</a>, <a href={`/p/${projectId}/funnel`} onClick={onLink}>Funnel</a> or <a href={`/p/${projectId}/paths`} onClick={onLink}>Paths</a>.</p>
       )}
       {current && insights && <DashboardView key={current.id} projectId={projectId} dashboard={current} insights={insights} onChange={load} />}
       {dashboardId !== null && dashboards && !current && <p class="empty card">This dashboard does not exist (any more).</p>}

@@ -1,10 +1,14 @@
 // Insights: a trends builder (series with their math, a breakdown, property filters,
-// compare with the previous period) drawn by uPlot, and a retention grid.
+// compare with the previous period) drawn by uPlot, a retention grid, stickiness
+// and lifecycle; any of them opened from a saved insight with `?insight=ID`.
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api } from "../api/client";
 import { useAnswer } from "../api/useAnswer";
 import { filtersOf, rangeOf, useSavedInsight, type SavedInsight } from "../api/savedInsight";
-import { RetentionResult, TrendResult, type Query, type RetentionAnswer, type TrendsAnswer } from "../components/InsightResult";
+import {
+  LifecycleResult, RetentionResult, StickinessResult, TrendResult,
+  type LifecycleAnswer, type Query, type RetentionAnswer, type StickinessAnswer, type TrendsAnswer,
+} from "../components/InsightResult";
 import { rangeFields, RangePicker, type Range } from "../components/RangePicker";
 import { SaveInsight } from "../components/SaveInsight";
 import { FilterList, filterNode, type Filter } from "../components/Filters";
@@ -29,10 +33,14 @@ export function Insights({ projectId }: { projectId: number }) {
   if (saved === undefined) return <p class="muted" aria-busy="true">Loading…</p>;
   const trends = saved?.query.kind === "trends" ? saved : null;
   const retention = saved?.query.kind === "retention" ? saved : null;
+  const stickiness = saved?.query.kind === "stickiness" ? saved : null;
+  const lifecycle = saved?.query.kind === "lifecycle" ? saved : null;
   return (
     <section class="stack">
       <Trends key={trends?.id} projectId={projectId} saved={trends} />
       <Retention key={retention?.id} projectId={projectId} saved={retention} />
+      <Activity key={`s${stickiness?.id}`} kind="stickiness" projectId={projectId} saved={stickiness} />
+      <Activity key={`l${lifecycle?.id}`} kind="lifecycle" projectId={projectId} saved={lifecycle} />
     </section>
   );
 }
@@ -146,6 +154,46 @@ function Retention({ projectId, saved }: { projectId: number; saved: SavedInsigh
       </div>
       {error && <p class="error" role="alert">{error}</p>}
       {answer && <RetentionResult answer={answer} period={period} />}
+    </>
+  );
+}
+
+const ACTIVITY = {
+  stickiness: { title: "Stickiness", about: "How many days (or hours, weeks) of the range each person was active in." },
+  lifecycle: { title: "Lifecycle", about: "Per interval: persons new, returning from the interval before, resurrecting after a gap, and gone dormant." },
+};
+
+/** Stickiness or lifecycle of one event (or any event). */
+function Activity({ kind, projectId, saved }: { kind: "stickiness" | "lifecycle"; projectId: number; saved: SavedInsight | null }) {
+  const events = useEventNames(projectId, "event");
+  const q = saved?.query;
+  const [event, setEvent] = useState(() => String((q?.event as { event?: string } | undefined)?.event ?? ""));
+  const [range, setRange] = useState<Range>(() => rangeOf(q, "30d"));
+  const query = useMemo<Query>(() => ({
+    kind, ...rangeFields(range), interval: range.interval, ...(event ? { event: { event } } : {}),
+  }), [kind, event, range]);
+  const { answer, error } = useAnswer<StickinessAnswer | LifecycleAnswer>(projectId, query);
+  const { title, about } = ACTIVITY[kind];
+  return (
+    <>
+      <div class="row wrap">
+        <h1 class="grow">{title}{saved && <span class="muted editing"> · {saved.name}</span>}</h1>
+        <RangePicker range={range} onChange={setRange} />
+      </div>
+      <div class="row wrap">
+        <span class="muted grow">{about}</span>
+        <label class="inline">Of
+          <select aria-label={`${title} event`} value={event} onChange={(e) => setEvent((e.target as HTMLSelectElement).value)}>
+            <option value="">any event</option>
+            {events.map((n) => <option value={n}>{n}</option>)}
+          </select>
+        </label>
+        <SaveInsight projectId={projectId} query={query} suggestedName={`${title}: ${event || "any event"}`} editing={saved} />
+      </div>
+      {error && <p class="error" role="alert">{error}</p>}
+      {answer && (kind === "stickiness"
+        ? <StickinessResult answer={answer as StickinessAnswer} />
+        : <LifecycleResult answer={answer as LifecycleAnswer} />)}
     </>
   );
 }

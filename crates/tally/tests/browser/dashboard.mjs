@@ -150,7 +150,7 @@ try {
   await page.getByRole("status").filter({ hasText: "Saved" }).waitFor();
   // Trends: pageviews over the range, then broken down by path; retention of
   // the visitor in today's cohort.
-  await page.getByRole("link", { name: "Trends", exact: true }).click();
+  await page.getByRole("link", { name: "Insights", exact: true }).click();
   await page.locator("[data-testid=trend-totals] .trend-total").first().waitFor();
   report.trend_total = await page.locator("[data-testid=trend-totals] .trend-total").allTextContents();
   await page.getByLabel("Breakdown").selectOption("$pathname");
@@ -170,6 +170,11 @@ try {
   report.trend_filtered = await page.locator("[data-testid=trend-totals] tbody tr").allTextContents();
   await page.locator("[data-testid=retention] .cohort-size").first().waitFor();
   report.retention_sizes = await page.locator("[data-testid=retention] .cohort-size").allTextContents();
+  // Stickiness and lifecycle of any event: one person, active on one day, new.
+  await page.locator("[data-testid=stickiness] .sticky-persons").first().waitFor();
+  report.stickiness = await page.locator("[data-testid=stickiness] tbody tr").evaluateAll((rows) =>
+    rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent.trim()).join(" | ")));
+  report.lifecycle = await page.locator("[data-testid=lifecycle] tbody td").allTextContents();
   await page.screenshot({ path: `${outDir}/dashboard-insights.png`, fullPage: true });
 
   // Paths of the visit's pages, as a Sankey and as a table of links.
