@@ -113,6 +113,7 @@ impl ActivityQuery {
             include_bots: self.include_bots,
             filters: self.filters.as_ref(),
             join_persons: self.event.reads_persons(),
+            join_sessions: self.event.reads_sessions(),
         }
     }
 }

@@ -58,6 +58,7 @@ macro_rules! conformance_suite {
             dashboard_filters_narrow_tables_cards_and_charts,
             funnels_count_persons_per_step_loose_and_strict,
             funnels_break_down_by_the_starting_events_property,
+            session_property_filters_narrow_every_kind,
             retention_counts_cohorts_first_time_and_recurring,
             stickiness_and_lifecycle_follow_persons_across_days,
             paths_follow_pages_from_a_start_or_to_an_end,
@@ -1570,6 +1571,107 @@ pub async fn funnels_break_down_by_the_starting_events_property(db: &impl Backen
             "{bad}"
         );
     }
+}
+
+pub async fn session_property_filters_narrow_every_kind(db: &impl Backend) {
+    use crate::activity::ActivityRequest;
+    use crate::funnel::FunnelRequest;
+    use crate::trends::TrendsRequest;
+    let ev = |name: &str, person: i64, ts: &str, path: Option<&str>| {
+        let mut e = person_event(name, &format!("p{person}"), person, ts);
+        e.path = path.map(str::to_owned);
+        e
+    };
+    let events = vec![
+        // P1: one session of 600 s, two pageviews, entered on /home.
+        ev("$pageview", 1, "2026-11-01T10:00:00Z", Some("/home")),
+        ev("$pageview", 1, "2026-11-01T10:05:00Z", Some("/pricing")),
+        ev("signup", 1, "2026-11-01T10:10:00Z", None),
+        // P2: 60 s, one pageview, entered on /blog.
+        ev("$pageview", 2, "2026-11-01T10:00:00Z", Some("/blog")),
+        ev("signup", 2, "2026-11-01T10:01:00Z", None),
+        // P3: a single pageview of /home (0 s); an hour later a new session
+        // entered on /blog (the 30-minute gap cuts it).
+        ev("$pageview", 3, "2026-11-01T10:00:00Z", Some("/home")),
+        ev("$pageview", 3, "2026-11-01T11:00:00Z", Some("/blog")),
+    ];
+    db.insert_batch(events.into()).await.unwrap();
+    let now = at("2026-11-10T00:00:00Z");
+    let trend_total = |series: serde_json::Value| async move {
+        let request: TrendsRequest = serde_json::from_value(json!({
+            "date_from": "2026-11-01", "date_to": "2026-11-02", "series": [series]}))
+        .unwrap();
+        let answer = db.trends(request.resolve(1, now).unwrap()).await.unwrap();
+        answer.results[0]
+            .points
+            .iter()
+            .filter_map(|p| p.value)
+            .sum::<f64>()
+    };
+    let session = |key: &str, operator: &str, value: serde_json::Value| json!({"key": key, "operator": operator, "value": value, "type": "session"});
+    // Signups in sessions longer than five minutes: P1's.
+    assert_eq!(
+        trend_total(
+            json!({"event": "signup", "filters": session("$session_duration", "gt", json!(300))})
+        )
+        .await,
+        1.0
+    );
+    // Pageviews of sessions entered on /home: P1's two, P3's first.
+    assert_eq!(
+        trend_total(json!({"event": "$pageview", "filters": session("$entry_pathname", "eq", json!("/home"))})).await,
+        3.0
+    );
+    // Any event of sessions with more than one pageview: P1's three.
+    assert_eq!(
+        trend_total(json!({"filters": session("$session_pageviews", "gt", json!(1))})).await,
+        3.0
+    );
+    assert_eq!(
+        trend_total(
+            json!({"event": "$pageview", "filters": session("$session_duration", "eq", json!(600))})
+        )
+        .await,
+        2.0,
+        "whole seconds compare as text too"
+    );
+
+    // A funnel of sessions entered on /blog: P2 converts, P3 (its later
+    // session) does not.
+    let funnel = |entry: &str| {
+        let request: FunnelRequest = serde_json::from_value(json!({
+            "date_from": "2026-11-01", "date_to": "2026-11-02",
+            "steps": [{"event": "$pageview"}, {"event": "signup"}],
+            "filters": session("$entry_pathname", "eq", json!(entry))}))
+        .unwrap();
+        async move {
+            let answer = db.funnel(request.resolve(1, now).unwrap()).await.unwrap();
+            answer.steps.iter().map(|s| s.count).collect::<Vec<u64>>()
+        }
+    };
+    assert_eq!(funnel("/blog").await, [2, 1]);
+    assert_eq!(funnel("/home").await, [2, 1]);
+
+    // Stickiness (the shared scope of retention, paths and lifecycle): persons
+    // with a pageview in a session entered on /blog.
+    let request: ActivityRequest = serde_json::from_value(json!({
+        "date_from": "2026-11-01", "date_to": "2026-11-02",
+        "event": {"event": "$pageview", "filters": session("$entry_pathname", "eq", json!("/blog"))}}))
+    .unwrap();
+    let sticky = db
+        .stickiness(request.resolve(1, now).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(sticky.results[0].persons, 2, "P2 and P3");
+
+    // Only the session properties there are.
+    let request: TrendsRequest = serde_json::from_value(json!({
+        "series": [{"event": "a", "filters": session("$session_mood", "eq", json!("happy"))}]}))
+    .unwrap();
+    assert!(matches!(
+        request.resolve(1, now),
+        Err(crate::QueryError::InvalidFilter(_))
+    ));
 }
 
 /// An event of `person` (stored with that person id) at `ts`.

@@ -49,6 +49,27 @@ pub enum PropertySource {
     Event,
     /// The properties of the person the event belongs to (as they are now).
     Person,
+    /// Facts of the session the event belongs to ([`SESSION_PROPERTIES`]), as
+    /// `/sessions` cuts sessions; a session still under way at the end of the
+    /// range counts what happened up to then.
+    Session,
+}
+
+/// The session properties filters and breakdowns may read: duration in whole
+/// seconds, the path of its first pageview, its number of pageviews.
+pub const SESSION_PROPERTIES: [&str; 3] =
+    ["$session_duration", "$entry_pathname", "$session_pageviews"];
+
+/// Checks a property name (and, for session properties, that it is one).
+pub(crate) fn check_property(key: &str, source: PropertySource) -> Result<(), QueryError> {
+    check_key(key)?;
+    if source == PropertySource::Session && !SESSION_PROPERTIES.contains(&key) {
+        return Err(QueryError::InvalidFilter(format!(
+            "session properties are {}",
+            SESSION_PROPERTIES.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
@@ -104,12 +125,22 @@ pub(crate) fn check_key(key: &str) -> Result<(), QueryError> {
 
 /// The SQL reading a property as text (NULL when absent or JSON null).
 pub(crate) fn push_property(s: &mut Sql, key: &str, source: PropertySource) {
-    s.push(match source {
+    let json = match source {
         PropertySource::Event => "json_extract_string(ev.properties, ",
         PropertySource::Person => "json_extract_string(pp.properties, ",
-    })
-    .bind(SqlParam::Text(pointer(key)))
-    .push(")");
+        // Columns of the sessions source (`sql::push_events_with_sessions`);
+        // the name was checked against SESSION_PROPERTIES.
+        PropertySource::Session => {
+            s.push(match key {
+                "$session_duration" => "CAST(ev.s_duration AS VARCHAR)",
+                "$entry_pathname" => "ev.s_entry_pathname",
+                "$session_pageviews" => "CAST(ev.s_pageviews AS VARCHAR)",
+                _ => "NULL::VARCHAR",
+            });
+            return;
+        }
+    };
+    s.push(json).bind(SqlParam::Text(pointer(key))).push(")");
 }
 
 /// A filter value as the text `json_extract_string` gives for it.
@@ -130,6 +161,15 @@ impl FilterNode {
         match self {
             Self::Filter(f) => f.source == PropertySource::Person,
             Self::Group(g) => g.filters.iter().any(FilterNode::reads_persons),
+        }
+    }
+
+    /// Whether any leaf reads session properties (the events then come with
+    /// their sessions' facts).
+    pub fn reads_sessions(&self) -> bool {
+        match self {
+            Self::Filter(f) => f.source == PropertySource::Session,
+            Self::Group(g) => g.filters.iter().any(FilterNode::reads_sessions),
         }
     }
 
@@ -187,7 +227,7 @@ impl FilterNode {
 impl PropertyFilter {
     fn validate(&self) -> Result<(), QueryError> {
         use FilterOperator::*;
-        check_key(&self.key)?;
+        check_property(&self.key, self.source)?;
         let value = self.value.as_ref();
         match self.operator {
             IsSet | IsNotSet => Ok(()),

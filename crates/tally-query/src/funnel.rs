@@ -21,8 +21,8 @@
 //!   on the event that started that attempt (first touch), as PostHog attributes.
 
 use crate::error::QueryError;
-use crate::filters::{check_key, push_property, FilterNode, PropertySource};
-use crate::sql::{Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
+use crate::filters::{check_property, push_property, FilterNode, PropertySource};
+use crate::sql::{push_events_with_sessions, Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
 use crate::trends::{BreakdownRequest, DEFAULT_BREAKDOWN_LIMIT, MAX_BREAKDOWN_LIMIT};
 use crate::types::{page_limit, PersonRecord, TimeRange};
 use chrono::{DateTime, Duration, Utc};
@@ -147,7 +147,7 @@ impl FunnelRequest {
             f.validate()?;
         }
         if let Some(b) = &self.breakdown {
-            check_key(&b.property)?;
+            check_property(&b.property, b.source)?;
             if b.limit.is_some_and(|l| l == 0 || l > MAX_BREAKDOWN_LIMIT) {
                 return Err(QueryError::InvalidQuery(format!(
                     "`breakdown.limit` must be 1 to {MAX_BREAKDOWN_LIMIT}"
@@ -237,9 +237,28 @@ pub fn funnel_sql(q: &FunnelQuery) -> Sql {
             s.push("NULL::VARCHAR");
         }
     }
-    s.push(" AS bd, ev.uuid FROM ")
-        .push(EVENTS_WITH_PERSON_SELECT)
-        .push(" ev");
+    let reads_sessions = q
+        .steps
+        .iter()
+        .filter_map(|s| s.filters.as_ref())
+        .chain(q.filters.as_ref())
+        .any(FilterNode::reads_sessions)
+        || q.breakdown
+            .as_ref()
+            .is_some_and(|b| b.source == PropertySource::Session);
+    s.push(" AS bd, ev.uuid FROM ");
+    if reads_sessions {
+        push_events_with_sessions(
+            &mut s,
+            q.project_id,
+            Some(q.range.from),
+            q.range.to + q.window,
+            q.include_bots,
+        );
+    } else {
+        s.push(EVENTS_WITH_PERSON_SELECT);
+    }
+    s.push(" ev");
     if reads_persons {
         s.push(" LEFT JOIN persons pp ON pp.project_id = ev.project_id AND pp.id = ev.person");
     }

@@ -148,6 +148,7 @@ pub fn paths_sql(q: &PathsQuery) -> Sql {
         include_bots: q.include_bots,
         filters: q.filters.as_ref(),
         join_persons: false,
+        join_sessions: false,
     }
     .push_from(&mut s);
     if q.path_type == PathType::Pages {

@@ -27,6 +27,7 @@ impl RealtimeQuery {
             include_bots: false,
             filters: None,
             join_persons: false,
+            join_sessions: false,
         }
     }
 

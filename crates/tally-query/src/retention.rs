@@ -124,6 +124,7 @@ impl RetentionQuery {
             include_bots: self.include_bots,
             filters: self.filters.as_ref(),
             join_persons: self.start_event.reads_persons() || self.return_event.reads_persons(),
+            join_sessions: self.start_event.reads_sessions() || self.return_event.reads_sessions(),
         }
     }
 }

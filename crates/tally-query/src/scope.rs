@@ -9,7 +9,7 @@
 
 use crate::error::QueryError;
 use crate::filters::FilterNode;
-use crate::sql::{Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
+use crate::sql::{push_events_with_sessions, Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tally_core::ProjectId;
@@ -38,6 +38,12 @@ impl EventMatch {
 
     pub fn reads_persons(&self) -> bool {
         self.filters.as_ref().is_some_and(FilterNode::reads_persons)
+    }
+
+    pub(crate) fn reads_sessions(&self) -> bool {
+        self.filters
+            .as_ref()
+            .is_some_and(FilterNode::reads_sessions)
     }
 
     /// A boolean SQL condition on `ev` (and `pp`).
@@ -71,12 +77,21 @@ pub(crate) struct Scope<'a> {
     pub filters: Option<&'a FilterNode>,
     /// Join persons (as `pp`) because some condition reads person properties.
     pub join_persons: bool,
+    /// Read the events with their sessions' facts because some condition reads
+    /// session properties.
+    pub join_sessions: bool,
 }
 
 impl Scope<'_> {
     /// `FROM … ev [LEFT JOIN persons pp] WHERE …` for this scope.
     pub(crate) fn push_from(&self, s: &mut Sql) {
-        s.push(" FROM ").push(EVENTS_WITH_PERSON_SELECT).push(" ev");
+        s.push(" FROM ");
+        if self.join_sessions || self.filters.is_some_and(FilterNode::reads_sessions) {
+            push_events_with_sessions(s, self.project_id, self.from, self.to, self.include_bots);
+        } else {
+            s.push(EVENTS_WITH_PERSON_SELECT);
+        }
+        s.push(" ev");
         if self.join_persons || self.filters.is_some_and(FilterNode::reads_persons) {
             s.push(" LEFT JOIN persons pp ON pp.project_id = ev.project_id AND pp.id = ev.person");
         }

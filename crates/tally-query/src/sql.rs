@@ -256,6 +256,25 @@ pub(crate) fn push_sessionized(
     inactivity: chrono::Duration,
     include_bots: bool,
 ) {
+    push_sessionized_between(
+        s,
+        project_id,
+        Some(range.from),
+        range.to,
+        inactivity,
+        include_bots,
+    );
+}
+
+/// [`push_sessionized`] from `from` (`None`: the first event) to `to`.
+fn push_sessionized_between(
+    s: &mut Sql,
+    project_id: i64,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: chrono::DateTime<chrono::Utc>,
+    inactivity: chrono::Duration,
+    include_bots: bool,
+) {
     s.push("(SELECT *, ")
         .push(SESSION_KEY)
         .push(" AS session_key FROM (SELECT *, ");
@@ -263,13 +282,41 @@ pub(crate) fn push_sessionized(
     s.push(" AS starts FROM ")
         .push(EVENTS_WITH_PERSON_SELECT)
         .push(" sx WHERE sx.project_id = ")
-        .bind(SqlParam::Int(project_id))
-        .push(" AND sx.timestamp >= ")
-        .bind(SqlParam::Time(range.from - SESSION_LOOKBACK))
-        .push(" AND sx.timestamp < ")
-        .bind(SqlParam::Time(range.to));
+        .bind(SqlParam::Int(project_id));
+    if let Some(from) = from {
+        s.push(" AND sx.timestamp >= ")
+            .bind(SqlParam::Time(from - SESSION_LOOKBACK));
+    }
+    s.push(" AND sx.timestamp < ").bind(SqlParam::Time(to));
     bots(s, include_bots);
     s.push(" WINDOW w AS (PARTITION BY person, session_id IS NULL ORDER BY timestamp)))");
+}
+
+/// The events of a project from `from` (less [`SESSION_LOOKBACK`]) to `to`, each
+/// with its `session_key` and its session's facts — `s_duration` (whole
+/// seconds), `s_pageviews`, `s_entry_pathname` (the first pageview's path) —
+/// for filters on session properties. The caller limits the rows to its range.
+pub(crate) fn push_events_with_sessions(
+    s: &mut Sql,
+    project_id: i64,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: chrono::DateTime<chrono::Utc>,
+    include_bots: bool,
+) {
+    s.push(
+        "(SELECT *, (epoch_us(max(timestamp) OVER sk) - epoch_us(min(timestamp) OVER sk)) // 1000000 \
+         AS s_duration, count(*) FILTER (WHERE event = '$pageview') OVER sk AS s_pageviews, \
+         min_by(path, timestamp) FILTER (WHERE event = '$pageview') OVER sk AS s_entry_pathname FROM ",
+    );
+    push_sessionized_between(
+        s,
+        project_id,
+        from,
+        to,
+        crate::types::DEFAULT_INACTIVITY,
+        include_bots,
+    );
+    s.push(" sess WINDOW sk AS (PARTITION BY session_key))");
 }
 
 /// Rows, newest session first: id, distinct_id, person, start µs, end µs, events,

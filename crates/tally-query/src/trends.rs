@@ -9,8 +9,11 @@
 
 use crate::buckets::BucketPlan;
 use crate::error::QueryError;
-use crate::filters::{check_key, push_property, FilterNode, PropertySource};
-use crate::sql::{local_time, push_sessionized, Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
+use crate::filters::{check_key, check_property, push_property, FilterNode, PropertySource};
+use crate::sql::{
+    local_time, push_events_with_sessions, push_sessionized, Sql, SqlParam,
+    EVENTS_WITH_PERSON_SELECT,
+};
 use crate::types::{parse_tz, Interval, TimeRange};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -173,7 +176,7 @@ impl TrendsRequest {
             f.validate()?;
         }
         if let Some(b) = &self.breakdown {
-            check_key(&b.property)?;
+            check_property(&b.property, b.source)?;
             if b.limit.is_some_and(|l| l == 0 || l > MAX_BREAKDOWN_LIMIT) {
                 return Err(QueryError::InvalidQuery(format!(
                     "`breakdown.limit` must be 1 to {MAX_BREAKDOWN_LIMIT}"
@@ -211,6 +214,20 @@ impl TrendsRequest {
 }
 
 impl TrendsQuery {
+    fn reads_sessions(&self, series: &SeriesRequest) -> bool {
+        self.breakdown
+            .as_ref()
+            .is_some_and(|b| b.source == PropertySource::Session)
+            || self
+                .filters
+                .as_ref()
+                .is_some_and(FilterNode::reads_sessions)
+            || series
+                .filters
+                .as_ref()
+                .is_some_and(FilterNode::reads_sessions)
+    }
+
     fn reads_persons(&self, series: &SeriesRequest) -> bool {
         self.breakdown
             .as_ref()
@@ -244,7 +261,17 @@ pub fn series_sql(
             s.push("NULL::VARCHAR");
         }
     }
-    if series.math == TrendMath::UniqueSessions {
+    if q.reads_sessions(series) {
+        s.push(" AS bd, ev.session_key AS bd_session FROM ");
+        push_events_with_sessions(
+            &mut s,
+            q.project_id,
+            Some(range.from),
+            range.to,
+            q.include_bots,
+        );
+        s.push(" ev");
+    } else if series.math == TrendMath::UniqueSessions {
         s.push(" AS bd, ev.session_key AS bd_session FROM ");
         push_sessionized(
             &mut s,

@@ -164,6 +164,10 @@ async fn trends_over_http_with_persons_filters_and_errors() {
             "invalid_query",
         ),
         (
+            r#"{"kind": "trends", "series": [{"event": "a", "filters": {"key": "x'); DROP TABLE events; --", "operator": "is_set", "type": "session"}}]}"#,
+            "invalid_filter",
+        ),
+        (
             r#"{"kind": "trends", "series": [{"event": "a"}], "interval": "fortnight"}"#,
             "invalid_interval",
         ),
@@ -214,7 +218,8 @@ async fn every_kind_over_http_with_hostile_filters_and_errors() {
     assert_eq!(r.status(), 200);
     let hostile = json!({"op": "or", "filters": [
         {"key": evil, "operator": "is_set"},
-        {"key": "plan", "operator": "eq", "value": evil, "type": "person"}]});
+        {"key": "plan", "operator": "eq", "value": evil, "type": "person"},
+        {"key": "$entry_pathname", "operator": "eq", "value": evil, "type": "session"}]});
     let ok = |body: Value| {
         let server = &server;
         async move {

@@ -1304,7 +1304,7 @@ export interface components {
          * @description Whose properties a filter (or breakdown) reads.
          * @enum {string}
          */
-        PropertySource: "event" | "person";
+        PropertySource: "event" | "person" | "session";
         RealtimeAnswer: {
             /** Format: int64 */
             active_persons_30m: number;

@@ -4,7 +4,9 @@
 import { useId } from "preact/hooks";
 
 export type Operator = "eq" | "neq" | "contains" | "not_contains" | "regex" | "gt" | "lt" | "is_set" | "is_not_set" | "in";
-export type Filter = { key: string; operator: Operator; value: string; type: "event" | "person" };
+export type Filter = { key: string; operator: Operator; value: string; type: "event" | "person" | "session" };
+/** What a session filter can read (the API's SESSION_PROPERTIES). */
+const SESSION_PROPERTIES = ["$session_duration", "$entry_pathname", "$session_pageviews"];
 
 const OPERATORS: [Operator, string][] = [
   ["eq", "="], ["neq", "≠"], ["contains", "contains"], ["not_contains", "does not contain"], ["in", "is one of (a, b)"],
@@ -29,18 +31,21 @@ export function filterNode(filters: Filter[]): object | undefined {
 
 export function FilterList({ properties, filters, onChange }: { properties: string[]; filters: Filter[]; onChange: (f: Filter[]) => void }) {
   const list = useId();
+  const sessionList = useId();
   const update = (i: number, patch: Partial<Filter>) => onChange(filters.map((f, j) => (j === i ? { ...f, ...patch } : f)));
   return (
     <div class="stack filters" role="group" aria-label="Filters">
       <datalist id={list}>{properties.map((p) => <option value={p} />)}</datalist>
+      <datalist id={sessionList}>{SESSION_PROPERTIES.map((p) => <option value={p} />)}</datalist>
       {filters.map((f, i) => (
         <div class="row wrap">
           <span class="muted">{i === 0 ? "Where" : "and"}</span>
           <select aria-label={`Filter ${i + 1} source`} value={f.type} onChange={(e) => update(i, { type: (e.target as HTMLSelectElement).value as Filter["type"] })}>
             <option value="event">event's</option>
             <option value="person">person's</option>
+            <option value="session">session's</option>
           </select>
-          <input aria-label={`Filter ${i + 1} property`} list={list} placeholder="property" value={f.key} onChange={(e) => update(i, { key: (e.target as HTMLInputElement).value })} />
+          <input aria-label={`Filter ${i + 1} property`} list={f.type === "session" ? sessionList : list} placeholder="property" value={f.key} onChange={(e) => update(i, { key: (e.target as HTMLInputElement).value })} />
           <select aria-label={`Filter ${i + 1} operator`} value={f.operator} onChange={(e) => update(i, { operator: (e.target as HTMLSelectElement).value as Operator })}>
             {OPERATORS.map(([op, label]) => <option value={op}>{label}</option>)}
           </select>
