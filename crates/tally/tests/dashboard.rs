@@ -257,6 +257,11 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
         "the change was saved to the insight: {r}"
     );
     assert_eq!(
+        r["renamed"],
+        serde_json::json!(["Visit, then click"]),
+        "{r}"
+    );
+    assert_eq!(
         r["trend_total"],
         serde_json::json!(["2"]),
         "two pageviews: {r}"

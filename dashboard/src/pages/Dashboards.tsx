@@ -48,6 +48,14 @@ export function Dashboards({ projectId, dashboardId }: { projectId: number; dash
     navigate(`/p/${projectId}/dashboards/${r.data.id}`);
   }
 
+  async function renameInsight(insight: Insight) {
+    const name = prompt("Insight name", insight.name)?.trim();
+    if (!name || name === insight.name) return;
+    const r = await api.PATCH("/api/v1/projects/{project_id}/insights/{insight_id}", { params: { path: { project_id: projectId, insight_id: insight.id } }, body: { name } });
+    if (r.error) return setError(errorText(r.error));
+    await load();
+  }
+
   async function removeInsight(insight: Insight) {
     if (!confirm(`Delete the insight “${insight.name}”? It leaves every dashboard it is on.`)) return;
     const r = await api.DELETE("/api/v1/projects/{project_id}/insights/{insight_id}", { params: { path: { project_id: projectId, insight_id: insight.id } } });
@@ -92,7 +100,10 @@ export function Dashboards({ projectId, dashboardId }: { projectId: number; dash
                     <td class="insight-name"><a href={builderOf(projectId, i)} onClick={onLink}>{i.name}</a></td>
                     <td>{KIND_LABELS[String((i.query as unknown as Query).kind)] ?? String((i.query as unknown as Query).kind)}</td>
                     <td>{new Date(i.updated_at).toLocaleString()}</td>
-                    <td><button class="ghost" aria-label={`Delete insight ${i.name}`} onClick={() => removeInsight(i)}>Delete</button></td>
+                    <td class="num">
+                      <button class="ghost" aria-label={`Rename insight ${i.name}`} onClick={() => renameInsight(i)}>Rename</button>
+                      <button class="ghost" aria-label={`Delete insight ${i.name}`} onClick={() => removeInsight(i)}>Delete</button>
+                    </td>
                   </tr>
                 ))}
               </tbody>

@@ -235,6 +235,12 @@ try {
     const insights = await (await fetch(`/api/v1/projects/${p.split("/")[2]}/insights`)).json();
     return insights.map((i) => `${i.name}: ${i.query.order}`);
   }, projectPath);
+  // Renamed from the list of saved insights.
+  await page.getByRole("link", { name: "Dashboards", exact: true }).click();
+  page.once("dialog", (d) => d.accept("Visit, then click"));
+  await page.getByRole("button", { name: "Rename insight Visit to click" }).click();
+  await page.locator("[data-testid=saved-insights] .insight-name", { hasText: "Visit, then click" }).waitFor();
+  report.renamed = await page.locator("[data-testid=saved-insights] .insight-name").allTextContents();
 
   // The event explorer: everything, then only pageviews, each row opening
   // its properties.
