@@ -276,6 +276,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> Result<Option<DateTime<Utc>>, MetaError>;
     async fn record_login_success(&self, user_id: UserId) -> Result<(), MetaError>;
     async fn set_password(&self, user_id: UserId, password_hash: &str) -> Result<(), MetaError>;
+    /// The user's display name; `NotFound` for an unknown user.
+    async fn set_user_name(&self, user_id: UserId, name: &str) -> Result<(), MetaError>;
     /// A deactivated user can neither log in nor use a key or session.
     async fn set_user_active(&self, user_id: UserId, active: bool) -> Result<(), MetaError>;
     /// Deletes the user with their memberships, keys and sessions.

@@ -770,6 +770,25 @@ pub async fn insights_dashboards_and_share_links(meta: &dyn MetadataStore) {
     assert_eq!(meta.insights(blog.id).await.unwrap().len(), 1);
 }
 
+pub async fn users_change_their_name(meta: &dyn MetadataStore) {
+    let ann = user(meta, "ann@example.com").await;
+    let bob = user(meta, "bob@example.com").await;
+    meta.set_user_name(ann.id, "Ann Example").await.unwrap();
+    assert_eq!(
+        meta.user(ann.id).await.unwrap().unwrap().name,
+        "Ann Example"
+    );
+    assert_eq!(
+        meta.user(bob.id).await.unwrap().unwrap().name,
+        "bob",
+        "only Ann's changed"
+    );
+    assert!(matches!(
+        meta.set_user_name(999_999, "Nobody").await,
+        Err(MetaError::NotFound)
+    ));
+}
+
 /// Instantiates every conformance check as a `#[tokio::test]`, each on a store
 /// made by the async expression `$make`, which yields `(guard, store)`: a fresh,
 /// empty store each time, and whatever must live as long as it (a temp dir).
@@ -784,6 +803,7 @@ macro_rules! metadata_conformance_suite {
             sessions_rotate_detect_reuse_and_revoke,
             invites_are_spent_once_and_expire,
             insights_dashboards_and_share_links,
+            users_change_their_name,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -916,6 +916,16 @@ macro_rules! sql_metadata_store {
                 Ok(())
             }
 
+            async fn set_user_name(&self, user_id: UserId, name: &str) -> Result<(), MetaError> {
+                let done = sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
+                    .bind(name)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                found(done.rows_affected())
+            }
+
             async fn set_password(&self, user_id: UserId, password_hash: &str) -> Result<(), MetaError> {
                 let done = sqlx::query(
                     "UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = NULL \

@@ -1175,3 +1175,63 @@ async fn cookie_security_and_rotation_grace_follow_the_config() {
         .num_seconds();
     assert!((100..=120).contains(&left), "{left}");
 }
+
+#[tokio::test]
+async fn users_change_their_own_name_but_not_with_a_read_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir).await;
+    let mut owner = set_up_first_user(&server.base, OWNER, PASSWORD).await;
+    let r = owner
+        .send(
+            Method::PATCH,
+            "/api/v1/auth/me",
+            Some(json!({"name": "  Ada Lovelace "})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(me["user"]["name"], "Ada Lovelace", "trimmed");
+    let me: Value = owner.get("/api/v1/auth/me").await.json().await.unwrap();
+    assert_eq!(me["user"]["name"], "Ada Lovelace", "kept");
+
+    for bad in [json!({"name": "a\u{7}b"}), json!({"name": "x".repeat(101)})] {
+        let r = owner
+            .send(Method::PATCH, "/api/v1/auth/me", Some(bad.clone()))
+            .await;
+        assert_eq!(error_code(r, 400).await, "invalid_parameter", "{bad}");
+    }
+    let r = owner
+        .send(
+            Method::PATCH,
+            "/api/v1/auth/me",
+            Some(json!({"email": "x@y.z"})),
+        )
+        .await;
+    assert_eq!(
+        error_code(r, 400).await,
+        "invalid_json",
+        "only the name changes here"
+    );
+
+    // A read-only key reads the profile but cannot change it.
+    let key: Value = owner
+        .post(
+            "/api/v1/auth/keys",
+            json!({"name": "reader", "scope": "read"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r = server
+        .client
+        .patch(format!("{}/api/v1/auth/me", server.base))
+        .bearer_auth(key["key"].as_str().unwrap())
+        .json(&json!({"name": "Mallory"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r, 403).await, "forbidden");
+    let me: Value = owner.get("/api/v1/auth/me").await.json().await.unwrap();
+    assert_eq!(me["user"]["name"], "Ada Lovelace");
+}

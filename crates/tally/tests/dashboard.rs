@@ -215,6 +215,7 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
         serde_json::json!(["1. / | 2. /checkout | 1"]),
         "the visitor went from / to /checkout: {r}"
     );
+    assert_eq!(r["profile_name"], "Ada Lovelace", "{r}");
     assert_eq!(
         r["pending_invites"],
         serde_json::json!(["carol@example.com"]),

@@ -97,7 +97,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        patch: operations["patch_me"];
         trace?: never;
     };
     "/api/v1/auth/password": {
@@ -1248,6 +1248,11 @@ export interface components {
              */
             search?: string | null;
         };
+        /** @description Changes to my own account (the password has its own route). */
+        ProfilePatch: {
+            /** @description Display name: up to 100 characters, no control characters; empty clears it. */
+            name?: string | null;
+        };
         /** @description A project's details and settings. */
         ProjectBody: {
             /** @description Origins browsers may capture from; empty: any. */
@@ -1853,6 +1858,53 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    patch_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProfilePatch"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeBody"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

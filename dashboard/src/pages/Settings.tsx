@@ -73,7 +73,7 @@ export function Settings({ projectId, me, onChange }: { projectId: number; me: M
       <IngestKey projectId={projectId} />
       <Members projectId={projectId} />
       <Invites projectId={projectId} />
-      <Account />
+      <Account me={me} onChange={onChange} />
       {me.user.is_superuser && <Users myId={me.user.id} />}
     </section>
   );
@@ -146,14 +146,23 @@ function Members({ projectId }: { projectId: number }) {
   );
 }
 
-function Account() {
+function Account({ me, onChange }: { me: Me; onChange: () => void }) {
   const [keys, setKeys] = useState<Key[]>([]);
+  const profile = useNotice();
+  // Held here: a re-render (the keys list loading, say) must not reset what is typed.
+  const [name, setName] = useState(me.user.name ?? "");
   const [made, setMade] = useState<string | null>(null);
   const password = useNotice();
   const keyNotice = useNotice();
   const load = () => api.GET("/api/v1/auth/keys").then((r) => setKeys((r.data as unknown as Key[]) ?? []));
   useEffect(() => void load(), []);
 
+  async function saveProfile(e: Event) {
+    e.preventDefault();
+    const r = await api.PATCH("/api/v1/auth/me", { body: { name } });
+    profile.show(r.error, "Profile saved.");
+    if (!r.error) onChange();
+  }
   async function changePassword(e: Event) {
     e.preventDefault();
     const form = e.target as HTMLFormElement;
@@ -182,6 +191,12 @@ function Account() {
   }
   return (
     <>
+      <form class="card stack" onSubmit={saveProfile} aria-label="Profile">
+        <h2>Your profile</h2>
+        <label>Email<input value={me.user.email ?? ""} disabled /></label>
+        <label>Your name<input name="name" maxLength={100} value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} autocomplete="name" /></label>
+        <div class="row"><button>Save profile</button>{profile.view}</div>
+      </form>
       <form class="card stack" onSubmit={changePassword} aria-label="Password">
         <h2>Your password</h2>
         <label>Current password<input name="current" type="password" required autocomplete="current-password" /></label>

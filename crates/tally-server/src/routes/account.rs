@@ -329,6 +329,44 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me
     }))
 }
 
+/// Changes to my own account (the password has its own route).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilePatch {
+    /// Display name: up to 100 characters, no control characters; empty clears it.
+    pub name: Option<String>,
+}
+
+/// The longest display name, in characters.
+const MAX_USER_NAME: usize = 100;
+
+#[utoipa::path(patch, path = "/api/v1/auth/me", tag = "auth",
+    request_body = ProfilePatch,
+    responses((status = 200, body = MeBody), (status = 400, body = crate::openapi::ErrorResponse),
+        (status = 401, body = crate::openapi::ErrorResponse), (status = 403, body = crate::openapi::ErrorResponse)),
+    security(("personal_key" = []), ("session" = [])))]
+pub async fn patch_me(
+    State(state): State<AppState>,
+    mut caller: Caller,
+    body: Result<Json<ProfilePatch>, JsonRejection>,
+) -> Result<Json<MeBody>, ApiError> {
+    let patch = json_body(body)?;
+    if !caller.may_write() {
+        return Err(ApiError::Forbidden("change a profile with a read-only key"));
+    }
+    if let Some(name) = patch.name {
+        let name = name.trim();
+        if name.chars().count() > MAX_USER_NAME || name.chars().any(char::is_control) {
+            return Err(ApiError::BadParameter(format!(
+                "`name` must be at most {MAX_USER_NAME} characters, without control characters"
+            )));
+        }
+        state.meta.set_user_name(caller.user.id, name).await?;
+        caller.user.name = name.to_owned();
+    }
+    me(State(state), caller).await
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {

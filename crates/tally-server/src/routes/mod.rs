@@ -42,7 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/auth/logout", post(account::logout))
         .route("/api/v1/auth/refresh", post(account::refresh))
         .route("/api/v1/auth/register", post(account::register))
-        .route("/api/v1/auth/me", get(account::me))
+        .route("/api/v1/auth/me", get(account::me).patch(account::patch_me))
         .route("/api/v1/auth/password", post(account::change_password))
         .route(
             "/api/v1/auth/keys",

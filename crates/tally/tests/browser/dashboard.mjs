@@ -283,7 +283,7 @@ try {
   page.on("dialog", (d) => d.accept());
   await page.getByRole("link", { name: "Settings", exact: true }).click();
   await page.getByLabel("Time zone", { exact: false }).fill("Europe/Berlin");
-  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("button", { name: "Save", exact: true }).click();
   await page.getByText("Saved.").waitFor();
   await page.reload();
   report.saved_timezone = await page.getByLabel("Time zone", { exact: false }).inputValue();
@@ -292,11 +292,16 @@ try {
   await page.getByLabel("Key name").fill("reporting");
   await page.getByRole("button", { name: "Make key" }).click();
   report.personal_key = (await page.getByTestId("personal-key").textContent()).length > 10;
+  await page.getByLabel("Your name").fill("Ada Lovelace");
+  await page.getByRole("button", { name: "Save profile" }).click();
+  await page.getByText("Profile saved.").waitFor();
+  report.profile_name = await page.evaluate(async () => (await (await fetch("/api/v1/auth/me")).json()).user.name);
   // An invitation link for Carol, who has no account yet; the superuser's list of users.
   await page.getByLabel("Invite by email").fill("carol@example.com");
   await page.getByRole("form", { name: "Invite" }).getByLabel("Role").selectOption("viewer");
   await page.getByRole("button", { name: "Invite", exact: true }).click();
   const inviteLink = (await page.getByTestId("invite-link").textContent()).trim();
+  await page.locator("[data-testid=pending-invites] .invite-email").first().waitFor();
   report.pending_invites = await page.locator("[data-testid=pending-invites] .invite-email").allTextContents();
   report.users_listed = await page.locator("[data-testid=users] .user-email").allTextContents();
   await page.screenshot({ path: `${outDir}/dashboard-settings.png`, fullPage: true });
