@@ -234,6 +234,37 @@ macro_rules! sql_metadata_store {
                 })
             }
 
+            /// Deletes one row of `table` (`insights` or `dashboards`, never
+            /// input) of the project, and the tiles that name it in
+            /// `tile_column` — explicitly, whatever the connection's
+            /// foreign-key setting.
+            async fn delete_with_tiles(
+                &self,
+                table: &'static str,
+                tile_column: &'static str,
+                project_id: ProjectId,
+                id: i64,
+            ) -> Result<(), MetaError> {
+                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
+                sqlx::query(&format!(
+                    "DELETE FROM dashboard_tiles WHERE {tile_column} IN \
+                     (SELECT id FROM {table} WHERE project_id = $1 AND id = $2)"
+                ))
+                .bind(project_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(internal)?;
+                let done = sqlx::query(&format!("DELETE FROM {table} WHERE project_id = $1 AND id = $2"))
+                    .bind(project_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                found(done.rows_affected())?;
+                tx.commit().await.map_err(internal)
+            }
+
             /// A dashboard's tiles, in order.
             async fn tiles_of(&self, dashboard_id: DashboardId) -> Result<Vec<InsightId>, MetaError> {
                 let rows = sqlx::query(
@@ -339,6 +370,8 @@ macro_rules! sql_metadata_store {
                     "DELETE FROM api_keys WHERE project_id = $1",
                     "DELETE FROM memberships WHERE project_id = $1",
                     "DELETE FROM invites WHERE project_id = $1",
+                    "DELETE FROM dashboard_tiles WHERE dashboard_id IN \
+                     (SELECT id FROM dashboards WHERE project_id = $1)",
                     "DELETE FROM dashboards WHERE project_id = $1",
                     "DELETE FROM insights WHERE project_id = $1",
                 ] {
@@ -1224,26 +1257,7 @@ macro_rules! sql_metadata_store {
             }
 
             async fn delete_insight(&self, project_id: ProjectId, id: InsightId) -> Result<(), MetaError> {
-                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
-                // Tiles go with it (the cascade would too; said here so that
-                // it holds whatever the connection's foreign-key setting).
-                sqlx::query(
-                    "DELETE FROM dashboard_tiles WHERE insight_id IN \
-                     (SELECT id FROM insights WHERE project_id = $1 AND id = $2)",
-                )
-                .bind(project_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?;
-                let done = sqlx::query("DELETE FROM insights WHERE project_id = $1 AND id = $2")
-                    .bind(project_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?;
-                found(done.rows_affected())?;
-                tx.commit().await.map_err(internal)
+                self.delete_with_tiles("insights", "insight_id", project_id, id).await
             }
 
             async fn create_dashboard(
@@ -1380,24 +1394,7 @@ macro_rules! sql_metadata_store {
                 project_id: ProjectId,
                 id: DashboardId,
             ) -> Result<(), MetaError> {
-                let mut tx = self.pool.begin_with(WRITE_TRANSACTION).await.map_err(internal)?;
-                sqlx::query(
-                    "DELETE FROM dashboard_tiles WHERE dashboard_id IN \
-                     (SELECT id FROM dashboards WHERE project_id = $1 AND id = $2)",
-                )
-                .bind(project_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(internal)?;
-                let done = sqlx::query("DELETE FROM dashboards WHERE project_id = $1 AND id = $2")
-                    .bind(project_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?;
-                found(done.rows_affected())?;
-                tx.commit().await.map_err(internal)
+                self.delete_with_tiles("dashboards", "dashboard_id", project_id, id).await
             }
 
             async fn share_dashboard(
