@@ -1117,7 +1117,7 @@ pub async fn dashboard_filters_narrow_tables_cards_and_charts(db: &impl Backend)
     assert_eq!(points.iter().map(|p| p.value).sum::<u64>(), 3);
 
     for bad in [
-        r#"{"entry_page": "/home"}"#,
+        r#"{"entry_page": 5}"#,
         r#"{"browser": 5}"#,
         r#"{"nope": "x"}"#,
         r#"["browser"]"#,
@@ -1128,9 +1128,10 @@ pub async fn dashboard_filters_narrow_tables_cards_and_charts(db: &impl Backend)
 
 /// Entry and exit pages: the first and last pageview of each session that
 /// starts in the range; rows count visitors, the sessions' pageviews and
-/// events, and the sessions.
+/// events, and the sessions. As dashboard filters they keep the events of the
+/// sessions entered or left there.
 pub async fn entry_and_exit_pages_are_per_session(db: &impl Backend) {
-    use crate::top::{Dimension, TopQuery, TopRow};
+    use crate::top::{Dimension, DimensionFilters, TopQuery, TopRow};
     let pageview = |who: &str, path: &str, ts: &str| {
         let mut e = event(1, "$pageview", who, ts);
         e.path = Some(path.into());
@@ -1163,19 +1164,24 @@ pub async fn entry_and_exit_pages_are_per_session(db: &impl Backend) {
     )
     .await
     .unwrap();
-    let top = |dimension: Dimension| async move {
-        db.top(TopQuery {
-            project_id: 1,
-            dimension,
-            range: range("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"),
-            limit: 10,
-            include_bots: false,
-            filters: Default::default(),
-        })
-        .await
-        .unwrap()
-        .results
+    let r = range("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z");
+    let filtered = |dimension: Dimension, filters: &str| {
+        let filters = DimensionFilters::parse(filters).unwrap();
+        async move {
+            db.top(TopQuery {
+                project_id: 1,
+                dimension,
+                range: r,
+                limit: 10,
+                include_bots: false,
+                filters,
+            })
+            .await
+            .unwrap()
+            .results
+        }
     };
+    let top = |dimension: Dimension| filtered(dimension, "{}");
     let row = |value: &str, visitors: u64, pageviews: u64, events: u64, sessions: u64| TopRow {
         value: Some(value.into()),
         visitors,
@@ -1191,6 +1197,59 @@ pub async fn entry_and_exit_pages_are_per_session(db: &impl Backend) {
     assert_eq!(
         top(Dimension::ExitPage).await,
         vec![row("/home", 1, 3, 3, 2), row("/signup", 1, 3, 4, 1)]
+    );
+
+    // Filtered to the sessions entered on /home: u1's visit and u2's first
+    // (u4's began on /old, before the range).
+    let page = |value: &str, visitors: u64| TopRow {
+        value: Some(value.into()),
+        visitors,
+        pageviews: visitors,
+        events: visitors,
+        sessions: None,
+    };
+    assert_eq!(
+        filtered(Dimension::Page, r#"{"entry_page": "/home"}"#).await,
+        vec![page("/home", 2), page("/pricing", 1), page("/signup", 1)]
+    );
+    assert_eq!(
+        filtered(Dimension::ExitPage, r#"{"entry_page": "/home"}"#).await,
+        vec![row("/home", 1, 1, 1, 1), row("/signup", 1, 3, 4, 1)]
+    );
+    let overview = |filters: &str| {
+        let filters = DimensionFilters::parse(filters).unwrap();
+        async move {
+            db.overview(OverviewQuery {
+                project_id: 1,
+                range: r,
+                include_bots: false,
+                filters,
+            })
+            .await
+            .unwrap()
+            .current
+        }
+    };
+    let o = overview(r#"{"entry_page": "/home"}"#).await;
+    assert_eq!(
+        (o.events, o.unique_users, o.pageviews, o.sessions),
+        (5, 2, 4, 2)
+    );
+    assert_eq!(o.bounce_rate, Some(0.5), "u2's one-page visit bounced");
+    // `null`: sessions without a pageview (u3's).
+    let o = overview(r#"{"entry_page": null}"#).await;
+    assert_eq!((o.events, o.pageviews, o.sessions), (1, 0, 1));
+
+    // Left from /home: u2's two visits and u4's, whose /home view is in the
+    // range while its start (on /old) is not — its one event counts in the
+    // chart, its session not among the entry pages.
+    let mut q = TimeseriesQuery::new(1, None, Interval::Day, r, Tz::UTC, Math::Total).unwrap();
+    q.filters = DimensionFilters::parse(r#"{"exit_page": "/home"}"#).unwrap();
+    let points = db.timeseries(q).await.unwrap().results;
+    assert_eq!(points.iter().map(|p| p.value).sum::<u64>(), 4);
+    assert_eq!(
+        filtered(Dimension::EntryPage, r#"{"exit_page": "/home"}"#).await,
+        vec![row("/blog", 1, 2, 2, 1), row("/home", 1, 1, 1, 1)]
     );
 }
 
@@ -1621,6 +1680,19 @@ pub async fn session_property_filters_narrow_every_kind(db: &impl Backend) {
     assert_eq!(
         trend_total(json!({"event": "$pageview", "filters": session("$entry_pathname", "eq", json!("/home"))})).await,
         3.0
+    );
+    // Any event of sessions left from /blog: P2's two, P3's later one; the
+    // signup of the session left from /pricing (P1's).
+    assert_eq!(
+        trend_total(json!({"filters": session("$exit_pathname", "eq", json!("/blog"))})).await,
+        3.0
+    );
+    assert_eq!(
+        trend_total(
+            json!({"event": "signup", "filters": session("$exit_pathname", "eq", json!("/pricing"))})
+        )
+        .await,
+        1.0
     );
     // Any event of sessions with more than one pageview: P1's three.
     assert_eq!(

@@ -56,9 +56,14 @@ pub enum PropertySource {
 }
 
 /// The session properties filters and breakdowns may read: duration in whole
-/// seconds, the path of its first pageview, its number of pageviews.
-pub const SESSION_PROPERTIES: [&str; 3] =
-    ["$session_duration", "$entry_pathname", "$session_pageviews"];
+/// seconds, the path of its first and of its last pageview, its number of
+/// pageviews.
+pub const SESSION_PROPERTIES: [&str; 4] = [
+    "$session_duration",
+    "$entry_pathname",
+    "$exit_pathname",
+    "$session_pageviews",
+];
 
 /// Checks a property name (and, for session properties, that it is one).
 pub(crate) fn check_property(key: &str, source: PropertySource) -> Result<(), QueryError> {
@@ -134,6 +139,7 @@ pub(crate) fn push_property(s: &mut Sql, key: &str, source: PropertySource) {
             s.push(match key {
                 "$session_duration" => "CAST(ev.s_duration AS VARCHAR)",
                 "$entry_pathname" => "ev.s_entry_pathname",
+                "$exit_pathname" => "ev.s_exit_pathname",
                 "$session_pageviews" => "CAST(ev.s_pageviews AS VARCHAR)",
                 _ => "NULL::VARCHAR",
             });

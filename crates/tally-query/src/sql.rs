@@ -158,12 +158,20 @@ pub fn timeseries(q: &TimeseriesQuery) -> Sql {
         Math::Total => "count(*)",
         Math::UniqueUsers => "count(DISTINCT person)",
     });
-    s.push(match q.math {
-        Math::Total => " FROM events ev",
-        Math::UniqueUsers => " FROM ",
-    });
-    if q.math == Math::UniqueUsers {
-        s.push(EVENTS_WITH_PERSON_SELECT).push(" ev");
+    if q.filters.needs_sessions() {
+        s.push(" FROM ");
+        push_events_with_sessions(
+            &mut s,
+            q.project_id,
+            Some(q.range.from),
+            q.range.to,
+            q.include_bots,
+        );
+        s.push(" ev");
+    } else if q.math == Math::UniqueUsers {
+        s.push(" FROM ").push(EVENTS_WITH_PERSON_SELECT).push(" ev");
+    } else {
+        s.push(" FROM events ev");
     }
     s.push(" WHERE project_id = ")
         .bind(SqlParam::Int(q.project_id))
@@ -294,8 +302,8 @@ fn push_sessionized_between(
 
 /// The events of a project from `from` (less [`SESSION_LOOKBACK`]) to `to`, each
 /// with its `session_key` and its session's facts — `s_duration` (whole
-/// seconds), `s_pageviews`, `s_entry_pathname` (the first pageview's path) —
-/// for filters on session properties. The caller limits the rows to its range.
+/// seconds), `s_pageviews`, `s_entry_pathname` and `s_exit_pathname` (the first
+/// and last pageview's path) — for filters on session properties. The caller limits the rows to its range.
 pub(crate) fn push_events_with_sessions(
     s: &mut Sql,
     project_id: i64,
@@ -306,7 +314,8 @@ pub(crate) fn push_events_with_sessions(
     s.push(
         "(SELECT *, (epoch_us(max(timestamp) OVER sk) - epoch_us(min(timestamp) OVER sk)) // 1000000 \
          AS s_duration, count(*) FILTER (WHERE event = '$pageview') OVER sk AS s_pageviews, \
-         min_by(path, timestamp) FILTER (WHERE event = '$pageview') OVER sk AS s_entry_pathname FROM ",
+         min_by(path, timestamp) FILTER (WHERE event = '$pageview') OVER sk AS s_entry_pathname, \
+         max_by(path, timestamp) FILTER (WHERE event = '$pageview') OVER sk AS s_exit_pathname FROM ",
     );
     push_sessionized_between(
         s,
@@ -461,16 +470,26 @@ pub fn overview(q: &OverviewQuery) -> Sql {
     let (from, before) = (SqlParam::Time(q.range.from), SqlParam::Time(prev.from));
     let mut s = Sql::default();
     s.push("WITH ev AS ");
-    push_sessionized(
-        &mut s,
-        q.project_id,
-        crate::types::TimeRange {
-            from: prev.from,
-            to: q.range.to,
-        },
-        chrono::Duration::minutes(30),
-        q.include_bots,
-    );
+    if q.filters.needs_sessions() {
+        push_events_with_sessions(
+            &mut s,
+            q.project_id,
+            Some(prev.from),
+            q.range.to,
+            q.include_bots,
+        );
+    } else {
+        push_sessionized(
+            &mut s,
+            q.project_id,
+            crate::types::TimeRange {
+                from: prev.from,
+                to: q.range.to,
+            },
+            crate::types::DEFAULT_INACTIVITY,
+            q.include_bots,
+        );
+    }
     s.push(
         ", sessions AS (SELECT min(timestamp) AS started, \
          epoch_us(max(timestamp)) - epoch_us(min(timestamp)) AS length, \

@@ -93,12 +93,26 @@ impl Dimension {
             Self::Event => "ev.event",
         }
     }
+
+    /// The SQL of the value a filter compares: an entry or exit page is a fact
+    /// of the event's session (a column of `sql::push_events_with_sessions`),
+    /// every other dimension the value of the event itself.
+    fn filter_expression(self) -> &'static str {
+        match self {
+            Self::EntryPage => "ev.s_entry_pathname",
+            Self::ExitPage => "ev.s_exit_pathname",
+            _ => self.expression(),
+        }
+    }
 }
 
 /// The dashboard's filter (`filter` of `/overview`, `/timeseries`, `/top`):
 /// only events whose dimension has the value shown in a table row —
 /// `{"browser": "Chrome", "referrer": null}` (`null`: events without one). All
-/// must hold. Values are bound parameters; dimensions come from the closed list.
+/// must hold. `entry_page` and `exit_page` keep the events of the sessions
+/// entered or left there (sessions as `/sessions` cuts them), so a click on an
+/// entry page shows what those visits did. Values are bound parameters;
+/// dimensions come from the closed list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DimensionFilters(pub Vec<(Dimension, Option<String>)>);
 
@@ -120,15 +134,10 @@ impl DimensionFilters {
         for (name, value) in map {
             let dimension = Dimension::from_str(&name).map_err(|_| {
                 bad(
-                    "dimensions are page, referrer, channel, utm_source, utm_medium, \
-                     utm_campaign, country, browser, os, device, event",
+                    "dimensions are page, entry_page, exit_page, referrer, channel, utm_source, \
+                     utm_medium, utm_campaign, country, browser, os, device, event",
                 )
             })?;
-            if matches!(dimension, Dimension::EntryPage | Dimension::ExitPage) {
-                return Err(bad(
-                    "entry_page and exit_page describe sessions, not events",
-                ));
-            }
             let value = match value {
                 serde_json::Value::String(v) => Some(v),
                 serde_json::Value::Null => None,
@@ -139,10 +148,19 @@ impl DimensionFilters {
         Ok(Self(filters))
     }
 
-    /// ` AND …` for each dimension, over the events relation aliased `ev`.
+    /// Whether a filter is on a session fact: the events must then be read
+    /// with their sessions' facts (`sql::push_events_with_sessions`).
+    pub(crate) fn needs_sessions(&self) -> bool {
+        self.0
+            .iter()
+            .any(|(d, _)| matches!(d, Dimension::EntryPage | Dimension::ExitPage))
+    }
+
+    /// ` AND …` for each dimension, over the events relation aliased `ev`
+    /// (read with session facts when [`Self::needs_sessions`]).
     pub(crate) fn push_sql(&self, s: &mut Sql) {
         for (dimension, value) in &self.0 {
-            s.push(" AND ").push(dimension.expression());
+            s.push(" AND ").push(dimension.filter_expression());
             match value {
                 Some(v) => s.push(" = ").bind(SqlParam::Text(v.clone())),
                 None => s.push(" IS NULL"),
@@ -189,14 +207,22 @@ pub fn top_sql(q: &TopQuery) -> Sql {
         return session_pages_sql(q);
     }
     let mut s = Sql::default();
-    s.push("SELECT ")
-        .push(q.dimension.expression())
-        .push(
-            " AS value, count(DISTINCT ev.person), \
+    s.push("SELECT ").push(q.dimension.expression()).push(
+        " AS value, count(DISTINCT ev.person), \
              count(*) FILTER (WHERE ev.event = '$pageview'), count(*), NULL::BIGINT FROM ",
-        )
-        .push(EVENTS_WITH_PERSON_SELECT)
-        .push(" ev WHERE ev.project_id = ")
+    );
+    if q.filters.needs_sessions() {
+        crate::sql::push_events_with_sessions(
+            &mut s,
+            q.project_id,
+            Some(q.range.from),
+            q.range.to,
+            q.include_bots,
+        );
+    } else {
+        s.push(EVENTS_WITH_PERSON_SELECT);
+    }
+    s.push(" ev WHERE ev.project_id = ")
         .bind(SqlParam::Int(q.project_id))
         .push(" AND ev.timestamp >= ")
         .bind(SqlParam::Time(q.range.from))
@@ -219,13 +245,23 @@ pub fn top_sql(q: &TopQuery) -> Sql {
 fn session_pages_sql(q: &TopQuery) -> Sql {
     let mut s = Sql::default();
     s.push("WITH ev AS ");
-    crate::sql::push_sessionized(
-        &mut s,
-        q.project_id,
-        q.range,
-        chrono::Duration::minutes(30),
-        q.include_bots,
-    );
+    if q.filters.needs_sessions() {
+        crate::sql::push_events_with_sessions(
+            &mut s,
+            q.project_id,
+            Some(q.range.from),
+            q.range.to,
+            q.include_bots,
+        );
+    } else {
+        crate::sql::push_sessionized(
+            &mut s,
+            q.project_id,
+            q.range,
+            crate::types::DEFAULT_INACTIVITY,
+            q.include_bots,
+        );
+    }
     s.push(", sessions AS (SELECT ")
         .push(q.dimension.expression())
         .push(

@@ -303,6 +303,12 @@ async fn a_new_user_sees_their_sites_events_live_and_counted() {
     assert_eq!(r["explorer_properties"], true);
     assert_eq!(r["entry_pages"], serde_json::json!(["/"]), "{r}");
     assert_eq!(r["exit_pages"], serde_json::json!(["/checkout"]), "{r}");
+    assert_eq!(r["entry_chip"], "Entry page: / ✕", "{r}");
+    assert_eq!(
+        r["entry_filtered_pages"],
+        serde_json::json!(["/", "/checkout"]),
+        "the visits entered on /, with every page they saw: {r}"
+    );
     // The visit: two pageviews, a click and `while_paused`, one SDK session.
     assert_eq!(r["sessions_rows"], 1, "{r}");
     assert_eq!(

@@ -6,7 +6,7 @@ import { useId } from "preact/hooks";
 export type Operator = "eq" | "neq" | "contains" | "not_contains" | "regex" | "gt" | "lt" | "is_set" | "is_not_set" | "in";
 export type Filter = { key: string; operator: Operator; value: string; type: "event" | "person" | "session" };
 /** What a session filter can read (the API's SESSION_PROPERTIES). */
-const SESSION_PROPERTIES = ["$session_duration", "$entry_pathname", "$session_pageviews"];
+const SESSION_PROPERTIES = ["$session_duration", "$entry_pathname", "$exit_pathname", "$session_pageviews"];
 
 const OPERATORS: [Operator, string][] = [
   ["eq", "="], ["neq", "≠"], ["contains", "contains"], ["not_contains", "does not contain"], ["in", "is one of (a, b)"],

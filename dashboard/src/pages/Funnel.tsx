@@ -10,6 +10,7 @@ import { FunnelResult, type FunnelAnswer, type Query } from "../components/Insig
 import { rangeFields, RangePicker, type Range } from "../components/RangePicker";
 import { SaveInsight } from "../components/SaveInsight";
 import { FilterList, filterNode, type Filter } from "../components/Filters";
+import { withChosen } from "../components/choices";
 
 const WINDOWS: [number, string][] = [[3600, "1 hour"], [86400, "1 day"], [7 * 86400, "7 days"], [14 * 86400, "14 days"], [30 * 86400, "30 days"]];
 
@@ -68,7 +69,7 @@ function FunnelBuilder({ projectId, saved }: { projectId: number; saved: SavedIn
             {steps.map((s, i) => (
               <li>
                 <select aria-label={`Step ${i + 1}`} value={s} onChange={(e) => setStep(i, (e.target as HTMLSelectElement).value)}>
-                  {events.map((name) => <option value={name}>{name}</option>)}
+                  {withChosen(events, s).map((name) => <option value={name}>{name}</option>)}
                 </select>
                 {steps.length > 2 && <button class="ghost" aria-label={`Remove step ${i + 1}`} onClick={() => setSteps(steps.filter((_, j) => j !== i))}>✕</button>}
               </li>
@@ -85,7 +86,7 @@ function FunnelBuilder({ projectId, saved }: { projectId: number; saved: SavedIn
             <label class="inline">Breakdown by
               <select aria-label="Funnel breakdown" value={breakdown} onChange={(e) => setBreakdown((e.target as HTMLSelectElement).value)}>
                 <option value="">none</option>
-                {properties.map((p) => <option value={p}>{p}</option>)}
+                {withChosen(properties, breakdown).map((p) => <option value={p}>{p}</option>)}
               </select>
             </label>
             <span class="spacer" />

@@ -12,6 +12,7 @@ import {
 import { rangeFields, RangePicker, type Range } from "../components/RangePicker";
 import { SaveInsight } from "../components/SaveInsight";
 import { FilterList, filterNode, type Filter } from "../components/Filters";
+import { withChosen } from "../components/choices";
 
 type Math = "total" | "unique_persons" | "unique_sessions" | "per_person_avg";
 type SeriesSpec = { event: string; math: Math };
@@ -86,7 +87,7 @@ function Trends({ projectId, saved }: { projectId: number; saved: SavedInsight |
             {series.map((s, i) => (
               <li>
                 <select aria-label={`Series ${i + 1} event`} value={s.event} onChange={(e) => update(i, { event: (e.target as HTMLSelectElement).value })}>
-                  {events.map((n) => <option value={n}>{n}</option>)}
+                  {withChosen(events, s.event).map((n) => <option value={n}>{n}</option>)}
                 </select>{" "}
                 <select aria-label={`Series ${i + 1} math`} value={s.math} onChange={(e) => update(i, { math: (e.target as HTMLSelectElement).value as Math })}>
                   {MATHS.map(([m, label]) => <option value={m}>{label}</option>)}
@@ -100,7 +101,7 @@ function Trends({ projectId, saved }: { projectId: number; saved: SavedInsight |
             <label class="inline">Breakdown
               <select aria-label="Breakdown" value={breakdown} onChange={(e) => setBreakdown((e.target as HTMLSelectElement).value)}>
                 <option value="">none</option>
-                {properties.map((p) => <option value={p}>{p}</option>)}
+                {withChosen(properties, breakdown).map((p) => <option value={p}>{p}</option>)}
               </select>
             </label>
             <label class="inline"><input type="checkbox" checked={compare} onChange={() => setCompare(!compare)} /> Compare with the previous period</label>
@@ -138,13 +139,13 @@ function Retention({ projectId, saved }: { projectId: number; saved: SavedInsigh
         <label class="inline">Who did
           <select aria-label="Start event" value={start} onChange={(e) => setStart((e.target as HTMLSelectElement).value)}>
             <option value="">any event</option>
-            {events.map((n) => <option value={n}>{n}</option>)}
+            {withChosen(events, start).map((n) => <option value={n}>{n}</option>)}
           </select>
         </label>
         <label class="inline">came back to
           <select aria-label="Return event" value={back} onChange={(e) => setBack((e.target as HTMLSelectElement).value)}>
             <option value="">any event</option>
-            {events.map((n) => <option value={n}>{n}</option>)}
+            {withChosen(events, back).map((n) => <option value={n}>{n}</option>)}
           </select>
         </label>
         <select aria-label="Period" value={period} onChange={(e) => setPeriod((e.target as HTMLSelectElement).value)}>
@@ -185,7 +186,7 @@ function Activity({ kind, projectId, saved }: { kind: "stickiness" | "lifecycle"
         <label class="inline">Of
           <select aria-label={`${title} event`} value={event} onChange={(e) => setEvent((e.target as HTMLSelectElement).value)}>
             <option value="">any event</option>
-            {events.map((n) => <option value={n}>{n}</option>)}
+            {withChosen(events, event).map((n) => <option value={n}>{n}</option>)}
           </select>
         </label>
         <SaveInsight projectId={projectId} query={query} suggestedName={`${title}: ${event || "any event"}`} editing={saved} />

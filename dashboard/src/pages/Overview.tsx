@@ -18,6 +18,9 @@ const TABLES: [string, string, string][] = [
   ["utm_campaign", "Campaigns", "Campaign"], ["country", "Countries", "Country"], ["browser", "Browsers", "Browser"],
   ["os", "Operating systems", "OS"], ["device", "Devices", "Device"], ["event", "Events", "Event"],
 ];
+// A filter chip names its dimension; entry and exit pages filter sessions, not
+// pageviews, and say so.
+const CHIP_LABELS: Record<string, string> = { entry_page: "Entry page", exit_page: "Exit page" };
 
 function fmtDuration(secs: number | null) {
   if (secs === null) return "–";
@@ -103,7 +106,7 @@ export function Overview({ projectId }: { projectId: number }) {
         <div class="row wrap chips" aria-label="Filters">
           {Object.entries(filters).map(([dim, value]) => (
             <button class="chip" aria-label={`Remove filter ${dim}`} onClick={() => { const { [dim]: _, ...rest } = filters; setFilters(rest); }}>
-              {TABLES.find((t) => t[0] === dim)?.[2] ?? dim}: {value ?? "(none)"} ✕
+              {CHIP_LABELS[dim] ?? TABLES.find((t) => t[0] === dim)?.[2] ?? dim}: {value ?? "(none)"} ✕
             </button>
           ))}
           <button class="ghost" onClick={() => setFilters({})}>Clear filters</button>
@@ -127,7 +130,7 @@ export function Overview({ projectId }: { projectId: number }) {
       <div class="tables">
         {TABLES.map(([dim, title, column]) => (
           <TopTable projectId={projectId} dimension={dim} title={title} column={column} range={range} reload={reload} filter={filter}
-            onPick={dim === "entry_page" || dim === "exit_page" ? undefined : (value) => setFilters({ ...filters, [dim]: value })} />
+            onPick={(value) => setFilters({ ...filters, [dim]: value })} />
         ))}
       </div>
     </section>
