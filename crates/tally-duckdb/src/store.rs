@@ -99,6 +99,38 @@ impl DuckDb {
         out
     }
 
+    /// Runs a read-only statement and returns its rows, every column read as a
+    /// number (NULL as NaN). Only for SQL this program wrote itself, never text
+    /// from a request: `tally querybench` times hand-written SQL with it beside
+    /// the generated queries, on the same connections.
+    pub fn read_numbers(&self, sql: &str) -> Result<Vec<Vec<f64>>, StoreError> {
+        self.read(|c| {
+            let mut statement = c.prepare(sql).map_err(internal)?;
+            let mut rows = statement.query([]).map_err(internal)?;
+            let columns = rows.as_ref().map_or(0, |s| s.column_count());
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(internal)? {
+                let mut values = Vec::with_capacity(columns);
+                for i in 0..columns {
+                    use duckdb::types::Value;
+                    values.push(match row.get::<_, Value>(i).map_err(internal)? {
+                        Value::TinyInt(v) => f64::from(v),
+                        Value::SmallInt(v) => f64::from(v),
+                        Value::Int(v) => f64::from(v),
+                        Value::BigInt(v) => v as f64,
+                        Value::HugeInt(v) => v as f64,
+                        Value::UBigInt(v) => v as f64,
+                        Value::Float(v) => f64::from(v),
+                        Value::Double(v) => v,
+                        _ => f64::NAN,
+                    });
+                }
+                out.push(values);
+            }
+            Ok(out)
+        })
+    }
+
     /// Runs blocking DuckDB work off the async runtime.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,

@@ -133,9 +133,15 @@ impl RetentionQuery {
 /// NULL on the row of the cohort's size), persons.
 pub fn retention_sql(q: &RetentionQuery) -> Sql {
     let mut s = Sql::default();
-    s.push("WITH marked AS (SELECT ev.person, epoch_us(date_trunc('")
-        .push(q.plan.interval.sql_unit())
-        .push("', ");
+    // `marked`: one row per person and period (what they did in it), read by
+    // both the cohorts and the returns — a few rows per person instead of
+    // every event, however DuckDB plans the two reads of it.
+    s.push(
+        "WITH marked AS (SELECT person, bucket, bool_or(is_start) AS is_start, \
+         bool_or(is_return) AS is_return FROM (SELECT ev.person, epoch_us(date_trunc('",
+    )
+    .push(q.plan.interval.sql_unit())
+    .push("', ");
     local_time(&mut s, &q.plan);
     s.push(")) AS bucket, ");
     q.start_event.push_condition(&mut s);
@@ -143,7 +149,7 @@ pub fn retention_sql(q: &RetentionQuery) -> Sql {
     q.return_event.push_condition(&mut s);
     s.push(" AS is_return");
     q.scope(Some(q.range.from), q.range.to).push_from(&mut s);
-    s.push(")");
+    s.push(") GROUP BY person, bucket)");
     match q.cohort {
         CohortType::FirstTime => {
             // Persons who did the start event before the range have their first

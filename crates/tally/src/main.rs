@@ -1,4 +1,4 @@
-//! `tally`: serve, seed, loadgen and admin chores. With no subcommand it serves.
+//! `tally`: serve, seed, loadgen, querybench and admin chores. With no subcommand it serves.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tally::config::{Config, Overrides};
-use tally::{admin, app, demo, loadgen, seed};
+use tally::{admin, app, demo, loadgen, querybench, seed};
 
 #[derive(Parser)]
 #[command(name = "tally", version, about = "Self-hosted product analytics")]
@@ -47,6 +47,8 @@ enum Command {
     Seed(seed::SeedArgs),
     /// Send HTTP load to a running server and report throughput and latency.
     Loadgen(loadgen::LoadgenArgs),
+    /// Time the analytics queries beside hand-written SQL on a seeded data dir (server stopped).
+    Querybench(querybench::QueryBenchArgs),
     /// Account chores: `tally admin create-user --email E < password-file`.
     Admin(admin::AdminArgs),
     /// Serve a demo site that sends events to a running Tally (default :3000).
@@ -90,6 +92,13 @@ async fn main() -> anyhow::Result<()> {
             seed::run(&config, &args).await
         }
         Command::Loadgen(args) => loadgen::run(&args).await.context("loadgen"),
+        Command::Querybench(args) => {
+            let config = load_config(&ServeArgs {
+                data_dir: args.data_dir.clone(),
+                ..Default::default()
+            })?;
+            querybench::run(&config, &args).await
+        }
         Command::Demo(args) => {
             let config = load_config(&ServeArgs {
                 data_dir: args.data_dir.clone(),

@@ -403,7 +403,8 @@ fn urlencoding(s: &str) -> String {
 }
 
 /// The dashboard's `filter` over HTTP: it narrows `/overview`, `/timeseries`
-/// and `/top`; a hostile value is only a value; bad shapes are 400s.
+/// and `/top` (entry and exit pages to whole visits); a hostile value is only
+/// a value; bad shapes are 400s.
 #[tokio::test]
 async fn dashboard_filter_parameter_narrows_and_rejects() {
     let dir = tempfile::tempdir().unwrap();
@@ -457,8 +458,25 @@ async fn dashboard_filter_parameter_narrows_and_rejects() {
         ))
         .await;
     assert_eq!(hostile["results"], json!([]), "a value, not SQL");
+    // An entry page keeps whole visits: b entered on /y, then saw /z.
+    let visit = |filter: &str| {
+        let url = format!("/top/page?filter={}", enc(filter));
+        let server = &server;
+        async move {
+            let pages = server.read_json(&url).await;
+            pages["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["value"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(visit(r#"{"entry_page":"/y"}"#).await, ["/y", "/z"]);
+    assert_eq!(visit(r#"{"exit_page":"/x"}"#).await, ["/x"]);
+    assert!(visit(r#"{"entry_page":"/y' OR 1=1 --"}"#).await.is_empty());
     for bad in [
-        r#"{"entry_page":"/x"}"#,
+        r#"{"entry_page":5}"#,
         r#"{"browser":1}"#,
         r#"{"nope":"x"}"#,
         "not json",

@@ -1,0 +1,343 @@
+//! `tally querybench`: the analytics queries that have a 10M-event target, each
+//! timed hot beside hand-written DuckDB SQL for the same answer, in one process
+//! on one store (the server must be stopped: DuckDB allows one process).
+//!
+//! Runs alternate (engine, hand-written, engine, …) so both see the same noise;
+//! the first `warmup` of each are dropped. Each line says whether both gave the
+//! same answer (a fingerprint: totals, counts of series or steps), so a fast
+//! hand-written query that answers another question is seen at once. The engine
+//! side includes what a request pays besides SQL (planning, the funnel walk,
+//! assembling the answer), not HTTP.
+
+use crate::app;
+use crate::config::Config;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::future::Future;
+use std::time::Instant;
+use tally_core::ProjectId;
+use tally_duckdb::DuckDb;
+use tally_query::funnel::FunnelRequest;
+use tally_query::paths::PathsRequest;
+use tally_query::retention::RetentionRequest;
+use tally_query::trends::TrendsRequest;
+use tally_query::types::TimeRange;
+use tally_query::QueryEngine;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct QueryBenchArgs {
+    /// Data directory with seeded events (env TALLY_DATA_DIR; default ./tally-data).
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Project to query; default: the first project.
+    #[arg(long)]
+    pub project_id: Option<ProjectId>,
+    /// The trends, funnel and paths ranges: this many days, ending now.
+    #[arg(long, default_value_t = 30)]
+    pub days: i64,
+    /// Timed runs of each side, after the warm-ups.
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+    /// Untimed runs first, to make the query hot.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Only the queries whose name contains this (e.g. `funnel`).
+    #[arg(long)]
+    pub only: Option<String>,
+}
+
+/// The events with the person each counts as, written out as a person writing
+/// the query by hand would have to (merged persons followed, anonymous events
+/// counted by their distinct id).
+const EVENTS_WITH_PERSON: &str = "(SELECT e.*, coalesce(po.person_id, e.person_id, \
+     -1 - (hash(e.distinct_id) >> 2)::BIGINT) AS person FROM events e \
+     LEFT JOIN person_overrides po ON po.project_id = e.project_id \
+     AND po.old_person_id = e.person_id)";
+
+/// A point in time as DuckDB SQL text (numbers only: no request text is spliced).
+fn at(t: DateTime<Utc>) -> String {
+    format!("make_timestamp({})", t.timestamp_micros())
+}
+
+fn median_and_max(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    (median, v[n - 1])
+}
+
+/// Times `engine` (async, giving its answer's fingerprint) against the
+/// hand-written `sql` (whose rows `hand` turns into the same fingerprint) and
+/// prints one line.
+async fn compare<F, Fut>(
+    args: &QueryBenchArgs,
+    db: &DuckDb,
+    name: &str,
+    engine: F,
+    sql: Option<String>,
+    hand: impl Fn(&[Vec<f64>]) -> Vec<f64>,
+) -> anyhow::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = anyhow::Result<Vec<f64>>>,
+{
+    if args
+        .only
+        .as_ref()
+        .is_some_and(|only| !name.contains(only.as_str()))
+    {
+        return Ok(());
+    }
+    let (mut engine_ms, mut hand_ms) = (Vec::new(), Vec::new());
+    let (mut engine_answer, mut hand_answer) = (Vec::new(), Vec::new());
+    for run in 0..args.warmup + args.runs {
+        let started = Instant::now();
+        engine_answer = engine().await?;
+        let took = started.elapsed().as_secs_f64() * 1000.0;
+        if run >= args.warmup {
+            engine_ms.push(took);
+        }
+        if let Some(sql) = &sql {
+            let db = db.clone();
+            let sql = sql.clone();
+            let started = Instant::now();
+            let rows = tokio::task::spawn_blocking(move || db.read_numbers(&sql)).await??;
+            let took = started.elapsed().as_secs_f64() * 1000.0;
+            hand_answer = hand(&rows);
+            if run >= args.warmup {
+                hand_ms.push(took);
+            }
+        }
+    }
+    let (e_med, e_max) = median_and_max(engine_ms);
+    if sql.is_none() {
+        println!(
+            "{name:44} engine {e_med:9.1} ms (max {e_max:9.1})   no hand-written counterpart   answer {engine_answer:?}"
+        );
+        return Ok(());
+    }
+    let (h_med, h_max) = median_and_max(hand_ms);
+    let same = if engine_answer == hand_answer {
+        "same answer".to_owned()
+    } else {
+        format!("ANSWERS DIFFER: hand-written {hand_answer:?}")
+    };
+    println!(
+        "{name:44} engine {e_med:9.1} ms (max {e_max:9.1})   hand-written {h_med:9.1} ms (max {h_max:9.1})   ratio {:.2}   {same}   answer {engine_answer:?}",
+        e_med / h_med
+    );
+    Ok(())
+}
+
+pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
+    let stores = app::open_stores(config).await?;
+    let project = match args.project_id {
+        Some(p) => p,
+        None => app::bootstrap(stores.meta.as_ref(), &config.data_dir)
+            .await?
+            .map(|b| b.project_id)
+            .ok_or_else(|| {
+                anyhow::anyhow!("no project in this data dir: run `tally seed` first")
+            })?,
+    };
+    let db = stores.events;
+    let now = Utc::now();
+    let from = (now - chrono::Duration::days(args.days)).to_rfc3339();
+    let to = now.to_rfc3339();
+    println!(
+        "{} events; project {project}; {} days to {to}; {} runs after {} warm-ups",
+        db.stored_events(),
+        args.days,
+        args.runs,
+        args.warmup
+    );
+    let range_sql =
+        |r: TimeRange| format!("timestamp >= {} AND timestamp < {}", at(r.from), at(r.to));
+    let sum = |rows: &[Vec<f64>], column: usize| rows.iter().map(|r| r[column]).sum::<f64>();
+
+    // Trends: daily unique persons of pageviews.
+    let request = json!({"date_from": from, "date_to": to, "interval": "day",
+        "series": [{"event": "$pageview", "math": "unique_persons"}]});
+    let trends = |request: serde_json::Value| {
+        let db = db.clone();
+        async move {
+            let q = serde_json::from_value::<TrendsRequest>(request)?.resolve(project, now)?;
+            Ok::<_, anyhow::Error>(db.trends(q).await?)
+        }
+    };
+    let range = trends(request.clone()).await?.range;
+    let total = |a: &tally_query::trends::TrendsAnswer| {
+        a.results
+            .iter()
+            .flat_map(|s| &s.points)
+            .filter_map(|p| p.value)
+            .sum::<f64>()
+    };
+    compare(
+        args,
+        &db,
+        "trends: daily unique persons",
+        || {
+            let answer = trends(request.clone());
+            async move { Ok(vec![total(&answer.await?)]) }
+        },
+        Some(format!(
+            "SELECT date_trunc('day', timestamp) AS day, count(DISTINCT person) FROM {EVENTS_WITH_PERSON} \
+             WHERE project_id = {project} AND event = '$pageview' AND {} AND is_bot IS NOT TRUE GROUP BY day",
+            range_sql(range)
+        )),
+        |rows| vec![sum(rows, 1)],
+    )
+    .await?;
+
+    // Trends: daily pageviews by browser, the top 10 and the rest.
+    let request = json!({"date_from": from, "date_to": to, "interval": "day",
+        "series": [{"event": "$pageview"}], "breakdown": {"property": "$browser", "limit": 10}});
+    compare(
+        args,
+        &db,
+        "trends: daily pageviews by $browser",
+        || {
+            let answer = trends(request.clone());
+            async move {
+                let a = answer.await?;
+                Ok(vec![a.results.len() as f64, total(&a)])
+            }
+        },
+        Some(format!(
+            "WITH t AS (SELECT date_trunc('day', timestamp) AS day, \
+             json_extract_string(properties, '$.\"$browser\"') AS b FROM events \
+             WHERE project_id = {project} AND event = '$pageview' AND {} AND is_bot IS NOT TRUE), \
+             top AS (SELECT b FROM t GROUP BY b ORDER BY count(*) DESC LIMIT 10) \
+             SELECT day, hash(CASE WHEN b IN (SELECT b FROM top) THEN b ELSE '~other' END), count(*) \
+             FROM t GROUP BY ALL",
+            range_sql(range)
+        )),
+        |rows| {
+            let series: std::collections::HashSet<u64> =
+                rows.iter().map(|r| r[1].to_bits()).collect();
+            vec![series.len() as f64, sum(rows, 2)]
+        },
+    )
+    .await?;
+
+    // A 4-step loose funnel, one-day window, over the range.
+    let window = 86_400i64;
+    let request = json!({"date_from": from, "date_to": to, "conversion_window_secs": window,
+        "steps": [{"event": "$pageview"}, {"event": "signup_started"},
+                  {"event": "signup_completed"}, {"event": "purchase"}]});
+    let funnel = || {
+        let db = db.clone();
+        let request = request.clone();
+        async move {
+            let q = serde_json::from_value::<FunnelRequest>(request)?.resolve(project, now)?;
+            Ok::<_, anyhow::Error>(db.funnel(q).await?)
+        }
+    };
+    let range = funnel().await?.range;
+    let w = window * 1_000_000;
+    // Each level keeps, per event, the latest attempt start that reached the
+    // step before it within the window (the most window left): three window
+    // passes over the person-ordered events.
+    let funnel_sql = format!(
+        "WITH ev AS (SELECT person, epoch_us(timestamp) AS t, CASE event WHEN '$pageview' THEN 1 \
+         WHEN 'signup_started' THEN 2 WHEN 'signup_completed' THEN 3 ELSE 4 END AS step \
+         FROM {EVENTS_WITH_PERSON} WHERE project_id = {project} AND is_bot IS NOT TRUE \
+         AND event IN ('$pageview', 'signup_started', 'signup_completed', 'purchase') \
+         AND timestamp >= {from} AND timestamp < {to_w} AND (event <> '$pageview' OR timestamp < {to})), \
+         l1 AS (SELECT *, max(t) FILTER (WHERE step = 1) OVER w AS s FROM ev \
+           WINDOW w AS (PARTITION BY person ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)), \
+         l2 AS (SELECT *, max(s) FILTER (WHERE step = 2 AND t - s <= {w}) OVER w AS s2 FROM l1 \
+           WINDOW w AS (PARTITION BY person ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)), \
+         l3 AS (SELECT *, max(s2) FILTER (WHERE step = 3 AND t - s2 <= {w}) OVER w AS s3 FROM l2 \
+           WINDOW w AS (PARTITION BY person ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) \
+         SELECT count(DISTINCT person) FILTER (WHERE step = 1), \
+           count(DISTINCT person) FILTER (WHERE step = 2 AND t - s <= {w}), \
+           count(DISTINCT person) FILTER (WHERE step = 3 AND t - s2 <= {w}), \
+           count(DISTINCT person) FILTER (WHERE step = 4 AND t - s3 <= {w}) FROM l3",
+        from = at(range.from),
+        to = at(range.to),
+        to_w = at(range.to + chrono::Duration::seconds(window)),
+    );
+    compare(
+        args,
+        &db,
+        "funnel: 4 steps, 1-day window",
+        || {
+            let answer = funnel();
+            async move { Ok(answer.await?.steps.iter().map(|s| s.count as f64).collect()) }
+        },
+        Some(funnel_sql),
+        |rows| rows.first().cloned().unwrap_or_default(),
+    )
+    .await?;
+
+    // Weekly retention of any event, 8 weeks: first-time cohorts.
+    let request = json!({"period": "week", "periods": 8, "date_to": to});
+    let retention = || {
+        let db = db.clone();
+        let request = request.clone();
+        async move {
+            let q = serde_json::from_value::<RetentionRequest>(request)?.resolve(project, now)?;
+            Ok::<_, anyhow::Error>(db.retention(q).await?)
+        }
+    };
+    let range = retention().await?.range;
+    compare(
+        args,
+        &db,
+        "retention: 8 weeks, any event",
+        || {
+            let answer = retention();
+            async move {
+                let a = answer.await?;
+                Ok(vec![a
+                    .cohorts
+                    .iter()
+                    .flat_map(|c| &c.values)
+                    .map(|v| v.count as f64)
+                    .sum()])
+            }
+        },
+        Some(format!(
+            "WITH act AS (SELECT DISTINCT person, date_trunc('week', timestamp) AS week \
+             FROM {EVENTS_WITH_PERSON} WHERE project_id = {project} AND timestamp < {} \
+             AND is_bot IS NOT TRUE), \
+             cohort AS (SELECT person, min(week) AS first FROM act GROUP BY person) \
+             SELECT count(*) FROM act JOIN cohort USING (person) WHERE first >= {}",
+            at(range.to),
+            at(range.from)
+        )),
+        |rows| vec![sum(rows, 0)],
+    )
+    .await?;
+
+    // Paths: three pages on from the home page.
+    let request = json!({"date_from": from, "date_to": to, "start_point": "/", "steps": 3});
+    compare(
+        args,
+        &db,
+        "paths: 3 steps from /",
+        || {
+            let db = db.clone();
+            let request = request.clone();
+            async move {
+                let q = serde_json::from_value::<PathsRequest>(request)?.resolve(project, now)?;
+                let a = db.paths(q).await?;
+                Ok(vec![
+                    a.links.len() as f64,
+                    a.links.iter().map(|l| l.persons as f64).sum(),
+                ])
+            }
+        },
+        None,
+        |_| Vec::new(),
+    )
+    .await?;
+    Ok(())
+}
