@@ -1251,6 +1251,23 @@ pub async fn entry_and_exit_pages_are_per_session(db: &impl Backend) {
         filtered(Dimension::EntryPage, r#"{"exit_page": "/home"}"#).await,
         vec![row("/blog", 1, 2, 2, 1), row("/home", 1, 1, 1, 1)]
     );
+
+    // Under an event filter the tables show the sessions' own entry and exit
+    // pages, counting the matching events: u1's visit saw /pricing, came in on
+    // /home and left from /signup.
+    assert_eq!(
+        filtered(Dimension::EntryPage, r#"{"page": "/pricing"}"#).await,
+        vec![row("/home", 1, 1, 1, 1)]
+    );
+    assert_eq!(
+        filtered(Dimension::ExitPage, r#"{"page": "/pricing"}"#).await,
+        vec![row("/signup", 1, 1, 1, 1)]
+    );
+    // The visit with a click, though the click is no pageview.
+    assert_eq!(
+        filtered(Dimension::EntryPage, r#"{"event": "click"}"#).await,
+        vec![row("/home", 1, 0, 1, 1)]
+    );
 }
 
 /// The dashboard's tables on a hand-counted dataset: alice is one person on two

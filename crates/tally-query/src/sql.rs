@@ -301,7 +301,7 @@ fn push_sessionized_between(
 }
 
 /// The events of a project from `from` (less [`SESSION_LOOKBACK`]) to `to`, each
-/// with its `session_key` and its session's facts — `s_duration` (whole
+/// with its `session_key` and its session's facts — `s_start`, `s_duration` (whole
 /// seconds), `s_pageviews`, `s_entry_pathname` and `s_exit_pathname` (the first
 /// and last pageview's path) — for filters on session properties. The caller limits the rows to its range.
 pub(crate) fn push_events_with_sessions(
@@ -312,7 +312,8 @@ pub(crate) fn push_events_with_sessions(
     include_bots: bool,
 ) {
     s.push(
-        "(SELECT *, (epoch_us(max(timestamp) OVER sk) - epoch_us(min(timestamp) OVER sk)) // 1000000 \
+        "(SELECT *, min(timestamp) OVER sk AS s_start, \
+         (epoch_us(max(timestamp) OVER sk) - epoch_us(min(timestamp) OVER sk)) // 1000000 \
          AS s_duration, count(*) FILTER (WHERE event = '$pageview') OVER sk AS s_pageviews, \
          min_by(path, timestamp) FILTER (WHERE event = '$pageview') OVER sk AS s_entry_pathname, \
          max_by(path, timestamp) FILTER (WHERE event = '$pageview') OVER sk AS s_exit_pathname FROM ",

@@ -6,7 +6,8 @@
 //! Entry and exit pages are per session (cut as `/sessions` cuts them, counted
 //! in the range they start in): the path of a session's first or last pageview;
 //! their rows also count the sessions, and their pageviews and events are those
-//! of the sessions.
+//! of the sessions (under a dashboard filter: of the sessions with a matching
+//! event, their own entry or exit page, the matching events counted).
 //!
 //! Dimensions are a closed list, each mapped to a column or a fixed property path
 //! written by Tally, so nothing of the request reaches the SQL text.
@@ -242,10 +243,16 @@ pub fn top_sql(q: &TopQuery) -> Sql {
 
 /// Entry or exit pages: one row per session (its first or last pageview's path,
 /// person, pageviews, events), then grouped by that path.
+///
+/// Under a dashboard filter the sessions are those with a matching event, and
+/// their entry and exit pages are the sessions' own (from all their events),
+/// not the first and last matching pageview: "where did the visits that saw
+/// /pricing come in" is the question. Their counts are of the matching events.
 fn session_pages_sql(q: &TopQuery) -> Sql {
     let mut s = Sql::default();
+    let filtered = !q.filters.0.is_empty();
     s.push("WITH ev AS ");
-    if q.filters.needs_sessions() {
+    if filtered {
         crate::sql::push_events_with_sessions(
             &mut s,
             q.project_id,
@@ -262,18 +269,29 @@ fn session_pages_sql(q: &TopQuery) -> Sql {
             q.include_bots,
         );
     }
-    s.push(", sessions AS (SELECT ")
-        .push(q.dimension.expression())
-        .push(
-            " AS value, min(ev.timestamp) AS started, any_value(ev.person) AS person, \
-             count(*) FILTER (WHERE ev.event = '$pageview') AS pageviews, count(*) AS events \
-             FROM ev WHERE TRUE",
+    s.push(", sessions AS (SELECT ");
+    if filtered {
+        s.push("any_value(")
+            .push(q.dimension.filter_expression())
+            .push(
+                ") AS value, any_value(ev.s_start) AS started, \
+                 any_value(ev.s_pageviews) AS session_pageviews, ",
+            );
+    } else {
+        s.push(q.dimension.expression()).push(
+            " AS value, min(ev.timestamp) AS started, \
+             count(*) FILTER (WHERE ev.event = '$pageview') AS session_pageviews, ",
         );
+    }
+    s.push(
+        "any_value(ev.person) AS person, count(*) FILTER (WHERE ev.event = '$pageview') \
+         AS pageviews, count(*) AS events FROM ev WHERE TRUE",
+    );
     q.filters.push_sql(&mut s);
     s.push(
         " GROUP BY ev.session_key) \
              SELECT value, count(DISTINCT person), sum(pageviews), sum(events), count(*) \
-             FROM sessions WHERE pageviews > 0 AND started >= ",
+             FROM sessions WHERE session_pageviews > 0 AND started >= ",
     )
     .bind(SqlParam::Time(q.range.from))
     .push(" GROUP BY value ORDER BY 2 DESC, 5 DESC, value NULLS LAST LIMIT ")
