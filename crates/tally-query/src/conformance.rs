@@ -58,6 +58,7 @@ macro_rules! conformance_suite {
             dashboard_filters_narrow_tables_cards_and_charts,
             funnels_count_persons_per_step_loose_and_strict,
             funnels_break_down_by_the_starting_events_property,
+            funnels_take_events_of_one_instant_in_step_order,
             session_property_filters_narrow_every_kind,
             retention_counts_cohorts_first_time_and_recurring,
             stickiness_and_lifecycle_follow_persons_across_days,
@@ -1527,6 +1528,52 @@ pub async fn funnels_count_persons_per_step_loose_and_strict(db: &impl Backend) 
     );
     // Dropped at purchase: P2, P5, P6.
     assert_eq!(listed(json!({"step": 2})).await, (vec![2, 5, 6], None));
+}
+
+/// Steps at the same instant (SDKs batch with millisecond clocks, imports with
+/// second ones) convert in step order, whatever order their ids or arrival
+/// would give them.
+pub async fn funnels_take_events_of_one_instant_in_step_order(db: &impl Backend) {
+    use crate::funnel::FunnelRequest;
+    // Ids in reverse step order, so an id tiebreak would put the later step first.
+    let ev = |name: &str, person: i64, id: u128, ts: &str| {
+        let mut e = Event::new(1, Uuid::from_u128(id), name, &format!("p{person}"), at(ts));
+        e.person_id = Some(person);
+        e
+    };
+    db.insert_batch(
+        vec![
+            // P1: a and b at one instant, nothing more.
+            ev("a", 1, 20, "2026-11-01T10:00:00Z"),
+            ev("b", 1, 10, "2026-11-01T10:00:00Z"),
+            // P2: a, b and c at one instant.
+            ev("a", 2, 23, "2026-11-01T11:00:00Z"),
+            ev("b", 2, 22, "2026-11-01T11:00:00Z"),
+            ev("c", 2, 21, "2026-11-01T11:00:00Z"),
+            // P3: a, then b and c together a minute later.
+            ev("a", 3, 30, "2026-11-01T12:00:00Z"),
+            ev("c", 3, 31, "2026-11-01T12:01:00Z"),
+            ev("b", 3, 32, "2026-11-01T12:01:00Z"),
+        ]
+        .into(),
+    )
+    .await
+    .unwrap();
+    let now = at("2026-11-10T00:00:00Z");
+    for order in ["loose", "strict"] {
+        let request: FunnelRequest = serde_json::from_value(json!({
+            "date_from": "2026-11-01", "date_to": "2026-11-02", "order": order,
+            "steps": [{"event": "a"}, {"event": "b"}, {"event": "c"}]}))
+        .unwrap();
+        let answer = db.funnel(request.resolve(1, now).unwrap()).await.unwrap();
+        let counts: Vec<u64> = answer.steps.iter().map(|s| s.count).collect();
+        assert_eq!(counts, [3, 3, 2], "{order}");
+        assert_eq!(
+            answer.steps[1].median_secs_from_previous,
+            Some(0.0),
+            "{order}: P1 and P2 took no time, P3 a minute"
+        );
+    }
 }
 
 pub async fn funnels_break_down_by_the_starting_events_property(db: &impl Backend) {

@@ -15,6 +15,8 @@
 //!   event ends every attempt in progress.
 //! - One event advances an attempt by one step at most, so a funnel may repeat a
 //!   step (`$pageview` → `$pageview` needs two pageviews).
+//! - Events of the same instant are taken in step order: a step done at the
+//!   same instant as the one before it counts.
 //! - Times of a person are those of the attempt that got furthest (the first to get
 //!   there).
 //! - With a breakdown, a person counts under the value the breakdown property had
@@ -213,6 +215,17 @@ pub fn funnel_sql(q: &FunnelQuery) -> Sql {
         || q.breakdown
             .as_ref()
             .is_some_and(|b| b.source == PropertySource::Person);
+    // Events of one instant are walked in step order (the first step's before
+    // the second's), so a step done at the same instant as the one before it
+    // counts, as PostHog and ClickHouse's `windowFunnel` count it; the
+    // breakdown value orders what is left, so the walk is the same every time.
+    // (Not the event's uuid: a 16-byte sort key on every row cost ~30 % of the
+    // query on 10M events.)
+    let order = if q.breakdown.is_some() {
+        "t_us, bits, bd"
+    } else {
+        "t_us, bits"
+    };
     let mut s = Sql::default();
     // `marked`: every event of the range (plus a window) with its step bits.
     s.push("WITH marked AS (SELECT * FROM (SELECT ev.person, epoch_us(ev.timestamp) AS t_us, ");
@@ -246,7 +259,7 @@ pub fn funnel_sql(q: &FunnelQuery) -> Sql {
         || q.breakdown
             .as_ref()
             .is_some_and(|b| b.source == PropertySource::Session);
-    s.push(" AS bd, ev.uuid FROM ");
+    s.push(" AS bd FROM ");
     if reads_sessions {
         push_events_with_sessions(
             &mut s,
@@ -286,9 +299,10 @@ pub fn funnel_sql(q: &FunnelQuery) -> Sql {
             s.push(
                 " WHERE bits <> 0) SELECT person, t_us, bits, bd FROM (SELECT *, \
                  lead(bits) OVER w AS next_bits, lead(t_us) OVER w AS next_t FROM marked \
-                 WINDOW w AS (PARTITION BY person ORDER BY t_us, uuid)) \
-                 WHERE NOT coalesce(bits = 1 AND next_bits = 1 AND next_t < ",
+                 WINDOW w AS (PARTITION BY person ORDER BY ",
             )
+            .push(order)
+            .push(")) WHERE NOT coalesce(bits = 1 AND next_bits = 1 AND next_t < ")
             .bind(SqlParam::Int(q.range.to.timestamp_micros()))
             .push(", false)");
         }
@@ -296,8 +310,7 @@ pub fn funnel_sql(q: &FunnelQuery) -> Sql {
             s.push(") SELECT person, t_us, bits, bd FROM marked");
         }
     }
-    // uuid breaks ties between events of the same instant, for a stable walk.
-    s.push(" ORDER BY person, t_us, uuid");
+    s.push(" ORDER BY person, ").push(order);
     s
 }
 

@@ -243,7 +243,7 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
     let w = window * 1_000_000;
     // Each level keeps, per event, the latest attempt start that reached the
     // step before it within the window (the most window left): three window
-    // passes over the person-ordered events.
+    // passes over the person-ordered events, those of one instant in step order.
     let funnel_sql = format!(
         "WITH ev AS (SELECT person, epoch_us(timestamp) AS t, CASE event WHEN '$pageview' THEN 1 \
          WHEN 'signup_started' THEN 2 WHEN 'signup_completed' THEN 3 ELSE 4 END AS step \
@@ -251,11 +251,11 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
          AND event IN ('$pageview', 'signup_started', 'signup_completed', 'purchase') \
          AND timestamp >= {from} AND timestamp < {to_w} AND (event <> '$pageview' OR timestamp < {to})), \
          l1 AS (SELECT *, max(t) FILTER (WHERE step = 1) OVER w AS s FROM ev \
-           WINDOW w AS (PARTITION BY person ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)), \
+           WINDOW w AS (PARTITION BY person ORDER BY t, step ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)), \
          l2 AS (SELECT *, max(s) FILTER (WHERE step = 2 AND t - s <= {w}) OVER w AS s2 FROM l1 \
-           WINDOW w AS (PARTITION BY person ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)), \
+           WINDOW w AS (PARTITION BY person ORDER BY t, step ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)), \
          l3 AS (SELECT *, max(s2) FILTER (WHERE step = 3 AND t - s2 <= {w}) OVER w AS s3 FROM l2 \
-           WINDOW w AS (PARTITION BY person ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) \
+           WINDOW w AS (PARTITION BY person ORDER BY t, step ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) \
          SELECT count(DISTINCT person) FILTER (WHERE step = 1), \
            count(DISTINCT person) FILTER (WHERE step = 2 AND t - s <= {w}), \
            count(DISTINCT person) FILTER (WHERE step = 3 AND t - s2 <= {w}), \
