@@ -1537,7 +1537,7 @@ pub async fn funnels_take_events_of_one_instant_in_step_order(db: &impl Backend)
     use crate::funnel::FunnelRequest;
     // Ids in reverse step order, so an id tiebreak would put the later step first.
     let ev = |name: &str, person: i64, id: u128, ts: &str| {
-        let mut e = Event::new(1, Uuid::from_u128(id), name, &format!("p{person}"), at(ts));
+        let mut e = Event::new(1, Uuid::from_u128(id), name, format!("p{person}"), at(ts));
         e.person_id = Some(person);
         e
     };
