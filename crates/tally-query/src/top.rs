@@ -213,13 +213,7 @@ pub fn top_sql(q: &TopQuery) -> Sql {
              count(*) FILTER (WHERE ev.event = '$pageview'), count(*), NULL::BIGINT FROM ",
     );
     if q.filters.needs_sessions() {
-        crate::sql::push_events_with_sessions(
-            &mut s,
-            q.project_id,
-            Some(q.range.from),
-            q.range.to,
-            q.include_bots,
-        );
+        push_with_session_facts(&mut s, q);
     } else {
         s.push(EVENTS_WITH_PERSON_SELECT);
     }
@@ -241,6 +235,18 @@ pub fn top_sql(q: &TopQuery) -> Sql {
     s
 }
 
+/// The query's events with their sessions' facts (`s_entry_pathname`, …), for
+/// filters on, and tables of, whole sessions.
+fn push_with_session_facts(s: &mut Sql, q: &TopQuery) {
+    crate::sql::push_events_with_sessions(
+        s,
+        q.project_id,
+        Some(q.range.from),
+        q.range.to,
+        q.include_bots,
+    );
+}
+
 /// Entry or exit pages: one row per session (its first or last pageview's path,
 /// person, pageviews, events), then grouped by that path.
 ///
@@ -253,13 +259,7 @@ fn session_pages_sql(q: &TopQuery) -> Sql {
     let filtered = !q.filters.0.is_empty();
     s.push("WITH ev AS ");
     if filtered {
-        crate::sql::push_events_with_sessions(
-            &mut s,
-            q.project_id,
-            Some(q.range.from),
-            q.range.to,
-            q.include_bots,
-        );
+        push_with_session_facts(&mut s, q);
     } else {
         crate::sql::push_sessionized(
             &mut s,
