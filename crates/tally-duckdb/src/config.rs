@@ -10,6 +10,10 @@ pub struct DuckDbConfig {
     pub memory_limit: Option<String>,
     /// Worker threads for queries; `None` keeps DuckDB's default (one per core).
     pub threads: Option<usize>,
+    /// Recompute the rollups of every hour an insert touched right after it (so
+    /// every query that can read rollups does). For tests; a server compacts
+    /// in the background instead (`DuckDb::compact_rollups`).
+    pub compact_rollups_on_insert: bool,
 }
 
 impl DuckDbConfig {
@@ -18,6 +22,7 @@ impl DuckDbConfig {
             path: dir.join("events.duckdb"),
             memory_limit: None,
             threads: None,
+            compact_rollups_on_insert: false,
         }
     }
 }

@@ -10,11 +10,12 @@ mod dedup;
 mod definitions;
 mod persons;
 mod query;
+mod rollup;
 mod schema;
 mod store;
 
 pub use config::DuckDbConfig;
-pub use store::{DuckDb, WriteHold};
+pub use store::{DuckDb, WeakDuckDb, WriteHold};
 
 #[cfg(test)]
 mod tests;

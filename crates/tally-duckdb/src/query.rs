@@ -14,6 +14,7 @@ use tally_query::paths::{self, PathRow, PathsAnswer, PathsQuery};
 use tally_query::persons::{self, PersonListItem, PersonsPage, PersonsQuery};
 use tally_query::realtime::{self, RealtimeAnswer, RealtimeQuery};
 use tally_query::retention::{self, RetentionAnswer, RetentionQuery, RetentionRow};
+use tally_query::rollup::{self, Coverage};
 use tally_query::sessions::{self, SessionEventsQuery, SessionTimeline};
 use tally_query::sql::{self, Sql, SqlParam};
 use tally_query::top::{self, TopAnswer, TopQuery, TopRow};
@@ -21,7 +22,7 @@ use tally_query::trends::{self, TrendRow, TrendsAnswer, TrendsPrevious, TrendsQu
 use tally_query::*;
 use uuid::Uuid;
 
-struct Bound<'a>(&'a SqlParam);
+pub(crate) struct Bound<'a>(pub(crate) &'a SqlParam);
 
 impl ToSql for Bound<'_> {
     fn to_sql(&self) -> duckdb::Result<ToSqlOutput<'_>> {
@@ -373,8 +374,30 @@ impl QueryEngine for DuckDb {
         self.blocking(move |db| {
             let run_range = |range: TimeRange, plan: &BucketPlan| {
                 let mut results = Vec::new();
+                // Read once per range, when a series can use it.
+                let mut coverage: Option<Coverage> = None;
                 for (i, series) in q.series.iter().enumerate() {
-                    let sql = trends::series_sql(&q, series, range, plan);
+                    let mut sql = None;
+                    if rollup::series_reads_rollup(&q, series, plan) {
+                        if coverage.is_none() {
+                            let hours = db.read(|c| {
+                                run(c, &rollup::covered_hours_sql(q.project_id, range), |r| {
+                                    r.get::<_, i64>(0)
+                                })
+                            })?;
+                            coverage = Some(Coverage::new(
+                                range,
+                                hours
+                                    .into_iter()
+                                    .filter_map(DateTime::from_timestamp_micros),
+                            ));
+                        }
+                        sql = coverage
+                            .as_ref()
+                            .filter(|c| c.is_useful())
+                            .map(|c| rollup::series_sql(&q, series, plan, c));
+                    }
+                    let sql = sql.unwrap_or_else(|| trends::series_sql(&q, series, range, plan));
                     let rows = db.read(|c| {
                         run(c, &sql, |r| {
                             Ok(TrendRow {

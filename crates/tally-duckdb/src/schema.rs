@@ -95,6 +95,32 @@ const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (project_id, old_person_id)
         );",
     },
+    Migration {
+        version: 5,
+        name: "hourly rollups",
+        // See `rollup.rs`. `rollup_hourly` has no key: compaction replaces an
+        // hour's rows as a whole. `rollup_hours` lists the hours whose rows are
+        // exact; `rollup_state` remembers facts the rows depend on (the person
+        // key's hash function).
+        sql: "CREATE TABLE rollup_hourly (
+            project_id BIGINT NOT NULL,
+            hour TIMESTAMP NOT NULL,
+            event VARCHAR NOT NULL,
+            is_bot BOOLEAN NOT NULL,
+            person BIGINT NOT NULL,
+            browser VARCHAR,
+            events BIGINT NOT NULL
+        );
+        CREATE TABLE rollup_hours (
+            project_id BIGINT NOT NULL,
+            hour TIMESTAMP NOT NULL,
+            PRIMARY KEY (project_id, hour)
+        );
+        CREATE TABLE rollup_state (
+            name VARCHAR PRIMARY KEY,
+            value VARCHAR NOT NULL
+        );",
+    },
 ];
 
 /// Applies every migration newer than the database's version.

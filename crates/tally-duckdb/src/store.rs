@@ -6,12 +6,13 @@
 use crate::columns;
 use crate::config::DuckDbConfig;
 use crate::dedup::{fingerprint, DedupIndex, Key};
+use crate::rollup::Rollups;
 use crate::schema;
 use async_trait::async_trait;
 use duckdb::types::Value;
 use duckdb::Connection;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use tally_core::{Event, EventStore, InsertOutcome, ProjectId, StoreError};
 use uuid::Uuid;
 
@@ -19,6 +20,17 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct DuckDb {
     pub(crate) inner: Arc<Inner>,
+}
+
+/// A [`DuckDb`] that does not keep the database open (for background tasks that
+/// should end with the app).
+#[derive(Clone)]
+pub struct WeakDuckDb(Weak<Inner>);
+
+impl WeakDuckDb {
+    pub fn upgrade(&self) -> Option<DuckDb> {
+        self.0.upgrade().map(|inner| DuckDb { inner })
+    }
 }
 
 pub(crate) struct Inner {
@@ -36,6 +48,9 @@ pub(crate) struct Writer {
     dedup: DedupIndex,
     /// The next person id to hand out (see `persons`).
     pub(crate) next_person_id: i64,
+    rollups: Rollups,
+    /// Tests: recompute every touched hour's rollup right after each insert.
+    compact_on_insert: bool,
 }
 
 pub(crate) fn internal(e: duckdb::Error) -> StoreError {
@@ -69,8 +84,9 @@ impl DuckDb {
         schema::migrate(&mut conn).map_err(internal)?;
         let dedup = load_dedup_index(&conn).map_err(internal)?;
         let next_person_id = crate::persons::next_person_id(&conn).map_err(internal)?;
+        let rollups = Rollups::load(&conn)?;
         crate::persons::create_staging(&conn).map_err(internal)?;
-        tracing::info!(path = %config.path.display(), stored_events = dedup.len(), "opened event store");
+        tracing::info!(path = %config.path.display(), stored_events = dedup.len(), hours_to_roll_up = rollups.dirty_hours(), "opened event store");
         let template = conn.try_clone().map_err(internal)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -78,11 +94,17 @@ impl DuckDb {
                     conn,
                     dedup,
                     next_person_id,
+                    rollups,
+                    compact_on_insert: config.compact_rollups_on_insert,
                 }),
                 readers: Mutex::new(Vec::new()),
                 template: Mutex::new(template),
             }),
         })
+    }
+
+    pub fn downgrade(&self) -> WeakDuckDb {
+        WeakDuckDb(Arc::downgrade(&self.inner))
     }
 
     /// Runs `f` on a reader connection from the pool.
@@ -146,10 +168,17 @@ impl DuckDb {
     pub fn insert_blocking(&self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
         let started = std::time::Instant::now();
         let mut writer = lock(&self.inner.writer);
-        let Writer { conn, dedup, .. } = &mut *writer;
+        let Writer {
+            conn,
+            dedup,
+            rollups,
+            compact_on_insert,
+            ..
+        } = &mut *writer;
         let fresh = select_fresh(conn, dedup, events)?;
         let rows: Vec<&Event> = fresh.iter().map(|&i| &events[i]).collect();
         let batch = columns::record_batch(&rows)?;
+        let hours = Rollups::hours_of(&rows);
         let prepared = started.elapsed();
         let tx = conn.transaction().map_err(internal)?;
         if !rows.is_empty() {
@@ -158,11 +187,16 @@ impl DuckDb {
             app.flush().map_err(internal)?;
             drop(app);
             crate::definitions::record(&tx, &rows)?;
+            rollups.uncover(&tx, &hours)?;
         }
         let appended = started.elapsed();
         tx.commit().map_err(internal)?;
+        rollups.mark_dirty(hours);
         for &i in &fresh {
             dedup.insert(&(events[i].project_id, events[i].uuid));
+        }
+        if *compact_on_insert {
+            while rollups.compact_pass(conn, None)? > 0 {}
         }
         tracing::debug!(
             events = events.len(),
@@ -193,6 +227,8 @@ impl DuckDb {
             "persons",
             "person_distinct_ids",
             "person_overrides",
+            "rollup_hourly",
+            "rollup_hours",
         ] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE project_id = ?"),
@@ -201,7 +237,28 @@ impl DuckDb {
             .map_err(internal)?;
         }
         tx.commit().map_err(internal)?;
+        writer.rollups.forget(project_id);
         Ok(deleted as u64)
+    }
+
+    /// Recomputes the rollups of the hours that got events since they were last
+    /// rolled up and that ended by `sealed_before` (every such hour when `None`),
+    /// a bounded number of hours per transaction so inserts go on in between.
+    /// Returns how many hours it recomputed. Queries are exact either way (they
+    /// read raw events for hours not rolled up); this makes them cheaper.
+    pub fn compact_rollups(
+        &self,
+        sealed_before: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let mut writer = lock(&self.inner.writer);
+            let Writer { conn, rollups, .. } = &mut *writer;
+            match rollups.compact_pass(conn, sealed_before)? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
     }
 
     /// Blocks inserts until the returned guard is dropped (for a consistent copy of

@@ -17,6 +17,24 @@ fn fresh() -> (DuckDb, tempfile::TempDir) {
 
 tally_query::conformance_suite!(fresh());
 
+/// The same suite with every touched hour rolled up right after each insert, so
+/// each trends series that can read rollups does: its hand-worked answers must
+/// come out the same (rollup answers equal raw answers).
+mod on_rollups {
+    use super::*;
+
+    fn fresh() -> (DuckDb, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DuckDbConfig {
+            compact_rollups_on_insert: true,
+            ..DuckDbConfig::in_dir(dir.path())
+        };
+        (DuckDb::open(&config).unwrap(), dir)
+    }
+
+    tally_query::conformance_suite!(fresh());
+}
+
 #[tokio::test]
 async fn duplicates_stay_duplicates_after_reopening() {
     let dir = tempfile::tempdir().unwrap();
@@ -48,4 +66,276 @@ fn migrations_are_recorded_once() {
         })
         .unwrap();
     assert_eq!(rows, crate::schema::latest_version());
+}
+
+/// Rollups: answers read from them equal the raw answers, they are really read,
+/// and they stay exact when late events arrive, across restarts and deletions.
+mod rollups {
+    use super::*;
+    use chrono::{DateTime, Duration, Utc};
+    use serde_json::json;
+    use tally_query::trends::{TrendsAnswer, TrendsRequest};
+
+    /// A deterministic spread of events over 12 days around the 2026 spring
+    /// clock change in Europe, of two projects: persons with and without ids
+    /// (one merged into another), bots, `$browser` set or not, several names.
+    fn dataset() -> Vec<tally_core::Event> {
+        let start = conformance_at("2026-03-22T00:00:00Z");
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let names = ["$pageview", "$pageview", "$pageview", "signup", "purchase"];
+        let browsers = [Some("Chrome"), Some("Firefox"), Some("Safari"), None];
+        (0..3000)
+            .map(|_| {
+                let project = 1 + (next(10) == 0) as i64;
+                let minutes = next(12 * 24 * 60) as i64;
+                let ts = start + Duration::minutes(minutes) + Duration::seconds(next(60) as i64);
+                let who = format!("u{}", next(40));
+                let mut e = event(project, names[next(5) as usize], &who, &ts.to_rfc3339());
+                // Half the persons carry ids (as after the persons stage): 1..=20.
+                let n: i64 = who[1..].parse().unwrap();
+                if n < 20 {
+                    e.person_id = Some(n + 1);
+                }
+                e.is_bot = next(15) == 0;
+                if let Some(b) = browsers[next(4) as usize] {
+                    e.properties.insert("$browser".into(), json!(b));
+                }
+                e
+            })
+            .collect()
+    }
+
+    fn conformance_at(s: &str) -> DateTime<Utc> {
+        tally_query::conformance::at(s)
+    }
+
+    /// Person 2 merged into person 1 (as `person_overrides` records a merge).
+    fn merge_two_into_one(db: &DuckDb) {
+        db.inner
+            .writer
+            .lock()
+            .unwrap()
+            .conn
+            .execute_batch("INSERT INTO person_overrides VALUES (1, 2, 1)")
+            .unwrap();
+    }
+
+    fn requests() -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let ranges = [
+            ("2026-03-22T05:17:00Z", "2026-04-02T20:45:30Z"),
+            ("2026-03-28T00:00:00Z", "2026-03-31T00:00:00Z"),
+            ("2026-03-29T00:30:00Z", "2026-03-29T03:30:00Z"),
+        ];
+        for (from, to) in ranges {
+            for tz in ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"] {
+                for interval in ["hour", "day", "week", "month"] {
+                    for breakdown in [json!(null), json!({"property": "$browser", "limit": 2})] {
+                        out.push(json!({
+                            "series": [
+                                {"event": "$pageview", "math": "total"},
+                                {"math": "unique_persons"},
+                                {"event": "$pageview", "math": "per_person_avg"},
+                            ],
+                            "date_from": from, "date_to": to, "tz": tz,
+                            "interval": interval, "breakdown": breakdown,
+                            "compare": true,
+                        }));
+                    }
+                }
+            }
+        }
+        out.push(json!({
+            "series": [{"math": "total"}, {"event": "signup", "math": "unique_persons"}],
+            "date_from": "2026-03-22T00:00:00Z", "date_to": "2026-04-03T00:00:00Z",
+            "include_bots": true,
+        }));
+        out
+    }
+
+    /// The answers to `requests` (every `step`-th of them) for a project.
+    async fn answers(db: &DuckDb, project: i64, step: usize) -> Vec<TrendsAnswer> {
+        let now = conformance_at("2026-04-10T00:00:00Z");
+        let mut out = Vec::new();
+        for r in requests().into_iter().step_by(step) {
+            let q = serde_json::from_value::<TrendsRequest>(r)
+                .unwrap()
+                .resolve(project, now)
+                .unwrap();
+            out.push(db.trends(q).await.unwrap());
+        }
+        out
+    }
+
+    fn count(db: &DuckDb, sql: &str) -> i64 {
+        db.read(|c| {
+            c.query_row(sql, [], |r| r.get(0))
+                .map_err(crate::store::internal)
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn rollup_answers_equal_raw_answers_and_are_read() {
+        let (db, _dir) = fresh();
+        db.insert_batch(dataset().into()).await.unwrap();
+        merge_two_into_one(&db);
+        assert_eq!(count(&db, "SELECT count(*) FROM rollup_hours"), 0);
+        // Project 2 (a tenth of the events) checks isolation on a sample.
+        let raw = [answers(&db, 1, 1).await, answers(&db, 2, 7).await];
+        let hours = db.compact_rollups(None).unwrap();
+        assert!(hours > 200, "rolled up {hours} hours");
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM rollup_hours"),
+            hours as i64
+        );
+        let rolled = [answers(&db, 1, 1).await, answers(&db, 2, 7).await];
+        for (p, (raw, rolled)) in raw.iter().zip(&rolled).enumerate() {
+            let step = [1, 7][p];
+            for (i, (a, b)) in raw.iter().zip(rolled).enumerate() {
+                // Not assert_eq: the answers are thousands of points long.
+                let request = &requests()[i * step];
+                assert!(
+                    a == b,
+                    "project {} request {} differs: {request}",
+                    p + 1,
+                    i * step
+                );
+            }
+        }
+        // The answers above came from the rollup rows: change those and the
+        // answers change (the raw events are untouched).
+        db.inner
+            .writer
+            .lock()
+            .unwrap()
+            .conn
+            .execute_batch("UPDATE rollup_hourly SET events = events * 1000")
+            .unwrap();
+        let skewed = answers(&db, 1, requests().len()).await;
+        assert!(
+            skewed[0] != raw[0][0],
+            "a total over covered hours reads rollups"
+        );
+    }
+
+    /// A daily total of `$pageview` in UTC over the dataset's 12 days.
+    async fn daily_pageviews(db: &DuckDb) -> Vec<f64> {
+        let q = serde_json::from_value::<TrendsRequest>(json!({
+            "series": [{"event": "$pageview"}],
+            "date_from": "2026-03-22T00:00:00Z", "date_to": "2026-04-03T00:00:00Z",
+        }))
+        .unwrap()
+        .resolve(1, conformance_at("2026-04-10T00:00:00Z"))
+        .unwrap();
+        let a = db.trends(q).await.unwrap();
+        a.results[0]
+            .points
+            .iter()
+            .map(|p| p.value.unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_late_event_counts_at_once_and_its_hour_is_rolled_up_again() {
+        let (db, _dir) = fresh();
+        db.insert_batch(dataset().into()).await.unwrap();
+        db.compact_rollups(None).unwrap();
+        let before = daily_pageviews(&db).await;
+        let late = event(1, "$pageview", "late", "2026-03-25T10:20:00Z");
+        db.insert_batch(vec![late.clone()].into()).await.unwrap();
+        let covered_late_hour = "SELECT count(*) FROM rollup_hours WHERE project_id = 1 \
+                                 AND hour = TIMESTAMP '2026-03-25 10:00:00'";
+        assert_eq!(
+            count(&db, covered_late_hour),
+            0,
+            "the hour is no longer listed"
+        );
+        let mut expected = before.clone();
+        expected[3] += 1.0;
+        assert_eq!(daily_pageviews(&db).await, expected);
+        // Sent again: a duplicate, stored once, counted once.
+        db.insert_batch(vec![late].into()).await.unwrap();
+        assert_eq!(db.compact_rollups(None).unwrap(), 1, "only the late hour");
+        assert_eq!(count(&db, covered_late_hour), 1);
+        assert_eq!(daily_pageviews(&db).await, expected);
+    }
+
+    #[tokio::test]
+    async fn hours_still_open_wait_and_reopening_finds_what_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = open(&dir);
+            db.insert_batch(dataset().into()).await.unwrap();
+            let sealed = conformance_at("2026-03-30T00:00:00Z");
+            let early = db.compact_rollups(Some(sealed)).unwrap();
+            assert_eq!(
+                count(&db, "SELECT count(*) FROM rollup_hours WHERE hour >= TIMESTAMP '2026-03-30 00:00:00'"),
+                0,
+                "no hour ending after the seal"
+            );
+            assert!(early > 0);
+        }
+        let db = open(&dir);
+        let rest = db.compact_rollups(None).unwrap();
+        assert!(rest > 0, "the hours left are found again on opening");
+        assert_eq!(db.compact_rollups(None).unwrap(), 0);
+        let db = {
+            drop(db);
+            open(&dir)
+        };
+        assert_eq!(
+            db.compact_rollups(None).unwrap(),
+            0,
+            "and nothing after that"
+        );
+        let hours_with_events = count(
+            &db,
+            "SELECT count(DISTINCT (project_id, date_trunc('hour', timestamp))) FROM events",
+        );
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM rollup_hours"),
+            hours_with_events
+        );
+        let total = count(&db, "SELECT count(*) FROM events");
+        assert_eq!(
+            count(&db, "SELECT sum(events)::BIGINT FROM rollup_hourly"),
+            total
+        );
+    }
+
+    #[tokio::test]
+    async fn deleting_a_project_deletes_its_rollups() {
+        let (db, _dir) = fresh();
+        db.insert_batch(dataset().into()).await.unwrap();
+        db.compact_rollups(None).unwrap();
+        db.delete_project(1).await.unwrap();
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM rollup_hourly WHERE project_id = 1"
+            ),
+            0
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM rollup_hours WHERE project_id = 1"
+            ),
+            0
+        );
+        assert!(
+            count(
+                &db,
+                "SELECT count(*) FROM rollup_hours WHERE project_id = 2"
+            ) > 0
+        );
+        assert_eq!(daily_pageviews(&db).await.iter().sum::<f64>(), 0.0);
+    }
 }

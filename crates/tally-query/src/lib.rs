@@ -16,6 +16,7 @@ pub mod paths;
 pub mod persons;
 pub mod realtime;
 pub mod retention;
+pub mod rollup;
 pub mod scope;
 pub mod sessions;
 pub mod sql;

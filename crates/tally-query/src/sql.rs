@@ -50,12 +50,24 @@ impl Sql {
 /// negative, so they never collide with person ids (which are positive).
 macro_rules! events_with_person {
     () => {
-        "(SELECT e.*, coalesce(po.person_id, e.person_id, \
-         -1 - (hash(e.distinct_id) >> 2)::BIGINT) AS person FROM events e \
-         LEFT JOIN person_overrides po ON po.project_id = e.project_id \
-         AND po.old_person_id = e.person_id)"
+        concat!(
+            "(SELECT e.*, coalesce(po.person_id, ",
+            stored_person_key!(),
+            ") AS person FROM events e \
+             LEFT JOIN person_overrides po ON po.project_id = e.project_id \
+             AND po.old_person_id = e.person_id)"
+        )
     };
 }
+/// The person an event row `e` was stored for, before merges: its person id, or
+/// a key from its distinct id when it has none. The rollups store this key, so it
+/// is written once, here.
+macro_rules! stored_person_key {
+    () => {
+        "coalesce(e.person_id, -1 - (hash(e.distinct_id) >> 2)::BIGINT)"
+    };
+}
+pub(crate) const STORED_PERSON_KEY: &str = stored_person_key!();
 /// The same relation without an alias, for queries that name it themselves.
 pub(crate) const EVENTS_WITH_PERSON_SELECT: &str = events_with_person!();
 const EVENTS_WITH_PERSON: &str = concat!(events_with_person!(), " AS events");

@@ -307,6 +307,21 @@ pub fn series_sql(
         f.push_sql(&mut s);
     }
     s.push(")");
+    push_ranked_values(&mut s, q, series, false);
+    s
+}
+
+/// After a `matched` CTE of (bucket, bd, person[, bd_session, properties][, n]):
+/// the top breakdown values by events, everything else as "other", and the
+/// series' math per bucket. `weighted`: each row stands for `n` events (rollup
+/// rows), else for one.
+pub(crate) fn push_ranked_values(
+    s: &mut Sql,
+    q: &TrendsQuery,
+    series: &SeriesRequest,
+    weighted: bool,
+) {
+    let events = if weighted { "sum(n)" } else { "count(*)" };
     let limit = q
         .breakdown
         .as_ref()
@@ -314,15 +329,15 @@ pub fn series_sql(
     match limit {
         Some(limit) => {
             // The top values by events over the whole range; ties by value.
-            s.push(
-                ", top AS (SELECT bd FROM matched GROUP BY bd ORDER BY count(*) DESC, bd NULLS LAST LIMIT ",
-            )
-            .bind(SqlParam::Int(limit as i64))
-            .push(
-                "), grouped AS (SELECT *, NOT EXISTS (SELECT 1 FROM top \
-                 WHERE top.bd IS NOT DISTINCT FROM matched.bd) AS other FROM matched) \
-                 SELECT bucket, other, CASE WHEN other THEN NULL ELSE bd END AS value_of, ",
-            );
+            s.push(", top AS (SELECT bd FROM matched GROUP BY bd ORDER BY ")
+                .push(events)
+                .push(" DESC, bd NULLS LAST LIMIT ")
+                .bind(SqlParam::Int(limit as i64))
+                .push(
+                    "), grouped AS (SELECT *, NOT EXISTS (SELECT 1 FROM top \
+                     WHERE top.bd IS NOT DISTINCT FROM matched.bd) AS other FROM matched) \
+                     SELECT bucket, other, CASE WHEN other THEN NULL ELSE bd END AS value_of, ",
+                );
         }
         None => {
             s.push(
@@ -330,12 +345,12 @@ pub fn series_sql(
             );
         }
     }
-    push_math(&mut s, series);
+    push_math(s, series, events);
     s.push(" FROM grouped GROUP BY ALL");
-    s
 }
 
-fn push_math(s: &mut Sql, series: &SeriesRequest) {
+/// `events`: the SQL counting a group's events.
+fn push_math(s: &mut Sql, series: &SeriesRequest, events: &str) {
     let number = |s: &mut Sql| {
         s.push("TRY_CAST(json_extract_string(properties, ")
             .bind(SqlParam::Text(crate::filters::pointer(
@@ -350,7 +365,7 @@ fn push_math(s: &mut Sql, series: &SeriesRequest) {
     };
     match series.math {
         TrendMath::Total => {
-            s.push("count(*)::DOUBLE");
+            s.push(events).push("::DOUBLE");
         }
         TrendMath::UniquePersons => {
             s.push("count(DISTINCT person)::DOUBLE");
@@ -359,7 +374,7 @@ fn push_math(s: &mut Sql, series: &SeriesRequest) {
             s.push("count(DISTINCT bd_session)::DOUBLE");
         }
         TrendMath::PerPersonAvg => {
-            s.push("count(*)::DOUBLE / count(DISTINCT person)");
+            s.push(events).push("::DOUBLE / count(DISTINCT person)");
         }
         TrendMath::Sum => around(s, "sum(", ")"),
         TrendMath::Avg => around(s, "avg(", ")"),

@@ -211,6 +211,41 @@ fn spawn_settings_refresh(settings: std::sync::Weak<SettingsCache>) {
     });
 }
 
+/// How often hours with new events are rolled up, and how long after an hour
+/// ends it is first rolled up (events of the last minutes keep arriving; every
+/// later one is handled too, it only costs another pass).
+const ROLLUP_EVERY: Duration = Duration::from_secs(30);
+const ROLLUP_AFTER_HOUR_ENDS: chrono::Duration = chrono::Duration::minutes(2);
+
+/// Keeps the hourly rollups current (`DuckDb::compact_rollups`) while the app lives.
+fn spawn_rollup_compaction(events: tally_duckdb::WeakDuckDb, clock: Arc<dyn Clock>) {
+    tokio::spawn(async move {
+        loop {
+            let Some(db) = events.upgrade() else {
+                break;
+            };
+            let sealed_before = clock.now() - ROLLUP_AFTER_HOUR_ENDS;
+            let started = std::time::Instant::now();
+            match tokio::task::spawn_blocking(move || db.compact_rollups(Some(sealed_before))).await
+            {
+                Ok(Ok(0)) => {}
+                Ok(Ok(hours)) => {
+                    tracing::info!(
+                        hours,
+                        ms = started.elapsed().as_millis() as u64,
+                        "rolled up hours"
+                    )
+                }
+                Ok(Err(err)) => {
+                    tracing::warn!(%err, "rolling up hours failed; queries read raw events")
+                }
+                Err(err) => tracing::warn!(%err, "rollup task failed"),
+            }
+            tokio::time::sleep(ROLLUP_EVERY).await;
+        }
+    });
+}
+
 /// Binds the listener, opens the stores, bootstraps, and builds the router.
 pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     let listener = TcpListener::bind((config.bind, config.port))
@@ -231,6 +266,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
             .context("loading project settings")?,
     );
     spawn_settings_refresh(Arc::downgrade(&settings));
+    spawn_rollup_compaction(stores.events.downgrade(), clock.clone());
     // Before serving: whatever an earlier run acknowledged but did not store yet
     // is stored now, so the first query already sees it.
     let live = Arc::new(LiveFeed::default());

@@ -146,6 +146,17 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
             })?,
     };
     let db = stores.events;
+    // What a server does in the background (and `tally seed` at its end).
+    let rolled = Instant::now();
+    let hours = tokio::task::spawn_blocking({
+        let db = db.clone();
+        move || db.compact_rollups(None)
+    })
+    .await??;
+    println!(
+        "rolled up {hours} hours not rolled up yet in {:.1} s",
+        rolled.elapsed().as_secs_f64()
+    );
     let now = Utc::now();
     let from = (now - chrono::Duration::days(args.days)).to_rfc3339();
     let to = now.to_rfc3339();
@@ -217,6 +228,73 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
              SELECT day, hash(CASE WHEN b IN (SELECT b FROM top) THEN b ELSE '~other' END), count(*) \
              FROM t GROUP BY ALL",
             range_sql(range)
+        )),
+        |rows| {
+            let series: std::collections::HashSet<u64> =
+                rows.iter().map(|r| r[1].to_bits()).collect();
+            vec![series.len() as f64, sum(rows, 2)]
+        },
+    )
+    .await?;
+
+    // The same two trends over whole UTC days (the last `days` before today),
+    // beside hand-written SQL that reads the rollups as well: every hour of such
+    // a range is rolled up, so both read rollup rows only.
+    let today = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    let (day_from, day_to) = (
+        (today - chrono::Duration::days(args.days)).to_rfc3339(),
+        today.to_rfc3339(),
+    );
+    let whole_days = TimeRange {
+        from: today - chrono::Duration::days(args.days),
+        to: today,
+    };
+    let hours_sql = format!(
+        "project_id = {project} AND event = '$pageview' AND NOT is_bot AND hour >= {} AND hour < {}",
+        at(whole_days.from),
+        at(whole_days.to)
+    );
+    let request = json!({"date_from": day_from, "date_to": day_to, "interval": "day",
+        "series": [{"event": "$pageview", "math": "unique_persons"}]});
+    compare(
+        args,
+        &db,
+        "trends: daily unique persons, whole days (rollups)",
+        || {
+            let answer = trends(request.clone());
+            async move { Ok(vec![total(&answer.await?)]) }
+        },
+        Some(format!(
+            "SELECT date_trunc('day', hour) AS day, count(DISTINCT coalesce(po.person_id, r.person)) \
+             FROM rollup_hourly r LEFT JOIN person_overrides po ON po.project_id = r.project_id \
+             AND po.old_person_id = r.person WHERE r.{hours_sql} GROUP BY day"
+        )),
+        |rows| vec![sum(rows, 1)],
+    )
+    .await?;
+    let request = json!({"date_from": day_from, "date_to": day_to, "interval": "day",
+        "series": [{"event": "$pageview"}], "breakdown": {"property": "$browser", "limit": 10}});
+    compare(
+        args,
+        &db,
+        "trends: daily pageviews by $browser, whole days (rollups)",
+        || {
+            let answer = trends(request.clone());
+            async move {
+                let a = answer.await?;
+                Ok(vec![a.results.len() as f64, total(&a)])
+            }
+        },
+        Some(format!(
+            "WITH t AS (SELECT date_trunc('day', hour) AS day, browser AS b, events FROM rollup_hourly \
+             WHERE {hours_sql}), \
+             top AS (SELECT b FROM t GROUP BY b ORDER BY sum(events) DESC LIMIT 10) \
+             SELECT day, hash(CASE WHEN b IN (SELECT b FROM top) THEN b ELSE '~other' END), sum(events) \
+             FROM t GROUP BY ALL"
         )),
         |rows| {
             let series: std::collections::HashSet<u64> =

@@ -227,6 +227,12 @@ pub async fn run(config: &Config, args: &SeedArgs) -> anyhow::Result<()> {
         "seeded {written} events into project {project_id} over {days} days in {secs:.1} s ({:.0} events/s)",
         written as f64 / secs
     );
+    let rolled = std::time::Instant::now();
+    let hours = stores.events.compact_rollups(None)?;
+    println!(
+        "rolled up {hours} hours in {:.1} s",
+        rolled.elapsed().as_secs_f64()
+    );
     stores.events.checkpoint()?;
     Ok(())
 }

@@ -1,0 +1,304 @@
+//! Hourly rollups of the events table, and the trends series they answer.
+//!
+//! A rollup row counts one project's events of one UTC hour per event name, bot
+//! flag, person key before merges ([`crate::sql::STORED_PERSON_KEY`]) and `$browser`
+//! (read from the properties exactly as a breakdown reads it). An hour's rows are
+//! exact — the aggregate of that hour's stored events — for as long as the hour is
+//! listed in `rollup_hours`: a store takes an hour off that list in the same
+//! transaction that stores a new event in it, and puts it back when it has
+//! recomputed the hour's rows from the events (compaction).
+//!
+//! A series that qualifies ([`series_reads_rollup`]) reads the rollup rows of the
+//! covered whole hours in its range and raw events for the rest (the range's ragged
+//! ends, hours not compacted yet), and counts persons through merges as the raw
+//! SQL does. Its answer is therefore the raw answer; the DuckDB store's tests
+//! check exactly that, with the whole conformance suite run on compacted rollups.
+
+use crate::buckets::BucketPlan;
+use crate::filters::{pointer, PropertySource};
+use crate::sql::{local_time, Sql, SqlParam, STORED_PERSON_KEY};
+use crate::trends::{push_ranked_values, SeriesRequest, TrendMath, TrendsQuery};
+use crate::types::{Interval, TimeRange};
+use chrono::{DateTime, Duration, Utc};
+use tally_core::ProjectId;
+
+/// The one event property rollup rows keep, for breakdowns.
+pub const ROLLUP_PROPERTY: &str = "$browser";
+
+/// More separate stretches of covered hours than this in one range (a range full
+/// of holes) and a series reads raw events instead: each stretch is a condition
+/// in both halves of the query.
+pub const MAX_STRETCHES: usize = 32;
+
+/// The start of the UTC hour holding `t`.
+pub fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = t.timestamp().div_euclid(3600) * 3600;
+    DateTime::from_timestamp(secs, 0).unwrap_or(t)
+}
+
+/// Whether a series can be answered from rollups: it counts events or persons
+/// (not sessions, not a property's numbers), has no filters, breaks down by
+/// nothing or by `$browser`, and its buckets start on whole UTC hours (hour, day,
+/// week or month in a zone whose offsets are whole hours and change on the hour).
+pub fn series_reads_rollup(q: &TrendsQuery, series: &SeriesRequest, plan: &BucketPlan) -> bool {
+    let math = matches!(
+        series.math,
+        TrendMath::Total | TrendMath::UniquePersons | TrendMath::PerPersonAvg
+    );
+    let breakdown = q
+        .breakdown
+        .as_ref()
+        .is_none_or(|b| b.source == PropertySource::Event && b.property == ROLLUP_PROPERTY);
+    let whole_hours = plan.interval != Interval::Minute
+        && plan.segments.iter().all(|s| s.offset_secs % 3600 == 0)
+        && plan
+            .segments
+            .iter()
+            .skip(1)
+            .all(|s| s.starts_at == hour_of(s.starts_at));
+    math && breakdown && whole_hours && q.filters.is_none() && series.filters.is_none()
+}
+
+/// Rows: the start (µs) of each covered hour of a project lying wholly inside
+/// `range`, ascending.
+pub fn covered_hours_sql(project_id: ProjectId, range: TimeRange) -> Sql {
+    let mut s = Sql::default();
+    s.push("SELECT epoch_us(hour) FROM rollup_hours WHERE project_id = ")
+        .bind(SqlParam::Int(project_id))
+        .push(" AND hour >= ")
+        .bind(SqlParam::Time(range.from))
+        .push(" AND hour <= ")
+        .bind(SqlParam::Time(range.to - Duration::hours(1)))
+        .push(" ORDER BY hour");
+    s
+}
+
+/// The covered part of one range: stretches of whole covered hours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Coverage {
+    pub range: TimeRange,
+    /// Ascending, disjoint, not touching, each inside `range`.
+    pub stretches: Vec<TimeRange>,
+}
+
+impl Coverage {
+    /// From the starts of the covered hours inside `range`, ascending (what
+    /// [`covered_hours_sql`] reads).
+    pub fn new(range: TimeRange, hour_starts: impl IntoIterator<Item = DateTime<Utc>>) -> Self {
+        let mut stretches: Vec<TimeRange> = Vec::new();
+        for start in hour_starts {
+            let end = start + Duration::hours(1);
+            if start < range.from || end > range.to || start != hour_of(start) {
+                continue;
+            }
+            match stretches.last_mut() {
+                Some(last) if last.to == start => last.to = end,
+                _ => stretches.push(TimeRange {
+                    from: start,
+                    to: end,
+                }),
+            }
+        }
+        Self { range, stretches }
+    }
+
+    /// Whether reading rollups for this range is worth it (and bounded).
+    pub fn is_useful(&self) -> bool {
+        !self.stretches.is_empty() && self.stretches.len() <= MAX_STRETCHES
+    }
+
+    /// The parts of the range not covered, ascending.
+    pub fn uncovered(&self) -> Vec<TimeRange> {
+        let mut out = Vec::new();
+        let mut at = self.range.from;
+        for c in &self.stretches {
+            if c.from > at {
+                out.push(TimeRange {
+                    from: at,
+                    to: c.from,
+                });
+            }
+            at = c.to;
+        }
+        if at < self.range.to {
+            out.push(TimeRange {
+                from: at,
+                to: self.range.to,
+            });
+        }
+        out
+    }
+}
+
+/// `(column >= a AND column < b) OR …` over the stretches; `false` for none.
+fn push_within(s: &mut Sql, column: &str, stretches: &[TimeRange]) {
+    if stretches.is_empty() {
+        s.push("false");
+        return;
+    }
+    s.push("(");
+    for (i, r) in stretches.iter().enumerate() {
+        if i > 0 {
+            s.push(" OR ");
+        }
+        s.push("(")
+            .push(column)
+            .push(" >= ")
+            .bind(SqlParam::Time(r.from))
+            .push(" AND ")
+            .push(column)
+            .push(" < ")
+            .bind(SqlParam::Time(r.to))
+            .push(")");
+    }
+    s.push(")");
+}
+
+/// The rollup rows of a project's events in `hours` (whole hours), in the column
+/// order of `rollup_hourly`, grouped by event then hour (so a scan for one event
+/// name skips other names' row groups).
+pub fn rollup_rows_sql(project_id: ProjectId, hours: &[TimeRange]) -> Sql {
+    let mut s = Sql::default();
+    s.push("SELECT e.project_id, date_trunc('hour', e.timestamp) AS hour, e.event, coalesce(e.is_bot, false), ")
+        .push(STORED_PERSON_KEY)
+        .push(", json_extract_string(e.properties, ")
+        .bind(SqlParam::Text(pointer(ROLLUP_PROPERTY)))
+        .push("), count(*) FROM events e WHERE e.project_id = ")
+        .bind(SqlParam::Int(project_id))
+        .push(" AND ");
+    push_within(&mut s, "e.timestamp", hours);
+    s.push(" GROUP BY ALL ORDER BY e.event, hour");
+    s
+}
+
+/// The rows of [`crate::trends::series_sql`] for a series that
+/// [`series_reads_rollup`], read from rollups where `coverage` allows and from
+/// events elsewhere.
+pub fn series_sql(
+    q: &TrendsQuery,
+    series: &SeriesRequest,
+    plan: &BucketPlan,
+    coverage: &Coverage,
+) -> Sql {
+    let breakdown = q.breakdown.is_some();
+    let persons = series.math != TrendMath::Total;
+    let mut s = Sql::default();
+    // Both halves: the hour (or instant), the person key before merges, the
+    // breakdown value, and how many events the row stands for.
+    s.push("WITH src AS (SELECT r.hour AS timestamp, r.person, ")
+        .push(if breakdown {
+            "r.browser"
+        } else {
+            "NULL::VARCHAR"
+        })
+        .push(" AS bd, r.events AS n FROM rollup_hourly r WHERE r.project_id = ")
+        .bind(SqlParam::Int(q.project_id))
+        .push(" AND ");
+    push_within(&mut s, "r.hour", &coverage.stretches);
+    if let Some(event) = &series.event {
+        s.push(" AND r.event = ")
+            .bind(SqlParam::Text(event.clone()));
+    }
+    if !q.include_bots {
+        s.push(" AND NOT r.is_bot");
+    }
+    s.push(" UNION ALL SELECT e.timestamp, ")
+        .push(STORED_PERSON_KEY)
+        .push(", ");
+    if breakdown {
+        s.push("json_extract_string(e.properties, ")
+            .bind(SqlParam::Text(pointer(ROLLUP_PROPERTY)))
+            .push(")");
+    } else {
+        s.push("NULL::VARCHAR");
+    }
+    s.push(", 1 FROM events e WHERE e.project_id = ")
+        .bind(SqlParam::Int(q.project_id))
+        .push(" AND ");
+    push_within(&mut s, "e.timestamp", &coverage.uncovered());
+    if let Some(event) = &series.event {
+        s.push(" AND e.event = ")
+            .bind(SqlParam::Text(event.clone()));
+    }
+    if !q.include_bots {
+        s.push(" AND e.is_bot IS NOT TRUE");
+    }
+    s.push("), matched AS (SELECT ");
+    if persons {
+        s.push("coalesce(po.person_id, src.person) AS person, ");
+    }
+    s.push("n, bd, epoch_us(date_trunc('")
+        .push(plan.interval.sql_unit())
+        .push("', ");
+    local_time(&mut s, plan);
+    s.push(")) AS bucket FROM src");
+    if persons {
+        s.push(" LEFT JOIN person_overrides po ON po.project_id = ")
+            .bind(SqlParam::Int(q.project_id))
+            .push(" AND po.old_person_id = src.person");
+    }
+    s.push(")");
+    push_ranked_values(&mut s, q, series, true);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn r(a: &str, b: &str) -> TimeRange {
+        TimeRange {
+            from: t(a),
+            to: t(b),
+        }
+    }
+
+    #[test]
+    fn coverage_merges_whole_hours_inside_the_range_and_leaves_the_rest_raw() {
+        let range = r("2026-01-01T00:30:00Z", "2026-01-01T06:10:00Z");
+        let hours = [
+            "2026-01-01T00:00:00Z", // starts before the range: not usable
+            "2026-01-01T01:00:00Z",
+            "2026-01-01T02:00:00Z",
+            "2026-01-01T04:00:00Z",
+            "2026-01-01T06:00:00Z", // ends after the range: not usable
+        ]
+        .map(t);
+        let c = Coverage::new(range, hours);
+        assert_eq!(
+            c.stretches,
+            vec![
+                r("2026-01-01T01:00:00Z", "2026-01-01T03:00:00Z"),
+                r("2026-01-01T04:00:00Z", "2026-01-01T05:00:00Z"),
+            ]
+        );
+        assert_eq!(
+            c.uncovered(),
+            vec![
+                r("2026-01-01T00:30:00Z", "2026-01-01T01:00:00Z"),
+                r("2026-01-01T03:00:00Z", "2026-01-01T04:00:00Z"),
+                r("2026-01-01T05:00:00Z", "2026-01-01T06:10:00Z"),
+            ]
+        );
+        assert!(c.is_useful());
+        let none = Coverage::new(range, []);
+        assert!(!none.is_useful());
+        assert_eq!(none.uncovered(), vec![range]);
+    }
+
+    #[test]
+    fn hour_of_floors_to_the_utc_hour() {
+        assert_eq!(
+            hour_of(t("2026-03-29T01:59:59.9Z")),
+            t("2026-03-29T01:00:00Z")
+        );
+        assert_eq!(
+            hour_of(t("1969-12-31T23:30:00Z")),
+            t("1969-12-31T23:00:00Z")
+        );
+    }
+}
