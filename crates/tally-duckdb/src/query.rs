@@ -51,6 +51,39 @@ fn run<T>(
     Ok(out)
 }
 
+/// The SQL of a trends series that reads rollups, when the series qualifies and
+/// its range has rolled-up hours; `coverage` keeps the range's covered hours
+/// (read on first need) for the next series.
+fn rollup_series_sql(
+    db: &DuckDb,
+    q: &TrendsQuery,
+    series: &trends::SeriesRequest,
+    range: TimeRange,
+    plan: &BucketPlan,
+    coverage: &mut Option<Coverage>,
+) -> Result<Option<Sql>, StoreError> {
+    if !rollup::series_reads_rollup(q, series, plan) {
+        return Ok(None);
+    }
+    if coverage.is_none() {
+        let hours = db.read(|c| {
+            run(c, &rollup::covered_hours_sql(q.project_id, range), |r| {
+                r.get::<_, i64>(0)
+            })
+        })?;
+        *coverage = Some(Coverage::new(
+            range,
+            hours
+                .into_iter()
+                .filter_map(DateTime::from_timestamp_micros),
+        ));
+    }
+    Ok(coverage
+        .as_ref()
+        .filter(|c| c.is_useful())
+        .map(|c| rollup::series_sql(q, series, plan, c)))
+}
+
 /// An event row of `sql::EVENT_COLUMNS`.
 fn event_record(r: &duckdb::Row<'_>) -> duckdb::Result<EventRecord> {
     let uuid: String = r.get(0)?;
@@ -377,27 +410,8 @@ impl QueryEngine for DuckDb {
                 // Read once per range, when a series can use it.
                 let mut coverage: Option<Coverage> = None;
                 for (i, series) in q.series.iter().enumerate() {
-                    let mut sql = None;
-                    if rollup::series_reads_rollup(&q, series, plan) {
-                        if coverage.is_none() {
-                            let hours = db.read(|c| {
-                                run(c, &rollup::covered_hours_sql(q.project_id, range), |r| {
-                                    r.get::<_, i64>(0)
-                                })
-                            })?;
-                            coverage = Some(Coverage::new(
-                                range,
-                                hours
-                                    .into_iter()
-                                    .filter_map(DateTime::from_timestamp_micros),
-                            ));
-                        }
-                        sql = coverage
-                            .as_ref()
-                            .filter(|c| c.is_useful())
-                            .map(|c| rollup::series_sql(&q, series, plan, c));
-                    }
-                    let sql = sql.unwrap_or_else(|| trends::series_sql(&q, series, range, plan));
+                    let sql = rollup_series_sql(&db, &q, series, range, plan, &mut coverage)?
+                        .unwrap_or_else(|| trends::series_sql(&q, series, range, plan));
                     let rows = db.read(|c| {
                         run(c, &sql, |r| {
                             Ok(TrendRow {
@@ -443,9 +457,25 @@ impl QueryEngine for DuckDb {
 
     async fn timeseries(&self, q: TimeseriesQuery) -> Result<Timeseries, StoreError> {
         self.blocking(move |db| {
-            let sql = sql::timeseries(&q);
-            let rows =
-                db.read(|c| run(c, &sql, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))))?;
+            // Without dashboard filters this is a one-series trend, which
+            // rollups may answer (the same rows, counts as DOUBLE).
+            let as_trend = q.filters.0.is_empty().then(|| q.as_trend());
+            let rollup_sql = match &as_trend {
+                Some(t) => rollup_series_sql(&db, t, &t.series[0], q.range, &q.plan, &mut None)?,
+                None => None,
+            };
+            let rows = match rollup_sql {
+                Some(sql) => db.read(|c| {
+                    run(c, &sql, |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(3)? as i64))
+                    })
+                })?,
+                None => db.read(|c| {
+                    run(c, &sql::timeseries(&q), |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                    })
+                })?,
+            };
             let mut values = vec![0u64; q.plan.starts.len()];
             for (bucket, n) in rows {
                 let local = time(bucket).naive_utc();

@@ -202,26 +202,30 @@ pub fn series_sql(
     if !q.include_bots {
         s.push(" AND NOT r.is_bot");
     }
-    s.push(" UNION ALL SELECT e.timestamp, ")
-        .push(STORED_PERSON_KEY)
-        .push(", ");
-    if breakdown {
-        s.push("json_extract_string(e.properties, ")
-            .bind(SqlParam::Text(pointer(ROLLUP_PROPERTY)))
-            .push(")");
-    } else {
-        s.push("NULL::VARCHAR");
-    }
-    s.push(", 1 FROM events e WHERE e.project_id = ")
-        .bind(SqlParam::Int(q.project_id))
-        .push(" AND ");
-    push_within(&mut s, "e.timestamp", &coverage.uncovered());
-    if let Some(event) = &series.event {
-        s.push(" AND e.event = ")
-            .bind(SqlParam::Text(event.clone()));
-    }
-    if !q.include_bots {
-        s.push(" AND e.is_bot IS NOT TRUE");
+    let uncovered = coverage.uncovered();
+    // A range of whole covered hours reads no events at all.
+    if !uncovered.is_empty() {
+        s.push(" UNION ALL SELECT e.timestamp, ")
+            .push(STORED_PERSON_KEY)
+            .push(", ");
+        if breakdown {
+            s.push("json_extract_string(e.properties, ")
+                .bind(SqlParam::Text(pointer(ROLLUP_PROPERTY)))
+                .push(")");
+        } else {
+            s.push("NULL::VARCHAR");
+        }
+        s.push(", 1 FROM events e WHERE e.project_id = ")
+            .bind(SqlParam::Int(q.project_id))
+            .push(" AND ");
+        push_within(&mut s, "e.timestamp", &uncovered);
+        if let Some(event) = &series.event {
+            s.push(" AND e.event = ")
+                .bind(SqlParam::Text(event.clone()));
+        }
+        if !q.include_bots {
+            s.push(" AND e.is_bot IS NOT TRUE");
+        }
     }
     s.push("), matched AS (SELECT ");
     if persons {

@@ -264,6 +264,32 @@ pub struct TimeseriesQuery {
 }
 
 impl TimeseriesQuery {
+    /// The same question as a one-series trends query (without the dashboard
+    /// filters, which trends do not have).
+    pub fn as_trend(&self) -> crate::trends::TrendsQuery {
+        use crate::trends::{SeriesRequest, TrendMath, TrendsQuery};
+        TrendsQuery {
+            project_id: self.project_id,
+            series: vec![SeriesRequest {
+                event: self.event.clone(),
+                math: match self.math {
+                    Math::Total => TrendMath::Total,
+                    Math::UniqueUsers => TrendMath::UniquePersons,
+                },
+                math_property: None,
+                filters: None,
+                name: None,
+            }],
+            range: self.range,
+            plan: self.plan.clone(),
+            previous: None,
+            filters: None,
+            breakdown: None,
+            cumulative: false,
+            include_bots: self.include_bots,
+        }
+    }
+
     pub fn new(
         project_id: ProjectId,
         event: Option<String>,
