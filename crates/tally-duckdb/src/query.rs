@@ -51,6 +51,25 @@ fn run<T>(
     Ok(out)
 }
 
+/// The rolled-up hours of a project inside `range`.
+fn read_coverage(
+    db: &DuckDb,
+    project_id: tally_core::ProjectId,
+    range: TimeRange,
+) -> Result<Coverage, StoreError> {
+    let hours = db.read(|c| {
+        run(c, &rollup::covered_hours_sql(project_id, range), |r| {
+            r.get::<_, i64>(0)
+        })
+    })?;
+    Ok(Coverage::new(
+        range,
+        hours
+            .into_iter()
+            .filter_map(DateTime::from_timestamp_micros),
+    ))
+}
+
 /// The SQL of a trends series that reads rollups, when the series qualifies and
 /// its range has rolled-up hours; `coverage` keeps the range's covered hours
 /// (read on first need) for the next series.
@@ -66,17 +85,7 @@ fn rollup_series_sql(
         return Ok(None);
     }
     if coverage.is_none() {
-        let hours = db.read(|c| {
-            run(c, &rollup::covered_hours_sql(q.project_id, range), |r| {
-                r.get::<_, i64>(0)
-            })
-        })?;
-        *coverage = Some(Coverage::new(
-            range,
-            hours
-                .into_iter()
-                .filter_map(DateTime::from_timestamp_micros),
-        ));
+        *coverage = Some(read_coverage(db, q.project_id, range)?);
     }
     Ok(coverage
         .as_ref()
@@ -505,7 +514,12 @@ impl QueryEngine for DuckDb {
 
     async fn top_events(&self, q: TopEventsQuery) -> Result<TopEvents, StoreError> {
         self.blocking(move |db| {
-            let sql = sql::top_events(&q);
+            let coverage = read_coverage(&db, q.project_id, q.range)?;
+            let sql = if coverage.is_useful() {
+                rollup::top_events_sql(&q, &coverage)
+            } else {
+                sql::top_events(&q)
+            };
             let results = db.read(|c| {
                 run(c, &sql, |r| {
                     Ok(TopEvent {

@@ -18,7 +18,7 @@ use crate::buckets::BucketPlan;
 use crate::filters::{pointer, PropertySource};
 use crate::sql::{local_time, Sql, SqlParam, STORED_PERSON_KEY};
 use crate::trends::{push_ranked_values, SeriesRequest, TrendMath, TrendsQuery};
-use crate::types::{Interval, TimeRange};
+use crate::types::{Interval, TimeRange, TopEventsQuery};
 use chrono::{DateTime, Duration, Utc};
 use tally_core::ProjectId;
 
@@ -171,6 +171,71 @@ pub fn rollup_rows_sql(project_id: ProjectId, hours: &[TimeRange]) -> Sql {
     s
 }
 
+/// What the `src` CTE of [`push_source`] reads.
+struct Source<'a> {
+    project_id: ProjectId,
+    event: Option<&'a str>,
+    include_bots: bool,
+    /// Read `$browser` into `bd` (else `bd` is NULL).
+    breakdown: bool,
+}
+
+/// `WITH src AS (…)`: rows of (timestamp, event, person key before merges, bd,
+/// n = how many events the row stands for) — rollup rows for the covered hours,
+/// one per event for the rest of the range.
+fn push_source(s: &mut Sql, src: &Source<'_>, coverage: &Coverage) {
+    s.push("WITH src AS (SELECT r.hour AS timestamp, r.event, r.person, ")
+        .push(if src.breakdown {
+            "r.browser"
+        } else {
+            "NULL::VARCHAR"
+        })
+        .push(" AS bd, r.events AS n FROM rollup_hourly r WHERE r.project_id = ")
+        .bind(SqlParam::Int(src.project_id))
+        .push(" AND ");
+    push_within(s, "r.hour", &coverage.stretches);
+    if let Some(event) = src.event {
+        s.push(" AND r.event = ")
+            .bind(SqlParam::Text(event.to_owned()));
+    }
+    if !src.include_bots {
+        s.push(" AND NOT r.is_bot");
+    }
+    let uncovered = coverage.uncovered();
+    // A range of whole covered hours reads no events at all.
+    if !uncovered.is_empty() {
+        s.push(" UNION ALL SELECT e.timestamp, e.event, ")
+            .push(STORED_PERSON_KEY)
+            .push(", ");
+        if src.breakdown {
+            s.push("json_extract_string(e.properties, ")
+                .bind(SqlParam::Text(pointer(ROLLUP_PROPERTY)))
+                .push(")");
+        } else {
+            s.push("NULL::VARCHAR");
+        }
+        s.push(", 1 FROM events e WHERE e.project_id = ")
+            .bind(SqlParam::Int(src.project_id))
+            .push(" AND ");
+        push_within(s, "e.timestamp", &uncovered);
+        if let Some(event) = src.event {
+            s.push(" AND e.event = ")
+                .bind(SqlParam::Text(event.to_owned()));
+        }
+        if !src.include_bots {
+            s.push(" AND e.is_bot IS NOT TRUE");
+        }
+    }
+    s.push(")");
+}
+
+/// `LEFT JOIN person_overrides po …`: persons through merges, as raw queries count.
+fn push_merges(s: &mut Sql, project_id: ProjectId) {
+    s.push(" LEFT JOIN person_overrides po ON po.project_id = ")
+        .bind(SqlParam::Int(project_id))
+        .push(" AND po.old_person_id = src.person");
+}
+
 /// The rows of [`crate::trends::series_sql`] for a series that
 /// [`series_reads_rollup`], read from rollups where `coverage` allows and from
 /// events elsewhere.
@@ -180,54 +245,16 @@ pub fn series_sql(
     plan: &BucketPlan,
     coverage: &Coverage,
 ) -> Sql {
-    let breakdown = q.breakdown.is_some();
     let persons = series.math != TrendMath::Total;
     let mut s = Sql::default();
-    // Both halves: the hour (or instant), the person key before merges, the
-    // breakdown value, and how many events the row stands for.
-    s.push("WITH src AS (SELECT r.hour AS timestamp, r.person, ")
-        .push(if breakdown {
-            "r.browser"
-        } else {
-            "NULL::VARCHAR"
-        })
-        .push(" AS bd, r.events AS n FROM rollup_hourly r WHERE r.project_id = ")
-        .bind(SqlParam::Int(q.project_id))
-        .push(" AND ");
-    push_within(&mut s, "r.hour", &coverage.stretches);
-    if let Some(event) = &series.event {
-        s.push(" AND r.event = ")
-            .bind(SqlParam::Text(event.clone()));
-    }
-    if !q.include_bots {
-        s.push(" AND NOT r.is_bot");
-    }
-    let uncovered = coverage.uncovered();
-    // A range of whole covered hours reads no events at all.
-    if !uncovered.is_empty() {
-        s.push(" UNION ALL SELECT e.timestamp, ")
-            .push(STORED_PERSON_KEY)
-            .push(", ");
-        if breakdown {
-            s.push("json_extract_string(e.properties, ")
-                .bind(SqlParam::Text(pointer(ROLLUP_PROPERTY)))
-                .push(")");
-        } else {
-            s.push("NULL::VARCHAR");
-        }
-        s.push(", 1 FROM events e WHERE e.project_id = ")
-            .bind(SqlParam::Int(q.project_id))
-            .push(" AND ");
-        push_within(&mut s, "e.timestamp", &uncovered);
-        if let Some(event) = &series.event {
-            s.push(" AND e.event = ")
-                .bind(SqlParam::Text(event.clone()));
-        }
-        if !q.include_bots {
-            s.push(" AND e.is_bot IS NOT TRUE");
-        }
-    }
-    s.push("), matched AS (SELECT ");
+    let source = Source {
+        project_id: q.project_id,
+        event: series.event.as_deref(),
+        include_bots: q.include_bots,
+        breakdown: q.breakdown.is_some(),
+    };
+    push_source(&mut s, &source, coverage);
+    s.push(", matched AS (SELECT ");
     if persons {
         s.push("coalesce(po.person_id, src.person) AS person, ");
     }
@@ -237,12 +264,28 @@ pub fn series_sql(
     local_time(&mut s, plan);
     s.push(")) AS bucket FROM src");
     if persons {
-        s.push(" LEFT JOIN person_overrides po ON po.project_id = ")
-            .bind(SqlParam::Int(q.project_id))
-            .push(" AND po.old_person_id = src.person");
+        push_merges(&mut s, q.project_id);
     }
     s.push(")");
     push_ranked_values(&mut s, q, series, true);
+    s
+}
+
+/// The rows of [`crate::sql::top_events`] (event, events, unique persons), read
+/// from rollups where `coverage` allows and from events elsewhere.
+pub fn top_events_sql(q: &TopEventsQuery, coverage: &Coverage) -> Sql {
+    let mut s = Sql::default();
+    let source = Source {
+        project_id: q.project_id,
+        event: None,
+        include_bots: q.include_bots,
+        breakdown: false,
+    };
+    push_source(&mut s, &source, coverage);
+    s.push(" SELECT src.event, sum(n)::BIGINT AS n, count(DISTINCT coalesce(po.person_id, src.person)) FROM src");
+    push_merges(&mut s, q.project_id);
+    s.push(" GROUP BY src.event ORDER BY n DESC, src.event LIMIT ")
+        .bind(SqlParam::Int(q.limit as i64));
     s
 }
 
