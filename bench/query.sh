@@ -4,6 +4,8 @@
 # plus bytes on disk per event, and every POST /query kind that has a 10M-event
 # target (trends, funnel, retention, paths) plus unique sessions, lifecycle, persons.
 # Usage: bench/query.sh [events] [days]   (needs a release build: cargo build --release)
+# BENCH_DATA_DIR=DIR: serve an already seeded data dir instead of seeding one (kept).
+# BENCH_KINDS=dashboard: only the dashboard GETs and the two trends queries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-10000000}
@@ -11,18 +13,21 @@ DAYS=${2:-30}
 BIN=${CARGO_TARGET_DIR:-target}/release/tally
 WORK=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
-/usr/bin/time -f "seed: %e s, max RSS %M KiB" "$BIN" seed --events "$EVENTS" --days "$DAYS" --data-dir "$WORK/data"
-BYTES=$(du -sb "$WORK/data/events.duckdb" | cut -f1)
+DATA="${BENCH_DATA_DIR:-$WORK/data}"
+if [ -z "${BENCH_DATA_DIR:-}" ]; then
+  /usr/bin/time -f "seed: %e s, max RSS %M KiB" "$BIN" seed --events "$EVENTS" --days "$DAYS" --data-dir "$DATA"
+fi
+BYTES=$(du -sb "$DATA/events.duckdb" | cut -f1)
 python3 -c "print(f'disk: {$BYTES} bytes for {$EVENTS} events = {$BYTES/$EVENTS:.1f} B/event')"
 PORT=18124
-"$BIN" serve --bind 127.0.0.1 --port $PORT --data-dir "$WORK/data" >"$WORK/server.log" 2>&1 &
+"$BIN" serve --bind 127.0.0.1 --port $PORT --data-dir "$DATA" >"$WORK/server.log" 2>&1 &
 PID=$!
 START=$(date +%s.%N)
 until curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null; do sleep 0.1; done
 python3 -c "print(f'start-up to ready (rebuilds the dedup index): {$(date +%s.%N)-$START:.2f} s')"
 echo "rss after start: $(awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' /proc/$PID/status)"
-ADMIN=$(python3 -c "import json;print(json.load(open('$WORK/data/bootstrap.json'))['admin_token'])")
-P=$(python3 -c "import json;print(json.load(open('$WORK/data/bootstrap.json'))['project_id'])")
+ADMIN=$(python3 -c "import json;print(json.load(open('$DATA/bootstrap.json'))['admin_token'])")
+P=$(python3 -c "import json;print(json.load(open('$DATA/bootstrap.json'))['project_id'])")
 FROM=$(date -u -d "-$DAYS days" +%Y-%m-%dT%H:%M:%SZ)
 BASE="http://127.0.0.1:$PORT/api/v1/projects/$P"
 for q in "overview?from=$FROM" "timeseries?interval=day&from=$FROM" "timeseries?interval=day&math=unique_users&from=$FROM" \
@@ -43,12 +48,14 @@ for body in \
   "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\",\"math\":\"unique_persons\"}]}" \
   "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\"}],\"breakdown\":{\"property\":\"\$browser\"}}" \
   "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\",\"filters\":{\"key\":\"\$browser\",\"operator\":\"eq\",\"value\":\"Chrome\"}}]}" \
+  ${BENCH_KINDS:+"STOP"} \
   "{\"kind\":\"funnel\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"conversion_window_secs\":86400,\"steps\":[{\"event\":\"\$pageview\"},{\"event\":\"signup_started\"},{\"event\":\"signup_completed\"},{\"event\":\"purchase\"}]}" \
   "{\"kind\":\"trends\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"series\":[{\"event\":\"\$pageview\",\"math\":\"unique_sessions\"}]}" \
   "{\"kind\":\"retention\",\"period\":\"week\",\"periods\":8,\"date_to\":\"$TO\"}" \
   "{\"kind\":\"paths\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"start_point\":\"/\",\"steps\":3}" \
   "{\"kind\":\"lifecycle\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"event\":{\"event\":\"\$pageview\"}}" \
   "{\"kind\":\"persons\",\"limit\":100}"; do
+  [ "$body" = STOP ] && break
   # A benchmark of an error answer would mean nothing: the first run must be a 200.
   code=$(curl -s -o "$WORK/answer.json" -w '%{http_code}' -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' -d "$body" "$BASE/query")
   [ "$code" = 200 ] || { echo "query answered $code: $(head -c 300 "$WORK/answer.json")"; exit 1; }
