@@ -115,15 +115,20 @@ mod rollups {
         tally_query::conformance::at(s)
     }
 
-    /// Person 2 merged into person 1 (as `person_overrides` records a merge).
-    fn merge_two_into_one(db: &DuckDb) {
+    /// Runs a statement on the writer's connection, as the store itself would.
+    fn on_writer(db: &DuckDb, sql: &str) {
         db.inner
             .writer
             .lock()
             .unwrap()
             .conn
-            .execute_batch("INSERT INTO person_overrides VALUES (1, 2, 1)")
+            .execute_batch(sql)
             .unwrap();
+    }
+
+    /// Person 2 merged into person 1 (as `person_overrides` records a merge).
+    fn merge_two_into_one(db: &DuckDb) {
+        on_writer(db, "INSERT INTO person_overrides VALUES (1, 2, 1)");
     }
 
     fn requests() -> Vec<serde_json::Value> {
@@ -211,13 +216,7 @@ mod rollups {
         }
         // The answers above came from the rollup rows: change those and the
         // answers change (the raw events are untouched).
-        db.inner
-            .writer
-            .lock()
-            .unwrap()
-            .conn
-            .execute_batch("UPDATE rollup_hourly SET events = events * 1000")
-            .unwrap();
+        on_writer(&db, "UPDATE rollup_hourly SET events = events * 1000");
         let skewed = answers(&db, 1, requests().len()).await;
         assert!(
             skewed[0] != raw[0][0],
@@ -278,13 +277,7 @@ mod rollups {
             assert!(a == b, "dashboard answer {i} differs");
         }
         // They were read from the rollups: skew those and the answers change.
-        db.inner
-            .writer
-            .lock()
-            .unwrap()
-            .conn
-            .execute_batch("UPDATE rollup_hourly SET events = events * 1000")
-            .unwrap();
+        on_writer(&db, "UPDATE rollup_hourly SET events = events * 1000");
         let skewed = dashboard_answers(&db, 1).await;
         assert!(skewed[0] != raw[0], "top events read rollups");
         assert!(skewed[2] != raw[2], "a timeseries reads rollups");

@@ -206,6 +206,20 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
     )
     .await?;
 
+    // A breakdown's fingerprint: how many lines, and their sum; the hand-written
+    // rows are (day, hash of the line's value, count).
+    let lines_and_total = |request: serde_json::Value| {
+        let answer = trends(request);
+        async move {
+            let a = answer.await?;
+            Ok(vec![a.results.len() as f64, total(&a)])
+        }
+    };
+    let distinct_lines_and_sum = |rows: &[Vec<f64>]| {
+        let lines: std::collections::HashSet<u64> = rows.iter().map(|r| r[1].to_bits()).collect();
+        vec![lines.len() as f64, sum(rows, 2)]
+    };
+
     // Trends: daily pageviews by browser, the top 10 and the rest.
     let request = json!({"date_from": from, "date_to": to, "interval": "day",
         "series": [{"event": "$pageview"}], "breakdown": {"property": "$browser", "limit": 10}});
@@ -213,13 +227,7 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
         args,
         &db,
         "trends: daily pageviews by $browser",
-        || {
-            let answer = trends(request.clone());
-            async move {
-                let a = answer.await?;
-                Ok(vec![a.results.len() as f64, total(&a)])
-            }
-        },
+        || lines_and_total(request.clone()),
         Some(format!(
             "WITH t AS (SELECT date_trunc('day', timestamp) AS day, \
              json_extract_string(properties, '$.\"$browser\"') AS b FROM events \
@@ -229,11 +237,7 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
              FROM t GROUP BY ALL",
             range_sql(range)
         )),
-        |rows| {
-            let series: std::collections::HashSet<u64> =
-                rows.iter().map(|r| r[1].to_bits()).collect();
-            vec![series.len() as f64, sum(rows, 2)]
-        },
+        distinct_lines_and_sum,
     )
     .await?;
 
@@ -282,13 +286,7 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
         args,
         &db,
         "trends: daily pageviews by $browser, whole days (rollups)",
-        || {
-            let answer = trends(request.clone());
-            async move {
-                let a = answer.await?;
-                Ok(vec![a.results.len() as f64, total(&a)])
-            }
-        },
+        || lines_and_total(request.clone()),
         Some(format!(
             "WITH t AS (SELECT date_trunc('day', hour) AS day, browser AS b, events FROM rollup_hourly \
              WHERE {hours_sql}), \
@@ -296,11 +294,7 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
              SELECT day, hash(CASE WHEN b IN (SELECT b FROM top) THEN b ELSE '~other' END), sum(events) \
              FROM t GROUP BY ALL"
         )),
-        |rows| {
-            let series: std::collections::HashSet<u64> =
-                rows.iter().map(|r| r[1].to_bits()).collect();
-            vec![series.len() as f64, sum(rows, 2)]
-        },
+        distinct_lines_and_sum,
     )
     .await?;
 
