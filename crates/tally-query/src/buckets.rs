@@ -207,17 +207,7 @@ fn estimate_buckets(first: NaiveDateTime, last: NaiveDateTime, interval: Interva
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    fn range(a: &str, b: &str) -> TimeRange {
-        TimeRange {
-            from: utc(a),
-            to: utc(b),
-        }
-    }
+    use crate::test_time::{range, utc};
 
     #[test]
     fn whole_periods_end_with_the_period_holding_to() {

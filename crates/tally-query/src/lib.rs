@@ -20,6 +20,8 @@ pub mod rollup;
 pub mod scope;
 pub mod sessions;
 pub mod sql;
+#[cfg(test)]
+mod test_time;
 pub mod top;
 pub mod trends;
 pub mod types;

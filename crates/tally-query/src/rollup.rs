@@ -292,17 +292,7 @@ pub fn top_events_sql(q: &TopEventsQuery, coverage: &Coverage) -> Sql {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    fn r(a: &str, b: &str) -> TimeRange {
-        TimeRange {
-            from: t(a),
-            to: t(b),
-        }
-    }
+    use crate::test_time::{range as r, utc as t};
 
     #[test]
     fn coverage_merges_whole_hours_inside_the_range_and_leaves_the_rest_raw() {

@@ -249,9 +249,9 @@ pub fn top_events(q: &TopEventsQuery) -> Sql {
 /// the key is that id (`starts` 0); without one, the events of a person are cut
 /// where the gap to the previous such event exceeds `inactivity` (`starts` 1 on
 /// the first event of each cut) and the key is the person and the number of
-/// cuts up to the event. Only events without an id go through the window: on
-/// 10M events that all carry one, the overview went from 7.6 s to 0.75 s
-/// against one window over every event.
+/// cuts up to the event. Only events without an id go through the window (and
+/// its sort by person and time): on 10M seeded events, all with an id, the
+/// overview went from 11.0 s to 1.5 s (BENCHMARKS.md).
 fn push_session_keyed(
     s: &mut Sql,
     rows: &dyn Fn(&mut Sql),
@@ -280,7 +280,7 @@ fn push_session_keyed(
 }
 
 /// The events with `person` (as [`EVENTS_WITH_PERSON_SELECT`]) and `session_key`
-/// (see [`SESSION_KEY`]), of a project from [`SESSION_LOOKBACK`] before `from`
+/// (see [`push_session_keyed`]), of a project from [`SESSION_LOOKBACK`] before `from`
 /// until `to`: sessions under way at `from` keep their start. The caller limits
 /// the rows to its own range.
 pub(crate) fn push_sessionized(
