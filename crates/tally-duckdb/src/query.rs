@@ -13,7 +13,7 @@ use tally_query::funnel::{self, FunnelAnswer, FunnelQuery, FunnelWalk};
 use tally_query::paths::{self, PathRow, PathsAnswer, PathsQuery};
 use tally_query::persons::{self, PersonListItem, PersonsPage, PersonsQuery};
 use tally_query::realtime::{self, RealtimeAnswer, RealtimeQuery};
-use tally_query::retention::{self, RetentionAnswer, RetentionQuery, RetentionRow};
+use tally_query::retention::{self, CohortType, RetentionAnswer, RetentionQuery, RetentionRow};
 use tally_query::rollup::{self, Coverage};
 use tally_query::sessions::{self, SessionEventsQuery, SessionTimeline};
 use tally_query::sql::{self, Sql, SqlParam};
@@ -91,6 +91,25 @@ fn rollup_series_sql(
         .as_ref()
         .filter(|c| c.is_useful())
         .map(|c| rollup::series_sql(q, series, plan, c)))
+}
+
+/// The SQL of a retention query: over rollups where it qualifies and its range
+/// has rolled-up hours, else over events.
+fn retention_sql(db: &DuckDb, q: &RetentionQuery) -> Result<Sql, StoreError> {
+    if rollup::retention_reads_rollup(q) {
+        let coverage = read_coverage(db, q.project_id, q.range)?;
+        if coverage.is_useful() {
+            let before = match q.cohort {
+                CohortType::FirstTime => {
+                    read_coverage(db, q.project_id, rollup::since_ever(q.range.from))?.or_raw()
+                }
+                // Not read: recurring cohorts do not look before the range.
+                CohortType::Recurring => Coverage::new(rollup::since_ever(q.range.from), []),
+            };
+            return Ok(rollup::retention_sql(q, &coverage, &before));
+        }
+    }
+    Ok(retention::retention_sql(q))
 }
 
 /// An event row of `sql::EVENT_COLUMNS`.
@@ -238,7 +257,7 @@ impl QueryEngine for DuckDb {
 
     async fn retention(&self, q: RetentionQuery) -> Result<RetentionAnswer, StoreError> {
         self.blocking(move |db| {
-            let sql = retention::retention_sql(&q);
+            let sql = retention_sql(&db, &q)?;
             let rows = db.read(|c| {
                 run(c, &sql, |r| {
                     Ok(RetentionRow {

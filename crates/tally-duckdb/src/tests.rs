@@ -90,7 +90,7 @@ mod rollups {
         };
         let names = ["$pageview", "$pageview", "$pageview", "signup", "purchase"];
         let browsers = [Some("Chrome"), Some("Firefox"), Some("Safari"), None];
-        (0..3000)
+        let mut events: Vec<tally_core::Event> = (0..3000)
             .map(|_| {
                 let project = 1 + (next(10) == 0) as i64;
                 let minutes = next(12 * 24 * 60) as i64;
@@ -108,7 +108,18 @@ mod rollups {
                 }
                 e
             })
-            .collect()
+            .collect();
+        // Ten newcomers of project 1, the i-th first seen on day 2 + i and
+        // active for three days: first-time cohorts inside the ranges.
+        for i in 0..10u64 {
+            for _ in 0..20 {
+                let minutes = ((2 + i) * 24 * 60 + next(3 * 24 * 60)) as i64;
+                let ts = start + Duration::minutes(minutes);
+                let name = names[next(5) as usize];
+                events.push(event(1, name, &format!("n{i}"), &ts.to_rfc3339()));
+            }
+        }
+        events
     }
 
     fn conformance_at(s: &str) -> DateTime<Utc> {
@@ -281,6 +292,115 @@ mod rollups {
         let skewed = dashboard_answers(&db, 1).await;
         assert!(skewed[0] != raw[0], "top events read rollups");
         assert!(skewed[2] != raw[2], "a timeseries reads rollups");
+    }
+
+    /// Retention requests over the dataset: day and week periods ending inside
+    /// it (so first-time cohorts look at the days before), zones with and
+    /// without a clock change and a half-hour zone (read raw), both cohort
+    /// kinds, start and return events named or any, bots in and out.
+    fn retention_requests() -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let events = [
+            (json!({}), json!({})),
+            (json!({"event": "$pageview"}), json!({"event": "signup"})),
+            (json!({"event": "signup"}), json!({})),
+        ];
+        for (period, periods, date_to) in [
+            ("day", 5, "2026-03-31T12:00:00Z"),
+            ("week", 2, "2026-04-02T00:00:00Z"),
+        ] {
+            for tz in ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"] {
+                for cohort in ["first_time", "recurring"] {
+                    for (start, ret) in &events {
+                        out.push(json!({
+                            "start_event": start, "return_event": ret,
+                            "period": period, "periods": periods, "date_to": date_to,
+                            "tz": tz, "cohort": cohort,
+                        }));
+                    }
+                }
+            }
+        }
+        out.push(json!({
+            "start_event": {"event": "signup"}, "return_event": {"event": "purchase"},
+            "periods": 6, "date_to": "2026-04-01T00:00:00Z", "include_bots": true,
+        }));
+        out
+    }
+
+    async fn retention_answers(
+        db: &DuckDb,
+        requests: &[serde_json::Value],
+    ) -> Vec<tally_query::retention::RetentionAnswer> {
+        let now = conformance_at("2026-04-10T00:00:00Z");
+        let mut out = Vec::new();
+        for r in requests {
+            let q = serde_json::from_value::<tally_query::retention::RetentionRequest>(r.clone())
+                .unwrap()
+                .resolve(1, now)
+                .unwrap();
+            out.push(db.retention(q).await.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn retention_on_rollups_equals_raw_and_reads_them() {
+        let (db, _dir) = fresh();
+        db.insert_batch(dataset().into()).await.unwrap();
+        merge_two_into_one(&db);
+        let requests = retention_requests();
+        let raw = retention_answers(&db, &requests).await;
+        db.compact_rollups(None).unwrap();
+        let rolled = retention_answers(&db, &requests).await;
+        for (i, (a, b)) in raw.iter().zip(&rolled).enumerate() {
+            assert_eq!(a, b, "request {i} differs: {}", requests[i]);
+        }
+        assert!(
+            raw[0].cohorts.iter().any(|c| c.size > 0),
+            "newcomers make first-time cohorts: {}",
+            requests[0]
+        );
+        // Without the rollup rows of `signup` (its hours still listed as
+        // covered), cohorts of signups read from rollups are empty.
+        on_writer(&db, "DELETE FROM rollup_hourly WHERE event = 'signup'");
+        let recurring_signups = &requests[5];
+        assert_eq!(recurring_signups["cohort"], "recurring");
+        let skewed = retention_answers(&db, std::slice::from_ref(recurring_signups)).await;
+        assert_ne!(skewed[0], raw[5], "{recurring_signups}");
+        assert!(
+            skewed[0].cohorts.iter().all(|c| c.size == 0),
+            "every hour of the range is covered"
+        );
+    }
+
+    /// First-time cohorts on rollups still see a late event before the range:
+    /// its hour is not covered and is read from the events.
+    #[tokio::test]
+    async fn a_late_start_before_the_range_keeps_a_person_out_of_first_time_cohorts() {
+        let (db, _dir) = fresh();
+        db.insert_batch(dataset().into()).await.unwrap();
+        db.compact_rollups(None).unwrap();
+        let request = [json!({
+            "start_event": {"event": "signup"}, "period": "day", "periods": 5,
+            "date_to": "2026-04-01T12:00:00Z",
+        })];
+        let before = retention_answers(&db, &request).await.remove(0);
+        assert_eq!(before.cohorts[2].start, "2026-03-30T00:00:00+00:00");
+        let late = vec![
+            event(1, "signup", "returning", "2026-03-23T10:20:00Z"),
+            event(1, "signup", "returning", "2026-03-30T10:00:00Z"),
+            event(1, "signup", "new", "2026-03-30T11:00:00Z"),
+        ];
+        db.insert_batch(late.into()).await.unwrap();
+        let after = retention_answers(&db, &request).await.remove(0);
+        assert_eq!(
+            after.cohorts[2].size,
+            before.cohorts[2].size + 1,
+            "only `new` joins the cohort of 30 March"
+        );
+        db.compact_rollups(None).unwrap();
+        assert_eq!(retention_answers(&db, &request).await.remove(0), after);
     }
 
     /// A daily total of `$pageview` in UTC over the dataset's 12 days.

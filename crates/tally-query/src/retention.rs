@@ -15,7 +15,7 @@ use crate::buckets::{whole_periods, BucketPlan};
 use crate::error::QueryError;
 use crate::filters::FilterNode;
 use crate::scope::{EventMatch, Scope};
-use crate::sql::{local_time, Sql};
+use crate::sql::{bucket_start, Sql};
 use crate::types::{parse_bound, parse_tz, Interval, TimeRange};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -136,30 +136,37 @@ pub fn retention_sql(q: &RetentionQuery) -> Sql {
     // `marked`: one row per person and period (what they did in it), read by
     // both the cohorts and the returns — a few rows per person instead of
     // every event, however DuckDB plans the two reads of it.
-    s.push(
-        "WITH marked AS (SELECT person, bucket, bool_or(is_start) AS is_start, \
-         bool_or(is_return) AS is_return FROM (SELECT ev.person, epoch_us(date_trunc('",
-    )
-    .push(q.plan.interval.sql_unit())
-    .push("', ");
-    local_time(&mut s, &q.plan);
-    s.push(")) AS bucket, ");
+    s.push("WITH marked AS (SELECT person, bucket, bool_or(is_start) AS is_start, bool_or(is_return) AS is_return FROM (SELECT ev.person, ");
+    bucket_start(&mut s, &q.plan);
+    s.push(" AS bucket, ");
     q.start_event.push_condition(&mut s);
     s.push(" AS is_start, ");
     q.return_event.push_condition(&mut s);
     s.push(" AS is_return");
     q.scope(Some(q.range.from), q.range.to).push_from(&mut s);
     s.push(") GROUP BY person, bucket)");
-    match q.cohort {
+    if q.cohort == CohortType::FirstTime {
+        s.push(", earlier AS (SELECT DISTINCT ev.person");
+        q.scope(None, q.range.from).push_from(&mut s);
+        s.push(" AND ");
+        q.start_event.push_condition(&mut s);
+        s.push(")");
+    }
+    push_triangle(&mut s, q.cohort);
+    s
+}
+
+/// The cohorts, returns and the rows of [`retention_sql`], from the CTEs
+/// `marked` (person, bucket, is_start, is_return: one row per person and
+/// period) and, for first-time cohorts, `earlier` (the persons who did the
+/// start event before the range).
+pub(crate) fn push_triangle(s: &mut Sql, cohort: CohortType) {
+    match cohort {
         CohortType::FirstTime => {
             // Persons who did the start event before the range have their first
             // time there: they are in none of these cohorts.
-            s.push(", earlier AS (SELECT DISTINCT ev.person");
-            q.scope(None, q.range.from).push_from(&mut s);
-            s.push(" AND ");
-            q.start_event.push_condition(&mut s);
             s.push(
-                "), cohorts AS (SELECT person, min(bucket) AS cohort FROM marked WHERE is_start \
+                ", cohorts AS (SELECT person, min(bucket) AS cohort FROM marked WHERE is_start \
                  AND person NOT IN (SELECT person FROM earlier) GROUP BY person)",
             );
         }
@@ -173,7 +180,6 @@ pub fn retention_sql(q: &RetentionQuery) -> Sql {
          UNION ALL SELECT c.cohort, r.ret, count(*) FROM cohorts c JOIN returns r \
          ON r.person = c.person AND r.ret > c.cohort GROUP BY c.cohort, r.ret",
     );
-    s
 }
 
 /// One row of [`retention_sql`].

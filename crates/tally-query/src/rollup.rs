@@ -1,4 +1,5 @@
-//! Hourly rollups of the events table, and the trends series they answer.
+//! Hourly rollups of the events table, and what they answer: trends series, top
+//! events and retention.
 //!
 //! A rollup row counts one project's events of one UTC hour per event name, bot
 //! flag, person key before merges ([`crate::sql::STORED_PERSON_KEY`]) and `$browser`
@@ -16,7 +17,9 @@
 
 use crate::buckets::BucketPlan;
 use crate::filters::{pointer, PropertySource};
-use crate::sql::{local_time, Sql, SqlParam, STORED_PERSON_KEY};
+use crate::retention::{push_triangle, CohortType, RetentionQuery};
+use crate::scope::EventMatch;
+use crate::sql::{bucket_start, Sql, SqlParam, STORED_PERSON_KEY};
 use crate::trends::{push_ranked_values, SeriesRequest, TrendMath, TrendsQuery};
 use crate::types::{Interval, TimeRange, TopEventsQuery};
 use chrono::{DateTime, Duration, Utc};
@@ -49,14 +52,38 @@ pub fn series_reads_rollup(q: &TrendsQuery, series: &SeriesRequest, plan: &Bucke
         .breakdown
         .as_ref()
         .is_none_or(|b| b.source == PropertySource::Event && b.property == ROLLUP_PROPERTY);
-    let whole_hours = plan.interval != Interval::Minute
+    math && breakdown && on_whole_hours(plan) && q.filters.is_none() && series.filters.is_none()
+}
+
+/// Whether every bucket of `plan` starts on a whole UTC hour: hour, day, week or
+/// month in a zone whose offsets are whole hours and change on the hour. Each
+/// rolled-up hour then lies in one bucket.
+fn on_whole_hours(plan: &BucketPlan) -> bool {
+    plan.interval != Interval::Minute
         && plan.segments.iter().all(|s| s.offset_secs % 3600 == 0)
         && plan
             .segments
             .iter()
             .skip(1)
-            .all(|s| s.starts_at == hour_of(s.starts_at));
-    math && breakdown && whole_hours && q.filters.is_none() && series.filters.is_none()
+            .all(|s| s.starts_at == hour_of(s.starts_at))
+}
+
+/// Whether a retention query can be answered from rollups: no filters (shared
+/// or on its start and return events) and periods on whole UTC hours.
+pub fn retention_reads_rollup(q: &RetentionQuery) -> bool {
+    q.filters.is_none()
+        && q.start_event.filters.is_none()
+        && q.return_event.filters.is_none()
+        && on_whole_hours(&q.plan)
+}
+
+/// A range from before any stored event (chrono's earliest instant, which
+/// DuckDB's timestamps also hold) to `to`: what "ever before `to`" reads.
+pub fn since_ever(to: DateTime<Utc>) -> TimeRange {
+    TimeRange {
+        from: DateTime::<Utc>::MIN_UTC,
+        to,
+    }
 }
 
 /// Rows: the start (µs) of each covered hour of a project lying wholly inside
@@ -105,6 +132,19 @@ impl Coverage {
     /// Whether reading rollups for this range is worth it (and bounded).
     pub fn is_useful(&self) -> bool {
         !self.stretches.is_empty() && self.stretches.len() <= MAX_STRETCHES
+    }
+
+    /// This coverage if it [`is_useful`](Self::is_useful), else none: the whole
+    /// range read from events.
+    pub fn or_raw(self) -> Self {
+        if self.is_useful() {
+            self
+        } else {
+            Self {
+                range: self.range,
+                stretches: Vec::new(),
+            }
+        }
     }
 
     /// The parts of the range not covered, ascending.
@@ -171,20 +211,22 @@ pub fn rollup_rows_sql(project_id: ProjectId, hours: &[TimeRange]) -> Sql {
     s
 }
 
-/// What the `src` CTE of [`push_source`] reads.
+/// What a CTE of [`push_source`] reads.
 struct Source<'a> {
     project_id: ProjectId,
-    event: Option<&'a str>,
+    /// Events of these names; `None`: of any name.
+    events: Option<Vec<&'a str>>,
     include_bots: bool,
     /// Read `$browser` into `bd` (else `bd` is NULL).
     breakdown: bool,
 }
 
-/// `WITH src AS (…)`: rows of (timestamp, event, person key before merges, bd,
+/// `name AS (…)`: rows of (timestamp, event, person key before merges, bd,
 /// n = how many events the row stands for) — rollup rows for the covered hours,
 /// one per event for the rest of the range.
-fn push_source(s: &mut Sql, src: &Source<'_>, coverage: &Coverage) {
-    s.push("WITH src AS (SELECT r.hour AS timestamp, r.event, r.person, ")
+fn push_source(s: &mut Sql, name: &str, src: &Source<'_>, coverage: &Coverage) {
+    s.push(name)
+        .push(" AS (SELECT r.hour AS timestamp, r.event, r.person, ")
         .push(if src.breakdown {
             "r.browser"
         } else {
@@ -194,10 +236,7 @@ fn push_source(s: &mut Sql, src: &Source<'_>, coverage: &Coverage) {
         .bind(SqlParam::Int(src.project_id))
         .push(" AND ");
     push_within(s, "r.hour", &coverage.stretches);
-    if let Some(event) = src.event {
-        s.push(" AND r.event = ")
-            .bind(SqlParam::Text(event.to_owned()));
-    }
+    push_names(s, "r.event", src.events.as_deref());
     if !src.include_bots {
         s.push(" AND NOT r.is_bot");
     }
@@ -218,10 +257,7 @@ fn push_source(s: &mut Sql, src: &Source<'_>, coverage: &Coverage) {
             .bind(SqlParam::Int(src.project_id))
             .push(" AND ");
         push_within(s, "e.timestamp", &uncovered);
-        if let Some(event) = src.event {
-            s.push(" AND e.event = ")
-                .bind(SqlParam::Text(event.to_owned()));
-        }
+        push_names(s, "e.event", src.events.as_deref());
         if !src.include_bots {
             s.push(" AND e.is_bot IS NOT TRUE");
         }
@@ -229,11 +265,27 @@ fn push_source(s: &mut Sql, src: &Source<'_>, coverage: &Coverage) {
     s.push(")");
 }
 
-/// `LEFT JOIN person_overrides po …`: persons through merges, as raw queries count.
-fn push_merges(s: &mut Sql, project_id: ProjectId) {
+/// ` AND column IN (…)` for some names; nothing for any name.
+fn push_names(s: &mut Sql, column: &str, names: Option<&[&str]>) {
+    let Some(names) = names else { return };
+    s.push(" AND ").push(column).push(" IN (");
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            s.push(", ");
+        }
+        s.bind(SqlParam::Text((*name).to_owned()));
+    }
+    s.push(")");
+}
+
+/// `LEFT JOIN person_overrides po …` on the rows named `rows`: persons through
+/// merges, as raw queries count.
+fn push_merges(s: &mut Sql, project_id: ProjectId, rows: &str) {
     s.push(" LEFT JOIN person_overrides po ON po.project_id = ")
         .bind(SqlParam::Int(project_id))
-        .push(" AND po.old_person_id = src.person");
+        .push(" AND po.old_person_id = ")
+        .push(rows)
+        .push(".person");
 }
 
 /// The rows of [`crate::trends::series_sql`] for a series that
@@ -249,22 +301,21 @@ pub fn series_sql(
     let mut s = Sql::default();
     let source = Source {
         project_id: q.project_id,
-        event: series.event.as_deref(),
+        events: series.event.as_deref().map(|e| vec![e]),
         include_bots: q.include_bots,
         breakdown: q.breakdown.is_some(),
     };
-    push_source(&mut s, &source, coverage);
+    s.push("WITH ");
+    push_source(&mut s, "src", &source, coverage);
     s.push(", matched AS (SELECT ");
     if persons {
         s.push("coalesce(po.person_id, src.person) AS person, ");
     }
-    s.push("n, bd, epoch_us(date_trunc('")
-        .push(plan.interval.sql_unit())
-        .push("', ");
-    local_time(&mut s, plan);
-    s.push(")) AS bucket FROM src");
+    s.push("n, bd, ");
+    bucket_start(&mut s, plan);
+    s.push(" AS bucket FROM src");
     if persons {
-        push_merges(&mut s, q.project_id);
+        push_merges(&mut s, q.project_id, "src");
     }
     s.push(")");
     push_ranked_values(&mut s, q, series, true);
@@ -277,15 +328,61 @@ pub fn top_events_sql(q: &TopEventsQuery, coverage: &Coverage) -> Sql {
     let mut s = Sql::default();
     let source = Source {
         project_id: q.project_id,
-        event: None,
+        events: None,
         include_bots: q.include_bots,
         breakdown: false,
     };
-    push_source(&mut s, &source, coverage);
+    s.push("WITH ");
+    push_source(&mut s, "src", &source, coverage);
     s.push(" SELECT src.event, sum(n)::BIGINT AS n, count(DISTINCT coalesce(po.person_id, src.person)) FROM src");
-    push_merges(&mut s, q.project_id);
+    push_merges(&mut s, q.project_id, "src");
     s.push(" GROUP BY src.event ORDER BY n DESC, src.event LIMIT ")
         .bind(SqlParam::Int(q.limit as i64));
+    s
+}
+
+/// The rows of [`crate::retention::retention_sql`] for a query that
+/// [`retention_reads_rollup`], read from rollups where the coverages allow and
+/// from events elsewhere: `coverage` is of the query's range, `before` of
+/// everything before it ([`since_ever`]; read for first-time cohorts only, whose
+/// persons must not have started earlier).
+pub fn retention_sql(q: &RetentionQuery, coverage: &Coverage, before: &Coverage) -> Sql {
+    // Only the names the query asks about; any name if one matches any event.
+    fn names<'a>(matches: &[&'a EventMatch]) -> Option<Vec<&'a str>> {
+        matches.iter().map(|m| m.event.as_deref()).collect()
+    }
+    let mut s = Sql::default();
+    let source = Source {
+        project_id: q.project_id,
+        events: names(&[&q.start_event, &q.return_event]),
+        include_bots: q.include_bots,
+        breakdown: false,
+    };
+    s.push("WITH ");
+    push_source(&mut s, "src", &source, coverage);
+    // As the raw `marked`: one row per person and period. The rows are named
+    // `ev`, as event conditions expect.
+    s.push(", marked AS (SELECT person, bucket, bool_or(is_start) AS is_start, bool_or(is_return) AS is_return FROM (SELECT coalesce(po.person_id, ev.person) AS person, ");
+    bucket_start(&mut s, &q.plan);
+    s.push(" AS bucket, ");
+    q.start_event.push_condition(&mut s);
+    s.push(" AS is_start, ");
+    q.return_event.push_condition(&mut s);
+    s.push(" AS is_return FROM src ev");
+    push_merges(&mut s, q.project_id, "ev");
+    s.push(") GROUP BY person, bucket)");
+    if q.cohort == CohortType::FirstTime {
+        let started = Source {
+            events: names(&[&q.start_event]),
+            ..source
+        };
+        s.push(", ");
+        push_source(&mut s, "src_before", &started, before);
+        s.push(", earlier AS (SELECT DISTINCT coalesce(po.person_id, ev.person) AS person FROM src_before ev");
+        push_merges(&mut s, q.project_id, "ev");
+        s.push(")");
+    }
+    push_triangle(&mut s, q.cohort);
     s
 }
 

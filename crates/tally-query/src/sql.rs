@@ -162,11 +162,9 @@ fn person_of(s: &mut Sql, project_id: i64, distinct_id: &str) {
 pub fn timeseries(q: &TimeseriesQuery) -> Sql {
     let plan = &q.plan;
     let mut s = Sql::default();
-    s.push("SELECT epoch_us(date_trunc('")
-        .push(plan.interval.sql_unit())
-        .push("', ");
-    local_time(&mut s, plan);
-    s.push(")) AS bucket, ").push(match q.math {
+    s.push("SELECT ");
+    bucket_start(&mut s, plan);
+    s.push(" AS bucket, ").push(match q.math {
         Math::Total => "count(*)",
         Math::UniqueUsers => "count(DISTINCT person)",
     });
@@ -198,6 +196,16 @@ pub fn timeseries(q: &TimeseriesQuery) -> Sql {
     q.filters.push_sql(&mut s);
     s.push(" GROUP BY bucket");
     s
+}
+
+/// `epoch_us(date_trunc(interval, local time))`: the start of the bucket holding
+/// `timestamp`, as µs of the naive local time ([`BucketPlan::index_of`] reads it).
+pub(crate) fn bucket_start(s: &mut Sql, plan: &BucketPlan) {
+    s.push("epoch_us(date_trunc('")
+        .push(plan.interval.sql_unit())
+        .push("', ");
+    local_time(s, plan);
+    s.push("))");
 }
 
 /// `timestamp` shifted to local time with the offset in force at that instant.

@@ -11,7 +11,7 @@ use crate::buckets::BucketPlan;
 use crate::error::QueryError;
 use crate::filters::{check_key, check_property, push_property, FilterNode, PropertySource};
 use crate::sql::{
-    local_time, push_events_with_sessions, push_sessionized, Sql, SqlParam,
+    bucket_start, push_events_with_sessions, push_sessionized, Sql, SqlParam,
     EVENTS_WITH_PERSON_SELECT,
 };
 use crate::types::{parse_tz, Interval, TimeRange};
@@ -250,11 +250,9 @@ pub fn series_sql(
     plan: &BucketPlan,
 ) -> Sql {
     let mut s = Sql::default();
-    s.push("WITH matched AS (SELECT ev.person, ev.properties, epoch_us(date_trunc('")
-        .push(plan.interval.sql_unit())
-        .push("', ");
-    local_time(&mut s, plan);
-    s.push(")) AS bucket, ");
+    s.push("WITH matched AS (SELECT ev.person, ev.properties, ");
+    bucket_start(&mut s, plan);
+    s.push(" AS bucket, ");
     match &q.breakdown {
         Some(b) => push_property(&mut s, &b.property, b.source),
         None => {
