@@ -373,11 +373,12 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
              FROM {EVENTS_WITH_PERSON} WHERE project_id = {project} AND timestamp < {} \
              AND is_bot IS NOT TRUE), \
              cohort AS (SELECT person, min(week) AS first FROM act GROUP BY person) \
-             SELECT count(*) FROM act JOIN cohort USING (person) WHERE first >= {}",
+             SELECT first, week, count(*) FROM act JOIN cohort USING (person) WHERE first >= {} \
+             GROUP BY ALL",
             at(range.to),
             at(range.from)
         )),
-        |rows| vec![sum(rows, 0)],
+        |rows| vec![sum(rows, 2)],
     )
     .await?;
 
@@ -397,11 +398,12 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
              ON po.project_id = r.project_id AND po.old_person_id = r.person \
              WHERE r.project_id = {project} AND r.hour < {} AND NOT r.is_bot), \
              cohort AS (SELECT person, min(week) AS first FROM act GROUP BY person) \
-             SELECT count(*) FROM act JOIN cohort USING (person) WHERE first >= {}",
+             SELECT first, week, count(*) FROM act JOIN cohort USING (person) WHERE first >= {} \
+             GROUP BY ALL",
             at(range.to),
             at(range.from)
         )),
-        |rows| vec![sum(rows, 0)],
+        |rows| vec![sum(rows, 2)],
     )
     .await?;
 
