@@ -112,6 +112,19 @@ fn retention_sql(db: &DuckDb, q: &RetentionQuery) -> Result<Sql, StoreError> {
     Ok(retention::retention_sql(q))
 }
 
+/// The SQL of the overview: its event cards over rollups when it has no filters
+/// and its two ranges have rolled-up hours, else all over events.
+fn overview_sql(db: &DuckDb, q: &OverviewQuery) -> Result<Sql, StoreError> {
+    if q.filters.is_empty() {
+        let previous = read_coverage(db, q.project_id, q.range.previous())?;
+        let coverage = previous.then(read_coverage(db, q.project_id, q.range)?);
+        if coverage.is_useful() {
+            return Ok(rollup::overview_sql(q, &coverage));
+        }
+    }
+    Ok(sql::overview(q))
+}
+
 /// An event row of `sql::EVENT_COLUMNS`.
 fn event_record(r: &duckdb::Row<'_>) -> duckdb::Result<EventRecord> {
     let uuid: String = r.get(0)?;
@@ -558,7 +571,7 @@ impl QueryEngine for DuckDb {
 
     async fn overview(&self, q: OverviewQuery) -> Result<Overview, StoreError> {
         self.blocking(move |db| {
-            let sql = sql::overview(&q);
+            let sql = overview_sql(&db, &q)?;
             let rows = db.read(|c| {
                 run(c, &sql, |r| {
                     let stats = |at: usize| -> duckdb::Result<OverviewStats> {

@@ -236,7 +236,7 @@ mod rollups {
     }
 
     /// `/timeseries` and `/top-events` of every range, zone, interval and math,
-    /// as JSON (what the API answers).
+    /// and overviews, as JSON (what the API answers).
     async fn dashboard_answers(db: &DuckDb, project: i64) -> Vec<serde_json::Value> {
         use tally_query::{Interval, Math, TimeRange, TimeseriesQuery, TopEventsQuery};
         let mut out = Vec::new();
@@ -272,11 +272,30 @@ mod rollups {
                 }
             }
         }
+        // Overviews last: a range starting mid-hour (the hour across the seam
+        // of the two ranges is read raw) and one of whole days.
+        for (from, to) in [
+            ("2026-03-28T10:30:00Z", "2026-04-02T10:30:00Z"),
+            ("2026-03-28T00:00:00Z", "2026-04-03T00:00:00Z"),
+        ] {
+            for include_bots in [false, true] {
+                let q = tally_query::OverviewQuery {
+                    project_id: project,
+                    range: TimeRange {
+                        from: conformance_at(from),
+                        to: conformance_at(to),
+                    },
+                    include_bots,
+                    filters: Default::default(),
+                };
+                out.push(serde_json::to_value(db.overview(q).await.unwrap()).unwrap());
+            }
+        }
         out
     }
 
     #[tokio::test]
-    async fn dashboard_timeseries_and_top_events_on_rollups_equal_raw() {
+    async fn dashboard_timeseries_top_events_and_overview_on_rollups_equal_raw() {
         let (db, _dir) = fresh();
         db.insert_batch(dataset().into()).await.unwrap();
         merge_two_into_one(&db);
@@ -292,6 +311,10 @@ mod rollups {
         let skewed = dashboard_answers(&db, 1).await;
         assert!(skewed[0] != raw[0], "top events read rollups");
         assert!(skewed[2] != raw[2], "a timeseries reads rollups");
+        assert!(
+            skewed.last() != raw.last(),
+            "the overview's event cards read rollups"
+        );
     }
 
     /// Retention requests over the dataset: day and week periods ending inside

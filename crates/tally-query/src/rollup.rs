@@ -21,7 +21,7 @@ use crate::retention::{push_triangle, CohortType, RetentionQuery};
 use crate::scope::EventMatch;
 use crate::sql::{bucket_start, Sql, SqlParam, STORED_PERSON_KEY};
 use crate::trends::{push_ranked_values, SeriesRequest, TrendMath, TrendsQuery};
-use crate::types::{Interval, TimeRange, TopEventsQuery};
+use crate::types::{Interval, OverviewQuery, TimeRange, TopEventsQuery};
 use chrono::{DateTime, Duration, Utc};
 use tally_core::ProjectId;
 
@@ -167,6 +167,29 @@ impl Coverage {
             });
         }
         out
+    }
+}
+
+impl Coverage {
+    /// The coverage of `self`'s range and the one right after it (`next`):
+    /// every covered hour inside one of the two, so an hour across the seam is
+    /// read from events and each rollup row lies in one range.
+    pub fn then(self, next: Coverage) -> Coverage {
+        debug_assert_eq!(self.range.to, next.range.from);
+        let mut stretches = self.stretches;
+        for c in next.stretches {
+            match stretches.last_mut() {
+                Some(last) if last.to == c.from => last.to = c.to,
+                _ => stretches.push(c),
+            }
+        }
+        Coverage {
+            range: TimeRange {
+                from: self.range.from,
+                to: next.range.to,
+            },
+            stretches,
+        }
     }
 }
 
@@ -386,6 +409,23 @@ pub fn retention_sql(q: &RetentionQuery, coverage: &Coverage, before: &Coverage)
     s
 }
 
+/// The overview ([`crate::sql::overview`]) with its event cards read from
+/// rollups where `coverage` (of the previous and current ranges, built with
+/// [`Coverage::then`]) allows, from events elsewhere; sessions from events.
+/// For an overview without filters.
+pub fn overview_sql(q: &OverviewQuery, coverage: &Coverage) -> Sql {
+    let source = Source {
+        project_id: q.project_id,
+        events: None,
+        include_bots: q.include_bots,
+        breakdown: false,
+    };
+    crate::sql::overview_with(
+        q,
+        Some(&|s: &mut Sql| push_source(s, "src", &source, coverage)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,6 +462,40 @@ mod tests {
         let none = Coverage::new(range, []);
         assert!(!none.is_useful());
         assert_eq!(none.uncovered(), vec![range]);
+    }
+
+    #[test]
+    fn coverage_of_two_ranges_leaves_the_hour_across_the_seam_raw() {
+        let seam = "2026-01-01T02:30:00Z";
+        let hours = [
+            "2026-01-01T01:00:00Z",
+            "2026-01-01T02:00:00Z", // across the seam: in neither range
+            "2026-01-01T03:00:00Z",
+        ]
+        .map(t);
+        let first = Coverage::new(r("2026-01-01T00:00:00Z", seam), hours);
+        let second = Coverage::new(r(seam, "2026-01-01T05:00:00Z"), hours);
+        let both = first.then(second);
+        assert_eq!(
+            both.range,
+            r("2026-01-01T00:00:00Z", "2026-01-01T05:00:00Z")
+        );
+        assert_eq!(
+            both.stretches,
+            vec![
+                r("2026-01-01T01:00:00Z", "2026-01-01T02:00:00Z"),
+                r("2026-01-01T03:00:00Z", "2026-01-01T04:00:00Z"),
+            ]
+        );
+        // On an hour boundary, stretches meeting at the seam become one.
+        let hours = ["2026-01-01T01:00:00Z", "2026-01-01T02:00:00Z"].map(t);
+        let seam = "2026-01-01T02:00:00Z";
+        let joined = Coverage::new(r("2026-01-01T00:00:00Z", seam), hours)
+            .then(Coverage::new(r(seam, "2026-01-01T05:00:00Z"), hours));
+        assert_eq!(
+            joined.stretches,
+            vec![r("2026-01-01T01:00:00Z", "2026-01-01T03:00:00Z")]
+        );
     }
 
     #[test]

@@ -505,10 +505,24 @@ fn bots(s: &mut Sql, include: bool) {
 /// as `/sessions` cuts them and belong to the range they start in; a bounce is
 /// a session of exactly one pageview and nothing else.
 pub fn overview(q: &OverviewQuery) -> Sql {
+    overview_with(q, None)
+}
+
+/// [`overview`], with the event cards (events, persons, pageviews) read from
+/// `src` when `src` is given: it pushes `src AS (…)`, rows of (timestamp,
+/// event, person key before merges, n = events the row stands for) of exactly
+/// the previous and current ranges, each row inside one of them. Sessions are
+/// read from the events either way.
+pub(crate) fn overview_with(q: &OverviewQuery, src: Option<&dyn Fn(&mut Sql)>) -> Sql {
     let prev = q.range.previous();
     let (from, before) = (SqlParam::Time(q.range.from), SqlParam::Time(prev.from));
     let mut s = Sql::default();
-    s.push("WITH ev AS ");
+    s.push("WITH ");
+    if let Some(src) = src {
+        src(&mut s);
+        s.push(", ");
+    }
+    s.push("ev AS ");
     if q.filters.needs_sessions() {
         push_events_with_sessions(
             &mut s,
@@ -557,14 +571,28 @@ pub fn overview(q: &OverviewQuery) -> Sql {
             }
             s.push(")");
         };
-        s.push("(SELECT count(*) FILTER (WHERE ");
-        in_range(&mut s, "timestamp");
-        s.push("), count(DISTINCT person) FILTER (WHERE ");
-        in_range(&mut s, "timestamp");
-        s.push("), count(*) FILTER (WHERE event = '$pageview' AND ");
-        in_range(&mut s, "timestamp");
-        s.push(") FROM ev WHERE TRUE");
-        q.filters.push_sql(&mut s);
+        if src.is_some() {
+            s.push("(SELECT coalesce(sum(n) FILTER (WHERE ");
+            in_range(&mut s, "timestamp");
+            s.push(
+                "), 0)::BIGINT, count(DISTINCT coalesce(po.person_id, src.person)) FILTER (WHERE ",
+            );
+            in_range(&mut s, "timestamp");
+            s.push("), coalesce(sum(n) FILTER (WHERE event = '$pageview' AND ");
+            in_range(&mut s, "timestamp");
+            s.push("), 0)::BIGINT FROM src LEFT JOIN person_overrides po ON po.project_id = ")
+                .bind(SqlParam::Int(q.project_id))
+                .push(" AND po.old_person_id = src.person");
+        } else {
+            s.push("(SELECT count(*) FILTER (WHERE ");
+            in_range(&mut s, "timestamp");
+            s.push("), count(DISTINCT person) FILTER (WHERE ");
+            in_range(&mut s, "timestamp");
+            s.push("), count(*) FILTER (WHERE event = '$pageview' AND ");
+            in_range(&mut s, "timestamp");
+            s.push(") FROM ev WHERE TRUE");
+            q.filters.push_sql(&mut s);
+        }
         s.push(") e").push(if current { "c" } else { "p" });
         s.push(", (SELECT count(*) FILTER (WHERE ");
         in_range(&mut s, "started");

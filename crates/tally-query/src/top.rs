@@ -149,6 +149,11 @@ impl DimensionFilters {
         Ok(Self(filters))
     }
 
+    /// Whether there are no filters.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether a filter is on a session fact: the events must then be read
     /// with their sessions' facts (`sql::push_events_with_sessions`).
     pub(crate) fn needs_sessions(&self) -> bool {
