@@ -2,7 +2,7 @@
 # Query latency benchmark on a seeded dataset: hot latency (median and max of 10
 # runs after 2 warm-ups) of overview, timeseries, top-events and an events page,
 # plus bytes on disk per event, and every POST /query kind that has a 10M-event
-# target (trends, funnel, retention, paths) plus unique sessions, lifecycle, persons.
+# target (trends, funnel, retention, paths) plus unique sessions, lifecycle, stickiness, persons.
 # Usage: bench/query.sh [events] [days]   (needs a release build: cargo build --release)
 # BENCH_DATA_DIR=DIR: serve an already seeded data dir instead of seeding one (kept).
 # BENCH_KINDS=dashboard: only the dashboard GETs and the two trends queries.
@@ -54,6 +54,7 @@ for body in \
   "{\"kind\":\"retention\",\"period\":\"week\",\"periods\":8,\"date_to\":\"$TO\"}" \
   "{\"kind\":\"paths\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"start_point\":\"/\",\"steps\":3}" \
   "{\"kind\":\"lifecycle\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"event\":{\"event\":\"\$pageview\"}}" \
+  "{\"kind\":\"stickiness\",\"date_from\":\"$FROM\",\"date_to\":\"$TO\",\"event\":{\"event\":\"\$pageview\"}}" \
   "{\"kind\":\"persons\",\"limit\":100}"; do
   [ "$body" = STOP ] && break
   # A benchmark of an error answer would mean nothing: the first run must be a 200.

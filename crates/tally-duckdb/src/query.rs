@@ -125,6 +125,33 @@ fn overview_sql(db: &DuckDb, q: &OverviewQuery) -> Result<Sql, StoreError> {
     Ok(sql::overview(q))
 }
 
+/// The SQL of a stickiness query: over rollups where it qualifies and its range
+/// has rolled-up hours, else over events.
+fn stickiness_sql(db: &DuckDb, q: &ActivityQuery) -> Result<Sql, StoreError> {
+    if rollup::activity_reads_rollup(q) {
+        let coverage = read_coverage(db, q.project_id, q.range)?;
+        if coverage.is_useful() {
+            return Ok(rollup::stickiness_sql(q, &coverage));
+        }
+    }
+    Ok(activity::stickiness_sql(q))
+}
+
+/// The SQL of a lifecycle query, as [`stickiness_sql`] chooses (over the
+/// widened range, and everything before it for `new`).
+fn lifecycle_sql(db: &DuckDb, q: &ActivityQuery) -> Result<Sql, StoreError> {
+    if rollup::activity_reads_rollup(q) {
+        let widened = q.widened.0;
+        let coverage = read_coverage(db, q.project_id, widened)?;
+        if coverage.is_useful() {
+            let before =
+                read_coverage(db, q.project_id, rollup::since_ever(widened.from))?.or_raw();
+            return Ok(rollup::lifecycle_sql(q, &coverage, &before));
+        }
+    }
+    Ok(activity::lifecycle_sql(q))
+}
+
 /// An event row of `sql::EVENT_COLUMNS`.
 fn event_record(r: &duckdb::Row<'_>) -> duckdb::Result<EventRecord> {
     let uuid: String = r.get(0)?;
@@ -305,7 +332,7 @@ impl QueryEngine for DuckDb {
 
     async fn stickiness(&self, q: ActivityQuery) -> Result<StickinessAnswer, StoreError> {
         self.blocking(move |db| {
-            let sql = activity::stickiness_sql(&q);
+            let sql = stickiness_sql(&db, &q)?;
             let rows = db.read(|c| run(c, &sql, |r| Ok((r.get(0)?, r.get(1)?))))?;
             Ok(activity::stickiness_answer(&q, &rows))
         })
@@ -314,7 +341,7 @@ impl QueryEngine for DuckDb {
 
     async fn lifecycle(&self, q: ActivityQuery) -> Result<LifecycleAnswer, StoreError> {
         self.blocking(move |db| {
-            let sql = activity::lifecycle_sql(&q);
+            let sql = lifecycle_sql(&db, &q)?;
             let rows = db.read(|c| run(c, &sql, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))?;
             Ok(activity::lifecycle_answer(&q, &rows))
         })

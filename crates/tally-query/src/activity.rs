@@ -118,14 +118,20 @@ impl ActivityQuery {
     }
 }
 
+/// The persons' intervals as stickiness counts them: `count(DISTINCT interval)`.
+pub(crate) fn push_active_intervals(s: &mut Sql, plan: &BucketPlan) {
+    s.push("count(DISTINCT date_trunc('")
+        .push(plan.interval.sql_unit())
+        .push("', ");
+    local_time(s, plan);
+    s.push(")) AS active");
+}
+
 /// Rows: number of intervals, persons who did the event in that many.
 pub fn stickiness_sql(q: &ActivityQuery) -> Sql {
     let mut s = Sql::default();
-    s.push("SELECT active, count(*) FROM (SELECT ev.person, count(DISTINCT date_trunc('")
-        .push(q.plan.interval.sql_unit())
-        .push("', ");
-    local_time(&mut s, &q.plan);
-    s.push(")) AS active");
+    s.push("SELECT active, count(*) FROM (SELECT ev.person, ");
+    push_active_intervals(&mut s, &q.plan);
     q.scope(Some(q.range.from), q.range.to).push_from(&mut s);
     s.push(" AND ");
     q.event.push_condition(&mut s);
@@ -183,10 +189,9 @@ pub fn stickiness_answer(q: &ActivityQuery, rows: &[(i64, i64)]) -> StickinessAn
 /// and the one after it; [`lifecycle_answer`] drops those.
 pub fn lifecycle_sql(q: &ActivityQuery) -> Sql {
     let (widened, plan) = &q.widened;
-    let unit = plan.interval.sql_unit();
     let mut s = Sql::default();
     s.push("WITH active AS (SELECT DISTINCT ev.person, date_trunc('")
-        .push(unit)
+        .push(plan.interval.sql_unit())
         .push("', ");
     local_time(&mut s, plan);
     s.push(") AS bucket");
@@ -197,10 +202,20 @@ pub fn lifecycle_sql(q: &ActivityQuery) -> Sql {
     q.scope(None, widened.from).push_from(&mut s);
     s.push(" AND ");
     q.event.push_condition(&mut s);
+    s.push(")");
+    push_statuses(&mut s, plan.interval);
+    s
+}
+
+/// The statuses and the rows of [`lifecycle_sql`], from the CTEs `active`
+/// (person, bucket: each interval of the widened range a person was active in,
+/// bucket as a local timestamp) and `earlier` (the persons active before it).
+pub(crate) fn push_statuses(s: &mut Sql, interval: Interval) {
     // `unit` is one of this crate's constants, never request text.
+    let unit = interval.sql_unit();
     let next = format!("bucket + INTERVAL 1 {unit}");
     s.push(
-        "), seq AS (SELECT person, bucket, lag(bucket) OVER w AS prev, lead(bucket) OVER w AS nxt \
+        ", seq AS (SELECT person, bucket, lag(bucket) OVER w AS prev, lead(bucket) OVER w AS nxt \
          FROM active WINDOW w AS (PARTITION BY person ORDER BY bucket)), \
          statuses AS (SELECT bucket, CASE WHEN prev IS NULL \
          AND person NOT IN (SELECT person FROM earlier) THEN 'new' \
@@ -215,7 +230,6 @@ pub fn lifecycle_sql(q: &ActivityQuery) -> Sql {
     .push(", 'dormant' FROM seq WHERE nxt IS NULL OR nxt <> ")
     .push(&next)
     .push(") SELECT epoch_us(bucket), status, count(*) FROM statuses GROUP BY ALL");
-    s
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, ToSchema)]

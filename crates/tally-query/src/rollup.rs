@@ -1,5 +1,5 @@
 //! Hourly rollups of the events table, and what they answer: trends series, top
-//! events and retention.
+//! events, the overview's event cards, retention, stickiness and lifecycle.
 //!
 //! A rollup row counts one project's events of one UTC hour per event name, bot
 //! flag, person key before merges ([`crate::sql::STORED_PERSON_KEY`]) and `$browser`
@@ -15,11 +15,12 @@
 //! SQL does. Its answer is therefore the raw answer; the DuckDB store's tests
 //! check exactly that, with the whole conformance suite run on compacted rollups.
 
+use crate::activity::{push_active_intervals, push_statuses, ActivityQuery};
 use crate::buckets::BucketPlan;
 use crate::filters::{pointer, PropertySource};
 use crate::retention::{push_triangle, CohortType, RetentionQuery};
 use crate::scope::EventMatch;
-use crate::sql::{bucket_start, Sql, SqlParam, STORED_PERSON_KEY};
+use crate::sql::{bucket_start, local_time, Sql, SqlParam, STORED_PERSON_KEY};
 use crate::trends::{push_ranked_values, SeriesRequest, TrendMath, TrendsQuery};
 use crate::types::{Interval, OverviewQuery, TimeRange, TopEventsQuery};
 use chrono::{DateTime, Duration, Utc};
@@ -75,6 +76,15 @@ pub fn retention_reads_rollup(q: &RetentionQuery) -> bool {
         && q.start_event.filters.is_none()
         && q.return_event.filters.is_none()
         && on_whole_hours(&q.plan)
+}
+
+/// Whether stickiness or lifecycle can be answered from rollups: no filters
+/// (shared or on the event) and intervals on whole UTC hours.
+pub fn activity_reads_rollup(q: &ActivityQuery) -> bool {
+    q.filters.is_none()
+        && q.event.filters.is_none()
+        && on_whole_hours(&q.plan)
+        && on_whole_hours(&q.widened.1)
 }
 
 /// A range from before any stored event (chrono's earliest instant, which
@@ -424,6 +434,58 @@ pub fn overview_sql(q: &OverviewQuery, coverage: &Coverage) -> Sql {
         q,
         Some(&|s: &mut Sql| push_source(s, "src", &source, coverage)),
     )
+}
+
+/// The rows of [`crate::activity::stickiness_sql`] for a query that
+/// [`activity_reads_rollup`], read from rollups where `coverage` (of the
+/// query's range) allows and from events elsewhere.
+pub fn stickiness_sql(q: &ActivityQuery, coverage: &Coverage) -> Sql {
+    let mut s = Sql::default();
+    s.push("WITH ");
+    push_source(&mut s, "src", &activity_source(q), coverage);
+    s.push(" SELECT active, count(*) FROM (SELECT coalesce(po.person_id, ev.person) AS person, ");
+    push_active_intervals(&mut s, &q.plan);
+    s.push(" FROM src ev");
+    push_merges(&mut s, q.project_id, "ev");
+    s.push(" GROUP BY 1) GROUP BY active");
+    s
+}
+
+/// The rows of [`crate::activity::lifecycle_sql`] for a query that
+/// [`activity_reads_rollup`], read from rollups where the coverages allow and
+/// from events elsewhere: `coverage` is of the widened range, `before` of
+/// everything before it ([`since_ever`]: who was active earlier).
+pub fn lifecycle_sql(q: &ActivityQuery, coverage: &Coverage, before: &Coverage) -> Sql {
+    let plan = &q.widened.1;
+    let source = activity_source(q);
+    let mut s = Sql::default();
+    s.push("WITH ");
+    push_source(&mut s, "src", &source, coverage);
+    s.push(
+        ", active AS (SELECT DISTINCT coalesce(po.person_id, ev.person) AS person, date_trunc('",
+    )
+    .push(plan.interval.sql_unit())
+    .push("', ");
+    local_time(&mut s, plan);
+    s.push(") AS bucket FROM src ev");
+    push_merges(&mut s, q.project_id, "ev");
+    s.push("), ");
+    push_source(&mut s, "src_before", &source, before);
+    s.push(", earlier AS (SELECT DISTINCT coalesce(po.person_id, ev.person) AS person FROM src_before ev");
+    push_merges(&mut s, q.project_id, "ev");
+    s.push(")");
+    push_statuses(&mut s, plan.interval);
+    s
+}
+
+/// The rows an activity query reads: its event's name (or any), bots as asked.
+fn activity_source(q: &ActivityQuery) -> Source<'_> {
+    Source {
+        project_id: q.project_id,
+        events: q.event.event.as_deref().map(|e| vec![e]),
+        include_bots: q.include_bots,
+        breakdown: false,
+    }
 }
 
 #[cfg(test)]
