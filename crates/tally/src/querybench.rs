@@ -360,6 +360,16 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
         }
     };
     let range = retention().await?.range;
+    // The hand-written triangle from `act` (person, week: the weeks each person
+    // was active in, up to the range's end): cohort by first week, cells grouped.
+    let triangle = |act: String| {
+        format!(
+            "WITH act AS ({act}), cohort AS (SELECT person, min(week) AS first FROM act GROUP BY person) \
+             SELECT first, week, count(*) FROM act JOIN cohort USING (person) WHERE first >= {} \
+             GROUP BY ALL",
+            at(range.from)
+        )
+    };
     compare(
         args,
         &db,
@@ -368,16 +378,12 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
             let answer = retention();
             async move { Ok(vec![retention_cells(&answer.await?)]) }
         },
-        Some(format!(
-            "WITH act AS (SELECT DISTINCT person, date_trunc('week', timestamp) AS week \
+        Some(triangle(format!(
+            "SELECT DISTINCT person, date_trunc('week', timestamp) AS week \
              FROM {EVENTS_WITH_PERSON} WHERE project_id = {project} AND timestamp < {} \
-             AND is_bot IS NOT TRUE), \
-             cohort AS (SELECT person, min(week) AS first FROM act GROUP BY person) \
-             SELECT first, week, count(*) FROM act JOIN cohort USING (person) WHERE first >= {} \
-             GROUP BY ALL",
-            at(range.to),
-            at(range.from)
-        )),
+             AND is_bot IS NOT TRUE",
+            at(range.to)
+        ))),
         |rows| vec![sum(rows, 2)],
     )
     .await?;
@@ -392,17 +398,13 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
             let answer = retention();
             async move { Ok(vec![retention_cells(&answer.await?)]) }
         },
-        Some(format!(
-            "WITH act AS (SELECT DISTINCT coalesce(po.person_id, r.person) AS person, \
+        Some(triangle(format!(
+            "SELECT DISTINCT coalesce(po.person_id, r.person) AS person, \
              date_trunc('week', hour) AS week FROM rollup_hourly r LEFT JOIN person_overrides po \
              ON po.project_id = r.project_id AND po.old_person_id = r.person \
-             WHERE r.project_id = {project} AND r.hour < {} AND NOT r.is_bot), \
-             cohort AS (SELECT person, min(week) AS first FROM act GROUP BY person) \
-             SELECT first, week, count(*) FROM act JOIN cohort USING (person) WHERE first >= {} \
-             GROUP BY ALL",
-            at(range.to),
-            at(range.from)
-        )),
+             WHERE r.project_id = {project} AND r.hour < {} AND NOT r.is_bot",
+            at(range.to)
+        ))),
         |rows| vec![sum(rows, 2)],
     )
     .await?;
