@@ -13,13 +13,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-20}
 BIN=${CARGO_TARGET_DIR:-target}/release/tally
+[ -x "$BIN" ] || { echo "no release build at $BIN: cargo build --release (with the same CARGO_TARGET_DIR)" >&2; exit 1; }
 WORK=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 PORT=18123
 BASE="http://127.0.0.1:$PORT"
 "$BIN" serve --bind 127.0.0.1 --port $PORT --data-dir "$WORK/http" >"$WORK/server.log" 2>&1 &
 PID=$!
-until curl -sf "$BASE/ready" >/dev/null; do sleep 0.2; done
+until curl -sf --max-time 2 "$BASE/ready" >/dev/null; do kill -0 $PID 2>/dev/null || { echo "server exited; its log:" >&2; cat "$WORK/server.log" >&2; exit 1; }; sleep 0.2; done
 boot() { python3 -c "import json;print(json.load(open('$WORK/http/bootstrap.json'))['$1'])"; }
 KEY=$(boot api_key); TOKEN=$(boot admin_token); PROJECT=$(boot project_id)
 rss() { awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' /proc/$PID/status; }

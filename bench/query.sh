@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 EVENTS=${1:-10000000}
 DAYS=${2:-30}
 BIN=${CARGO_TARGET_DIR:-target}/release/tally
+[ -x "$BIN" ] || { echo "no release build at $BIN: cargo build --release (with the same CARGO_TARGET_DIR)" >&2; exit 1; }
 WORK=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 DATA="${BENCH_DATA_DIR:-$WORK/data}"
@@ -23,7 +24,7 @@ PORT=18124
 "$BIN" serve --bind 127.0.0.1 --port $PORT --data-dir "$DATA" >"$WORK/server.log" 2>&1 &
 PID=$!
 START=$(date +%s.%N)
-until curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null; do sleep 0.1; done
+until curl -sf --max-time 2 "http://127.0.0.1:$PORT/ready" >/dev/null; do kill -0 $PID 2>/dev/null || { echo "server exited; its log:" >&2; cat "$WORK/server.log" >&2; exit 1; }; sleep 0.1; done
 python3 -c "print(f'start-up to ready (rebuilds the dedup index): {$(date +%s.%N)-$START:.2f} s')"
 echo "rss after start: $(awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' /proc/$PID/status)"
 ADMIN=$(python3 -c "import json;print(json.load(open('$DATA/bootstrap.json'))['admin_token'])")
