@@ -296,16 +296,8 @@ mod rollups {
 
     #[tokio::test]
     async fn dashboard_timeseries_top_events_and_overview_on_rollups_equal_raw() {
-        let (db, _dir) = fresh();
-        db.insert_batch(dataset().into()).await.unwrap();
-        merge_two_into_one(&db);
-        let raw = dashboard_answers(&db, 1).await;
-        db.compact_rollups(None).unwrap();
-        let rolled = dashboard_answers(&db, 1).await;
-        assert_eq!(raw.len(), rolled.len());
-        for (i, (a, b)) in raw.iter().zip(&rolled).enumerate() {
-            assert!(a == b, "dashboard answer {i} differs");
-        }
+        let (db, _dir, raw) =
+            rolled_up_equals_raw("dashboard", async |db| dashboard_answers(db, 1).await).await;
         // They were read from the rollups: skew those and the answers change.
         on_writer(&db, "UPDATE rollup_hourly SET events = events * 1000");
         let skewed = dashboard_answers(&db, 1).await;
@@ -315,6 +307,28 @@ mod rollups {
             skewed.last() != raw.last(),
             "the overview's event cards read rollups"
         );
+    }
+
+    /// A store holding the dataset (person 2 merged into person 1) and
+    /// `answers` of it twice, from raw events and then with every hour rolled
+    /// up: they must be equal (a difference is reported by its index). Returns
+    /// the store and the raw answers.
+    async fn rolled_up_equals_raw<T: PartialEq>(
+        what: &str,
+        answers: impl AsyncFn(&DuckDb) -> Vec<T>,
+    ) -> (DuckDb, tempfile::TempDir, Vec<T>) {
+        let (db, dir) = fresh();
+        db.insert_batch(dataset().into()).await.unwrap();
+        merge_two_into_one(&db);
+        let raw = answers(&db).await;
+        db.compact_rollups(None).unwrap();
+        let rolled = answers(&db).await;
+        assert_eq!(raw.len(), rolled.len());
+        for (i, (a, b)) in raw.iter().zip(&rolled).enumerate() {
+            // Not assert_eq: some answers are thousands of points long.
+            assert!(a == b, "{what} answer {i} differs");
+        }
+        (db, dir, raw)
     }
 
     /// Retention requests over the dataset: day and week periods ending inside
@@ -369,16 +383,11 @@ mod rollups {
 
     #[tokio::test]
     async fn retention_on_rollups_equals_raw_and_reads_them() {
-        let (db, _dir) = fresh();
-        db.insert_batch(dataset().into()).await.unwrap();
-        merge_two_into_one(&db);
         let requests = retention_requests();
-        let raw = retention_answers(&db, &requests).await;
-        db.compact_rollups(None).unwrap();
-        let rolled = retention_answers(&db, &requests).await;
-        for (i, (a, b)) in raw.iter().zip(&rolled).enumerate() {
-            assert_eq!(a, b, "request {i} differs: {}", requests[i]);
-        }
+        let (db, _dir, raw) = rolled_up_equals_raw("retention", async |db| {
+            retention_answers(db, &requests).await
+        })
+        .await;
         assert!(
             raw[0].cohorts.iter().any(|c| c.size > 0),
             "newcomers make first-time cohorts: {}",
@@ -428,16 +437,7 @@ mod rollups {
 
     #[tokio::test]
     async fn stickiness_and_lifecycle_on_rollups_equal_raw_and_read_them() {
-        let (db, _dir) = fresh();
-        db.insert_batch(dataset().into()).await.unwrap();
-        merge_two_into_one(&db);
-        let raw = activity_answers(&db).await;
-        db.compact_rollups(None).unwrap();
-        let rolled = activity_answers(&db).await;
-        assert_eq!(raw.len(), rolled.len());
-        for (i, (a, b)) in raw.iter().zip(&rolled).enumerate() {
-            assert!(a == b, "activity answer {i} differs: {a} / {b}");
-        }
+        let (db, _dir, raw) = rolled_up_equals_raw("activity", activity_answers).await;
         // Person keys changed in the rollup rows: the persons they count change.
         on_writer(&db, "UPDATE rollup_hourly SET person = person + 1000003");
         let skewed = activity_answers(&db).await;
