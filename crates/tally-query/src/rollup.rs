@@ -157,6 +157,27 @@ impl Coverage {
         }
     }
 
+    /// The coverage of `self`'s range and the one right after it (`next`):
+    /// every covered hour inside one of the two, so an hour across the seam is
+    /// read from events and each rollup row lies in one range.
+    pub fn then(self, next: Coverage) -> Coverage {
+        debug_assert_eq!(self.range.to, next.range.from);
+        let mut stretches = self.stretches;
+        for c in next.stretches {
+            match stretches.last_mut() {
+                Some(last) if last.to == c.from => last.to = c.to,
+                _ => stretches.push(c),
+            }
+        }
+        Coverage {
+            range: TimeRange {
+                from: self.range.from,
+                to: next.range.to,
+            },
+            stretches,
+        }
+    }
+
     /// The parts of the range not covered, ascending.
     pub fn uncovered(&self) -> Vec<TimeRange> {
         let mut out = Vec::new();
@@ -177,29 +198,6 @@ impl Coverage {
             });
         }
         out
-    }
-}
-
-impl Coverage {
-    /// The coverage of `self`'s range and the one right after it (`next`):
-    /// every covered hour inside one of the two, so an hour across the seam is
-    /// read from events and each rollup row lies in one range.
-    pub fn then(self, next: Coverage) -> Coverage {
-        debug_assert_eq!(self.range.to, next.range.from);
-        let mut stretches = self.stretches;
-        for c in next.stretches {
-            match stretches.last_mut() {
-                Some(last) if last.to == c.from => last.to = c.to,
-                _ => stretches.push(c),
-            }
-        }
-        Coverage {
-            range: TimeRange {
-                from: self.range.from,
-                to: next.range.to,
-            },
-            stretches,
-        }
     }
 }
 
