@@ -428,10 +428,13 @@ pub fn overview_sql(q: &OverviewQuery, coverage: &Coverage) -> Sql {
         include_bots: q.include_bots,
         breakdown: false,
     };
-    crate::sql::overview_with(
-        q,
-        Some(&|s: &mut Sql| push_source(s, "src", &source, coverage)),
-    )
+    let cards = |s: &mut Sql| {
+        push_source(s, "src", &source, coverage);
+        s.push(", cards AS (SELECT src.timestamp, src.event, coalesce(po.person_id, src.person) AS person, src.n FROM src");
+        push_merges(s, q.project_id, "src");
+        s.push(")");
+    };
+    crate::sql::overview_with(q, Some(&cards))
 }
 
 /// The rows of [`crate::activity::stickiness_sql`] for a query that

@@ -509,10 +509,10 @@ pub fn overview(q: &OverviewQuery) -> Sql {
 }
 
 /// [`overview`], with the event cards (events, persons, pageviews) read from
-/// `src` when `src` is given: it pushes `src AS (…)`, rows of (timestamp,
-/// event, person key before merges, n = events the row stands for) of exactly
-/// the previous and current ranges, each row inside one of them. Sessions are
-/// read from the events either way.
+/// `cards` when `src` is given: it pushes CTEs ending with `cards AS (…)`, rows
+/// of (timestamp, event, person through merges, n = events the row stands for)
+/// of exactly the previous and current ranges, each row inside one of them.
+/// Sessions are read from the events either way.
 pub(crate) fn overview_with(q: &OverviewQuery, src: Option<&dyn Fn(&mut Sql)>) -> Sql {
     let prev = q.range.previous();
     let (from, before) = (SqlParam::Time(q.range.from), SqlParam::Time(prev.from));
@@ -571,28 +571,24 @@ pub(crate) fn overview_with(q: &OverviewQuery, src: Option<&dyn Fn(&mut Sql)>) -
             }
             s.push(")");
         };
-        if src.is_some() {
-            s.push("(SELECT coalesce(sum(n) FILTER (WHERE ");
-            in_range(&mut s, "timestamp");
-            s.push(
-                "), 0)::BIGINT, count(DISTINCT coalesce(po.person_id, src.person)) FILTER (WHERE ",
-            );
-            in_range(&mut s, "timestamp");
-            s.push("), coalesce(sum(n) FILTER (WHERE event = '$pageview' AND ");
-            in_range(&mut s, "timestamp");
-            s.push("), 0)::BIGINT FROM src LEFT JOIN person_overrides po ON po.project_id = ")
-                .bind(SqlParam::Int(q.project_id))
-                .push(" AND po.old_person_id = src.person");
-        } else {
-            s.push("(SELECT count(*) FILTER (WHERE ");
-            in_range(&mut s, "timestamp");
-            s.push("), count(DISTINCT person) FILTER (WHERE ");
-            in_range(&mut s, "timestamp");
-            s.push("), count(*) FILTER (WHERE event = '$pageview' AND ");
-            in_range(&mut s, "timestamp");
-            s.push(") FROM ev WHERE TRUE");
-            q.filters.push_sql(&mut s);
-        }
+        // The event cards: over `cards` (rows standing for `n` events) when
+        // given, else over the events themselves.
+        let (rows, events) = match src {
+            Some(_) => ("cards", "sum(n)"),
+            None => ("ev", "count(*)"),
+        };
+        s.push("(SELECT coalesce(")
+            .push(events)
+            .push(" FILTER (WHERE ");
+        in_range(&mut s, "timestamp");
+        s.push("), 0)::BIGINT, count(DISTINCT person) FILTER (WHERE ");
+        in_range(&mut s, "timestamp");
+        s.push("), coalesce(")
+            .push(events)
+            .push(" FILTER (WHERE event = '$pageview' AND ");
+        in_range(&mut s, "timestamp");
+        s.push("), 0)::BIGINT FROM ").push(rows).push(" WHERE TRUE");
+        q.filters.push_sql(&mut s);
         s.push(") e").push(if current { "c" } else { "p" });
         s.push(", (SELECT count(*) FILTER (WHERE ");
         in_range(&mut s, "started");
