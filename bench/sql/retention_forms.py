@@ -10,8 +10,9 @@ c.execute("SET threads=2")
 now = c.execute("SELECT max(timestamp) FROM events").fetchone()[0]
 monday = (now - datetime.timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
 to = monday + datetime.timedelta(days=7); frm = to - datetime.timedelta(days=56)
-last_hour = c.execute("SELECT max(hour) + INTERVAL 1 HOUR FROM rollup_hours").fetchone()[0]
-first_hour = c.execute("SELECT min(hour) FROM rollup_hours").fetchone()[0]
+# The rolled-up stretch as the engine sees a freshly compacted seed: first to last rolled-up hour.
+last_hour = c.execute("SELECT max(hour) + INTERVAL 1 HOUR FROM rollup_hourly").fetchone()[0]
+first_hour = c.execute("SELECT min(hour) FROM rollup_hourly").fetchone()[0]
 T = lambda d: f"TIMESTAMP '{d}'"
 KEY = "coalesce(e.person_id, -1 - (hash(e.distinct_id) >> 2)::BIGINT)"
 def t(name, sql, n=5):

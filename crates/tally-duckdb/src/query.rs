@@ -51,27 +51,28 @@ fn run<T>(
     Ok(out)
 }
 
-/// The rolled-up hours of a project inside `range`.
+/// Which whole hours of `range` a project's queries may read from rollups: those
+/// not dirty.
 fn read_coverage(
     db: &DuckDb,
     project_id: tally_core::ProjectId,
     range: TimeRange,
 ) -> Result<Coverage, StoreError> {
-    let hours = db.read(|c| {
-        run(c, &rollup::covered_hours_sql(project_id, range), |r| {
+    let dirty = db.read(|c| {
+        run(c, &rollup::dirty_hours_sql(project_id, range), |r| {
             r.get::<_, i64>(0)
         })
     })?;
     Ok(Coverage::new(
         range,
-        hours
+        dirty
             .into_iter()
             .filter_map(DateTime::from_timestamp_micros),
     ))
 }
 
 /// The SQL of a trends series that reads rollups, when the series qualifies and
-/// its range has rolled-up hours; `coverage` keeps the range's covered hours
+/// its range has rolled-up hours; `coverage` keeps the range's rolled-up hours
 /// (read on first need) for the next series.
 fn rollup_series_sql(
     db: &DuckDb,
@@ -104,7 +105,7 @@ fn retention_sql(db: &DuckDb, q: &RetentionQuery) -> Result<Sql, StoreError> {
                     read_coverage(db, q.project_id, rollup::since_ever(q.range.from))?.or_raw()
                 }
                 // Not read: recurring cohorts do not look before the range.
-                CohortType::Recurring => Coverage::new(rollup::since_ever(q.range.from), []),
+                CohortType::Recurring => Coverage::raw(rollup::since_ever(q.range.from)),
             };
             return Ok(rollup::retention_sql(q, &coverage, &before));
         }

@@ -1,12 +1,13 @@
 //! Keeps the hourly rollups (`tally_query::rollup`) exact.
 //!
-//! The writer holds which hours are covered (`clean`, the same set as the
-//! `rollup_hours` table) and which have events not rolled up yet (`dirty`); the
-//! two never overlap. Storing an event in a covered hour deletes that hour from
-//! `rollup_hours` in the transaction that stores the event, so a reader never
-//! takes an hour's rollup rows as exact once they are not. Compaction recomputes
-//! dirty hours from the events and lists them again, a bounded number of hours
-//! per transaction (inserts wait for it, then go on).
+//! Every hour of a project is either *dirty* — it has events not rolled up, and
+//! is listed in `rollup_dirty` — or rolled up: its rows in `rollup_hourly` are the
+//! aggregate of its events (none for an hour without events). Storing an event in
+//! an hour lists the hour as dirty in the transaction that stores the event, so a
+//! reader never takes an hour's rollup rows as exact once they are not.
+//! Compaction recomputes dirty hours from the events and takes them off the list,
+//! a bounded number of hours per transaction (inserts wait for it, then go on).
+//! The writer keeps the same list in memory, so it knows which hours to add.
 //!
 //! The rows hold a person key made with DuckDB's `hash`; if a new DuckDB build
 //! hashed differently, rollup keys would no longer match the raw events' keys, so
@@ -16,7 +17,7 @@ use crate::query::Bound;
 use crate::store::internal;
 use chrono::{DateTime, Duration, Utc};
 use duckdb::Connection;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use tally_core::{Event, ProjectId, StoreError};
 use tally_query::rollup::{hour_of, rollup_rows_sql};
 use tally_query::sql::Sql;
@@ -33,7 +34,7 @@ const HASH_PROBE: &str = "SELECT hash('tally rollup person key')::VARCHAR";
 
 #[derive(Debug, Default)]
 pub(crate) struct Rollups {
-    clean: HashSet<HourKey>,
+    /// The rows of `rollup_dirty`.
     dirty: BTreeSet<HourKey>,
 }
 
@@ -52,8 +53,8 @@ fn instant(secs: i64) -> DateTime<Utc> {
 }
 
 impl Rollups {
-    /// Reads the covered hours and finds the hours with events not rolled up
-    /// (all of them on a database from before rollups, or after the hash changed).
+    /// Reads the dirty hours; on a database whose person keys were made by
+    /// another hash function, first lists every hour with events as dirty.
     pub(crate) fn load(conn: &Connection) -> Result<Self, StoreError> {
         let probe: String = conn
             .query_row(HASH_PROBE, [], |r| r.get(0))
@@ -67,7 +68,8 @@ impl Rollups {
             .map_err(internal)?;
         if stored.as_deref() != Some(probe.as_str()) {
             conn.execute_batch(
-                "BEGIN; DELETE FROM rollup_hourly; DELETE FROM rollup_hours; \
+                "BEGIN; DELETE FROM rollup_hourly; DELETE FROM rollup_dirty; \
+                 INSERT INTO rollup_dirty SELECT DISTINCT project_id, date_trunc('hour', timestamp) FROM events; \
                  DELETE FROM rollup_state WHERE name = 'person_hash'; COMMIT;",
             )
             .map_err(internal)?;
@@ -77,24 +79,15 @@ impl Rollups {
             )
             .map_err(internal)?;
         }
-        let keys = |sql: &str| -> Result<Vec<HourKey>, StoreError> {
-            let mut st = conn.prepare(sql).map_err(internal)?;
-            let rows = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(internal)?;
-            rows.collect::<Result<_, _>>().map_err(internal)
-        };
-        let clean: HashSet<HourKey> =
-            keys("SELECT project_id, epoch_us(hour) // 1000000 FROM rollup_hours")?
-                .into_iter()
-                .collect();
-        let dirty = keys(
-            "SELECT DISTINCT project_id, epoch_us(date_trunc('hour', timestamp)) // 1000000 FROM events",
-        )?
-        .into_iter()
-        .filter(|k| !clean.contains(k))
-        .collect();
-        Ok(Self { clean, dirty })
+        let mut st = conn
+            .prepare("SELECT project_id, epoch_us(hour) // 1000000 FROM rollup_dirty")
+            .map_err(internal)?;
+        let dirty = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(internal)?
+            .collect::<Result<_, _>>()
+            .map_err(internal)?;
+        Ok(Self { dirty })
     }
 
     /// The hours of a batch about to be stored.
@@ -102,16 +95,15 @@ impl Rollups {
         rows.iter().map(|e| key_of(e)).collect()
     }
 
-    /// In the transaction storing events in `hours`: the covered ones are no
-    /// longer exact.
-    pub(crate) fn uncover(
+    /// In the transaction storing events in `hours`: lists those not dirty yet.
+    pub(crate) fn mark_dirty_in(
         &self,
         tx: &Connection,
         hours: &BTreeSet<HourKey>,
     ) -> Result<(), StoreError> {
-        for &(project, hour) in hours.iter().filter(|k| self.clean.contains(k)) {
+        for &(project, hour) in hours.iter().filter(|k| !self.dirty.contains(k)) {
             tx.execute(
-                "DELETE FROM rollup_hours WHERE project_id = ? AND hour = make_timestamp(?)",
+                "INSERT INTO rollup_dirty VALUES (?, make_timestamp(?))",
                 duckdb::params![project, hour * 1_000_000],
             )
             .map_err(internal)?;
@@ -121,15 +113,11 @@ impl Rollups {
 
     /// After that transaction committed.
     pub(crate) fn mark_dirty(&mut self, hours: BTreeSet<HourKey>) {
-        for k in hours {
-            self.clean.remove(&k);
-            self.dirty.insert(k);
-        }
+        self.dirty.extend(hours);
     }
 
     /// After a project's events were deleted.
     pub(crate) fn forget(&mut self, project: ProjectId) {
-        self.clean.retain(|k| k.0 != project);
         self.dirty.retain(|k| k.0 != project);
     }
 
@@ -139,7 +127,7 @@ impl Rollups {
 
     /// Recomputes up to [`HOURS_PER_PASS`] dirty hours that ended by
     /// `sealed_before` (every dirty hour when `None`) in one transaction and
-    /// lists them as covered. Returns how many.
+    /// takes them off the dirty list. Returns how many.
     pub(crate) fn compact_pass(
         &mut self,
         conn: &mut Connection,
@@ -178,9 +166,10 @@ impl Rollups {
             let mut insert = rollup_rows_sql(project, &stretches);
             insert.text.insert_str(0, "INSERT INTO rollup_hourly ");
             execute(&tx, &insert)?;
+            // Every hour of a stretch is due, so the stretch is what is taken off.
             for stretch in &stretches {
                 tx.execute(
-                    "INSERT INTO rollup_hours SELECT ?, range FROM range(make_timestamp(?), make_timestamp(?), INTERVAL 1 HOUR)",
+                    "DELETE FROM rollup_dirty WHERE project_id = ? AND hour >= make_timestamp(?) AND hour < make_timestamp(?)",
                     duckdb::params![project, stretch.from.timestamp_micros(), stretch.to.timestamp_micros()],
                 )
                 .map_err(internal)?;
@@ -189,7 +178,6 @@ impl Rollups {
         tx.commit().map_err(internal)?;
         for k in &due {
             self.dirty.remove(k);
-            self.clean.insert(*k);
         }
         Ok(due.len())
     }

@@ -121,6 +121,24 @@ const MIGRATIONS: &[Migration] = &[
             value VARCHAR NOT NULL
         );",
     },
+    Migration {
+        version: 6,
+        name: "rollups list dirty hours",
+        // Instead of the hours whose rows are exact (`rollup_hours`), the hours
+        // whose rows are not: an hour without events then counts as rolled up,
+        // so a sparse project's range stays one stretch (see `rollup.rs`). No
+        // key: the writer knows which hours are listed and never lists one twice
+        // (DuckDB checks keys eagerly, which breaks delete-then-insert in one
+        // transaction).
+        sql: "CREATE TABLE rollup_dirty (
+            project_id BIGINT NOT NULL,
+            hour TIMESTAMP NOT NULL
+        );
+        INSERT INTO rollup_dirty
+            SELECT DISTINCT project_id, date_trunc('hour', timestamp) FROM events
+            EXCEPT SELECT project_id, hour FROM rollup_hours;
+        DROP TABLE rollup_hours;",
+    },
 ];
 
 /// Applies every migration newer than the database's version.

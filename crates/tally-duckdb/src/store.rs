@@ -187,7 +187,7 @@ impl DuckDb {
             app.flush().map_err(internal)?;
             drop(app);
             crate::definitions::record(&tx, &rows)?;
-            rollups.uncover(&tx, &hours)?;
+            rollups.mark_dirty_in(&tx, &hours)?;
         }
         let appended = started.elapsed();
         tx.commit().map_err(internal)?;
@@ -228,7 +228,7 @@ impl DuckDb {
             "person_distinct_ids",
             "person_overrides",
             "rollup_hourly",
-            "rollup_hours",
+            "rollup_dirty",
         ] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE project_id = ?"),

@@ -189,6 +189,10 @@ mod rollups {
         out
     }
 
+    /// Each project's hours that hold events.
+    const HOURS_WITH_EVENTS: &str =
+        "SELECT count(DISTINCT (project_id, date_trunc('hour', timestamp))) FROM events";
+
     fn count(db: &DuckDb, sql: &str) -> i64 {
         db.read(|c| {
             c.query_row(sql, [], |r| r.get(0))
@@ -202,15 +206,14 @@ mod rollups {
         let (db, _dir) = fresh();
         db.insert_batch(dataset().into()).await.unwrap();
         merge_two_into_one(&db);
-        assert_eq!(count(&db, "SELECT count(*) FROM rollup_hours"), 0);
+        let with_events = count(&db, HOURS_WITH_EVENTS);
+        assert!(with_events > 200, "{with_events} hours");
+        assert_eq!(count(&db, "SELECT count(*) FROM rollup_dirty"), with_events);
         // Project 2 (a tenth of the events) checks isolation on a sample.
         let raw = [answers(&db, 1, 1).await, answers(&db, 2, 7).await];
         let hours = db.compact_rollups(None).unwrap();
-        assert!(hours > 200, "rolled up {hours} hours");
-        assert_eq!(
-            count(&db, "SELECT count(*) FROM rollup_hours"),
-            hours as i64
-        );
+        assert_eq!(hours as i64, with_events);
+        assert_eq!(count(&db, "SELECT count(*) FROM rollup_dirty"), 0);
         let rolled = [answers(&db, 1, 1).await, answers(&db, 2, 7).await];
         for (p, (raw, rolled)) in raw.iter().zip(&rolled).enumerate() {
             let step = [1, 7][p];
@@ -499,21 +502,85 @@ mod rollups {
         let before = daily_pageviews(&db).await;
         let late = event(1, "$pageview", "late", "2026-03-25T10:20:00Z");
         db.insert_batch(vec![late.clone()].into()).await.unwrap();
-        let covered_late_hour = "SELECT count(*) FROM rollup_hours WHERE project_id = 1 \
-                                 AND hour = TIMESTAMP '2026-03-25 10:00:00'";
-        assert_eq!(
-            count(&db, covered_late_hour),
-            0,
-            "the hour is no longer listed"
-        );
+        let late_hour_dirty = "SELECT count(*) FROM rollup_dirty WHERE project_id = 1 \
+                               AND hour = TIMESTAMP '2026-03-25 10:00:00'";
+        assert_eq!(count(&db, late_hour_dirty), 1, "the hour is listed dirty");
         let mut expected = before.clone();
         expected[3] += 1.0;
         assert_eq!(daily_pageviews(&db).await, expected);
         // Sent again: a duplicate, stored once, counted once.
         db.insert_batch(vec![late].into()).await.unwrap();
         assert_eq!(db.compact_rollups(None).unwrap(), 1, "only the late hour");
-        assert_eq!(count(&db, covered_late_hour), 1);
+        assert_eq!(count(&db, late_hour_dirty), 0);
         assert_eq!(daily_pageviews(&db).await, expected);
+    }
+
+    /// A sparse project (events in one hour a day, as a small site at night
+    /// has none) still reads rollups over a long range: hours without events
+    /// are not dirty, so the range is one stretch, not forty.
+    #[tokio::test]
+    async fn a_sparse_project_reads_rollups_across_its_empty_hours() {
+        let (db, _dir) = fresh();
+        let start = conformance_at("2026-02-01T10:00:00Z");
+        let events: Vec<_> = (0..40)
+            .flat_map(|day| {
+                (0..3).map(move |i| {
+                    let at = start + Duration::days(day) + Duration::minutes(10 * i);
+                    event(1, "$pageview", &format!("u{}", day % 7), &at.to_rfc3339())
+                })
+            })
+            .collect();
+        db.insert_batch(events.into()).await.unwrap();
+        let daily = || async {
+            let q = serde_json::from_value::<TrendsRequest>(json!({
+                "series": [{"event": "$pageview"}, {"math": "unique_persons"}],
+                "date_from": "2026-02-01T00:00:00Z", "date_to": "2026-03-13T00:00:00Z",
+            }))
+            .unwrap()
+            .resolve(1, conformance_at("2026-04-10T00:00:00Z"))
+            .unwrap();
+            db.trends(q).await.unwrap()
+        };
+        // Forty dirty hours, each a stretch of its own: read from events.
+        let raw = daily().await;
+        assert_eq!(raw.results[0].points[0].value, Some(3.0));
+        assert_eq!(db.compact_rollups(None).unwrap(), 40);
+        assert_eq!(daily().await, raw, "rollup answers equal raw answers");
+        on_writer(&db, "UPDATE rollup_hourly SET events = events * 1000");
+        let skewed = daily().await;
+        assert_eq!(
+            skewed.results[0].points[0].value,
+            Some(3000.0),
+            "the forty days were read from rollups"
+        );
+    }
+
+    /// A store from before `rollup_dirty` (which listed rolled-up hours in
+    /// `rollup_hours`) opens with every other hour holding events dirty.
+    #[tokio::test]
+    async fn upgrading_lists_the_hours_not_rolled_up_as_dirty() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_events;
+        {
+            let db = open(&dir);
+            db.insert_batch(dataset().into()).await.unwrap();
+            with_events = count(&db, HOURS_WITH_EVENTS);
+            // Back to schema 5, with the first 100 hours of events rolled up.
+            on_writer(
+                &db,
+                "DROP TABLE rollup_dirty; DELETE FROM tally_migrations WHERE version = 6;
+                 CREATE TABLE rollup_hours (project_id BIGINT NOT NULL, hour TIMESTAMP NOT NULL,
+                     PRIMARY KEY (project_id, hour));
+                 INSERT INTO rollup_hours SELECT DISTINCT project_id, date_trunc('hour', timestamp)
+                     FROM events ORDER BY ALL LIMIT 100;",
+            );
+        }
+        let db = open(&dir);
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM rollup_dirty"),
+            with_events - 100
+        );
+        assert_eq!(db.compact_rollups(None).unwrap() as i64, with_events - 100);
     }
 
     #[tokio::test]
@@ -524,10 +591,22 @@ mod rollups {
             db.insert_batch(dataset().into()).await.unwrap();
             let sealed = conformance_at("2026-03-30T00:00:00Z");
             let early = db.compact_rollups(Some(sealed)).unwrap();
+            let dirty_after_seal = count(
+                &db,
+                "SELECT count(*) FROM rollup_dirty WHERE hour >= TIMESTAMP '2026-03-30 00:00:00'",
+            );
+            let event_hours_after_seal = count(
+                &db,
+                &format!("{HOURS_WITH_EVENTS} WHERE timestamp >= TIMESTAMP '2026-03-30 00:00:00'"),
+            );
             assert_eq!(
-                count(&db, "SELECT count(*) FROM rollup_hours WHERE hour >= TIMESTAMP '2026-03-30 00:00:00'"),
-                0,
-                "no hour ending after the seal"
+                dirty_after_seal, event_hours_after_seal,
+                "every hour ending after the seal is still dirty"
+            );
+            assert_eq!(
+                count(&db, "SELECT count(*) FROM rollup_dirty"),
+                event_hours_after_seal,
+                "and no other"
             );
             assert!(early > 0);
         }
@@ -544,13 +623,13 @@ mod rollups {
             0,
             "and nothing after that"
         );
-        let hours_with_events = count(
-            &db,
-            "SELECT count(DISTINCT (project_id, date_trunc('hour', timestamp))) FROM events",
-        );
+        assert_eq!(count(&db, "SELECT count(*) FROM rollup_dirty"), 0);
         assert_eq!(
-            count(&db, "SELECT count(*) FROM rollup_hours"),
-            hours_with_events
+            count(
+                &db,
+                "SELECT count(DISTINCT (project_id, hour)) FROM rollup_hourly"
+            ),
+            count(&db, HOURS_WITH_EVENTS)
         );
         let total = count(&db, "SELECT count(*) FROM events");
         assert_eq!(
@@ -564,27 +643,22 @@ mod rollups {
         let (db, _dir) = fresh();
         db.insert_batch(dataset().into()).await.unwrap();
         db.compact_rollups(None).unwrap();
+        // A dirty hour in each project.
+        let late = [1, 2].map(|p| event(p, "$pageview", "late", "2026-03-25T10:20:00Z"));
+        db.insert_batch(late.to_vec().into()).await.unwrap();
         db.delete_project(1).await.unwrap();
-        assert_eq!(
+        let rows = |table: &str, project: i64| {
             count(
                 &db,
-                "SELECT count(*) FROM rollup_hourly WHERE project_id = 1"
-            ),
-            0
-        );
-        assert_eq!(
-            count(
-                &db,
-                "SELECT count(*) FROM rollup_hours WHERE project_id = 1"
-            ),
-            0
-        );
-        assert!(
-            count(
-                &db,
-                "SELECT count(*) FROM rollup_hours WHERE project_id = 2"
-            ) > 0
-        );
+                &format!("SELECT count(*) FROM {table} WHERE project_id = {project}"),
+            )
+        };
+        assert_eq!(rows("rollup_hourly", 1), 0);
+        assert_eq!(rows("rollup_dirty", 1), 0);
+        assert!(rows("rollup_hourly", 2) > 0, "other projects keep theirs");
+        assert_eq!(rows("rollup_dirty", 2), 1);
         assert_eq!(daily_pageviews(&db).await.iter().sum::<f64>(), 0.0);
+        // The writer forgot project 1's dirty hour: compaction finds project 2's only.
+        assert_eq!(db.compact_rollups(None).unwrap(), 1);
     }
 }

@@ -4,14 +4,14 @@
 //! A rollup row counts one project's events of one UTC hour per event name, bot
 //! flag, person key before merges ([`crate::sql::STORED_PERSON_KEY`]) and `$browser`
 //! (read from the properties exactly as a breakdown reads it). An hour's rows are
-//! exact — the aggregate of that hour's stored events — for as long as the hour is
-//! listed in `rollup_hours`: a store takes an hour off that list in the same
-//! transaction that stores a new event in it, and puts it back when it has
-//! recomputed the hour's rows from the events (compaction).
+//! exact — the aggregate of that hour's stored events, none for an hour without
+//! events — unless the hour is listed in `rollup_dirty`: a store lists an hour in
+//! the same transaction that stores a new event in it, and takes it off when it
+//! has recomputed the hour's rows from the events (compaction).
 //!
 //! A series that qualifies ([`series_reads_rollup`]) reads the rollup rows of the
-//! covered whole hours in its range and raw events for the rest (the range's ragged
-//! ends, hours not compacted yet), and counts persons through merges as the raw
+//! whole hours in its range that are not dirty and raw events for the rest (the
+//! range's ragged ends, hours not compacted yet), and counts persons through merges as the raw
 //! SQL does. Its answer is therefore the raw answer; the DuckDB store's tests
 //! check exactly that, with the whole conformance suite run on compacted rollups.
 
@@ -29,15 +29,25 @@ use tally_core::ProjectId;
 /// The one event property rollup rows keep, for breakdowns.
 pub const ROLLUP_PROPERTY: &str = "$browser";
 
-/// More separate stretches of covered hours than this in one range (a range full
-/// of holes) and a series reads raw events instead: each stretch is a condition
-/// in both halves of the query.
+/// More separate stretches of rolled-up hours than this in one range (a range
+/// broken by many dirty hours, as after a backfill) and a series reads raw events
+/// instead: each stretch is a condition in both halves of the query.
 pub const MAX_STRETCHES: usize = 32;
 
 /// The start of the UTC hour holding `t`.
 pub fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
     let secs = t.timestamp().div_euclid(3600) * 3600;
     DateTime::from_timestamp(secs, 0).unwrap_or(t)
+}
+
+/// The first whole-hour start at or after `t`.
+fn hour_from(t: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = hour_of(t);
+    if floor == t {
+        t
+    } else {
+        floor + Duration::hours(1)
+    }
 }
 
 /// Whether a series can be answered from rollups: it counts events or persons
@@ -96,21 +106,22 @@ pub fn since_ever(to: DateTime<Utc>) -> TimeRange {
     }
 }
 
-/// Rows: the start (µs) of each covered hour of a project lying wholly inside
-/// `range`, ascending.
-pub fn covered_hours_sql(project_id: ProjectId, range: TimeRange) -> Sql {
+/// Rows: the start (µs) of each dirty hour of a project overlapping `range`,
+/// ascending.
+pub fn dirty_hours_sql(project_id: ProjectId, range: TimeRange) -> Sql {
     let mut s = Sql::default();
-    s.push("SELECT epoch_us(hour) FROM rollup_hours WHERE project_id = ")
+    s.push("SELECT epoch_us(hour) FROM rollup_dirty WHERE project_id = ")
         .bind(SqlParam::Int(project_id))
         .push(" AND hour >= ")
-        .bind(SqlParam::Time(range.from))
-        .push(" AND hour <= ")
-        .bind(SqlParam::Time(range.to - Duration::hours(1)))
+        .bind(SqlParam::Time(hour_of(range.from)))
+        .push(" AND hour < ")
+        .bind(SqlParam::Time(range.to))
         .push(" ORDER BY hour");
     s
 }
 
-/// The covered part of one range: stretches of whole covered hours.
+/// The part of one range read from rollups: stretches of its whole hours that
+/// are not dirty.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Coverage {
     pub range: TimeRange,
@@ -119,24 +130,36 @@ pub struct Coverage {
 }
 
 impl Coverage {
-    /// From the starts of the covered hours inside `range`, ascending (what
-    /// [`covered_hours_sql`] reads).
-    pub fn new(range: TimeRange, hour_starts: impl IntoIterator<Item = DateTime<Utc>>) -> Self {
-        let mut stretches: Vec<TimeRange> = Vec::new();
-        for start in hour_starts {
-            let end = start + Duration::hours(1);
-            if start < range.from || end > range.to || start != hour_of(start) {
-                continue;
+    /// From the starts of the dirty hours overlapping `range`, ascending (what
+    /// [`dirty_hours_sql`] reads).
+    pub fn new(range: TimeRange, dirty_starts: impl IntoIterator<Item = DateTime<Utc>>) -> Self {
+        let end = hour_of(range.to);
+        let mut stretches = Vec::new();
+        let mut at = hour_from(range.from);
+        for dirty in dirty_starts {
+            if dirty >= end {
+                break;
             }
-            match stretches.last_mut() {
-                Some(last) if last.to == start => last.to = end,
-                _ => stretches.push(TimeRange {
-                    from: start,
-                    to: end,
-                }),
+            if dirty > at {
+                stretches.push(TimeRange {
+                    from: at,
+                    to: dirty,
+                });
             }
+            at = at.max(dirty + Duration::hours(1));
+        }
+        if at < end {
+            stretches.push(TimeRange { from: at, to: end });
         }
         Self { range, stretches }
+    }
+
+    /// None of `range` from rollups: all of it from events.
+    pub fn raw(range: TimeRange) -> Self {
+        Self {
+            range,
+            stretches: Vec::new(),
+        }
     }
 
     /// Whether reading rollups for this range is worth it (and bounded).
@@ -150,15 +173,12 @@ impl Coverage {
         if self.is_useful() {
             self
         } else {
-            Self {
-                range: self.range,
-                stretches: Vec::new(),
-            }
+            Self::raw(self.range)
         }
     }
 
     /// The coverage of `self`'s range and the one right after it (`next`):
-    /// every covered hour inside one of the two, so an hour across the seam is
+    /// every rolled-up hour inside one of the two, so an hour across the seam is
     /// read from events and each rollup row lies in one range.
     pub fn then(self, next: Coverage) -> Coverage {
         debug_assert_eq!(self.range.to, next.range.from);
@@ -495,49 +515,65 @@ mod tests {
     use crate::test_time::{range as r, utc as t};
 
     #[test]
-    fn coverage_merges_whole_hours_inside_the_range_and_leaves_the_rest_raw() {
+    fn coverage_is_the_whole_hours_inside_the_range_that_are_not_dirty() {
         let range = r("2026-01-01T00:30:00Z", "2026-01-01T06:10:00Z");
-        let hours = [
-            "2026-01-01T00:00:00Z", // starts before the range: not usable
-            "2026-01-01T01:00:00Z",
+        let dirty = [
+            "2026-01-01T00:00:00Z", // partly before the range: read raw anyway
             "2026-01-01T02:00:00Z",
-            "2026-01-01T04:00:00Z",
-            "2026-01-01T06:00:00Z", // ends after the range: not usable
+            "2026-01-01T05:00:00Z",
+            "2026-01-01T06:00:00Z", // partly after the range: read raw anyway
         ]
         .map(t);
-        let c = Coverage::new(range, hours);
+        let c = Coverage::new(range, dirty);
         assert_eq!(
             c.stretches,
             vec![
-                r("2026-01-01T01:00:00Z", "2026-01-01T03:00:00Z"),
-                r("2026-01-01T04:00:00Z", "2026-01-01T05:00:00Z"),
+                r("2026-01-01T01:00:00Z", "2026-01-01T02:00:00Z"),
+                r("2026-01-01T03:00:00Z", "2026-01-01T05:00:00Z"),
             ]
         );
         assert_eq!(
             c.uncovered(),
             vec![
                 r("2026-01-01T00:30:00Z", "2026-01-01T01:00:00Z"),
-                r("2026-01-01T03:00:00Z", "2026-01-01T04:00:00Z"),
+                r("2026-01-01T02:00:00Z", "2026-01-01T03:00:00Z"),
                 r("2026-01-01T05:00:00Z", "2026-01-01T06:10:00Z"),
             ]
         );
         assert!(c.is_useful());
-        let none = Coverage::new(range, []);
-        assert!(!none.is_useful());
-        assert_eq!(none.uncovered(), vec![range]);
+        // Hours without events are not dirty: nothing dirty, one stretch.
+        let clean = Coverage::new(range, []);
+        assert_eq!(
+            clean.stretches,
+            vec![r("2026-01-01T01:00:00Z", "2026-01-01T06:00:00Z")]
+        );
+        // Dirty hours next to each other leave no empty stretch between them.
+        let adjacent = Coverage::new(
+            range,
+            ["2026-01-01T01:00:00Z", "2026-01-01T02:00:00Z"].map(t),
+        );
+        assert_eq!(
+            adjacent.stretches,
+            vec![r("2026-01-01T03:00:00Z", "2026-01-01T06:00:00Z")]
+        );
+        // A range holding no whole hour reads events only.
+        let short = Coverage::new(r("2026-01-01T00:10:00Z", "2026-01-01T00:50:00Z"), []);
+        assert!(!short.is_useful());
+        assert_eq!(
+            short.uncovered(),
+            vec![r("2026-01-01T00:10:00Z", "2026-01-01T00:50:00Z")]
+        );
+        let raw = Coverage::raw(range);
+        assert!(!raw.is_useful());
+        assert_eq!(raw.uncovered(), vec![range]);
     }
 
     #[test]
     fn coverage_of_two_ranges_leaves_the_hour_across_the_seam_raw() {
         let seam = "2026-01-01T02:30:00Z";
-        let hours = [
-            "2026-01-01T01:00:00Z",
-            "2026-01-01T02:00:00Z", // across the seam: in neither range
-            "2026-01-01T03:00:00Z",
-        ]
-        .map(t);
-        let first = Coverage::new(r("2026-01-01T00:00:00Z", seam), hours);
-        let second = Coverage::new(r(seam, "2026-01-01T05:00:00Z"), hours);
+        let dirty = ["2026-01-01T00:00:00Z", "2026-01-01T04:00:00Z"].map(t);
+        let first = Coverage::new(r("2026-01-01T00:00:00Z", seam), dirty);
+        let second = Coverage::new(r(seam, "2026-01-01T05:00:00Z"), dirty);
         let both = first.then(second);
         assert_eq!(
             both.range,
@@ -551,13 +587,12 @@ mod tests {
             ]
         );
         // On an hour boundary, stretches meeting at the seam become one.
-        let hours = ["2026-01-01T01:00:00Z", "2026-01-01T02:00:00Z"].map(t);
         let seam = "2026-01-01T02:00:00Z";
-        let joined = Coverage::new(r("2026-01-01T00:00:00Z", seam), hours)
-            .then(Coverage::new(r(seam, "2026-01-01T05:00:00Z"), hours));
+        let joined = Coverage::new(r("2026-01-01T00:00:00Z", seam), dirty)
+            .then(Coverage::new(r(seam, "2026-01-01T05:00:00Z"), dirty));
         assert_eq!(
             joined.stretches,
-            vec![r("2026-01-01T01:00:00Z", "2026-01-01T03:00:00Z")]
+            vec![r("2026-01-01T01:00:00Z", "2026-01-01T04:00:00Z")]
         );
     }
 
