@@ -270,14 +270,20 @@ struct Source<'a> {
     include_bots: bool,
     /// Read `$browser` into `bd` (else `bd` is NULL).
     breakdown: bool,
+    /// `person` is the person through merges, as raw queries count (else the
+    /// key before merges, for rows whose persons are not counted).
+    persons: bool,
 }
 
-/// `name AS (…)`: rows of (timestamp, event, person key before merges, bd,
-/// n = how many events the row stands for) — rollup rows for the covered hours,
-/// one per event for the rest of the range.
+/// `name AS (…)`: rows of (timestamp, event, person, bd, n = how many events
+/// the row stands for) — rollup rows for the rolled-up hours of the range, one
+/// per event for the rest.
 fn push_source(s: &mut Sql, name: &str, src: &Source<'_>, coverage: &Coverage) {
-    s.push(name)
-        .push(" AS (SELECT r.hour AS timestamp, r.event, r.person, ")
+    s.push(name).push(" AS (");
+    if src.persons {
+        s.push("SELECT u.timestamp, u.event, coalesce(po.person_id, u.person) AS person, u.bd, u.n FROM (");
+    }
+    s.push("SELECT r.hour AS timestamp, r.event, r.person, ")
         .push(if src.breakdown {
             "r.browser"
         } else {
@@ -292,7 +298,7 @@ fn push_source(s: &mut Sql, name: &str, src: &Source<'_>, coverage: &Coverage) {
         s.push(" AND NOT r.is_bot");
     }
     let uncovered = coverage.uncovered();
-    // A range of whole covered hours reads no events at all.
+    // A range of whole rolled-up hours reads no events at all.
     if !uncovered.is_empty() {
         s.push(" UNION ALL SELECT e.timestamp, e.event, ")
             .push(STORED_PERSON_KEY)
@@ -313,6 +319,11 @@ fn push_source(s: &mut Sql, name: &str, src: &Source<'_>, coverage: &Coverage) {
             s.push(" AND e.is_bot IS NOT TRUE");
         }
     }
+    if src.persons {
+        s.push(") u LEFT JOIN person_overrides po ON po.project_id = ")
+            .bind(SqlParam::Int(src.project_id))
+            .push(" AND po.old_person_id = u.person");
+    }
     s.push(")");
 }
 
@@ -327,16 +338,6 @@ fn push_names(s: &mut Sql, column: &str, names: Option<&[&str]>) {
         s.bind(SqlParam::Text((*name).to_owned()));
     }
     s.push(")");
-}
-
-/// `LEFT JOIN person_overrides po …` on the rows named `rows`: persons through
-/// merges, as raw queries count.
-fn push_merges(s: &mut Sql, project_id: ProjectId, rows: &str) {
-    s.push(" LEFT JOIN person_overrides po ON po.project_id = ")
-        .bind(SqlParam::Int(project_id))
-        .push(" AND po.old_person_id = ")
-        .push(rows)
-        .push(".person");
 }
 
 /// The rows of [`crate::trends::series_sql`] for a series that
@@ -355,20 +356,17 @@ pub fn series_sql(
         events: series.event.as_deref().map(|e| vec![e]),
         include_bots: q.include_bots,
         breakdown: q.breakdown.is_some(),
+        persons,
     };
     s.push("WITH ");
     push_source(&mut s, "src", &source, coverage);
     s.push(", matched AS (SELECT ");
     if persons {
-        s.push("coalesce(po.person_id, src.person) AS person, ");
+        s.push("person, ");
     }
     s.push("n, bd, ");
     bucket_start(&mut s, plan);
-    s.push(" AS bucket FROM src");
-    if persons {
-        push_merges(&mut s, q.project_id, "src");
-    }
-    s.push(")");
+    s.push(" AS bucket FROM src)");
     push_ranked_values(&mut s, q, series, true);
     s
 }
@@ -382,12 +380,11 @@ pub fn top_events_sql(q: &TopEventsQuery, coverage: &Coverage) -> Sql {
         events: None,
         include_bots: q.include_bots,
         breakdown: false,
+        persons: true,
     };
     s.push("WITH ");
     push_source(&mut s, "src", &source, coverage);
-    s.push(" SELECT src.event, sum(n)::BIGINT AS n, count(DISTINCT coalesce(po.person_id, src.person)) FROM src");
-    push_merges(&mut s, q.project_id, "src");
-    s.push(" GROUP BY src.event ORDER BY n DESC, src.event LIMIT ")
+    s.push(" SELECT event, sum(n)::BIGINT AS n, count(DISTINCT person) FROM src GROUP BY event ORDER BY n DESC, event LIMIT ")
         .bind(SqlParam::Int(q.limit as i64));
     s
 }
@@ -408,20 +405,19 @@ pub fn retention_sql(q: &RetentionQuery, coverage: &Coverage, before: &Coverage)
         events: names(&[&q.start_event, &q.return_event]),
         include_bots: q.include_bots,
         breakdown: false,
+        persons: true,
     };
     s.push("WITH ");
     push_source(&mut s, "src", &source, coverage);
     // As the raw `marked`: one row per person and period. The rows are named
     // `ev`, as event conditions expect.
-    s.push(", marked AS (SELECT person, bucket, bool_or(is_start) AS is_start, bool_or(is_return) AS is_return FROM (SELECT coalesce(po.person_id, ev.person) AS person, ");
+    s.push(", marked AS (SELECT person, bucket, bool_or(is_start) AS is_start, bool_or(is_return) AS is_return FROM (SELECT ev.person, ");
     bucket_start(&mut s, &q.plan);
     s.push(" AS bucket, ");
     q.start_event.push_condition(&mut s);
     s.push(" AS is_start, ");
     q.return_event.push_condition(&mut s);
-    s.push(" AS is_return FROM src ev");
-    push_merges(&mut s, q.project_id, "ev");
-    s.push(") GROUP BY person, bucket)");
+    s.push(" AS is_return FROM src ev) GROUP BY person, bucket)");
     if q.cohort == CohortType::FirstTime {
         let started = Source {
             events: names(&[&q.start_event]),
@@ -429,9 +425,7 @@ pub fn retention_sql(q: &RetentionQuery, coverage: &Coverage, before: &Coverage)
         };
         s.push(", ");
         push_source(&mut s, "src_before", &started, before);
-        s.push(", earlier AS (SELECT DISTINCT coalesce(po.person_id, ev.person) AS person FROM src_before ev");
-        push_merges(&mut s, q.project_id, "ev");
-        s.push(")");
+        s.push(", earlier AS (SELECT DISTINCT person FROM src_before)");
     }
     push_triangle(&mut s, q.cohort);
     s
@@ -447,13 +441,9 @@ pub fn overview_sql(q: &OverviewQuery, coverage: &Coverage) -> Sql {
         events: None,
         include_bots: q.include_bots,
         breakdown: false,
+        persons: true,
     };
-    let cards = |s: &mut Sql| {
-        push_source(s, "src", &source, coverage);
-        s.push(", cards AS (SELECT src.timestamp, src.event, coalesce(po.person_id, src.person) AS person, src.n FROM src");
-        push_merges(s, q.project_id, "src");
-        s.push(")");
-    };
+    let cards = |s: &mut Sql| push_source(s, "cards", &source, coverage);
     crate::sql::overview_with(q, Some(&cards))
 }
 
@@ -464,11 +454,9 @@ pub fn stickiness_sql(q: &ActivityQuery, coverage: &Coverage) -> Sql {
     let mut s = Sql::default();
     s.push("WITH ");
     push_source(&mut s, "src", &activity_source(q), coverage);
-    s.push(" SELECT active, count(*) FROM (SELECT coalesce(po.person_id, ev.person) AS person, ");
+    s.push(" SELECT active, count(*) FROM (SELECT ev.person, ");
     push_active_intervals(&mut s, &q.plan);
-    s.push(" FROM src ev");
-    push_merges(&mut s, q.project_id, "ev");
-    s.push(" GROUP BY 1) GROUP BY active");
+    s.push(" FROM src ev GROUP BY 1) GROUP BY active");
     s
 }
 
@@ -482,19 +470,13 @@ pub fn lifecycle_sql(q: &ActivityQuery, coverage: &Coverage, before: &Coverage) 
     let mut s = Sql::default();
     s.push("WITH ");
     push_source(&mut s, "src", &source, coverage);
-    s.push(
-        ", active AS (SELECT DISTINCT coalesce(po.person_id, ev.person) AS person, date_trunc('",
-    )
-    .push(plan.interval.sql_unit())
-    .push("', ");
+    s.push(", active AS (SELECT DISTINCT ev.person, date_trunc('")
+        .push(plan.interval.sql_unit())
+        .push("', ");
     local_time(&mut s, plan);
-    s.push(") AS bucket FROM src ev");
-    push_merges(&mut s, q.project_id, "ev");
-    s.push("), ");
+    s.push(") AS bucket FROM src ev), ");
     push_source(&mut s, "src_before", &source, before);
-    s.push(", earlier AS (SELECT DISTINCT coalesce(po.person_id, ev.person) AS person FROM src_before ev");
-    push_merges(&mut s, q.project_id, "ev");
-    s.push(")");
+    s.push(", earlier AS (SELECT DISTINCT person FROM src_before)");
     push_statuses(&mut s, plan.interval);
     s
 }
@@ -506,6 +488,7 @@ fn activity_source(q: &ActivityQuery) -> Source<'_> {
         events: q.event.event.as_deref().map(|e| vec![e]),
         include_bots: q.include_bots,
         breakdown: false,
+        persons: true,
     }
 }
 
