@@ -113,17 +113,30 @@ fn retention_sql(db: &DuckDb, q: &RetentionQuery) -> Result<Sql, StoreError> {
     Ok(retention::retention_sql(q))
 }
 
-/// The SQL of the overview: its event cards over rollups when it has no filters
-/// and its two ranges have rolled-up hours, else all over events.
+/// The SQL of the overview: without filters, its event cards over rollups when
+/// its two ranges have rolled-up hours, and (without bots) its session cards
+/// over `rollup_sessions` when the hours its sessions span mostly are; the rest
+/// over events.
 fn overview_sql(db: &DuckDb, q: &OverviewQuery) -> Result<Sql, StoreError> {
-    if q.filters.is_empty() {
-        let previous = read_coverage(db, q.project_id, q.range.previous())?;
-        let coverage = previous.then(read_coverage(db, q.project_id, q.range)?);
-        if coverage.is_useful() {
-            return Ok(rollup::overview_sql(q, &coverage));
-        }
+    if !q.filters.is_empty() {
+        return Ok(sql::overview(q));
     }
-    Ok(sql::overview(q))
+    let previous = read_coverage(db, q.project_id, q.range.previous())?;
+    let cards = previous.then(read_coverage(db, q.project_id, q.range)?);
+    let sessions = if rollup::overview_sessions_read_rollup(q) {
+        Some(read_coverage(
+            db,
+            q.project_id,
+            rollup::overview_sessions_range(q),
+        )?)
+    } else {
+        None
+    };
+    Ok(rollup::overview_sql(
+        q,
+        Some(&cards).filter(|c| c.is_useful()),
+        sessions.as_ref().filter(|c| c.is_useful()),
+    ))
 }
 
 /// The SQL of a stickiness query: over rollups where it qualifies and its range

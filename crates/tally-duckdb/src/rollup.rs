@@ -9,6 +9,11 @@
 //! a bounded number of hours per transaction (inserts wait for it, then go on).
 //! The writer keeps the same list in memory, so it knows which hours to add.
 //!
+//! The same pass rewrites the `rollup_sessions` row of every session (by
+//! `$session_id`) with an event in the hours it recomputes, from all that
+//! session's events: so a session's row is exact unless one of its events lies
+//! in a dirty hour, which readers check (`tally_query::rollup`).
+//!
 //! The rows hold a person key made with DuckDB's `hash`; if a new DuckDB build
 //! hashed differently, rollup keys would no longer match the raw events' keys, so
 //! a fingerprint of the hash is kept and every rollup is rebuilt when it changes.
@@ -19,7 +24,7 @@ use chrono::{DateTime, Duration, Utc};
 use duckdb::Connection;
 use std::collections::BTreeSet;
 use tally_core::{Event, ProjectId, StoreError};
-use tally_query::rollup::{hour_of, rollup_rows_sql};
+use tally_query::rollup::{delete_session_rows_sql, hour_of, rollup_rows_sql, session_rows_sql};
 use tally_query::sql::Sql;
 use tally_query::TimeRange;
 
@@ -166,6 +171,11 @@ impl Rollups {
             let mut insert = rollup_rows_sql(project, &stretches);
             insert.text.insert_str(0, "INSERT INTO rollup_hourly ");
             execute(&tx, &insert)?;
+            // Every session with an event in these hours, over all its events.
+            execute(&tx, &delete_session_rows_sql(project, &stretches))?;
+            let mut sessions = session_rows_sql(project, &stretches);
+            sessions.text.insert_str(0, "INSERT INTO rollup_sessions ");
+            execute(&tx, &sessions)?;
             // Every hour of a stretch is due, so the stretch is what is taken off.
             for stretch in &stretches {
                 tx.execute(

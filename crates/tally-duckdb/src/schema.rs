@@ -139,6 +139,25 @@ const MIGRATIONS: &[Migration] = &[
             EXCEPT SELECT project_id, hour FROM rollup_hours;
         DROP TABLE rollup_hours;",
     },
+    Migration {
+        version: 7,
+        name: "session rollups",
+        // One row per session with a `$session_id`: its facts over its non-bot
+        // events, kept by compaction with the hourly rows (`rollup.rs`). Every
+        // hour with events is listed dirty, so the first compaction after the
+        // upgrade writes the rows of every session.
+        sql: "CREATE TABLE rollup_sessions (
+            project_id BIGINT NOT NULL,
+            session_id VARCHAR NOT NULL,
+            started TIMESTAMP NOT NULL,
+            ended TIMESTAMP NOT NULL,
+            pageviews BIGINT NOT NULL,
+            other BIGINT NOT NULL
+        );
+        DELETE FROM rollup_dirty;
+        INSERT INTO rollup_dirty
+            SELECT DISTINCT project_id, date_trunc('hour', timestamp) FROM events;",
+    },
 ];
 
 /// Applies every migration newer than the database's version.

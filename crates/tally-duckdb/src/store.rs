@@ -229,6 +229,7 @@ impl DuckDb {
             "person_overrides",
             "rollup_hourly",
             "rollup_dirty",
+            "rollup_sessions",
         ] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE project_id = ?"),

@@ -106,6 +106,14 @@ mod rollups {
                 if let Some(b) = browsers[next(4) as usize] {
                     e.properties.insert("$browser".into(), json!(b));
                 }
+                // Two in three events carry a `$session_id`: 90-minute blocks
+                // (sessions across hours), and for u7 two-day blocks (sessions
+                // longer than the overview's lookback, across range ends).
+                e.session_id = match (next(3), n) {
+                    (0, _) => None,
+                    (_, 7) => Some(format!("{who}-{}", minutes / 2880)),
+                    _ => Some(format!("{who}-{}", minutes / 90)),
+                };
                 e
             })
             .collect();
@@ -310,6 +318,61 @@ mod rollups {
             skewed.last() != raw.last(),
             "the overview's event cards read rollups"
         );
+        // Without bots, its session cards read `rollup_sessions`; with bots, events.
+        on_writer(&db, "UPDATE rollup_sessions SET pageviews = pageviews + 1");
+        let skewed = dashboard_answers(&db, 1).await;
+        let bounces = |a: &serde_json::Value| a["current"]["bounce_rate"].clone();
+        let n = raw.len();
+        assert_ne!(bounces(&skewed[n - 2]), bounces(&raw[n - 2]));
+        assert_eq!(bounces(&skewed[n - 1]), bounces(&raw[n - 1]));
+    }
+
+    /// An event stored late in a session whose row is already written counts
+    /// in the session cards at once, and the same after compaction.
+    #[tokio::test]
+    async fn a_late_event_in_a_rolled_up_session_counts_at_once() {
+        let (db, _dir) = fresh();
+        db.insert_batch(dataset().into()).await.unwrap();
+        db.compact_rollups(None).unwrap();
+        let overview = async || {
+            let q = tally_query::OverviewQuery {
+                project_id: 1,
+                range: tally_query::TimeRange {
+                    from: conformance_at("2026-03-28T00:00:00Z"),
+                    to: conformance_at("2026-04-03T00:00:00Z"),
+                },
+                include_bots: false,
+                filters: Default::default(),
+            };
+            db.overview(q).await.unwrap().current
+        };
+        let before = overview().await;
+        // A session of 30 March gets a pageview 10 hours after it began: it
+        // now lasts ~10 hours, so the mean length grows.
+        let (sid, started): (String, i64) = db
+            .read(|c| {
+                c.query_row(
+                    "SELECT session_id, epoch_us(started) FROM rollup_sessions WHERE project_id = 1 \
+                     AND started >= TIMESTAMP '2026-03-30 00:00:00' ORDER BY started LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(crate::store::internal)
+            })
+            .unwrap();
+        let at = DateTime::from_timestamp_micros(started).unwrap() + Duration::hours(10);
+        let who = sid.split('-').next().unwrap();
+        let mut late = event(1, "$pageview", who, &at.to_rfc3339());
+        late.session_id = Some(sid);
+        db.insert_batch(vec![late].into()).await.unwrap();
+        let after = overview().await;
+        assert_eq!(after.sessions, before.sessions);
+        assert!(
+            after.avg_session_secs.unwrap() > before.avg_session_secs.unwrap(),
+            "{after:?} vs {before:?}"
+        );
+        db.compact_rollups(None).unwrap();
+        assert_eq!(overview().await, after);
     }
 
     /// A store holding the dataset (person 2 merged into person 1) and
@@ -555,32 +618,33 @@ mod rollups {
         );
     }
 
-    /// A store from before `rollup_dirty` (which listed rolled-up hours in
-    /// `rollup_hours`) opens with every other hour holding events dirty.
+    /// A store from before `rollup_sessions` opens with every hour holding
+    /// events dirty, and its first compaction writes every session's row.
     #[tokio::test]
-    async fn upgrading_lists_the_hours_not_rolled_up_as_dirty() {
+    async fn upgrading_rolls_every_hour_up_again_with_its_sessions() {
         let dir = tempfile::tempdir().unwrap();
         let with_events;
         {
             let db = open(&dir);
             db.insert_batch(dataset().into()).await.unwrap();
+            db.compact_rollups(None).unwrap();
             with_events = count(&db, HOURS_WITH_EVENTS);
-            // Back to schema 5, with the first 100 hours of events rolled up.
+            // Back to schema 6.
             on_writer(
                 &db,
-                "DROP TABLE rollup_dirty; DELETE FROM tally_migrations WHERE version = 6;
-                 CREATE TABLE rollup_hours (project_id BIGINT NOT NULL, hour TIMESTAMP NOT NULL,
-                     PRIMARY KEY (project_id, hour));
-                 INSERT INTO rollup_hours SELECT DISTINCT project_id, date_trunc('hour', timestamp)
-                     FROM events ORDER BY ALL LIMIT 100;",
+                "DROP TABLE rollup_sessions; DELETE FROM tally_migrations WHERE version = 7;",
             );
         }
         let db = open(&dir);
+        assert_eq!(count(&db, "SELECT count(*) FROM rollup_dirty"), with_events);
+        assert_eq!(db.compact_rollups(None).unwrap() as i64, with_events);
         assert_eq!(
-            count(&db, "SELECT count(*) FROM rollup_dirty"),
-            with_events - 100
+            count(&db, "SELECT count(*) FROM rollup_sessions"),
+            count(
+                &db,
+                "SELECT count(DISTINCT (project_id, session_id)) FROM events WHERE NOT is_bot AND session_id IS NOT NULL"
+            )
         );
-        assert_eq!(db.compact_rollups(None).unwrap() as i64, with_events - 100);
     }
 
     #[tokio::test]

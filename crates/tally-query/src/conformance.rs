@@ -52,6 +52,7 @@ macro_rules! conformance_suite {
             timeseries_zero_fills_in_the_requested_zone,
             top_events_and_overview_count_per_project_and_range,
             overview_counts_pageviews_sessions_bounces_and_lengths,
+            overview_counts_sessions_by_session_id,
             trends_answer_series_math_breakdowns_filters_compare_and_cumulative,
             top_tables_count_visitors_pageviews_and_events,
             entry_and_exit_pages_are_per_session,
@@ -708,6 +709,81 @@ pub async fn overview_counts_pageviews_sessions_bounces_and_lengths(db: &impl Ba
             bounce_rate: Some(0.5),
             // (0 + 900) / 2
             avg_session_secs: Some(450.0),
+        }
+    );
+}
+
+/// The same cards for sessions an SDK names (`$session_id`): a session is its
+/// events inside the two ranges and the lookback before them, so one going on
+/// past the range's end counts what happened before it, and one begun more
+/// than the lookback (24 h) before the previous range starts where the
+/// lookback does.
+pub async fn overview_counts_sessions_by_session_id(db: &impl Backend) {
+    let with_id = |name: &str, who: &str, at: &str, sid: &str| {
+        let mut e = event(1, name, who, at);
+        e.session_id = Some(sid.into());
+        e
+    };
+    let mut events = vec![
+        // Current range (Nov 2): u1 10 minutes, u2 a bounce, u3 not (a click),
+        // u4 a server event only.
+        with_id("$pageview", "u1", "2026-11-02T10:00:00Z", "s1"),
+        with_id("$pageview", "u1", "2026-11-02T10:04:00Z", "s1"),
+        with_id("$pageview", "u1", "2026-11-02T10:10:00Z", "s1"),
+        with_id("$pageview", "u2", "2026-11-02T11:00:00Z", "s2"),
+        with_id("$pageview", "u3", "2026-11-02T12:00:00Z", "s3"),
+        with_id("click", "u3", "2026-11-02T12:02:00Z", "s3"),
+        with_id("invoice_paid", "u4", "2026-11-02T13:00:00Z", "s4"),
+        // u8 goes on after the range: inside it, one pageview (a bounce, 0 s).
+        with_id("$pageview", "u8", "2026-11-02T23:50:00Z", "s8"),
+        with_id("$pageview", "u8", "2026-11-03T00:10:00Z", "s8"),
+        // Previous range (Nov 1): u5 across midnight (900 s), u6 a bounce.
+        with_id("$pageview", "u5", "2026-11-01T23:50:00Z", "s5"),
+        with_id("$pageview", "u5", "2026-11-02T00:05:00Z", "s5"),
+        with_id("$pageview", "u6", "2026-11-01T09:00:00Z", "s6"),
+        // u9 began 26 hours before the previous range: from the lookback's
+        // start (Oct 31 00:00) it is one pageview on Nov 1.
+        with_id("$pageview", "u9", "2026-10-30T22:00:00Z", "s9"),
+        with_id("$pageview", "u9", "2026-11-01T10:00:00Z", "s9"),
+    ];
+    // A bot's event in u2's session changes nothing.
+    let mut bot = with_id("$pageview", "u2", "2026-11-02T11:01:00Z", "s2");
+    bot.is_bot = true;
+    events.push(bot);
+    db.insert_batch(events.into()).await.unwrap();
+    let o = db
+        .overview(OverviewQuery {
+            project_id: 1,
+            range: range("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"),
+            include_bots: false,
+            filters: Default::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        o.current,
+        OverviewStats {
+            events: 9,
+            unique_users: 6,
+            pageviews: 7,
+            sessions: 5,
+            // u2 and u8 among u1, u2, u3, u8.
+            bounce_rate: Some(0.5),
+            // (600 + 0 + 120 + 0 + 0) / 5
+            avg_session_secs: Some(144.0),
+        }
+    );
+    assert_eq!(
+        o.previous,
+        OverviewStats {
+            events: 3,
+            unique_users: 3,
+            pageviews: 3,
+            sessions: 3,
+            // u6 and u9; u5 had two pageviews.
+            bounce_rate: Some(2.0 / 3.0),
+            // (900 + 0 + 0) / 3
+            avg_session_secs: Some(300.0),
         }
     );
 }

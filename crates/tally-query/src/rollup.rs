@@ -20,9 +20,13 @@ use crate::buckets::BucketPlan;
 use crate::filters::{pointer, PropertySource};
 use crate::retention::{push_triangle, CohortType, RetentionQuery};
 use crate::scope::EventMatch;
-use crate::sql::{bucket_start, local_time, Sql, SqlParam, STORED_PERSON_KEY};
+use crate::sql::{
+    bucket_start, local_time, push_sessionized, Sql, SqlParam, SESSION_FACTS, STORED_PERSON_KEY,
+};
 use crate::trends::{push_ranked_values, SeriesRequest, TrendMath, TrendsQuery};
-use crate::types::{Interval, OverviewQuery, TimeRange, TopEventsQuery};
+use crate::types::{
+    Interval, OverviewQuery, TimeRange, TopEventsQuery, DEFAULT_INACTIVITY, SESSION_LOOKBACK,
+};
 use chrono::{DateTime, Duration, Utc};
 use tally_core::ProjectId;
 
@@ -432,10 +436,16 @@ pub fn retention_sql(q: &RetentionQuery, coverage: &Coverage, before: &Coverage)
 }
 
 /// The overview ([`crate::sql::overview`]) with its event cards read from
-/// rollups where `coverage` (of the previous and current ranges, built with
-/// [`Coverage::then`]) allows, from events elsewhere; sessions from events.
-/// For an overview without filters.
-pub fn overview_sql(q: &OverviewQuery, coverage: &Coverage) -> Sql {
+/// rollups where `cards` (the coverage of the previous and current ranges,
+/// built with [`Coverage::then`]) allows, and its session cards from
+/// `rollup_sessions` with `sessions` (the coverage of
+/// [`overview_sessions_range`]); each from events when not given. For an
+/// overview without filters (and, for sessions, without bots).
+pub fn overview_sql(
+    q: &OverviewQuery,
+    cards: Option<&Coverage>,
+    sessions: Option<&Coverage>,
+) -> Sql {
     let source = Source {
         project_id: q.project_id,
         events: None,
@@ -443,8 +453,119 @@ pub fn overview_sql(q: &OverviewQuery, coverage: &Coverage) -> Sql {
         breakdown: false,
         persons: true,
     };
-    let cards = |s: &mut Sql| push_source(s, "cards", &source, coverage);
-    crate::sql::overview_with(q, Some(&cards))
+    let cards = cards.map(|coverage| move |s: &mut Sql| push_source(s, "cards", &source, coverage));
+    let sessions =
+        sessions.map(|coverage| move |s: &mut Sql| push_overview_sessions(s, q, coverage));
+    crate::sql::overview_with(
+        q,
+        cards.as_ref().map(|f| f as &dyn Fn(&mut Sql)),
+        sessions.as_ref().map(|f| f as &dyn Fn(&mut Sql)),
+    )
+}
+
+/// Whether the overview's session cards can read `rollup_sessions`: no
+/// dashboard filters, bots left out (the rows count non-bot events only).
+pub fn overview_sessions_read_rollup(q: &OverviewQuery) -> bool {
+    q.filters.is_empty() && !q.include_bots
+}
+
+/// The events the overview's raw session grouping reads: its two ranges and
+/// the lookback before them (sessions under way keep their start).
+pub fn overview_sessions_range(q: &OverviewQuery) -> TimeRange {
+    TimeRange {
+        from: q.range.previous().from - SESSION_LOOKBACK,
+        to: q.range.to,
+    }
+}
+
+/// `…, sessions AS (…)` for [`crate::sql::overview_with`]: the facts of the
+/// sessions the raw grouping finds in `coverage.range`, the sessions with a
+/// `$session_id` from `rollup_sessions` and the rest from the events.
+///
+/// A row of `rollup_sessions` holds a session's facts over all its stored
+/// non-bot events, exact unless one of them lies in a dirty hour. So a row
+/// is taken as the raw grouping would compute it unless the session has an
+/// event in a part of the range not rolled up (`touched`: dirty hours, ragged
+/// ends), or its row reaches past either end of the range (the raw grouping
+/// sees only the events inside it). Those sessions (`redo`) are grouped from
+/// their events, read from the earliest instant one of them can have there
+/// (`redo_from`: a bound DuckDB prunes the scan with). Sessions without an id
+/// are cut from the events as always.
+fn push_overview_sessions(s: &mut Sql, q: &OverviewQuery, coverage: &Coverage) {
+    let range = coverage.range;
+    let project = SqlParam::Int(q.project_id);
+    s.push("touched AS (SELECT e.session_id, min(e.timestamp) AS first FROM events e WHERE e.project_id = ")
+        .bind(project.clone())
+        .push(" AND ");
+    push_within(s, "e.timestamp", &coverage.uncovered());
+    s.push(" AND e.is_bot IS NOT TRUE AND e.session_id IS NOT NULL GROUP BY e.session_id), ")
+        .push("kept AS (SELECT * FROM rollup_sessions WHERE project_id = ")
+        .bind(project.clone())
+        .push(" AND started < ")
+        .bind(SqlParam::Time(range.to))
+        .push(" AND ended >= ")
+        .bind(SqlParam::Time(range.from))
+        .push("), redo AS (SELECT session_id FROM touched UNION SELECT session_id FROM kept WHERE ended >= ")
+        .bind(SqlParam::Time(range.to))
+        .push(" OR started < ")
+        .bind(SqlParam::Time(range.from))
+        .push("), redo_from AS (SELECT greatest(")
+        .bind(SqlParam::Time(range.from))
+        .push(", coalesce(least((SELECT min(started) FROM kept WHERE session_id IN (SELECT session_id FROM redo)), (SELECT min(first) FROM touched)), ")
+        .bind(SqlParam::Time(range.to))
+        .push(")) AS t), sessions AS (SELECT started, epoch_us(ended) - epoch_us(started) AS length, pageviews, other FROM kept WHERE session_id NOT IN (SELECT session_id FROM redo) UNION ALL SELECT min(timestamp) AS started, ")
+        .push(SESSION_FACTS)
+        .push(" FROM events WHERE project_id = ")
+        .bind(project.clone())
+        .push(" AND timestamp >= (SELECT t FROM redo_from) AND timestamp < ")
+        .bind(SqlParam::Time(range.to))
+        .push(" AND is_bot IS NOT TRUE AND session_id IN (SELECT session_id FROM redo) GROUP BY session_id UNION ALL SELECT min(timestamp) AS started, ")
+        .push(SESSION_FACTS)
+        .push(" FROM ");
+    push_sessionized(
+        s,
+        q.project_id,
+        TimeRange {
+            from: q.range.previous().from,
+            to: q.range.to,
+        },
+        DEFAULT_INACTIVITY,
+        false,
+    );
+    s.push(" sx WHERE session_id IS NULL GROUP BY session_key)");
+}
+
+/// The facts of a project's sessions (by `$session_id`) with an event in
+/// `hours`, each over all its stored non-bot events, in the column order of
+/// `rollup_sessions` (none for a session of bot events only).
+pub fn session_rows_sql(project_id: ProjectId, hours: &[TimeRange]) -> Sql {
+    let mut s = Sql::default();
+    s.push("SELECT project_id, session_id, min(timestamp), max(timestamp), count(*) FILTER (WHERE event = '$pageview'), count(*) FILTER (WHERE event NOT IN ('$pageview', '$pageleave')) FROM events WHERE project_id = ")
+        .bind(SqlParam::Int(project_id))
+        .push(" AND is_bot IS NOT TRUE AND session_id IN ");
+    push_sessions_in(&mut s, project_id, hours);
+    s.push(" GROUP BY project_id, session_id");
+    s
+}
+
+/// Deletes the `rollup_sessions` rows of a project's sessions with an event in
+/// `hours`, before [`session_rows_sql`] writes them again.
+pub fn delete_session_rows_sql(project_id: ProjectId, hours: &[TimeRange]) -> Sql {
+    let mut s = Sql::default();
+    s.push("DELETE FROM rollup_sessions WHERE project_id = ")
+        .bind(SqlParam::Int(project_id))
+        .push(" AND session_id IN ");
+    push_sessions_in(&mut s, project_id, hours);
+    s
+}
+
+/// `(SELECT session_id …)`: the session ids of a project's events in `hours`.
+fn push_sessions_in(s: &mut Sql, project_id: ProjectId, hours: &[TimeRange]) {
+    s.push("(SELECT session_id FROM events e WHERE e.project_id = ")
+        .bind(SqlParam::Int(project_id))
+        .push(" AND e.session_id IS NOT NULL AND ");
+    push_within(s, "e.timestamp", hours);
+    s.push(")");
 }
 
 /// The rows of [`crate::activity::stickiness_sql`] for a query that

@@ -505,15 +505,22 @@ fn bots(s: &mut Sql, include: bool) {
 /// as `/sessions` cuts them and belong to the range they start in; a bounce is
 /// a session of exactly one pageview and nothing else.
 pub fn overview(q: &OverviewQuery) -> Sql {
-    overview_with(q, None)
+    overview_with(q, None, None)
 }
 
 /// [`overview`], with the event cards (events, persons, pageviews) read from
 /// `cards` when `src` is given: it pushes CTEs ending with `cards AS (…)`, rows
 /// of (timestamp, event, person through merges, n = events the row stands for)
 /// of exactly the previous and current ranges, each row inside one of them.
-/// Sessions are read from the events either way.
-pub(crate) fn overview_with(q: &OverviewQuery, src: Option<&dyn Fn(&mut Sql)>) -> Sql {
+/// Likewise the session cards from `sessions` when given: CTEs ending with
+/// `sessions AS (…)`, rows of (started, length µs, pageviews, other events) of
+/// every session the raw grouping below would find, for an overview without
+/// filters.
+pub(crate) fn overview_with(
+    q: &OverviewQuery,
+    src: Option<&dyn Fn(&mut Sql)>,
+    sessions: Option<&dyn Fn(&mut Sql)>,
+) -> Sql {
     let prev = q.range.previous();
     let (from, before) = (SqlParam::Time(q.range.from), SqlParam::Time(prev.from));
     let mut s = Sql::default();
@@ -522,36 +529,25 @@ pub(crate) fn overview_with(q: &OverviewQuery, src: Option<&dyn Fn(&mut Sql)>) -
         src(&mut s);
         s.push(", ");
     }
-    s.push("ev AS ");
-    if q.filters.needs_sessions() {
-        push_events_with_sessions(
-            &mut s,
-            q.project_id,
-            Some(prev.from),
-            q.range.to,
-            q.include_bots,
-        );
+    if let Some(sessions) = sessions {
+        sessions(&mut s);
+        if src.is_none() {
+            s.push(", ev AS ");
+            push_sessionized(
+                &mut s,
+                q.project_id,
+                crate::types::TimeRange {
+                    from: prev.from,
+                    to: q.range.to,
+                },
+                crate::types::DEFAULT_INACTIVITY,
+                q.include_bots,
+            );
+        }
     } else {
-        push_sessionized(
-            &mut s,
-            q.project_id,
-            crate::types::TimeRange {
-                from: prev.from,
-                to: q.range.to,
-            },
-            crate::types::DEFAULT_INACTIVITY,
-            q.include_bots,
-        );
+        push_raw_sessions(&mut s, q);
     }
-    s.push(
-        ", sessions AS (SELECT min(timestamp) AS started, \
-         epoch_us(max(timestamp)) - epoch_us(min(timestamp)) AS length, \
-         count(*) FILTER (WHERE event = '$pageview') AS pageviews, \
-         count(*) FILTER (WHERE event NOT IN ('$pageview', '$pageleave')) AS other \
-         FROM ev WHERE TRUE",
-    );
-    q.filters.push_sql(&mut s);
-    s.push(" GROUP BY session_key) SELECT * FROM ");
+    s.push(" SELECT * FROM ");
     for (i, current) in [true, false].into_iter().enumerate() {
         if i > 0 {
             s.push(", ");
@@ -602,6 +598,40 @@ pub(crate) fn overview_with(q: &OverviewQuery, src: Option<&dyn Fn(&mut Sql)>) -
             .push(if current { "c" } else { "p" });
     }
     s
+}
+
+/// The facts of a session, over rows with `timestamp` and `event` (the
+/// columns of `sessions` in [`overview_with`] after `started`).
+pub(crate) const SESSION_FACTS: &str =
+    "epoch_us(max(timestamp)) - epoch_us(min(timestamp)) AS length, \
+     count(*) FILTER (WHERE event = '$pageview') AS pageviews, \
+     count(*) FILTER (WHERE event NOT IN ('$pageview', '$pageleave')) AS other";
+
+/// `ev AS (…), sessions AS (…)`: the overview's events cut into sessions, and
+/// their facts, all from the events.
+fn push_raw_sessions(s: &mut Sql, q: &OverviewQuery) {
+    let prev = q.range.previous();
+    s.push("ev AS ");
+    let range = crate::types::TimeRange {
+        from: prev.from,
+        to: q.range.to,
+    };
+    if q.filters.needs_sessions() {
+        push_events_with_sessions(s, q.project_id, Some(range.from), range.to, q.include_bots);
+    } else {
+        push_sessionized(
+            s,
+            q.project_id,
+            range,
+            crate::types::DEFAULT_INACTIVITY,
+            q.include_bots,
+        );
+    }
+    s.push(", sessions AS (SELECT min(timestamp) AS started, ")
+        .push(SESSION_FACTS)
+        .push(" FROM ev WHERE TRUE");
+    q.filters.push_sql(s);
+    s.push(" GROUP BY session_key)");
 }
 
 #[cfg(test)]
