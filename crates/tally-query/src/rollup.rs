@@ -489,8 +489,11 @@ pub fn overview_sessions_range(q: &OverviewQuery) -> TimeRange {
 /// ends), or its row reaches past either end of the range (the raw grouping
 /// sees only the events inside it). Those sessions (`redo`) are grouped from
 /// their events, read from the earliest instant one of them can have there
-/// (`redo_from`: a bound DuckDB prunes the scan with). Sessions without an id
-/// are cut from the events as always.
+/// (`redo_from`: the earliest start of their rows and of their events in
+/// `touched`, a bound DuckDB prunes the scan with). So the row of a redone
+/// session starts at or after `redo_from`, or before the range (not read), and
+/// only rows from `redo_from` on are checked against `redo`. Sessions without
+/// an id are cut from the events as always.
 fn push_overview_sessions(s: &mut Sql, q: &OverviewQuery, coverage: &Coverage) {
     let range = coverage.range;
     let project = SqlParam::Int(q.project_id);
@@ -499,7 +502,9 @@ fn push_overview_sessions(s: &mut Sql, q: &OverviewQuery, coverage: &Coverage) {
         .push(" AND ");
     push_within(s, "e.timestamp", &coverage.uncovered());
     s.push(" AND e.is_bot IS NOT TRUE AND e.session_id IS NOT NULL GROUP BY e.session_id), ")
-        .push("kept AS (SELECT * FROM rollup_sessions WHERE project_id = ")
+        // Not materialized: read once per use with only the columns it needs
+        // (materialized, it copied every session id: 83 against 24 ms).
+        .push("kept AS NOT MATERIALIZED (SELECT * FROM rollup_sessions WHERE project_id = ")
         .bind(project.clone())
         .push(" AND started < ")
         .bind(SqlParam::Time(range.to))
@@ -513,7 +518,12 @@ fn push_overview_sessions(s: &mut Sql, q: &OverviewQuery, coverage: &Coverage) {
         .bind(SqlParam::Time(range.from))
         .push(", coalesce(least((SELECT min(started) FROM kept WHERE session_id IN (SELECT session_id FROM redo)), (SELECT min(first) FROM touched)), ")
         .bind(SqlParam::Time(range.to))
-        .push(")) AS t), sessions AS (SELECT started, epoch_us(ended) - epoch_us(started) AS length, pageviews, other FROM kept WHERE session_id NOT IN (SELECT session_id FROM redo) UNION ALL SELECT min(timestamp) AS started, ")
+        .push(")) AS t), ")
+        // Rows starting before `redo_from` are of sessions not redone: only
+        // the later ones are checked against `redo` (a session id each).
+        .push("sessions AS (SELECT started, epoch_us(ended) - epoch_us(started) AS length, pageviews, other FROM kept WHERE started >= ")
+        .bind(SqlParam::Time(range.from))
+        .push(" AND started < (SELECT t FROM redo_from) UNION ALL SELECT started, epoch_us(ended) - epoch_us(started), pageviews, other FROM kept WHERE started >= (SELECT t FROM redo_from) AND session_id NOT IN (SELECT session_id FROM redo) UNION ALL SELECT min(timestamp) AS started, ")
         .push(SESSION_FACTS)
         .push(" FROM events WHERE project_id = ")
         .bind(project.clone())

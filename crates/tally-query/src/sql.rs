@@ -568,34 +568,27 @@ pub(crate) fn overview_with(
             s.push(")");
         };
         // The event cards: over `cards` (rows standing for `n` events) when
-        // given, else over the events themselves.
+        // given, else over the events themselves. Each range's rows picked by
+        // WHERE, not FILTER: a distinct count under FILTER aggregated every
+        // row of both ranges (85 against 35 ms on 10M events, BENCHMARKS.md).
         let (rows, events) = match src {
             Some(_) => ("cards", "sum(n)"),
             None => ("ev", "count(*)"),
         };
         s.push("(SELECT coalesce(")
             .push(events)
-            .push(" FILTER (WHERE ");
-        in_range(&mut s, "timestamp");
-        s.push("), 0)::BIGINT, count(DISTINCT person) FILTER (WHERE ");
-        in_range(&mut s, "timestamp");
-        s.push("), coalesce(")
+            .push(", 0)::BIGINT, count(DISTINCT person), coalesce(")
             .push(events)
-            .push(" FILTER (WHERE event = '$pageview' AND ");
+            .push(" FILTER (WHERE event = '$pageview'), 0)::BIGINT FROM ")
+            .push(rows)
+            .push(" WHERE ");
         in_range(&mut s, "timestamp");
-        s.push("), 0)::BIGINT FROM ").push(rows).push(" WHERE TRUE");
         q.filters.push_sql(&mut s);
         s.push(") e").push(if current { "c" } else { "p" });
-        s.push(", (SELECT count(*) FILTER (WHERE ");
+        s.push(", (SELECT count(*), count(*) FILTER (WHERE pageviews > 0), \
+                count(*) FILTER (WHERE pageviews = 1 AND other = 0), avg(length) FROM sessions WHERE ");
         in_range(&mut s, "started");
-        s.push("), count(*) FILTER (WHERE pageviews > 0 AND ");
-        in_range(&mut s, "started");
-        s.push("), count(*) FILTER (WHERE pageviews = 1 AND other = 0 AND ");
-        in_range(&mut s, "started");
-        s.push("), avg(length) FILTER (WHERE ");
-        in_range(&mut s, "started");
-        s.push(") FROM sessions) s")
-            .push(if current { "c" } else { "p" });
+        s.push(") s").push(if current { "c" } else { "p" });
     }
     s
 }
