@@ -139,6 +139,19 @@ fn overview_sql(db: &DuckDb, q: &OverviewQuery) -> Result<Sql, StoreError> {
     ))
 }
 
+/// The SQL of the sessions list: without bots, its sessions with a
+/// `$session_id` from `rollup_sessions` when the hours they span mostly are
+/// rolled up; the rest from events.
+fn sessions_sql(db: &DuckDb, q: &SessionsQuery) -> Result<Sql, StoreError> {
+    if rollup::sessions_read_rollup(q) {
+        let coverage = read_coverage(db, q.project_id, rollup::sessions_range(q))?;
+        if coverage.is_useful() {
+            return Ok(rollup::sessions_sql(q, &coverage));
+        }
+    }
+    Ok(sql::sessions(q))
+}
+
 /// The SQL of a stickiness query: over rollups where it qualifies and its range
 /// has rolled-up hours, else over events.
 fn stickiness_sql(db: &DuckDb, q: &ActivityQuery) -> Result<Sql, StoreError> {
@@ -241,7 +254,7 @@ impl QueryEngine for DuckDb {
 
     async fn sessions(&self, q: SessionsQuery) -> Result<SessionsPage, StoreError> {
         self.blocking(move |db| {
-            let sql = sql::sessions(&q);
+            let sql = sessions_sql(&db, &q)?;
             let results = db.read(|c| {
                 run(c, &sql, |r| {
                     let start = time(r.get(3)?);

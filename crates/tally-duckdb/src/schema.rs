@@ -158,6 +158,37 @@ const MIGRATIONS: &[Migration] = &[
         INSERT INTO rollup_dirty
             SELECT DISTINCT project_id, date_trunc('hour', timestamp) FROM events;",
     },
+    Migration {
+        version: 8,
+        name: "session rollups for the sessions list",
+        // Every fact the sessions list shows (`tally_query::sql::SESSION_LIST_FACTS`,
+        // in that order); rebuilt by the next compaction, as in version 7.
+        sql: "DROP TABLE rollup_sessions;
+        CREATE TABLE rollup_sessions (
+            project_id BIGINT NOT NULL,
+            session_id VARCHAR NOT NULL,
+            distinct_id VARCHAR NOT NULL,
+            person BIGINT NOT NULL,
+            started TIMESTAMP NOT NULL,
+            ended TIMESTAMP NOT NULL,
+            n BIGINT NOT NULL,
+            pageviews BIGINT NOT NULL,
+            other BIGINT NOT NULL,
+            entry_path VARCHAR,
+            exit_path VARCHAR,
+            referrer VARCHAR,
+            channel VARCHAR,
+            utm_source VARCHAR,
+            utm_medium VARCHAR,
+            utm_campaign VARCHAR,
+            device VARCHAR,
+            browser VARCHAR,
+            country VARCHAR
+        );
+        DELETE FROM rollup_dirty;
+        INSERT INTO rollup_dirty
+            SELECT DISTINCT project_id, date_trunc('hour', timestamp) FROM events;",
+    },
 ];
 
 /// Applies every migration newer than the database's version.

@@ -21,11 +21,13 @@ use crate::filters::{pointer, PropertySource};
 use crate::retention::{push_triangle, CohortType, RetentionQuery};
 use crate::scope::EventMatch;
 use crate::sql::{
-    bucket_start, local_time, push_sessionized, Sql, SqlParam, SESSION_FACTS, STORED_PERSON_KEY,
+    bucket_start, local_time, push_sessionized, Sql, SqlParam, EVENTS_WITH_PERSON_SELECT,
+    SESSION_EVENT_COLUMNS, SESSION_FACTS, SESSION_LIST_FACTS, STORED_PERSON_KEY,
 };
 use crate::trends::{push_ranked_values, SeriesRequest, TrendMath, TrendsQuery};
 use crate::types::{
-    Interval, OverviewQuery, TimeRange, TopEventsQuery, DEFAULT_INACTIVITY, SESSION_LOOKBACK,
+    Interval, OverviewQuery, SessionsQuery, TimeRange, TopEventsQuery, DEFAULT_INACTIVITY,
+    SESSION_LOOKBACK,
 };
 use chrono::{DateTime, Duration, Utc};
 use tally_core::ProjectId;
@@ -496,37 +498,18 @@ pub fn overview_sessions_range(q: &OverviewQuery) -> TimeRange {
 /// an id are cut from the events as always.
 fn push_overview_sessions(s: &mut Sql, q: &OverviewQuery, coverage: &Coverage) {
     let range = coverage.range;
-    let project = SqlParam::Int(q.project_id);
-    s.push("touched AS (SELECT e.session_id, min(e.timestamp) AS first FROM events e WHERE e.project_id = ")
-        .bind(project.clone())
-        .push(" AND ");
-    push_within(s, "e.timestamp", &coverage.uncovered());
-    s.push(" AND e.is_bot IS NOT TRUE AND e.session_id IS NOT NULL GROUP BY e.session_id), ")
-        // Not materialized: read once per use with only the columns it needs
-        // (materialized, it copied every session id: 83 against 24 ms).
-        .push("kept AS NOT MATERIALIZED (SELECT * FROM rollup_sessions WHERE project_id = ")
-        .bind(project.clone())
-        .push(" AND started < ")
-        .bind(SqlParam::Time(range.to))
-        .push(" AND ended >= ")
-        .bind(SqlParam::Time(range.from))
-        .push("), redo AS (SELECT session_id FROM touched UNION SELECT session_id FROM kept WHERE ended >= ")
-        .bind(SqlParam::Time(range.to))
-        .push(" OR started < ")
-        .bind(SqlParam::Time(range.from))
-        .push("), redo_from AS (SELECT greatest(")
-        .bind(SqlParam::Time(range.from))
-        .push(", coalesce(least((SELECT min(started) FROM kept WHERE session_id IN (SELECT session_id FROM redo)), (SELECT min(first) FROM touched)), ")
-        .bind(SqlParam::Time(range.to))
-        .push(")) AS t), ")
-        // Rows starting before `redo_from` are of sessions not redone: only
-        // the later ones are checked against `redo` (a session id each).
-        .push("sessions AS (SELECT started, epoch_us(ended) - epoch_us(started) AS length, pageviews, other FROM kept WHERE started >= ")
-        .bind(SqlParam::Time(range.from))
-        .push(" AND started < (SELECT t FROM redo_from) UNION ALL SELECT started, epoch_us(ended) - epoch_us(started), pageviews, other FROM kept WHERE started >= (SELECT t FROM redo_from) AND session_id NOT IN (SELECT session_id FROM redo) UNION ALL SELECT min(timestamp) AS started, ")
+    push_redo(s, q.project_id, coverage);
+    s.push(", sessions AS (");
+    push_kept(
+        s,
+        "k.started, epoch_us(k.ended) - epoch_us(k.started) AS length, k.pageviews, k.other",
+        None,
+        range,
+    );
+    s.push(" UNION ALL SELECT min(timestamp) AS started, ")
         .push(SESSION_FACTS)
         .push(" FROM events WHERE project_id = ")
-        .bind(project.clone())
+        .bind(SqlParam::Int(q.project_id))
         .push(" AND timestamp >= (SELECT t FROM redo_from) AND timestamp < ")
         .bind(SqlParam::Time(range.to))
         .push(" AND is_bot IS NOT TRUE AND session_id IN (SELECT session_id FROM redo) GROUP BY session_id UNION ALL SELECT min(timestamp) AS started, ")
@@ -545,16 +528,123 @@ fn push_overview_sessions(s: &mut Sql, q: &OverviewQuery, coverage: &Coverage) {
     s.push(" sx WHERE session_id IS NULL GROUP BY session_key)");
 }
 
+/// `touched AS (…), kept AS (…), redo AS (…), redo_from AS (…)`: what
+/// [`push_overview_sessions`] describes, for the events of `coverage.range`.
+fn push_redo(s: &mut Sql, project_id: ProjectId, coverage: &Coverage) {
+    let range = coverage.range;
+    let project = SqlParam::Int(project_id);
+    s.push("touched AS (SELECT e.session_id, min(e.timestamp) AS first FROM events e WHERE e.project_id = ")
+        .bind(project.clone())
+        .push(" AND ");
+    push_within(s, "e.timestamp", &coverage.uncovered());
+    s.push(" AND e.is_bot IS NOT TRUE AND e.session_id IS NOT NULL GROUP BY e.session_id), ")
+        // Not materialized: read once per use with only the columns it needs
+        // (materialized, it copied every session id: 83 against 24 ms).
+        .push("kept AS NOT MATERIALIZED (SELECT * FROM rollup_sessions WHERE project_id = ")
+        .bind(project)
+        .push(" AND started < ")
+        .bind(SqlParam::Time(range.to))
+        .push(" AND ended >= ")
+        .bind(SqlParam::Time(range.from))
+        .push("), redo AS (SELECT session_id FROM touched UNION SELECT session_id FROM kept WHERE ended >= ")
+        .bind(SqlParam::Time(range.to))
+        .push(" OR started < ")
+        .bind(SqlParam::Time(range.from))
+        .push("), redo_from AS (SELECT greatest(")
+        .bind(SqlParam::Time(range.from))
+        .push(", coalesce(least((SELECT min(started) FROM kept WHERE session_id IN (SELECT session_id FROM redo)), (SELECT min(first) FROM touched)), ")
+        .bind(SqlParam::Time(range.to))
+        .push(")) AS t)");
+}
+
+/// `SELECT columns FROM kept k … UNION ALL …`: the rows of the sessions not
+/// redone, starting inside `range`; `merges` (a project) also joins
+/// `person_overrides po` on the row's person. Rows starting before
+/// `redo_from` are of sessions not redone, so only the later ones are checked
+/// against `redo` (a session id each).
+fn push_kept(s: &mut Sql, columns: &str, merges: Option<ProjectId>, range: TimeRange) {
+    for later in [false, true] {
+        if later {
+            s.push(" UNION ALL ");
+        }
+        s.push("SELECT ").push(columns).push(" FROM kept k");
+        if let Some(project) = merges {
+            s.push(" LEFT JOIN person_overrides po ON po.project_id = ")
+                .bind(SqlParam::Int(project))
+                .push(" AND po.old_person_id = k.person");
+        }
+        if later {
+            s.push(" WHERE k.started >= (SELECT t FROM redo_from) AND k.session_id NOT IN (SELECT session_id FROM redo)");
+        } else {
+            s.push(" WHERE k.started >= ")
+                .bind(SqlParam::Time(range.from))
+                .push(" AND k.started < (SELECT t FROM redo_from)");
+        }
+    }
+}
+
+/// Whether the sessions list can read `rollup_sessions` for its sessions with
+/// a `$session_id`: bots left out (the rows count non-bot events only).
+pub fn sessions_read_rollup(q: &SessionsQuery) -> bool {
+    !q.include_bots
+}
+
+/// The events the sessions list groups: its range and the lookback before it.
+pub fn sessions_range(q: &SessionsQuery) -> TimeRange {
+    TimeRange {
+        from: q.range.from - SESSION_LOOKBACK,
+        to: q.range.to,
+    }
+}
+
+/// [`crate::sql::sessions`] with the sessions that have a `$session_id` read
+/// from `rollup_sessions` where `coverage` (of [`sessions_range`]) allows, as
+/// the overview's session cards are ([`push_overview_sessions`]).
+pub fn sessions_sql(q: &SessionsQuery, coverage: &Coverage) -> Sql {
+    let id_facts = |s: &mut Sql| {
+        let range = coverage.range;
+        push_redo(s, q.project_id, coverage);
+        s.push(", id_facts AS (");
+        push_kept(
+            s,
+            "'s' || k.session_id AS grp, k.session_id, k.distinct_id, \
+             coalesce(po.person_id, k.person) AS person, k.started, k.ended, k.n, k.pageviews, \
+             k.other, k.entry_path, k.exit_path, k.referrer, k.channel, k.utm_source, \
+             k.utm_medium, k.utm_campaign, k.device, k.browser, k.country",
+            Some(q.project_id),
+            range,
+        );
+        s.push(" UNION ALL SELECT 's' || session_id, any_value(session_id), ")
+            .push(SESSION_LIST_FACTS)
+            .push(" FROM (SELECT ")
+            .push(SESSION_EVENT_COLUMNS)
+            .push(", e.person FROM ")
+            .push(EVENTS_WITH_PERSON_SELECT)
+            .push(" e WHERE e.project_id = ")
+            .bind(SqlParam::Int(q.project_id))
+            .push(" AND e.timestamp >= (SELECT t FROM redo_from) AND e.timestamp < ")
+            .bind(SqlParam::Time(range.to))
+            .push(" AND e.is_bot IS NOT TRUE AND e.session_id IN (SELECT session_id FROM redo)) GROUP BY session_id)");
+    };
+    crate::sql::sessions_with(q, Some(&id_facts))
+}
+
 /// The facts of a project's sessions (by `$session_id`) with an event in
 /// `hours`, each over all its stored non-bot events, in the column order of
 /// `rollup_sessions` (none for a session of bot events only).
 pub fn session_rows_sql(project_id: ProjectId, hours: &[TimeRange]) -> Sql {
     let mut s = Sql::default();
-    s.push("SELECT project_id, session_id, min(timestamp), max(timestamp), count(*) FILTER (WHERE event = '$pageview'), count(*) FILTER (WHERE event NOT IN ('$pageview', '$pageleave')) FROM events WHERE project_id = ")
+    s.push("SELECT project_id, session_id, ")
+        .push(SESSION_LIST_FACTS)
+        .push(" FROM (SELECT e.project_id, ")
+        .push(SESSION_EVENT_COLUMNS)
+        .push(", ")
+        .push(STORED_PERSON_KEY)
+        .push(" AS person FROM events e WHERE e.project_id = ")
         .bind(SqlParam::Int(project_id))
-        .push(" AND is_bot IS NOT TRUE AND session_id IN ");
+        .push(" AND e.is_bot IS NOT TRUE AND e.session_id IN ");
     push_sessions_in(&mut s, project_id, hours);
-    s.push(" GROUP BY project_id, session_id");
+    s.push(") GROUP BY project_id, session_id");
     s
 }
 

@@ -370,23 +370,60 @@ pub(crate) fn push_events_with_sessions(
 /// gap to the previous such event exceeds the inactivity limit (window functions
 /// over the range plus [`SESSION_LOOKBACK`]); events with one are grouped by it.
 pub fn sessions(q: &SessionsQuery) -> Sql {
+    sessions_with(q, None)
+}
+
+/// The columns of an event the sessions list reads (`person` is added by the
+/// caller), over events aliased `e`.
+pub(crate) const SESSION_EVENT_COLUMNS: &str =
+    "e.distinct_id, e.session_id, e.timestamp, e.event, \
+     e.path, e.referrer, e.device, e.browser, e.country, \
+     json_extract_string(e.properties, '$.\"$channel_type\"') AS channel, \
+     json_extract_string(e.properties, '$.utm_source') AS utm_source, \
+     json_extract_string(e.properties, '$.utm_medium') AS utm_medium, \
+     json_extract_string(e.properties, '$.utm_campaign') AS utm_campaign";
+
+/// A session's facts in the sessions list, over rows of
+/// [`SESSION_EVENT_COLUMNS`] and `person`; the column order of
+/// `rollup_sessions` after its key.
+pub(crate) const SESSION_LIST_FACTS: &str = "arg_min(distinct_id, timestamp) AS distinct_id, \
+     arg_min(person, timestamp) AS person, min(timestamp) AS started, max(timestamp) AS ended, \
+     count(*) AS n, count(*) FILTER (WHERE event = '$pageview') AS pageviews, \
+     count(*) FILTER (WHERE event NOT IN ('$pageview', '$pageleave')) AS other, \
+     arg_min(path, timestamp) FILTER (WHERE event = '$pageview') AS entry_path, \
+     arg_max(path, timestamp) FILTER (WHERE event = '$pageview') AS exit_path, \
+     arg_min(referrer, timestamp) AS referrer, arg_min(channel, timestamp) AS channel, \
+     arg_min(utm_source, timestamp) AS utm_source, arg_min(utm_medium, timestamp) AS utm_medium, \
+     arg_min(utm_campaign, timestamp) AS utm_campaign, arg_min(device, timestamp) AS device, \
+     arg_min(browser, timestamp) AS browser, arg_min(country, timestamp) AS country";
+
+/// [`sessions`], with the sessions that have a `$session_id` read through
+/// `with_id` when given: it pushes CTEs ending with `id_facts AS (…)`, rows of
+/// `grp`, `session_id` and [`SESSION_LIST_FACTS`] for every such session the
+/// grouping below would find; the events are then cut for the others only.
+pub(crate) fn sessions_with(q: &SessionsQuery, with_id: Option<&dyn Fn(&mut Sql)>) -> Sql {
     let mut s = Sql::default();
-    s.push(
-        "WITH scoped AS (SELECT distinct_id, person, session_id, timestamp, event, path, referrer, \
-         device, browser, country, \
-         json_extract_string(properties, '$.\"$channel_type\"') AS channel, \
-         json_extract_string(properties, '$.utm_source') AS utm_source, \
-         json_extract_string(properties, '$.utm_medium') AS utm_medium, \
-         json_extract_string(properties, '$.utm_campaign') AS utm_campaign FROM ",
-    )
-    .push(EVENTS_WITH_PERSON)
-    .push(" WHERE project_id = ")
-    .bind(SqlParam::Int(q.project_id))
-    .push(" AND timestamp >= ")
-    .bind(SqlParam::Time(q.range.from - SESSION_LOOKBACK))
-    .push(" AND timestamp < ")
-    .bind(SqlParam::Time(q.range.to));
-    bots(&mut s, q.include_bots);
+    s.push("WITH ");
+    if let Some(with_id) = with_id {
+        with_id(&mut s);
+        s.push(", ");
+    }
+    s.push("scoped AS (SELECT ")
+        .push(SESSION_EVENT_COLUMNS)
+        .push(", e.person FROM ")
+        .push(EVENTS_WITH_PERSON_SELECT)
+        .push(" e WHERE e.project_id = ")
+        .bind(SqlParam::Int(q.project_id))
+        .push(" AND e.timestamp >= ")
+        .bind(SqlParam::Time(q.range.from - SESSION_LOOKBACK))
+        .push(" AND e.timestamp < ")
+        .bind(SqlParam::Time(q.range.to));
+    if with_id.is_some() {
+        s.push(" AND e.session_id IS NULL");
+    }
+    if !q.include_bots {
+        s.push(" AND e.is_bot IS NOT TRUE");
+    }
     s.push("), keyed AS ");
     push_session_keyed(
         &mut s,
@@ -396,21 +433,14 @@ pub fn sessions(q: &SessionsQuery) -> Sql {
         q.inactivity,
         "grp",
     );
+    s.push(", facts AS (SELECT grp, any_value(session_id) AS session_id, ")
+        .push(SESSION_LIST_FACTS)
+        .push(" FROM keyed GROUP BY grp");
+    if with_id.is_some() {
+        s.push(" UNION ALL SELECT * FROM id_facts");
+    }
     s.push(
-        ", \
-         facts AS (SELECT grp, any_value(session_id) AS session_id, \
-         arg_min(distinct_id, timestamp) AS distinct_id, arg_min(person, timestamp) AS person, \
-         min(timestamp) AS started, max(timestamp) AS ended, count(*) AS n, \
-         count(*) FILTER (WHERE event = '$pageview') AS pageviews, \
-         count(*) FILTER (WHERE event NOT IN ('$pageview', '$pageleave')) AS other, \
-         arg_min(path, timestamp) FILTER (WHERE event = '$pageview') AS entry_path, \
-         arg_max(path, timestamp) FILTER (WHERE event = '$pageview') AS exit_path, \
-         arg_min(referrer, timestamp) AS referrer, arg_min(channel, timestamp) AS channel, \
-         arg_min(utm_source, timestamp) AS utm_source, arg_min(utm_medium, timestamp) AS utm_medium, \
-         arg_min(utm_campaign, timestamp) AS utm_campaign, arg_min(device, timestamp) AS device, \
-         arg_min(browser, timestamp) AS browser, arg_min(country, timestamp) AS country \
-         FROM keyed GROUP BY grp) \
-         SELECT coalesce(session_id, distinct_id || '@' || epoch_us(started)::VARCHAR), distinct_id, person, \
+        ") SELECT coalesce(session_id, distinct_id || '@' || epoch_us(started)::VARCHAR), distinct_id, person, \
          epoch_us(started), epoch_us(ended), n, pageviews, entry_path, exit_path, \
          pageviews = 1 AND other = 0, referrer, channel, utm_source, utm_medium, utm_campaign, \
          device, browser, country FROM facts WHERE started >= ",
