@@ -498,7 +498,7 @@ pub fn overview_sessions_range(q: &OverviewQuery) -> TimeRange {
 /// an id are cut from the events as always.
 fn push_overview_sessions(s: &mut Sql, q: &OverviewQuery, coverage: &Coverage) {
     let range = coverage.range;
-    push_redo(s, q.project_id, coverage);
+    push_redo(s, q.project_id, coverage, q.range.previous().from);
     s.push(", sessions AS (");
     push_kept(
         s,
@@ -506,13 +506,15 @@ fn push_overview_sessions(s: &mut Sql, q: &OverviewQuery, coverage: &Coverage) {
         None,
         range,
     );
+    for part in [Redone::Near, Redone::Far] {
+        s.push(" UNION ALL SELECT min(timestamp) AS started, ")
+            .push(SESSION_FACTS)
+            .push(" FROM events e WHERE e.project_id = ")
+            .bind(SqlParam::Int(q.project_id));
+        push_redone(s, part, range.to);
+        s.push(" GROUP BY e.session_id");
+    }
     s.push(" UNION ALL SELECT min(timestamp) AS started, ")
-        .push(SESSION_FACTS)
-        .push(" FROM events WHERE project_id = ")
-        .bind(SqlParam::Int(q.project_id))
-        .push(" AND timestamp >= (SELECT t FROM redo_from) AND timestamp < ")
-        .bind(SqlParam::Time(range.to))
-        .push(" AND is_bot IS NOT TRUE AND session_id IN (SELECT session_id FROM redo) GROUP BY session_id UNION ALL SELECT min(timestamp) AS started, ")
         .push(SESSION_FACTS)
         .push(" FROM ");
     push_sessionized(
@@ -528,11 +530,22 @@ fn push_overview_sessions(s: &mut Sql, q: &OverviewQuery, coverage: &Coverage) {
     s.push(" sx WHERE session_id IS NULL GROUP BY session_key)");
 }
 
-/// `touched AS (…), kept AS (…), redo AS (…), redo_from AS (…)`: what
-/// [`push_overview_sessions`] describes, for the events of `coverage.range`.
-fn push_redo(s: &mut Sql, project_id: ProjectId, coverage: &Coverage) {
+/// The CTEs of the sessions [`push_overview_sessions`] describes, for the
+/// events of `coverage.range`, of an answer counting the sessions that start
+/// from `answer_from` on: `touched`, `kept`, `redo` (all sessions grouped from
+/// events), split into `near` (touched, or reaching past the range's end: read
+/// from `redo_from`) and `far` (rows begun before the range: the raw grouping
+/// starts them at their first event in it, which matters only if that is not
+/// before `answer_from`, so only those without an event before it are read,
+/// `far_late`, from `far_from`).
+fn push_redo(s: &mut Sql, project_id: ProjectId, coverage: &Coverage, answer_from: DateTime<Utc>) {
     let range = coverage.range;
     let project = SqlParam::Int(project_id);
+    let (from, to, answer) = (
+        SqlParam::Time(range.from),
+        SqlParam::Time(range.to),
+        SqlParam::Time(answer_from),
+    );
     s.push("touched AS (SELECT e.session_id, min(e.timestamp) AS first FROM events e WHERE e.project_id = ")
         .bind(project.clone())
         .push(" AND ");
@@ -541,20 +554,58 @@ fn push_redo(s: &mut Sql, project_id: ProjectId, coverage: &Coverage) {
         // Not materialized: read once per use with only the columns it needs
         // (materialized, it copied every session id: 83 against 24 ms).
         .push("kept AS NOT MATERIALIZED (SELECT * FROM rollup_sessions WHERE project_id = ")
-        .bind(project)
+        .bind(project.clone())
         .push(" AND started < ")
-        .bind(SqlParam::Time(range.to))
+        .bind(to.clone())
         .push(" AND ended >= ")
-        .bind(SqlParam::Time(range.from))
-        .push("), redo AS (SELECT session_id FROM touched UNION SELECT session_id FROM kept WHERE ended >= ")
-        .bind(SqlParam::Time(range.to))
-        .push(" OR started < ")
-        .bind(SqlParam::Time(range.from))
-        .push("), redo_from AS (SELECT greatest(")
-        .bind(SqlParam::Time(range.from))
-        .push(", coalesce(least((SELECT min(started) FROM kept WHERE session_id IN (SELECT session_id FROM redo)), (SELECT min(first) FROM touched)), ")
-        .bind(SqlParam::Time(range.to))
-        .push(")) AS t)");
+        .bind(from.clone())
+        .push("), far AS (SELECT session_id FROM kept WHERE started < ")
+        .bind(from.clone())
+        .push(" AND session_id NOT IN (SELECT session_id FROM touched)), near AS (SELECT session_id FROM touched UNION SELECT session_id FROM kept WHERE ended >= ")
+        .bind(to.clone())
+        .push(" AND started >= ")
+        .bind(from.clone())
+        .push("), redo AS (SELECT session_id FROM near UNION ALL SELECT session_id FROM far), redo_from AS (SELECT greatest(")
+        .bind(from.clone())
+        .push(", coalesce(least((SELECT min(started) FROM kept WHERE session_id IN (SELECT session_id FROM near)), (SELECT min(first) FROM touched)), ")
+        .bind(to.clone())
+        .push(")) AS t), far_late AS (SELECT session_id FROM far WHERE session_id NOT IN (SELECT e.session_id FROM events e WHERE e.project_id = ")
+        .bind(project)
+        // From the range's start if there are far sessions, else nothing read.
+        .push(" AND e.timestamp >= (SELECT CASE WHEN count(*) > 0 THEN ")
+        .bind(from)
+        .push(" ELSE ")
+        .bind(answer.clone())
+        .push(" END FROM far) AND e.timestamp < ")
+        .bind(answer.clone())
+        .push(" AND e.is_bot IS NOT TRUE AND e.session_id IN (SELECT session_id FROM far))), far_from AS (SELECT CASE WHEN count(*) > 0 THEN ")
+        .bind(answer)
+        .push(" ELSE ")
+        .bind(to)
+        .push(" END AS t FROM far_late)");
+}
+
+/// Which redone sessions a part of the events read reads (see [`push_redo`]).
+#[derive(Clone, Copy)]
+enum Redone {
+    Near,
+    Far,
+}
+
+/// ` AND …` over events `e`: the non-bot events before `to` of the `part`
+/// sessions, from where they can start.
+fn push_redone(s: &mut Sql, part: Redone, to: DateTime<Utc>) {
+    let (bound, ids) = match part {
+        Redone::Near => ("redo_from", "near"),
+        Redone::Far => ("far_from", "far_late"),
+    };
+    s.push(" AND e.timestamp >= (SELECT t FROM ")
+        .push(bound)
+        .push(") AND e.timestamp < ")
+        .bind(SqlParam::Time(to))
+        .push(" AND e.is_bot IS NOT TRUE AND e.session_id IN (SELECT session_id FROM ")
+        .push(ids)
+        .push(")");
 }
 
 /// `SELECT columns FROM kept k … UNION ALL …`: the rows of the sessions not
@@ -603,7 +654,7 @@ pub fn sessions_range(q: &SessionsQuery) -> TimeRange {
 pub fn sessions_sql(q: &SessionsQuery, coverage: &Coverage) -> Sql {
     let id_facts = |s: &mut Sql| {
         let range = coverage.range;
-        push_redo(s, q.project_id, coverage);
+        push_redo(s, q.project_id, coverage, q.range.from);
         s.push(", id_facts AS (");
         push_kept(
             s,
@@ -614,17 +665,19 @@ pub fn sessions_sql(q: &SessionsQuery, coverage: &Coverage) -> Sql {
             Some(q.project_id),
             range,
         );
-        s.push(" UNION ALL SELECT 's' || session_id, any_value(session_id), ")
-            .push(SESSION_LIST_FACTS)
-            .push(" FROM (SELECT ")
-            .push(SESSION_EVENT_COLUMNS)
-            .push(", e.person FROM ")
-            .push(EVENTS_WITH_PERSON_SELECT)
-            .push(" e WHERE e.project_id = ")
-            .bind(SqlParam::Int(q.project_id))
-            .push(" AND e.timestamp >= (SELECT t FROM redo_from) AND e.timestamp < ")
-            .bind(SqlParam::Time(range.to))
-            .push(" AND e.is_bot IS NOT TRUE AND e.session_id IN (SELECT session_id FROM redo)) GROUP BY session_id)");
+        for part in [Redone::Near, Redone::Far] {
+            s.push(" UNION ALL SELECT 's' || session_id, any_value(session_id), ")
+                .push(SESSION_LIST_FACTS)
+                .push(" FROM (SELECT ")
+                .push(SESSION_EVENT_COLUMNS)
+                .push(", e.person FROM ")
+                .push(EVENTS_WITH_PERSON_SELECT)
+                .push(" e WHERE e.project_id = ")
+                .bind(SqlParam::Int(q.project_id));
+            push_redone(s, part, range.to);
+            s.push(") GROUP BY session_id");
+        }
+        s.push(")");
     };
     crate::sql::sessions_with(q, Some(&id_facts))
 }
