@@ -6,6 +6,9 @@
 # Usage: bench/query.sh [events] [days]   (needs a release build: cargo build --release)
 # BENCH_DATA_DIR=DIR: serve an already seeded data dir instead of seeding one (kept).
 # BENCH_KINDS=dashboard: only the dashboard GETs and the two trends queries.
+# BENCH_LIVE=1: at the end, store one event in the current hour in each of the 3,000
+#   sessions that began last (in the 3 hours before the newest event; the data dir keeps them) and time the overview
+#   again: what it costs while the current hour's sessions wait for compaction.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-10000000}
@@ -31,17 +34,22 @@ ADMIN=$(python3 -c "import json;print(json.load(open('$DATA/bootstrap.json'))['a
 P=$(python3 -c "import json;print(json.load(open('$DATA/bootstrap.json'))['project_id'])")
 FROM=$(date -u -d "-$DAYS days" +%Y-%m-%dT%H:%M:%SZ)
 BASE="http://127.0.0.1:$PORT/api/v1/projects/$P"
-for q in "overview?from=$FROM" "timeseries?interval=day&from=$FROM" "timeseries?interval=day&math=unique_users&from=$FROM" \
-         "timeseries?interval=hour&event=%24pageview&tz=America%2FNew_York" "top-events?from=$FROM" "events?limit=100" \
-         "events?limit=100&event=purchase"; do
+FROM7=$(date -u -d "-7 days" +%Y-%m-%dT%H:%M:%SZ)
+time_get() {
   times=()
   for i in $(seq 12); do
-    t=$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $ADMIN" "$BASE/$q")
+    t=$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $ADMIN" "$BASE/$1")
     [ "$i" -gt 2 ] && times+=("$t")
   done
   printf '%s\n' "${times[@]}" | python3 -c "
 import sys,statistics; v=[float(x)*1000 for x in sys.stdin]
-print(f'{sys.argv[1]:70s} median {statistics.median(v):7.1f} ms  max {max(v):7.1f} ms')" "$q"
+print(f'{sys.argv[1]:70s} median {statistics.median(v):7.1f} ms  max {max(v):7.1f} ms')" "$1"
+}
+for q in "overview?from=$FROM" "timeseries?interval=day&from=$FROM" "timeseries?interval=day&math=unique_users&from=$FROM" \
+         "timeseries?interval=hour&event=%24pageview&tz=America%2FNew_York" "top-events?from=$FROM" "events?limit=100" \
+         "events?limit=100&event=purchase" "sessions?from=$FROM7&limit=50" "sessions?from=$FROM&limit=50" \
+         "sessions?from=$FROM7&limit=50&include_bots=true"; do
+  time_get "$q"
 done
 # Analytics queries (POST /query), same timing.
 TO=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -71,3 +79,19 @@ import sys,statistics; v=[float(x)*1000 for x in sys.stdin]
 print(f'{sys.argv[1][:110]:110s} median {statistics.median(v):7.1f} ms  max {max(v):7.1f} ms')" "$(echo "$body" | sed "s/$FROM/FROM/; s/$TO/TO/")"
 done
 echo "rss after queries: $(awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' /proc/$PID/status)"
+if [ -n "${BENCH_LIVE:-}" ]; then
+  KEY=$(python3 -c "import json;print(json.load(open('$DATA/bootstrap.json'))['api_key'])")
+  LAST=$(curl -s -H "Authorization: Bearer $ADMIN" "$BASE/events?limit=1" | python3 -c "import json,sys;print(json.load(sys.stdin)['results'][0]['timestamp'])")
+  HOUR=$(python3 -c "import sys,datetime as d;t=d.datetime.fromisoformat(sys.argv[1].replace('Z','+00:00'));print((t-d.timedelta(hours=3)).strftime('%Y-%m-%dT%H:%M:%SZ'))" "$LAST")
+  for offset in 0 1000 2000; do
+    curl -s -H "Authorization: Bearer $ADMIN" "$BASE/sessions?from=$HOUR&limit=1000&offset=$offset"
+    echo
+  done | python3 -c "
+import json,sys,datetime as d
+now=d.datetime.now(d.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+batch=[{'event':'\$pageview','distinct_id':s['distinct_id'],'timestamp':now,'properties':{'\$session_id':s['id'],'\$current_url':'https://example.com/live'}}
+       for line in sys.stdin if line.strip() for s in json.loads(line)['results']]
+json.dump({'batch':batch},open('$WORK/live.json','w')); print(f'live: {len(batch)} events in as many sessions, stored now')"
+  curl -s -H "X-API-Key: $KEY" -H 'content-type: application/json' --data @"$WORK/live.json" "http://127.0.0.1:$PORT/api/v1/capture" >/dev/null
+  time_get "overview?from=$FROM"
+fi
