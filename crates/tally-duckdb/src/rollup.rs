@@ -10,9 +10,10 @@
 //! The writer keeps the same list in memory, so it knows which hours to add.
 //!
 //! The same pass rewrites the `rollup_sessions` row of every session (by
-//! `$session_id`) with an event in the hours it recomputes, from all that
-//! session's events: so a session's row is exact unless one of its events lies
-//! in a dirty hour, which readers check (`tally_query::rollup`).
+//! `$session_id`) with an event in the hours it recomputes, from that session's
+//! events since the earliest one its row can need
+//! (`tally_query::rollup::session_rows_from_sql`): so a session's row is exact
+//! unless one of its events lies in a dirty hour, which readers check.
 //!
 //! The rows hold a person key made with DuckDB's `hash`; if a new DuckDB build
 //! hashed differently, rollup keys would no longer match the raw events' keys, so
@@ -24,7 +25,9 @@ use chrono::{DateTime, Duration, Utc};
 use duckdb::Connection;
 use std::collections::BTreeSet;
 use tally_core::{Event, ProjectId, StoreError};
-use tally_query::rollup::{delete_session_rows_sql, hour_of, rollup_rows_sql, session_rows_sql};
+use tally_query::rollup::{
+    delete_session_rows_sql, hour_of, rollup_rows_sql, session_rows_from_sql, session_rows_sql,
+};
 use tally_query::sql::Sql;
 use tally_query::TimeRange;
 
@@ -171,11 +174,24 @@ impl Rollups {
             let mut insert = rollup_rows_sql(project, &stretches);
             insert.text.insert_str(0, "INSERT INTO rollup_hourly ");
             execute(&tx, &insert)?;
-            // Every session with an event in these hours, over all its events.
-            execute(&tx, &delete_session_rows_sql(project, &stretches))?;
-            let mut sessions = session_rows_sql(project, &stretches);
-            sessions.text.insert_str(0, "INSERT INTO rollup_sessions ");
-            execute(&tx, &sessions)?;
+            // Every session with an event in these hours, over its events from
+            // the earliest one its row can need.
+            let bound = session_rows_from_sql(project, &stretches);
+            let from_us: Option<i64> = tx
+                .prepare(&bound.text)
+                .and_then(|mut st| {
+                    st.query_row(
+                        duckdb::params_from_iter(bound.params.iter().map(Bound)),
+                        |r| r.get(0),
+                    )
+                })
+                .map_err(internal)?;
+            if let Some(from_us) = from_us {
+                execute(&tx, &delete_session_rows_sql(project, &stretches))?;
+                let mut sessions = session_rows_sql(project, &stretches, from_us);
+                sessions.text.insert_str(0, "INSERT INTO rollup_sessions ");
+                execute(&tx, &sessions)?;
+            }
             // Every hour of a stretch is due, so the stretch is what is taken off.
             for stretch in &stretches {
                 tx.execute(

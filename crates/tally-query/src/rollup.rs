@@ -709,10 +709,35 @@ pub fn sessions_sql(q: &SessionsQuery, coverage: &Coverage) -> Sql {
     crate::sql::sessions_with(q, Some(&id_facts))
 }
 
+/// One row: the earliest instant (µs) an event of a project's sessions with
+/// an event in `hours` can have that a rewrite of their rows must read — the
+/// earliest start of their current rows and of their events in `hours`; NULL
+/// for no such session. Read before [`delete_session_rows_sql`].
+///
+/// Every non-bot event of such a session in a rolled-up hour is in its row (the
+/// row was rewritten when that hour was rolled up, or later), so it is not
+/// earlier than the row's start; an event earlier than this bound lies in a
+/// dirty hour, and until that hour is rolled up (rewriting the row again)
+/// readers regroup the session from its events anyway.
+pub fn session_rows_from_sql(project_id: ProjectId, hours: &[TimeRange]) -> Sql {
+    let mut s = Sql::default();
+    s.push("SELECT epoch_us(least((SELECT min(e.timestamp) FROM events e WHERE e.project_id = ")
+        .bind(SqlParam::Int(project_id))
+        .push(" AND e.session_id IS NOT NULL AND ");
+    push_within(&mut s, "e.timestamp", hours);
+    s.push("), (SELECT min(started) FROM rollup_sessions WHERE project_id = ")
+        .bind(SqlParam::Int(project_id))
+        .push(" AND session_id IN ");
+    push_sessions_in(&mut s, project_id, hours);
+    s.push(")))");
+    s
+}
+
 /// The facts of a project's sessions (by `$session_id`) with an event in
-/// `hours`, each over all its stored non-bot events, in the column order of
+/// `hours`, each over its stored non-bot events from `from_us` (what
+/// [`session_rows_from_sql`] read) on, in the column order of
 /// `rollup_sessions` (none for a session of bot events only).
-pub fn session_rows_sql(project_id: ProjectId, hours: &[TimeRange]) -> Sql {
+pub fn session_rows_sql(project_id: ProjectId, hours: &[TimeRange], from_us: i64) -> Sql {
     let mut s = Sql::default();
     s.push("SELECT project_id, session_id, ")
         .push(SESSION_LIST_FACTS)
@@ -722,7 +747,11 @@ pub fn session_rows_sql(project_id: ProjectId, hours: &[TimeRange]) -> Sql {
         .push(STORED_PERSON_KEY)
         .push(" AS person FROM events e WHERE e.project_id = ")
         .bind(SqlParam::Int(project_id))
-        .push(" AND e.is_bot IS NOT TRUE AND e.session_id IN ");
+        // A bound the scan is pruned with: the rewrite reads the recent part of
+        // the table, not all of it.
+        .push(" AND e.timestamp >= make_timestamp(")
+        .bind(SqlParam::Int(from_us))
+        .push(") AND e.is_bot IS NOT TRUE AND e.session_id IN ");
     push_sessions_in(&mut s, project_id, hours);
     s.push(") GROUP BY project_id, session_id");
     s
