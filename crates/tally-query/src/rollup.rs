@@ -1,5 +1,7 @@
 //! Hourly rollups of the events table, and what they answer: trends series, top
-//! events, the overview's event cards, retention, stickiness and lifecycle.
+//! events, the overview's event cards, retention, stickiness and lifecycle; and
+//! session rows (`rollup_sessions`, kept by the same compaction), which answer
+//! the overview's session cards and the sessions list ([`sessions_sql`]).
 //!
 //! A rollup row counts one project's events of one UTC hour per event name, bot
 //! flag, person key before merges ([`crate::sql::STORED_PERSON_KEY`]) and `$browser`
