@@ -51,6 +51,23 @@ fn run<T>(
     Ok(out)
 }
 
+/// The starts of a project's dirty hours overlapping `range`, ascending.
+fn read_dirty(
+    db: &DuckDb,
+    project_id: tally_core::ProjectId,
+    range: TimeRange,
+) -> Result<Vec<DateTime<Utc>>, StoreError> {
+    let dirty = db.read(|c| {
+        run(c, &rollup::dirty_hours_sql(project_id, range), |r| {
+            r.get::<_, i64>(0)
+        })
+    })?;
+    Ok(dirty
+        .into_iter()
+        .filter_map(DateTime::from_timestamp_micros)
+        .collect())
+}
+
 /// Which whole hours of `range` a project's queries may read from rollups: those
 /// not dirty.
 fn read_coverage(
@@ -58,17 +75,7 @@ fn read_coverage(
     project_id: tally_core::ProjectId,
     range: TimeRange,
 ) -> Result<Coverage, StoreError> {
-    let dirty = db.read(|c| {
-        run(c, &rollup::dirty_hours_sql(project_id, range), |r| {
-            r.get::<_, i64>(0)
-        })
-    })?;
-    Ok(Coverage::new(
-        range,
-        dirty
-            .into_iter()
-            .filter_map(DateTime::from_timestamp_micros),
-    ))
+    Ok(Coverage::new(range, read_dirty(db, project_id, range)?))
 }
 
 /// The SQL of a trends series that reads rollups, when the series qualifies and
@@ -121,17 +128,12 @@ fn overview_sql(db: &DuckDb, q: &OverviewQuery) -> Result<Sql, StoreError> {
     if !q.filters.is_empty() {
         return Ok(sql::overview(q));
     }
-    let previous = read_coverage(db, q.project_id, q.range.previous())?;
-    let cards = previous.then(read_coverage(db, q.project_id, q.range)?);
-    let sessions = if rollup::overview_sessions_read_rollup(q) {
-        Some(read_coverage(
-            db,
-            q.project_id,
-            rollup::overview_sessions_range(q),
-        )?)
-    } else {
-        None
-    };
+    // One read of the dirty hours: the sessions' range holds both others.
+    let widest = rollup::overview_sessions_range(q);
+    let dirty = read_dirty(db, q.project_id, widest)?;
+    let cover = |range| Coverage::new(range, dirty.iter().copied());
+    let cards = cover(q.range.previous()).then(cover(q.range));
+    let sessions = rollup::overview_sessions_read_rollup(q).then(|| cover(widest));
     Ok(rollup::overview_sql(
         q,
         Some(&cards).filter(|c| c.is_useful()),

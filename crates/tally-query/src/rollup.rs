@@ -865,6 +865,14 @@ mod tests {
             ]
         );
         assert!(c.is_useful());
+        // Dirty hours wholly outside the range change nothing (one read of a
+        // wider range's dirty hours serves several ranges).
+        let wider = ["2025-12-31T20:00:00Z"]
+            .map(t)
+            .into_iter()
+            .chain(dirty)
+            .chain(["2026-01-01T09:00:00Z"].map(t));
+        assert_eq!(Coverage::new(range, wider), c);
         // Hours without events are not dirty: nothing dirty, one stretch.
         let clean = Coverage::new(range, []);
         assert_eq!(

@@ -383,19 +383,31 @@ pub(crate) const SESSION_EVENT_COLUMNS: &str =
      json_extract_string(e.properties, '$.utm_medium') AS utm_medium, \
      json_extract_string(e.properties, '$.utm_campaign') AS utm_campaign";
 
+/// A session's pageviews and other events (not pageviews or pageleaves: a
+/// bounce has one pageview and none of these), written once for every kind of
+/// session facts.
+macro_rules! session_counts {
+    () => {
+        "count(*) FILTER (WHERE event = '$pageview') AS pageviews, \
+         count(*) FILTER (WHERE event NOT IN ('$pageview', '$pageleave')) AS other"
+    };
+}
+
 /// A session's facts in the sessions list, over rows of
 /// [`SESSION_EVENT_COLUMNS`] and `person`; the column order of
 /// `rollup_sessions` after its key.
-pub(crate) const SESSION_LIST_FACTS: &str = "arg_min(distinct_id, timestamp) AS distinct_id, \
+pub(crate) const SESSION_LIST_FACTS: &str = concat!(
+    "arg_min(distinct_id, timestamp) AS distinct_id, \
      arg_min(person, timestamp) AS person, min(timestamp) AS started, max(timestamp) AS ended, \
-     count(*) AS n, count(*) FILTER (WHERE event = '$pageview') AS pageviews, \
-     count(*) FILTER (WHERE event NOT IN ('$pageview', '$pageleave')) AS other, \
-     arg_min(path, timestamp) FILTER (WHERE event = '$pageview') AS entry_path, \
+     count(*) AS n, ",
+    session_counts!(),
+    ", arg_min(path, timestamp) FILTER (WHERE event = '$pageview') AS entry_path, \
      arg_max(path, timestamp) FILTER (WHERE event = '$pageview') AS exit_path, \
      arg_min(referrer, timestamp) AS referrer, arg_min(channel, timestamp) AS channel, \
      arg_min(utm_source, timestamp) AS utm_source, arg_min(utm_medium, timestamp) AS utm_medium, \
      arg_min(utm_campaign, timestamp) AS utm_campaign, arg_min(device, timestamp) AS device, \
-     arg_min(browser, timestamp) AS browser, arg_min(country, timestamp) AS country";
+     arg_min(browser, timestamp) AS browser, arg_min(country, timestamp) AS country"
+);
 
 /// [`sessions`], with the sessions that have a `$session_id` read through
 /// `with_id` when given: it pushes CTEs ending with `id_facts AS (…)`, rows of
@@ -625,10 +637,10 @@ pub(crate) fn overview_with(
 
 /// The facts of a session, over rows with `timestamp` and `event` (the
 /// columns of `sessions` in [`overview_with`] after `started`).
-pub(crate) const SESSION_FACTS: &str =
-    "epoch_us(max(timestamp)) - epoch_us(min(timestamp)) AS length, \
-     count(*) FILTER (WHERE event = '$pageview') AS pageviews, \
-     count(*) FILTER (WHERE event NOT IN ('$pageview', '$pageleave')) AS other";
+pub(crate) const SESSION_FACTS: &str = concat!(
+    "epoch_us(max(timestamp)) - epoch_us(min(timestamp)) AS length, ",
+    session_counts!()
+);
 
 /// `ev AS (…), sessions AS (…)`: the overview's events cut into sessions, and
 /// their facts, all from the events.
