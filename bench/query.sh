@@ -48,7 +48,8 @@ print(f'{sys.argv[1]:70s} median {statistics.median(v):7.1f} ms  max {max(v):7.1
 for q in "overview?from=$FROM" "timeseries?interval=day&from=$FROM" "timeseries?interval=day&math=unique_users&from=$FROM" \
          "timeseries?interval=hour&event=%24pageview&tz=America%2FNew_York" "top-events?from=$FROM" "events?limit=100" \
          "events?limit=100&event=purchase" "sessions?from=$FROM7&limit=50" "sessions?from=$FROM&limit=50" \
-         "sessions?from=$FROM7&limit=50&include_bots=true"; do
+         "sessions?from=$FROM&limit=50&sort=duration" "sessions?from=$FROM&limit=50&offset=1000" \
+         "sessions?from=$FROM7&limit=50&include_bots=true" "sessions?from=$FROM&limit=50&include_bots=true"; do
   time_get "$q"
 done
 # Analytics queries (POST /query), same timing.
