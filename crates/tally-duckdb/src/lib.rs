@@ -13,6 +13,7 @@ mod query;
 mod rollup;
 mod schema;
 mod store;
+mod timeline;
 
 pub use config::DuckDbConfig;
 pub use store::{DuckDb, WeakDuckDb, WriteHold};

@@ -17,6 +17,7 @@ use tally_query::retention::{self, CohortType, RetentionAnswer, RetentionQuery, 
 use tally_query::rollup::{self, Coverage};
 use tally_query::sessions::{self, SessionEventsQuery, SessionTimeline};
 use tally_query::sql::{self, Sql, SqlParam};
+use tally_query::timeline;
 use tally_query::top::{self, TopAnswer, TopQuery, TopRow};
 use tally_query::trends::{self, TrendRow, TrendsAnswer, TrendsPrevious, TrendsQuery};
 use tally_query::*;
@@ -35,7 +36,7 @@ impl ToSql for Bound<'_> {
     }
 }
 
-fn run<T>(
+pub(crate) fn run<T>(
     conn: &duckdb::Connection,
     sql: &Sql,
     mut map: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
@@ -70,7 +71,7 @@ fn read_dirty(
 
 /// Which whole hours of `range` a project's queries may read from rollups: those
 /// not dirty.
-fn read_coverage(
+pub(crate) fn read_coverage(
     db: &DuckDb,
     project_id: tally_core::ProjectId,
     range: TimeRange,
@@ -343,18 +344,38 @@ impl QueryEngine for DuckDb {
 
     async fn paths(&self, q: PathsQuery) -> Result<PathsAnswer, StoreError> {
         self.blocking(move |db| {
-            let sql = paths::paths_sql(&q);
-            let rows = db.read(|c| {
-                run(c, &sql, |r| {
-                    Ok(PathRow {
-                        step: r.get(0)?,
-                        item: r.get(1)?,
-                        next: r.get(2)?,
-                        persons: r.get(3)?,
-                    })
-                })
-            })?;
-            Ok(paths::assemble(&q, rows))
+            if timeline::paths_reads_timeline(&q) {
+                let anchor = q.anchor.as_deref();
+                let wanted: Vec<&str> = anchor.into_iter().collect();
+                let item = timeline::paths_item(&q);
+                let answer = crate::timeline::with_timelines(
+                    &db,
+                    q.project_id,
+                    q.range,
+                    item,
+                    &wanted,
+                    |timelines, mut names| {
+                        let anchor = anchor.map(|a| names.id(a));
+                        (timeline::count_paths(&q, timelines, anchor), names)
+                    },
+                )?;
+                if let Some((counts, names)) = answer {
+                    let stored = db.read(|c| {
+                        run(
+                            c,
+                            &timeline::id_names_sql(q.project_id, &counts.ids()),
+                            |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)),
+                        )
+                    })?;
+                    return Ok(timeline::paths_answer(
+                        &q,
+                        counts,
+                        &names,
+                        &stored.into_iter().collect(),
+                    ));
+                }
+            }
+            paths_raw(&db, &q)
         })
         .await
     }
@@ -450,24 +471,10 @@ impl QueryEngine for DuckDb {
 
     async fn funnel(&self, q: FunnelQuery) -> Result<FunnelAnswer, StoreError> {
         self.blocking(move |db| {
-            let sql = funnel::funnel_sql(&q);
-            let mut walk = FunnelWalk::new(&q);
-            db.read(|c| {
-                let mut stmt = c.prepare(&sql.text).map_err(internal)?;
-                let mut rows = stmt
-                    .query(duckdb::params_from_iter(sql.params.iter().map(Bound)))
-                    .map_err(internal)?;
-                // Streamed: a long range can match millions of events.
-                while let Some(row) = rows.next().map_err(internal)? {
-                    let person: i64 = row.get(0).map_err(internal)?;
-                    let at: i64 = row.get(1).map_err(internal)?;
-                    let bits: i64 = row.get(2).map_err(internal)?;
-                    let value: Option<String> = row.get(3).map_err(internal)?;
-                    walk.push(person, at, bits, value);
-                }
-                Ok(())
-            })?;
-            let mut answer = walk.finish(&q);
+            let mut answer = match funnel_on_timelines(&db, &q)? {
+                Some(answer) => answer,
+                None => funnel_raw(&db, &q)?,
+            };
             if let Some(list) = answer.persons.as_mut().filter(|l| !l.person_ids.is_empty()) {
                 let sql = sql::persons_by_id(q.project_id, &list.person_ids);
                 list.results = db.read(|c| run(c, &sql, person_record))?;
@@ -658,4 +665,66 @@ impl QueryEngine for DuckDb {
         })
         .await
     }
+}
+
+/// A funnel that qualifies, over person timelines; `None` when it does not or
+/// its range has no rolled-up hours.
+fn funnel_on_timelines(db: &DuckDb, q: &FunnelQuery) -> Result<Option<FunnelAnswer>, StoreError> {
+    if !timeline::funnel_reads_timeline(q) {
+        return Ok(None);
+    }
+    let range = TimeRange {
+        from: q.range.from,
+        to: q.range.to + q.window,
+    };
+    let wanted: Vec<&str> = q.steps.iter().map(|s| s.event.as_str()).collect();
+    crate::timeline::with_timelines(
+        db,
+        q.project_id,
+        range,
+        timeline::Item::Event,
+        &wanted,
+        |timelines, mut names| {
+            let bits = timeline::step_bits(q, &mut names);
+            timeline::walk_funnel(q, timelines, &bits)
+        },
+    )
+}
+
+/// A funnel over events: the rows of `funnel_sql`, streamed into the walk.
+pub(crate) fn funnel_raw(db: &DuckDb, q: &FunnelQuery) -> Result<FunnelAnswer, StoreError> {
+    let sql = funnel::funnel_sql(q);
+    let mut walk = FunnelWalk::new(q);
+    db.read(|c| {
+        let mut stmt = c.prepare(&sql.text).map_err(internal)?;
+        let mut rows = stmt
+            .query(duckdb::params_from_iter(sql.params.iter().map(Bound)))
+            .map_err(internal)?;
+        // Streamed: a long range can match millions of events.
+        while let Some(row) = rows.next().map_err(internal)? {
+            let person: i64 = row.get(0).map_err(internal)?;
+            let at: i64 = row.get(1).map_err(internal)?;
+            let bits: i64 = row.get(2).map_err(internal)?;
+            let value: Option<String> = row.get(3).map_err(internal)?;
+            walk.push(person, at, bits, value);
+        }
+        Ok(())
+    })?;
+    Ok(walk.finish(q))
+}
+
+/// Paths over events: `paths_sql`.
+pub(crate) fn paths_raw(db: &DuckDb, q: &PathsQuery) -> Result<PathsAnswer, StoreError> {
+    let sql = paths::paths_sql(q);
+    let rows = db.read(|c| {
+        run(c, &sql, |r| {
+            Ok(PathRow {
+                step: r.get(0)?,
+                item: r.get(1)?,
+                next: r.get(2)?,
+                persons: r.get(3)?,
+            })
+        })
+    })?;
+    Ok(paths::assemble(q, rows))
 }

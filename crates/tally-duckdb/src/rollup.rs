@@ -15,6 +15,9 @@
 //! (`tally_query::rollup::session_rows_from_sql`): so a session's row is exact
 //! unless one of its events lies in a dirty hour, which readers check.
 //!
+//! It also rewrites the hours' person timelines (`rollup_timeline`, numbering
+//! new names in `rollup_names` first: `tally_query::timeline`).
+//!
 //! The rows hold a person key made with DuckDB's `hash`; if a new DuckDB build
 //! hashed differently, rollup keys would no longer match the raw events' keys, so
 //! a fingerprint of the hash is kept and every rollup is rebuilt when it changes.
@@ -29,6 +32,7 @@ use tally_query::rollup::{
     delete_session_rows_sql, hour_of, rollup_rows_sql, session_rows_from_sql, session_rows_sql,
 };
 use tally_query::sql::Sql;
+use tally_query::timeline;
 use tally_query::TimeRange;
 
 /// A project's hour, by the hour's start in seconds since the epoch.
@@ -165,15 +169,22 @@ impl Rollups {
                 }
             }
             for stretch in &stretches {
-                tx.execute(
-                    "DELETE FROM rollup_hourly WHERE project_id = ? AND hour >= make_timestamp(?) AND hour < make_timestamp(?)",
-                    duckdb::params![project, stretch.from.timestamp_micros(), stretch.to.timestamp_micros()],
-                )
-                .map_err(internal)?;
+                for table in ["rollup_hourly", "rollup_timeline"] {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE project_id = ? AND hour >= make_timestamp(?) AND hour < make_timestamp(?)"),
+                        duckdb::params![project, stretch.from.timestamp_micros(), stretch.to.timestamp_micros()],
+                    )
+                    .map_err(internal)?;
+                }
             }
             let mut insert = rollup_rows_sql(project, &stretches);
             insert.text.insert_str(0, "INSERT INTO rollup_hourly ");
             execute(&tx, &insert)?;
+            // Names first: the timeline rows hold their numbers.
+            execute(&tx, &timeline::new_names_sql(project, &stretches))?;
+            let mut timelines = timeline::timeline_rows_sql(project, &stretches);
+            timelines.text.insert_str(0, "INSERT INTO rollup_timeline ");
+            execute(&tx, &timelines)?;
             // Every session with an event in these hours, over its events from
             // the earliest one its row can need.
             let bound = session_rows_from_sql(project, &stretches);

@@ -189,6 +189,33 @@ const MIGRATIONS: &[Migration] = &[
         INSERT INTO rollup_dirty
             SELECT DISTINCT project_id, date_trunc('hour', timestamp) FROM events;",
     },
+    Migration {
+        version: 9,
+        name: "person timelines",
+        // One row per project, person key (before merges) and UTC hour with the
+        // hour's non-bot events in order, as lists (`tally_query::timeline`):
+        // what funnels and paths walk instead of sorting events by person per
+        // query. `rollup_names` numbers event names and page paths per project
+        // so the lists hold small integers. Both are written by compaction;
+        // every hour is listed dirty so the first one after the upgrade writes
+        // every hour's rows.
+        sql: "CREATE TABLE rollup_names (
+            project_id BIGINT NOT NULL,
+            id UINTEGER NOT NULL,
+            name VARCHAR NOT NULL
+        );
+        CREATE TABLE rollup_timeline (
+            project_id BIGINT NOT NULL,
+            person BIGINT NOT NULL,
+            hour TIMESTAMP NOT NULL,
+            micros UINTEGER[] NOT NULL,
+            event UINTEGER[] NOT NULL,
+            page UINTEGER[] NOT NULL
+        );
+        DELETE FROM rollup_dirty;
+        INSERT INTO rollup_dirty
+            SELECT DISTINCT project_id, date_trunc('hour', timestamp) FROM events;",
+    },
 ];
 
 /// Applies every migration newer than the database's version.

@@ -230,6 +230,8 @@ impl DuckDb {
             "rollup_hourly",
             "rollup_dirty",
             "rollup_sessions",
+            "rollup_timeline",
+            "rollup_names",
         ] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE project_id = ?"),

@@ -109,6 +109,12 @@ mod rollups {
                 // Two in three events carry a `$session_id`: 90-minute blocks
                 // (sessions across hours), and for u7 two-day blocks (sessions
                 // longer than the overview's lookback, across range ends).
+                // Pageviews of five pages (and one without a path), for paths.
+                if e.event == "$pageview" {
+                    let pages = ["/", "/pricing", "/docs", "/signup", "/blog"];
+                    let i = (minutes as usize / 7 + n as usize) % 6;
+                    e.path = pages.get(i).map(|p| p.to_string());
+                }
                 e.session_id = match (next(3), n) {
                     (0, _) => None,
                     (_, 7) => Some(format!("{who}-{}", minutes / 2880)),
@@ -125,6 +131,49 @@ mod rollups {
                 let ts = start + Duration::minutes(minutes);
                 let name = names[next(5) as usize];
                 events.push(event(1, name, &format!("n{i}"), &ts.to_rfc3339()));
+            }
+        }
+        // Same-instant pageviews of one person: u0 and u1 (persons 1 and 2,
+        // merged into one by `merge_two_into_one`) and twice u3, on different
+        // pages, which paths and funnels take in one order raw or rolled up.
+        for (i, (who, page)) in [
+            ("u0", "/docs"),
+            ("u1", "/blog"),
+            ("u3", "/docs"),
+            ("u3", "/"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for day in 0..4 {
+                let ts = start + Duration::days(3 + day) + Duration::minutes(30);
+                let mut e = event(1, "$pageview", who, &ts.to_rfc3339());
+                e.path = Some(page.to_string());
+                e.person_id = Some(who[1..].parse::<i64>().unwrap() + 1);
+                events.push(e);
+                if i == 0 {
+                    let later = ts + Duration::seconds(1);
+                    events.push(event(1, "signup", who, &later.to_rfc3339()));
+                }
+            }
+        }
+        // Persons 31 and 32 (merged into 31 by `merge_two_into_one`): their
+        // events interleave in one hour, the last two at one instant.
+        for (who, name, minute) in [
+            ("m2", "a_step", 20),
+            ("m1", "b_step", 40),
+            ("m2", "c_step", 40),
+        ] {
+            let ts = start + Duration::hours(4 * 24 + 10) + Duration::minutes(minute);
+            let mut e = event(1, name, who, &ts.to_rfc3339());
+            e.person_id = Some(if who == "m1" { 31 } else { 32 });
+            events.push(e);
+        }
+        // Eight persons each sending `x_view` and `x_done` at one instant.
+        for i in 0..8 {
+            let ts = start + Duration::hours(5 * 24 + 3) + Duration::minutes(i);
+            for name in ["x_done", "x_view"] {
+                events.push(event(1, name, &format!("t{i}"), &ts.to_rfc3339()));
             }
         }
         events
@@ -145,9 +194,13 @@ mod rollups {
             .unwrap();
     }
 
-    /// Person 2 merged into person 1 (as `person_overrides` records a merge).
+    /// Person 2 merged into person 1, 32 into 31 (as `person_overrides`
+    /// records a merge).
     fn merge_two_into_one(db: &DuckDb) {
-        on_writer(db, "INSERT INTO person_overrides VALUES (1, 2, 1)");
+        on_writer(
+            db,
+            "INSERT INTO person_overrides VALUES (1, 2, 1), (1, 32, 31)",
+        );
     }
 
     fn requests() -> Vec<serde_json::Value> {
@@ -654,8 +707,187 @@ mod rollups {
         );
     }
 
+    /// Funnel and paths answers (as JSON) of one project: loose and strict
+    /// funnels with repeated steps and windows of an hour to two weeks, persons
+    /// lists, and (read raw) a filter, a breakdown and bots; paths of pages and
+    /// events from the start, from and to points, long and short, over ragged
+    /// and whole ranges.
+    /// `raw`: from the raw SQL (`funnel_sql`, `paths_sql`) whatever the
+    /// rollups hold, else as the API answers.
+    async fn walk_answers(db: &DuckDb, project: i64, raw: bool) -> Vec<serde_json::Value> {
+        use tally_query::funnel::FunnelRequest;
+        use tally_query::paths::PathsRequest;
+        let now = conformance_at("2026-04-10T00:00:00Z");
+        let mut out = Vec::new();
+        let ranges = [
+            ("2026-03-22T05:17:00Z", "2026-04-02T20:45:30Z"),
+            ("2026-03-25T00:00:00Z", "2026-03-29T00:00:00Z"),
+            ("2026-03-29T00:30:00Z", "2026-03-29T03:30:00Z"),
+        ];
+        let funnels = [
+            json!({"steps": [{"event": "$pageview"}, {"event": "signup"}, {"event": "purchase"}]}),
+            json!({"steps": [{"event": "$pageview"}, {"event": "$pageview"}, {"event": "signup"}],
+                   "conversion_window_secs": 3600}),
+            json!({"steps": [{"event": "signup"}, {"event": "purchase"}], "order": "strict",
+                   "conversion_window_secs": 86400}),
+            json!({"steps": [{"event": "$pageview"}, {"event": "signup"}], "order": "strict"}),
+            json!({"steps": [{"event": "$pageview"}, {"event": "signup"}],
+                   "persons": {"step": 1, "status": "dropped", "limit": 5}}),
+            json!({"steps": [{"event": "$pageview"}, {"event": "purchase"}],
+                   "persons": {"step": 1, "status": "reached"}}),
+            json!({"steps": [{"event": "$pageview"}, {"event": "never_sent"}]}),
+            json!({"steps": [{"event": "$pageview"}, {"event": "signup"}], "include_bots": true}),
+            json!({"steps": [{"event": "$pageview"}, {"event": "signup"}],
+                   "breakdown": {"property": "$browser"}}),
+            json!({"steps": [{"event": "$pageview", "filters": {"key": "$browser", "operator": "eq", "value": "Chrome"}},
+                   {"event": "signup"}]}),
+            json!({"steps": [{"event": "a_step"}, {"event": "b_step"}, {"event": "c_step"}]}),
+            json!({"steps": [{"event": "x_view"}, {"event": "x_done"}]}),
+        ];
+        let paths = [
+            json!({}),
+            json!({"start_point": "/pricing"}),
+            json!({"end_point": "/signup", "steps": 2}),
+            json!({"start_point": "/docs", "steps": 5, "limit": 3}),
+            json!({"path_type": "events", "start_point": "signup"}),
+            json!({"path_type": "events", "steps": 1}),
+            json!({"start_point": "/nowhere"}),
+            json!({"include_bots": true}),
+            json!({"path_type": "events", "start_point": "a_step"}),
+        ];
+        for (from, to) in ranges {
+            for f in &funnels {
+                let mut r = f.clone();
+                r["date_from"] = json!(from);
+                r["date_to"] = json!(to);
+                let q = serde_json::from_value::<FunnelRequest>(r)
+                    .unwrap()
+                    .resolve(project, now)
+                    .unwrap();
+                let answer = if raw {
+                    crate::query::funnel_raw(db, &q).unwrap()
+                } else {
+                    db.funnel(q).await.unwrap()
+                };
+                out.push(serde_json::to_value(answer).unwrap());
+            }
+            for p in &paths {
+                let mut r = p.clone();
+                r["date_from"] = json!(from);
+                r["date_to"] = json!(to);
+                let q = serde_json::from_value::<PathsRequest>(r)
+                    .unwrap()
+                    .resolve(project, now)
+                    .unwrap();
+                let answer = if raw {
+                    crate::query::paths_raw(db, &q).unwrap()
+                } else {
+                    db.paths(q).await.unwrap()
+                };
+                out.push(serde_json::to_value(answer).unwrap());
+            }
+        }
+        out
+    }
+
+    /// The raw SQL's answers and the API's, before compaction (empty hours
+    /// count as rolled up: timelines of no rows plus raw events), after it, and
+    /// with half the hours compacted.
+    #[tokio::test]
+    async fn funnels_and_paths_on_timelines_equal_raw_and_read_them() {
+        let (db, _dir) = fresh();
+        db.insert_batch(dataset().into()).await.unwrap();
+        merge_two_into_one(&db);
+        let both = async |db: &DuckDb, raw: bool| {
+            let mut out = walk_answers(db, 1, raw).await;
+            out.extend(walk_answers(db, 2, raw).await);
+            out
+        };
+        let raw = both(&db, true).await;
+        let same = |what: &str, answers: &[serde_json::Value]| {
+            assert_eq!(answers.len(), raw.len());
+            for (i, (a, b)) in raw.iter().zip(answers).enumerate() {
+                assert!(a == b, "answer {i} differs {what}: {a} != {b}");
+            }
+        };
+        same("before compaction", &both(&db, false).await);
+        db.compact_rollups(Some(conformance_at("2026-03-27T13:00:00Z")))
+            .unwrap();
+        assert!(count(&db, "SELECT count(*) FROM rollup_dirty") > 100);
+        assert!(count(&db, "SELECT count(*) FROM rollup_timeline") > 100);
+        assert_eq!(both(&db, true).await, raw);
+        same("half rolled up", &both(&db, false).await);
+        db.compact_rollups(None).unwrap();
+        same("rolled up", &both(&db, false).await);
+        // The answers are not empty: persons convert and paths have links.
+        let steps = |a: &serde_json::Value| -> Vec<i64> {
+            a["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["count"].as_i64().unwrap())
+                .collect()
+        };
+        assert!(steps(&raw[0]).iter().all(|&c| c > 0), "{}", raw[0]);
+        assert!(
+            raw[13]["links"].as_array().unwrap().len() > 3,
+            "{}",
+            raw[13]
+        );
+        // Hand-worked: the merged person does a, b, c in that order (b and c at
+        // one instant, b stored for the lower person key); the eight persons
+        // each convert at the instant they start.
+        assert_eq!(steps(&raw[10]), [1, 1, 1]);
+        assert_eq!(steps(&raw[11]), [8, 8]);
+        let links: Vec<(&str, &str)> = raw[20]["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["source"].as_str().unwrap(), l["target"].as_str().unwrap()))
+            .collect();
+        assert_eq!(links, [("0:a_step", "1:b_step"), ("1:b_step", "2:c_step")]);
+    }
+
+    #[tokio::test]
+    async fn funnels_and_paths_read_timelines_and_see_late_events_at_once() {
+        let (db, _dir) = fresh();
+        db.insert_batch(dataset().into()).await.unwrap();
+        merge_two_into_one(&db);
+        db.compact_rollups(None).unwrap();
+        let funnel = |steps: serde_json::Value| {
+            serde_json::from_value::<tally_query::funnel::FunnelRequest>(json!({
+                "steps": steps, "date_from": "2026-03-22T00:00:00Z",
+                "date_to": "2026-04-03T00:00:00Z",
+            }))
+            .unwrap()
+            .resolve(1, conformance_at("2026-04-10T00:00:00Z"))
+            .unwrap()
+        };
+        let count_at = |a: &tally_query::funnel::FunnelAnswer, k: usize| a.steps[k].count;
+        let steps = json!([{"event": "$pageview"}, {"event": "late_step"}]);
+        let before = db.funnel(funnel(steps.clone())).await.unwrap();
+        assert_eq!(count_at(&before, 1), 0);
+        // A step event never seen before, in an hour rolled up long ago: its
+        // hour is read from events until compacted, its name numbered by then.
+        let mut late = event(1, "late_step", "u0", "2026-03-26T10:20:00Z");
+        late.person_id = Some(1);
+        db.insert_batch(vec![late].into()).await.unwrap();
+        let now = db.funnel(funnel(steps.clone())).await.unwrap();
+        assert_eq!(count_at(&now, 1), 1, "counted at once");
+        assert_eq!(db.compact_rollups(None).unwrap(), 1);
+        assert_eq!(db.funnel(funnel(steps)).await.unwrap(), now);
+        // The answers come from the timeline rows: drop person 5's and the
+        // funnel loses them (their events are untouched).
+        let all = json!([{"event": "$pageview"}, {"event": "signup"}]);
+        let whole = db.funnel(funnel(all.clone())).await.unwrap();
+        on_writer(&db, "DELETE FROM rollup_timeline WHERE person = 5");
+        let without = db.funnel(funnel(all)).await.unwrap();
+        assert_eq!(count_at(&without, 0) + 1, count_at(&whole, 0));
+    }
+
     /// A store from before `rollup_sessions` opens with every hour holding
-    /// events dirty, and its first compaction writes every session's row.
+    /// events dirty, and its first compaction writes every session's row and
+    /// every person timeline.
     #[tokio::test]
     async fn upgrading_rolls_every_hour_up_again_with_its_sessions() {
         let dir = tempfile::tempdir().unwrap();
@@ -668,7 +900,8 @@ mod rollups {
             // Back to schema 6.
             on_writer(
                 &db,
-                "DROP TABLE rollup_sessions; DELETE FROM tally_migrations WHERE version >= 7;",
+                "DROP TABLE rollup_sessions; DROP TABLE rollup_timeline; DROP TABLE rollup_names; \
+                 DELETE FROM tally_migrations WHERE version >= 7;",
             );
         }
         let db = open(&dir);
@@ -680,6 +913,22 @@ mod rollups {
                 &db,
                 "SELECT count(DISTINCT (project_id, session_id)) FROM events WHERE NOT is_bot AND session_id IS NOT NULL"
             )
+        );
+        // And every person-hour's timeline, holding every non-bot event.
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM rollup_timeline"),
+            count(
+                &db,
+                "SELECT count(DISTINCT (project_id, coalesce(person_id, -1 - (hash(distinct_id) >> 2)::BIGINT), \
+                 date_trunc('hour', timestamp))) FROM events WHERE NOT is_bot"
+            )
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT coalesce(sum(len(event)), 0) FROM rollup_timeline"
+            ),
+            count(&db, "SELECT count(*) FROM events WHERE NOT is_bot")
         );
     }
 

@@ -499,6 +499,24 @@ impl FunnelWalk {
         }
     }
 
+    /// Takes in a walk over later persons (each of its persons after each of
+    /// this walk's), as if this walk had gone on over them.
+    pub fn absorb(&mut self, mut later: FunnelWalk) {
+        self.finish_person();
+        self.person = None;
+        later.finish_person();
+        self.total.merge(later.total);
+        let steps = self.steps;
+        if let (Some(mine), Some(theirs)) = (self.by_value.as_mut(), later.by_value) {
+            for (value, tally) in theirs {
+                mine.entry(value)
+                    .or_insert_with(|| Tally::new(steps))
+                    .merge(tally);
+            }
+        }
+        self.listed.extend(later.listed);
+    }
+
     fn finish_person(&mut self) {
         if let Some(best) = self.best.take() {
             let k = best.times.len() - 1;

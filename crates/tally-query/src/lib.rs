@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod sql;
 #[cfg(test)]
 mod test_time;
+pub mod timeline;
 pub mod top;
 pub mod trends;
 pub mod types;

@@ -15,7 +15,7 @@
 use crate::error::QueryError;
 use crate::filters::FilterNode;
 use crate::scope::Scope;
-use crate::sql::{Sql, SqlParam};
+use crate::sql::{Sql, SqlParam, STORED_PERSON_KEY};
 use crate::types::TimeRange;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -135,7 +135,11 @@ impl PathsRequest {
 /// first (every node), then the `limit` heaviest links.
 pub fn paths_sql(q: &PathsQuery) -> Sql {
     let mut s = Sql::default();
-    s.push("WITH items AS (SELECT ev.person, ev.timestamp AS ts, ev.uuid, ")
+    // Same-instant items of one person are taken by person key before merges,
+    // then uuid: the order person timelines keep (`crate::timeline`).
+    s.push("WITH items AS (SELECT ev.person, ev.timestamp AS ts, ")
+        .push(&STORED_PERSON_KEY.replace("e.", "ev."))
+        .push(" AS pkey, ev.uuid, ")
         .push(match q.path_type {
             PathType::Pages => "ev.path",
             PathType::Events => "ev.event",
@@ -157,9 +161,9 @@ pub fn paths_sql(q: &PathsQuery) -> Sql {
             .push(" AND ev.path IS NOT NULL");
     }
     s.push(
-        "), runs AS (SELECT *, lag(item) OVER (PARTITION BY person ORDER BY ts, uuid) AS prev \
+        "), runs AS (SELECT *, lag(item) OVER (PARTITION BY person ORDER BY ts, pkey, uuid) AS prev \
          FROM items), seq AS (SELECT person, item, \
-         row_number() OVER (PARTITION BY person ORDER BY ts, uuid) AS n FROM runs \
+         row_number() OVER (PARTITION BY person ORDER BY ts, pkey, uuid) AS n FROM runs \
          WHERE prev IS DISTINCT FROM item), anchor AS (SELECT person, min(n) AS n0 FROM seq",
     );
     if let Some(a) = &q.anchor {

@@ -255,7 +255,7 @@ fn push_joined(ranges: &mut Vec<TimeRange>, r: TimeRange) {
 }
 
 /// `(column >= a AND column < b) OR …` over the stretches; `false` for none.
-fn push_within(s: &mut Sql, column: &str, stretches: &[TimeRange]) {
+pub(crate) fn push_within(s: &mut Sql, column: &str, stretches: &[TimeRange]) {
     if stretches.is_empty() {
         s.push("false");
         return;
