@@ -314,12 +314,38 @@ pub fn funnel_sql(q: &FunnelQuery) -> Sql {
     s
 }
 
-/// One attempt: its step times (µs), `times[0]` the start, and the breakdown
-/// value of its first event.
+/// One attempt: its step times (µs), `times()[0]` the start, and the breakdown
+/// value of its first event. The times live in a fixed array (a funnel has at
+/// most [`MAX_STEPS`] steps): the walk makes an attempt per first-step event
+/// and copies one per step reached, millions on a month of events, and a heap
+/// allocation each cost more than the copy.
 #[derive(Debug, Clone)]
 struct Attempt {
-    times: Vec<i64>,
+    at: [i64; MAX_STEPS],
+    len: usize,
     value: Option<Arc<str>>,
+}
+
+impl Attempt {
+    fn start(at_us: i64, value: Option<Arc<str>>) -> Self {
+        let mut at = [0; MAX_STEPS];
+        at[0] = at_us;
+        Self { at, len: 1, value }
+    }
+
+    fn times(&self) -> &[i64] {
+        &self.at[..self.len]
+    }
+
+    /// This attempt, one step further at `at_us`.
+    fn then(&self, at_us: i64) -> Self {
+        let mut next = self.clone();
+        if let Some(slot) = next.at.get_mut(next.len) {
+            *slot = at_us;
+            next.len += 1;
+        }
+        next
+    }
 }
 
 /// The counts of a set of persons: all of them, or those of one breakdown value.
@@ -344,14 +370,15 @@ impl Tally {
 
     /// Counts a person whose furthest attempt is `best`.
     fn add(&mut self, best: &Attempt) {
-        let k = best.times.len() - 1;
+        let times = best.times();
+        let k = times.len() - 1;
         self.furthest[k] += 1;
         let secs = |a: i64, b: i64| (b - a) as f64 / 1e6;
-        for step in 1..best.times.len() {
-            self.step_secs[step].push(secs(best.times[step - 1], best.times[step]));
+        for step in 1..times.len() {
+            self.step_secs[step].push(secs(times[step - 1], times[step]));
         }
-        if best.times.len() == self.furthest.len() {
-            self.whole_secs.push(secs(best.times[0], best.times[k]));
+        if times.len() == self.furthest.len() {
+            self.whole_secs.push(secs(times[0], times[k]));
         }
     }
 
@@ -454,16 +481,8 @@ impl FunnelWalk {
             let advanced = if bits & (1 << k) != 0 {
                 self.reached[k - 1]
                     .as_ref()
-                    .filter(|prev| at_us - prev.times[0] <= self.window_us)
-                    .map(|prev| {
-                        let mut times = Vec::with_capacity(k + 1);
-                        times.extend_from_slice(&prev.times);
-                        times.push(at_us);
-                        Attempt {
-                            times,
-                            value: prev.value.clone(),
-                        }
-                    })
+                    .filter(|prev| at_us - prev.at[0] <= self.window_us)
+                    .map(|prev| prev.then(at_us))
             } else {
                 None
             };
@@ -472,7 +491,7 @@ impl FunnelWalk {
                 Some(a) => {
                     let later = self.reached[k]
                         .as_ref()
-                        .is_none_or(|cur| a.times[0] >= cur.times[0]);
+                        .is_none_or(|cur| a.at[0] >= cur.at[0]);
                     if later || strict {
                         self.reached[k] = Some(a);
                     }
@@ -483,24 +502,21 @@ impl FunnelWalk {
             }
         }
         if bits & 1 != 0 && at_us >= self.from_us && at_us < self.to_us {
-            self.reached[0] = Some(Attempt {
-                times: vec![at_us],
-                value: value.map(Arc::from),
-            });
+            self.reached[0] = Some(Attempt::start(at_us, value.map(Arc::from)));
         } else if strict {
             self.reached[0] = None;
         }
         // The furthest attempt so far (the first to get there is kept).
         if let Some(top) = self.reached.iter().rposition(Option::is_some) {
-            let further = self.best.as_ref().is_none_or(|b| top + 1 > b.times.len());
+            let further = self.best.as_ref().is_none_or(|b| top + 1 > b.len);
             if further {
                 self.best = self.reached[top].clone();
             }
         }
     }
 
-    /// Takes in a walk over later persons (each of its persons after each of
-    /// this walk's), as if this walk had gone on over them.
+    /// Takes in a walk over other persons, as if this walk had gone on over
+    /// them (the persons list stays ascending).
     pub fn absorb(&mut self, mut later: FunnelWalk) {
         self.finish_person();
         self.person = None;
@@ -515,11 +531,12 @@ impl FunnelWalk {
             }
         }
         self.listed.extend(later.listed);
+        self.listed.sort_unstable();
     }
 
     fn finish_person(&mut self) {
         if let Some(best) = self.best.take() {
-            let k = best.times.len() - 1;
+            let k = best.len - 1;
             self.total.add(&best);
             if let Some(by_value) = self.by_value.as_mut() {
                 by_value
@@ -536,7 +553,7 @@ impl FunnelWalk {
                 self.listed.push(p);
             }
         }
-        self.reached = vec![None; self.steps];
+        self.reached.iter_mut().for_each(|r| *r = None);
     }
 
     pub fn finish(mut self, q: &FunnelQuery) -> FunnelAnswer {

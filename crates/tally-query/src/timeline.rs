@@ -333,34 +333,31 @@ impl<'a> Timelines<'a> {
     }
 
     /// Hands each person and their events in order (time, person key before
-    /// merges, then as stored: the raw SQL's order) to `f`, persons ascending,
-    /// in `parts` runs of persons on as many threads: each run starts from
-    /// `start()`, and the states come back in person order.
+    /// merges, then as stored: the raw SQL's order) to `f`, in `parts` sets of
+    /// persons (split by a hash of the person) on as many threads, persons
+    /// ascending within each: each set starts from `start()`, and the states
+    /// come back one per set.
     pub fn for_each_person<S: Send>(
-        mut self,
+        self,
         parts: usize,
         start: impl Fn() -> S + Sync,
         f: impl Fn(&mut S, i64, &[Step]) + Sync,
     ) -> Vec<S> {
-        // Raw events come in the raw SQL's order, so `begin` keeps same-instant
-        // events of one key in uuid order.
-        self.segments
-            .sort_unstable_by_key(|s| (s.person, s.first_us, s.key, s.source, s.begin));
-        // Runs split between persons.
-        let segments = &self.segments;
-        let mut bounds = vec![0];
-        for k in 1..parts.max(1) {
-            let mut at = segments.len() * k / parts;
-            while at > 0 && at < segments.len() && segments[at].person == segments[at - 1].person {
-                at += 1;
-            }
-            if at > *bounds.last().unwrap_or(&0) && at < segments.len() {
-                bounds.push(at);
-            }
+        let parts = parts.max(1);
+        let mut sets: Vec<Vec<Segment>> = (0..parts)
+            .map(|_| Vec::with_capacity(self.segments.len() / parts + 1))
+            .collect();
+        for seg in &self.segments {
+            // Fibonacci hashing: person ids are dense, keys from distinct ids
+            // are hashes; both spread evenly.
+            let h = (seg.person as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+            sets[(h % parts as u64) as usize].push(*seg);
         }
-        bounds.push(segments.len());
         let this = &self;
-        let run = |part: &[Segment]| {
+        let run = |mut part: Vec<Segment>| {
+            // Raw events come in the raw SQL's order, so `begin` keeps
+            // same-instant events of one key in uuid order.
+            part.sort_unstable_by_key(|s| (s.person, s.first_us, s.key, s.source, s.begin));
             let mut state = start();
             let mut person_steps: Vec<Step> = Vec::new();
             let mut keyed: Vec<(i64, i64, usize)> = Vec::new();
@@ -393,22 +390,20 @@ impl<'a> Timelines<'a> {
                         }
                     }
                     keyed.sort_unstable();
-                    let sorted: Vec<Step> =
-                        keyed.iter().map(|&(_, _, i)| person_steps[i]).collect();
+                    let sorted: Vec<Step> = keyed.iter().map(|&(_, _, i)| person_steps[i]).collect();
                     person_steps = sorted;
                 }
                 f(&mut state, group[0].person, &person_steps);
             }
             state
         };
-        if bounds.len() <= 2 {
-            return vec![run(segments)];
+        if parts == 1 {
+            return sets.into_iter().map(run).collect();
         }
         std::thread::scope(|scope| {
-            let handles: Vec<_> = bounds
-                .windows(2)
-                .map(|w| {
-                    let part = &segments[w[0]..w[1]];
+            let handles: Vec<_> = sets
+                .into_iter()
+                .map(|part| {
                     let run = &run;
                     scope.spawn(move || run(part))
                 })
