@@ -213,11 +213,6 @@ impl Names {
         id
     }
 
-    /// The number, if the name has one (stored or its own).
-    pub fn get(&self, name: &str) -> Option<u32> {
-        self.ids.get(name).copied()
-    }
-
     /// The name of one of this query's own numbers.
     fn own_name(&self, id: u32) -> Option<&str> {
         let i = usize::try_from(u32::MAX - id).ok()?;
@@ -390,7 +385,8 @@ impl<'a> Timelines<'a> {
                         }
                     }
                     keyed.sort_unstable();
-                    let sorted: Vec<Step> = keyed.iter().map(|&(_, _, i)| person_steps[i]).collect();
+                    let sorted: Vec<Step> =
+                        keyed.iter().map(|&(_, _, i)| person_steps[i]).collect();
                     person_steps = sorted;
                 }
                 f(&mut state, group[0].person, &person_steps);
