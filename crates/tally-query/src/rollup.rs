@@ -363,14 +363,10 @@ fn push_source(s: &mut Sql, name: &str, src: &Source<'_>, coverage: &Coverage) {
 /// ` AND column IN (…)` for some names; nothing for any name.
 fn push_names(s: &mut Sql, column: &str, names: Option<&[&str]>) {
     let Some(names) = names else { return };
-    s.push(" AND ").push(column).push(" IN (");
-    for (i, name) in names.iter().enumerate() {
-        if i > 0 {
-            s.push(", ");
-        }
-        s.bind(SqlParam::Text((*name).to_owned()));
-    }
-    s.push(")");
+    s.push(" AND ")
+        .push(column)
+        .push(" IN ")
+        .bind_list(names.iter().map(|n| SqlParam::Text((*n).to_owned())));
 }
 
 /// The rows of [`crate::trends::series_sql`] for a series that

@@ -42,6 +42,24 @@ impl Sql {
         self.params.push(param);
         self
     }
+
+    /// `(?, ?, …)` binding each parameter, for `IN`; `(NULL)` for none, which
+    /// matches nothing.
+    pub(crate) fn bind_list(&mut self, params: impl IntoIterator<Item = SqlParam>) -> &mut Self {
+        self.push("(");
+        let mut any = false;
+        for (i, p) in params.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(p);
+            any = true;
+        }
+        if !any {
+            self.push("NULL");
+        }
+        self.push(")")
+    }
 }
 
 /// The events with `person`, the person each one counts as now: the person
@@ -520,17 +538,9 @@ pub fn persons_by_id(project_id: i64, ids: &[i64]) -> Sql {
          FROM persons p WHERE p.project_id = ",
     )
     .bind(SqlParam::Int(project_id))
-    .push(" AND p.id IN (");
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            s.push(", ");
-        }
-        s.bind(SqlParam::Int(*id));
-    }
-    if ids.is_empty() {
-        s.push("NULL");
-    }
-    s.push(") ORDER BY p.id");
+    .push(" AND p.id IN ")
+    .bind_list(ids.iter().map(|&id| SqlParam::Int(id)))
+    .push(" ORDER BY p.id");
     s
 }
 

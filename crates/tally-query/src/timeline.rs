@@ -156,17 +156,8 @@ pub fn name_ids_sql(project_id: ProjectId, names: &[&str]) -> Sql {
     let mut s = Sql::default();
     s.push("SELECT name, id FROM rollup_names WHERE project_id = ")
         .bind(SqlParam::Int(project_id))
-        .push(" AND name IN (");
-    for (i, n) in names.iter().enumerate() {
-        if i > 0 {
-            s.push(", ");
-        }
-        s.bind(SqlParam::Text((*n).to_string()));
-    }
-    if names.is_empty() {
-        s.push("NULL");
-    }
-    s.push(")");
+        .push(" AND name IN ")
+        .bind_list(names.iter().map(|n| SqlParam::Text((*n).to_string())));
     s
 }
 
@@ -175,17 +166,8 @@ pub fn id_names_sql(project_id: ProjectId, ids: &[u32]) -> Sql {
     let mut s = Sql::default();
     s.push("SELECT id, name FROM rollup_names WHERE project_id = ")
         .bind(SqlParam::Int(project_id))
-        .push(" AND id IN (");
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            s.push(", ");
-        }
-        s.bind(SqlParam::Int(i64::from(*id)));
-    }
-    if ids.is_empty() {
-        s.push("NULL");
-    }
-    s.push(")");
+        .push(" AND id IN ")
+        .bind_list(ids.iter().map(|&id| SqlParam::Int(i64::from(id))));
     s
 }
 
