@@ -76,6 +76,9 @@ pub(crate) fn read_coverage(
     project_id: tally_core::ProjectId,
     range: TimeRange,
 ) -> Result<Coverage, StoreError> {
+    if !db.reads_rollups() {
+        return Ok(Coverage::raw(range));
+    }
     Ok(Coverage::new(range, read_dirty(db, project_id, range)?))
 }
 
@@ -126,7 +129,7 @@ fn retention_sql(db: &DuckDb, q: &RetentionQuery) -> Result<Sql, StoreError> {
 /// over `rollup_sessions` when the hours its sessions span mostly are; the rest
 /// over events.
 fn overview_sql(db: &DuckDb, q: &OverviewQuery) -> Result<Sql, StoreError> {
-    if !q.filters.is_empty() {
+    if !q.filters.is_empty() || !db.reads_rollups() {
         return Ok(sql::overview(q));
     }
     // One read of the dirty hours: the sessions' range holds both others.

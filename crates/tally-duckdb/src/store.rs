@@ -38,6 +38,9 @@ pub(crate) struct Inner {
     /// Idle reader connections; a query takes one or clones a new one.
     readers: Mutex<Vec<Connection>>,
     template: Mutex<Connection>,
+    /// Whether queries may read rollups (always, but for tests that need the
+    /// raw SQL's answers as a reference).
+    pub(crate) reads_rollups: std::sync::atomic::AtomicBool,
 }
 
 /// While alive, no insert runs. See [`DuckDb::hold_writes`].
@@ -99,8 +102,25 @@ impl DuckDb {
                 }),
                 readers: Mutex::new(Vec::new()),
                 template: Mutex::new(template),
+                reads_rollups: std::sync::atomic::AtomicBool::new(true),
             }),
         })
+    }
+
+    /// Tests: queries answer from events only (`false`), as if nothing were
+    /// rolled up, or as usual (`true`).
+    #[cfg(test)]
+    pub(crate) fn set_reads_rollups(&self, on: bool) {
+        self.inner
+            .reads_rollups
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether queries may read rollups (see [`Self::set_reads_rollups`]).
+    pub(crate) fn reads_rollups(&self) -> bool {
+        self.inner
+            .reads_rollups
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn downgrade(&self) -> WeakDuckDb {
