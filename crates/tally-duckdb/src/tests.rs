@@ -904,6 +904,66 @@ mod rollups {
         assert_eq!(count_at(&without, 0) + 1, count_at(&whole, 0));
     }
 
+    /// Hostile event names and page paths (quotes, `;`, comments, unicode) are
+    /// only data on the timeline path too: numbered, bound, walked, answered.
+    #[tokio::test]
+    async fn hostile_names_walk_timelines_as_data() {
+        let (db, _dir) = fresh();
+        let name = "x'); DROP TABLE events; -- \u{1F600}\"é";
+        let page = "/a'/*b*/;--\u{0}ü";
+        let mut events = Vec::new();
+        for (who, minute) in [("h1", 0), ("h2", 10)] {
+            let ts = |m: i64| format!("2026-03-25T10:{:02}:00Z", minute + m);
+            let mut view = event(1, "$pageview", who, &ts(0));
+            view.path = Some(page.to_string());
+            events.push(view);
+            events.push(event(1, name, who, &ts(1)));
+        }
+        db.insert_batch(events.into()).await.unwrap();
+        db.compact_rollups(None).unwrap();
+        assert!(count(&db, "SELECT count(*) FROM rollup_timeline") >= 2);
+        let now = conformance_at("2026-04-10T00:00:00Z");
+        let range = json!({"date_from": "2026-03-25T00:00:00Z", "date_to": "2026-03-26T00:00:00Z"});
+        let mut funnel = json!({"steps": [{"event": "$pageview"}, {"event": name}]});
+        funnel["date_from"] = range["date_from"].clone();
+        funnel["date_to"] = range["date_to"].clone();
+        let q = serde_json::from_value::<tally_query::funnel::FunnelRequest>(funnel)
+            .unwrap()
+            .resolve(1, now)
+            .unwrap();
+        let answer = db.funnel(q).await.unwrap();
+        assert_eq!(
+            answer.steps.iter().map(|s| s.count).collect::<Vec<_>>(),
+            [2, 2]
+        );
+        let mut paths = json!({"path_type": "events", "start_point": "$pageview"});
+        paths["date_from"] = range["date_from"].clone();
+        paths["date_to"] = range["date_to"].clone();
+        let q = serde_json::from_value::<tally_query::paths::PathsRequest>(paths)
+            .unwrap()
+            .resolve(1, now)
+            .unwrap();
+        let answer = db.paths(q).await.unwrap();
+        assert_eq!(answer.links.len(), 1);
+        assert_eq!(answer.links[0].target, format!("1:{name}"));
+        assert_eq!(answer.links[0].persons, 2);
+        let mut pages = json!({"start_point": page});
+        pages["date_from"] = range["date_from"].clone();
+        pages["date_to"] = range["date_to"].clone();
+        let q = serde_json::from_value::<tally_query::paths::PathsRequest>(pages)
+            .unwrap()
+            .resolve(1, now)
+            .unwrap();
+        let answer = db.paths(q).await.unwrap();
+        assert_eq!(answer.nodes[0].name, page);
+        assert_eq!(answer.nodes[0].persons, 2);
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM events"),
+            4,
+            "the table is still there"
+        );
+    }
+
     /// A store from before `rollup_sessions` opens with every hour holding
     /// events dirty, and its first compaction writes every session's row and
     /// every person timeline.

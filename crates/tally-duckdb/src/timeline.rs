@@ -27,6 +27,10 @@ pub(crate) fn with_timelines<T>(
         return Ok(None);
     }
     let mut names = Names::default();
+    // Where a walk's time goes, at debug level (`RUST_LOG=tally_duckdb=debug`):
+    // what BENCHMARKS.md splits the funnel's time by.
+    let started = std::time::Instant::now();
+    let ms = |since: std::time::Instant| since.elapsed().as_secs_f64() * 1e3;
     let (batches, raw) = db.read(|c| {
         let sql = timeline::rows_sql(project_id, &coverage.stretches, item);
         let mut stmt = c.prepare(&sql.text).map_err(internal)?;
@@ -35,6 +39,7 @@ pub(crate) fn with_timelines<T>(
             .map_err(internal)?
             .collect::<Result<_, _>>()
             .map_err(internal)?;
+        tracing::debug!(ms = ms(started), "timeline rows read");
         let raw = run(
             c,
             &timeline::raw_sql(project_id, &coverage.uncovered()),
@@ -69,6 +74,7 @@ pub(crate) fn with_timelines<T>(
     for batch in &batches {
         add_batch(&mut timelines, batch)?;
     }
+    let timelines_raw = raw.len();
     for (person, key, t_us, event, page) in raw {
         let step = Step {
             t_us,
@@ -79,7 +85,15 @@ pub(crate) fn with_timelines<T>(
         };
         timelines.push_event(person, key, step);
     }
-    Ok(Some(walk(timelines, names)))
+    tracing::debug!(
+        ms = ms(started),
+        raw_events = timelines_raw,
+        "timelines taken in"
+    );
+    let walking = std::time::Instant::now();
+    let out = walk(timelines, names);
+    tracing::debug!(ms = ms(walking), "timelines walked");
+    Ok(Some(out))
 }
 
 /// The rows of one batch of `rows_sql`.

@@ -15,7 +15,7 @@
 use crate::error::QueryError;
 use crate::filters::FilterNode;
 use crate::scope::Scope;
-use crate::sql::{Sql, SqlParam, STORED_PERSON_KEY};
+use crate::sql::{Sql, SqlParam, STORED_PERSON_KEY_EV};
 use crate::types::TimeRange;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -138,7 +138,7 @@ pub fn paths_sql(q: &PathsQuery) -> Sql {
     // Same-instant items of one person are taken by person key before merges,
     // then uuid: the order person timelines keep (`crate::timeline`).
     s.push("WITH items AS (SELECT ev.person, ev.timestamp AS ts, ")
-        .push(&STORED_PERSON_KEY.replace("e.", "ev."))
+        .push(STORED_PERSON_KEY_EV)
         .push(" AS pkey, ev.uuid, ")
         .push(match q.path_type {
             PathType::Pages => "ev.path",

@@ -77,15 +77,26 @@ macro_rules! events_with_person {
         )
     };
 }
-/// The person an event row `e` was stored for, before merges: its person id, or
-/// a key from its distinct id when it has none. The rollups store this key, so it
-/// is written once, here.
+/// The person an event row (`e`, or the alias given) was stored for, before
+/// merges: its person id, or a key from its distinct id when it has none. The
+/// rollups store this key, so it is written once, here.
 macro_rules! stored_person_key {
     () => {
-        "coalesce(e.person_id, -1 - (hash(e.distinct_id) >> 2)::BIGINT)"
+        stored_person_key!(e)
+    };
+    ($row:ident) => {
+        concat!(
+            "coalesce(",
+            stringify!($row),
+            ".person_id, -1 - (hash(",
+            stringify!($row),
+            ".distinct_id) >> 2)::BIGINT)"
+        )
     };
 }
 pub(crate) const STORED_PERSON_KEY: &str = stored_person_key!();
+/// [`STORED_PERSON_KEY`] of a row of [`EVENTS_WITH_PERSON_SELECT`] named `ev`.
+pub(crate) const STORED_PERSON_KEY_EV: &str = stored_person_key!(ev);
 /// The same relation without an alias, for queries that name it themselves.
 pub(crate) const EVENTS_WITH_PERSON_SELECT: &str = events_with_person!();
 const EVENTS_WITH_PERSON: &str = concat!(events_with_person!(), " AS events");
