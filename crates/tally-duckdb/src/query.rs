@@ -357,6 +357,7 @@ impl QueryEngine for DuckDb {
                     q.range,
                     item,
                     &wanted,
+                    |_| timeline::PathsThin::new(&q),
                     |timelines, mut names| {
                         let anchor = anchor.map(|a| names.id(a));
                         (timeline::count_paths(&q, timelines, anchor), names)
@@ -687,8 +688,9 @@ fn funnel_on_timelines(db: &DuckDb, q: &FunnelQuery) -> Result<Option<FunnelAnsw
         range,
         timeline::Item::Event,
         &wanted,
+        |names| timeline::FunnelThin::new(q, timeline::StepBits::new(q, names)),
         |timelines, mut names| {
-            let bits = timeline::step_bits(q, &mut names);
+            let bits = timeline::StepBits::new(q, &mut names);
             timeline::walk_funnel(q, timelines, &bits)
         },
     )

@@ -141,6 +141,24 @@ impl DuckDb {
         out
     }
 
+    /// Like [`read`](Self::read), inside one transaction: every statement of
+    /// `f` sees the same snapshot.
+    pub(crate) fn read_snapshot<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.read(|c| {
+            c.execute_batch("BEGIN TRANSACTION").map_err(internal)?;
+            let out = f(c);
+            // A read changes nothing: rolled back either way, so the pooled
+            // connection goes back with no transaction open.
+            let rolled_back = c.execute_batch("ROLLBACK").map_err(internal);
+            let out = out?;
+            rolled_back?;
+            Ok(out)
+        })
+    }
+
     /// Runs a read-only statement and returns its rows, every column read as a
     /// number (NULL as NaN). Only for SQL this program wrote itself, never text
     /// from a request: `tally querybench` times hand-written SQL with it beside

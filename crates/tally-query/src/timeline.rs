@@ -113,18 +113,24 @@ impl Item {
 }
 
 /// Rows: person (through merges), person key before merges, hour start (µs),
-/// the times list and the `item` list, for the rows of `stretches` (whole
-/// rolled-up hours).
+/// whether the person is merged from several keys, the times list and the
+/// `item` list, for the rows of `stretches` (whole rolled-up hours).
 pub fn rows_sql(project_id: ProjectId, stretches: &[TimeRange], item: Item) -> Sql {
     let mut s = Sql::default();
-    s.push("SELECT coalesce(po.person_id, r.person), r.person, epoch_us(r.hour), r.micros, r.")
-        .push(item.column())
-        .push(
-            " FROM rollup_timeline r LEFT JOIN person_overrides po \
+    s.push(
+        "SELECT coalesce(po.person_id, r.person), r.person, epoch_us(r.hour), \
+         po.person_id IS NOT NULL OR r.person IN \
+         (SELECT m.person_id FROM person_overrides m WHERE m.project_id = ",
+    )
+    .bind(SqlParam::Int(project_id))
+    .push("), r.micros, r.")
+    .push(item.column())
+    .push(
+        " FROM rollup_timeline r LEFT JOIN person_overrides po \
              ON po.project_id = r.project_id AND po.old_person_id = r.person WHERE r.project_id = ",
-        )
-        .bind(SqlParam::Int(project_id))
-        .push(" AND ");
+    )
+    .bind(SqlParam::Int(project_id))
+    .push(" AND ");
     push_within(&mut s, "r.hour", stretches);
     s
 }
@@ -180,9 +186,10 @@ pub struct Names {
 }
 
 impl Names {
-    /// A name's stored number, from [`name_ids_sql`].
+    /// A name's stored number, from [`name_ids_sql`] (a name already
+    /// numbered for this query keeps its number: what was thinned used it).
     pub fn learn(&mut self, name: String, id: u32) {
-        self.ids.insert(name, id);
+        self.ids.entry(name).or_insert(id);
     }
 
     pub fn id(&mut self, name: &str) -> u32 {
@@ -209,153 +216,164 @@ pub struct Step {
     pub item: u32,
 }
 
-/// A run of one person key's events in order: a row, or one raw event.
+/// What a walk keeps of one timeline row, as the row is taken in: the events
+/// it reaches the same answer from as from the whole row, given that the
+/// person's other events lie in other hours. That holds for every person
+/// with one key; a person merged from several keys gets every row whole
+/// ([`Timelines::push_row`]), since their keys' events may interleave.
+pub trait Thin {
+    /// Appends to `out` the events the walk needs of one row (one key's
+    /// events of the hour starting at `hour_us`: µs into the hour and item
+    /// numbers, in order): a subset of the row, in its order or in one the
+    /// walk reads the same.
+    fn thin(&self, hour_us: i64, micros: &[u32], items: &[u32], out: &mut Vec<Step>);
+}
+
+/// The events of a row, whole.
+fn whole_row<'a>(
+    hour_us: i64,
+    micros: &'a [u32],
+    items: &'a [u32],
+) -> impl Iterator<Item = Step> + 'a {
+    micros.iter().zip(items).map(move |(&m, &item)| Step {
+        t_us: hour_us + i64::from(m),
+        item,
+    })
+}
+
+/// Keeps every event.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Whole;
+
+impl Thin for Whole {
+    fn thin(&self, hour_us: i64, micros: &[u32], items: &[u32], out: &mut Vec<Step>) {
+        out.extend(whole_row(hour_us, micros, items));
+    }
+}
+
+/// A run of one person key's events in order: a row's kept events, or one raw
+/// event.
 #[derive(Debug, Clone, Copy)]
 struct Segment {
     person: i64,
     key: i64,
     /// The time of its first event.
     first_us: i64,
-    /// A row's hour start (µs); unused for a raw event.
-    hour_us: i64,
-    /// The row source it is in, or [`RAW`].
-    source: u32,
-    /// Its events: `begin..end` of the source's lists (or of the raw events).
-    begin: u32,
-    end: u32,
+    /// Its events: `begin..end` of [`Timelines::events`].
+    begin: usize,
+    end: usize,
 }
 
-/// [`Segment::source`] of a raw event.
-const RAW: u32 = u32::MAX;
-
-/// Timeline rows and raw events of one query's range, handed out per person.
-/// Rows are not copied: they borrow the lists of the sources they were read
-/// from (e.g. Arrow batches), which outlive this.
-#[derive(Debug, Default)]
-pub struct Timelines<'a> {
-    /// Per source: the values of its two list columns (micros, item).
-    sources: Vec<[&'a [u32]; 2]>,
-    segments: Vec<Segment>,
-    raw: Vec<Step>,
+/// Timeline rows and raw events of one query's range, thinned as they come in
+/// (`T`) and handed out per person. Holds its own copy of the kept events, so
+/// what they were read from (Arrow batches) can go as soon as it is taken in.
+#[derive(Debug)]
+pub struct Timelines<T> {
+    thin: T,
+    /// Segments split by a hash of the person, one set per thread of the walk.
+    sets: Vec<Vec<Segment>>,
+    events: Vec<Step>,
 }
 
-impl<'a> Timelines<'a> {
-    /// A batch of rows: the concatenated values of its two list columns.
-    /// Returns its number, for [`Timelines::push_row`].
-    pub fn add_source(&mut self, micros: &'a [u32], item: &'a [u32]) -> u32 {
-        self.sources.push([micros, item]);
-        u32::try_from(self.sources.len() - 1).unwrap_or(RAW - 1)
+impl<T: Thin> Timelines<T> {
+    /// Empty, for a walk on `parts` threads ([`walk_threads`]).
+    pub fn new(parts: usize, thin: T) -> Self {
+        Self {
+            thin,
+            sets: vec![Vec::new(); parts.max(1)],
+            events: Vec::new(),
+        }
     }
 
-    /// A timeline row from [`rows_sql`]: its lists are `begin..end` of the
-    /// source's values.
+    /// A timeline row from [`rows_sql`]: its hour's start and its two lists
+    /// (µs into the hour, item numbers). `merged`: the person has several keys,
+    /// so the row is kept whole.
     pub fn push_row(
         &mut self,
-        source: u32,
         person: i64,
         key: i64,
         hour_us: i64,
-        begin: usize,
-        end: usize,
+        merged: bool,
+        micros: &[u32],
+        items: &[u32],
     ) {
-        let Some(first) = self.sources[source as usize][0].get(begin) else {
+        let begin = self.events.len();
+        if merged {
+            self.events.extend(whole_row(hour_us, micros, items));
+        } else {
+            self.thin.thin(hour_us, micros, items, &mut self.events);
+        }
+        self.push_segment(person, key, begin);
+    }
+
+    /// A raw event from [`raw_sql`] (in its order), its names numbered; never
+    /// thinned.
+    pub fn push_event(&mut self, person: i64, key: i64, step: Step) {
+        let begin = self.events.len();
+        self.events.push(step);
+        self.push_segment(person, key, begin);
+    }
+
+    fn push_segment(&mut self, person: i64, key: i64, begin: usize) {
+        let Some(first) = self.events.get(begin) else {
             return;
         };
-        if end <= begin {
-            return;
-        }
-        self.segments.push(Segment {
+        // Fibonacci hashing: person ids are dense, keys from distinct ids are
+        // hashes; both spread evenly.
+        let h = (person as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+        let set = (h % self.sets.len() as u64) as usize;
+        self.sets[set].push(Segment {
             person,
             key,
-            first_us: hour_us + i64::from(*first),
-            hour_us,
-            source,
-            begin: u32::try_from(begin).unwrap_or(u32::MAX),
-            end: u32::try_from(end).unwrap_or(u32::MAX),
-        });
-    }
-
-    /// A raw event from [`raw_sql`], its names numbered.
-    pub fn push_event(&mut self, person: i64, key: i64, step: Step) {
-        let begin = u32::try_from(self.raw.len()).unwrap_or(u32::MAX);
-        self.raw.push(step);
-        self.segments.push(Segment {
-            person,
-            key,
-            first_us: step.t_us,
-            hour_us: 0,
-            source: RAW,
+            first_us: first.t_us,
             begin,
-            end: begin + 1,
+            end: self.events.len(),
         });
     }
 
-    /// The events of one segment, appended to `out`.
-    fn extend(&self, seg: &Segment, out: &mut Vec<Step>) {
-        let (b, e) = (seg.begin as usize, seg.end as usize);
-        if seg.source == RAW {
-            out.extend_from_slice(&self.raw[b..e]);
-            return;
-        }
-        let [micros, item] = self.sources[seg.source as usize];
-        out.extend(
-            micros[b..e]
-                .iter()
-                .zip(&item[b..e])
-                .map(|(&m, &item)| Step {
-                    t_us: seg.hour_us + i64::from(m),
-                    item,
-                }),
-        );
+    /// How many events were kept (rows thinned, raw events whole).
+    pub fn kept_events(&self) -> usize {
+        self.events.len()
     }
 
-    /// Hands each person and their events in order (time, person key before
-    /// merges, then as stored: the raw SQL's order) to `f`, in `parts` sets of
-    /// persons (split by a hash of the person) on as many threads, persons
-    /// ascending within each: each set starts from `start()`, and the states
-    /// come back one per set.
+    /// Hands each person and their kept events in order (time, person key
+    /// before merges, then as stored: the raw SQL's order) to `f`, one set of
+    /// persons per thread, persons ascending within each: each set starts from
+    /// `start()`, and the states come back one per set.
     pub fn for_each_person<S: Send>(
         self,
-        parts: usize,
         start: impl Fn() -> S + Sync,
         f: impl Fn(&mut S, i64, &[Step]) + Sync,
     ) -> Vec<S> {
-        let parts = parts.max(1);
-        let mut sets: Vec<Vec<Segment>> = (0..parts)
-            .map(|_| Vec::with_capacity(self.segments.len() / parts + 1))
-            .collect();
-        for seg in &self.segments {
-            // Fibonacci hashing: person ids are dense, keys from distinct ids
-            // are hashes; both spread evenly.
-            let h = (seg.person as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
-            sets[(h % parts as u64) as usize].push(*seg);
-        }
-        let this = &self;
+        let Timelines { sets, events, .. } = self;
+        let events = &events[..];
         let run = |mut part: Vec<Segment>| {
             // Raw events come in the raw SQL's order, so `begin` keeps
             // same-instant events of one key in uuid order.
-            part.sort_unstable_by_key(|s| (s.person, s.first_us, s.key, s.source, s.begin));
+            part.sort_unstable_by_key(|s| (s.person, s.first_us, s.key, s.begin));
             let mut state = start();
             let mut person_steps: Vec<Step> = Vec::new();
             let mut keyed: Vec<(i64, i64, usize)> = Vec::new();
             for group in part.chunk_by(|a, b| a.person == b.person) {
+                if let [one] = group {
+                    f(&mut state, one.person, &events[one.begin..one.end]);
+                    continue;
+                }
                 person_steps.clear();
                 // Segments of one key never overlap (one hour, or one event);
-                // those of two keys merged into one person may: then order
-                // every event by time and key.
+                // those of two keys merged into one person (kept whole) may:
+                // then order every event by time and key.
                 let mut overlap = false;
                 let mut last: Option<(i64, i64)> = None;
                 for seg in group {
-                    let from = person_steps.len();
-                    this.extend(seg, &mut person_steps);
                     if let Some((t, key)) = last {
                         if seg.first_us < t || (seg.first_us == t && seg.key != key) {
                             overlap = true;
                         }
                     }
-                    if person_steps.len() > from {
-                        last = person_steps.last().map(|s| (s.t_us, seg.key));
-                    }
+                    let run = &events[seg.begin..seg.end];
+                    person_steps.extend_from_slice(run);
+                    last = run.last().map(|s| (s.t_us, seg.key));
                 }
                 if overlap {
                     keyed.clear();
@@ -375,7 +393,7 @@ impl<'a> Timelines<'a> {
             }
             state
         };
-        if parts == 1 {
+        if sets.len() == 1 {
             return sets.into_iter().map(run).collect();
         }
         std::thread::scope(|scope| {
@@ -399,34 +417,143 @@ pub fn walk_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
-/// The numbers of a funnel's step events (their names looked up in `names`).
-pub fn step_bits(q: &FunnelQuery, names: &mut Names) -> Vec<(u32, i64)> {
-    q.steps
-        .iter()
-        .enumerate()
-        .map(|(k, s)| (names.id(&s.event), 1i64 << k))
-        .collect()
+/// Which steps each event number is (a bit per step), for a funnel's events.
+#[derive(Debug, Clone)]
+pub struct StepBits(Vec<(u32, i64)>);
+
+impl StepBits {
+    /// The funnel's step events, their names numbered in `names`.
+    pub fn new(q: &FunnelQuery, names: &mut Names) -> Self {
+        Self(
+            q.steps
+                .iter()
+                .enumerate()
+                .map(|(k, s)| (names.id(&s.event), 1i64 << k))
+                .collect(),
+        )
+    }
+
+    /// The steps an event with this number is (0: none).
+    pub fn of(&self, item: u32) -> i64 {
+        self.0
+            .iter()
+            .filter(|(id, _)| *id == item)
+            .fold(0, |acc, (_, b)| acc | b)
+    }
+}
+
+/// What a funnel walk keeps of a row. Strict order reads every event, so
+/// keeps the row whole. Loose order reads only step events, and drops (as
+/// [`walk_funnel`] does) a first-step-only event followed by another before
+/// the range's end: a later start of an attempt is as good. A row's last step
+/// event is always kept, since what follows it is in another row; `walk_funnel`
+/// then drops what is left to drop.
+#[derive(Debug, Clone)]
+pub struct FunnelThin {
+    bits: StepBits,
+    to_us: i64,
+    loose: bool,
+    /// A row's step events (time, steps, number) when sorted first.
+    sorted: std::cell::RefCell<Vec<(i64, i64, u32)>>,
+}
+
+impl FunnelThin {
+    pub fn new(q: &FunnelQuery, bits: StepBits) -> Self {
+        Self {
+            bits,
+            to_us: q.range.to.timestamp_micros(),
+            loose: q.order == StepOrder::Loose,
+            sorted: Default::default(),
+        }
+    }
+}
+
+impl Thin for FunnelThin {
+    fn thin(&self, hour_us: i64, micros: &[u32], items: &[u32], out: &mut Vec<Step>) {
+        if !self.loose {
+            out.extend(whole_row(hour_us, micros, items));
+            return;
+        }
+        // The walk's order is time, then steps: same-instant events of several
+        // steps (rare, but common for a very active person) may come in
+        // another, and then the row's step events are sorted first. The walk
+        // sorts them again, so the order they are kept in does not matter.
+        let from = out.len();
+        let mut kept = Kept::default();
+        for step in whole_row(hour_us, micros, items) {
+            let bits = self.bits.of(step.item);
+            if bits == 0 {
+                continue;
+            }
+            if (step.t_us, bits) < kept.last() {
+                out.truncate(from);
+                let mut sorted = self.sorted.borrow_mut();
+                sorted.clear();
+                sorted.extend(
+                    whole_row(hour_us, micros, items)
+                        .map(|s| (s.t_us, self.bits.of(s.item), s.item))
+                        .filter(|&(_, bits, _)| bits != 0),
+                );
+                sorted.sort_unstable();
+                let mut kept = Kept::default();
+                for &(t_us, bits, item) in sorted.iter() {
+                    kept.push(out, Step { t_us, item }, bits, self.to_us);
+                }
+                kept.finish(out);
+                return;
+            }
+            kept.push(out, step, bits, self.to_us);
+        }
+        kept.finish(out);
+    }
+}
+
+/// A row's step events kept so far (in the walk's order): the last is held
+/// back until the next shows whether it is superseded.
+#[derive(Default)]
+struct Kept {
+    held: Option<(Step, i64)>,
+}
+
+impl Kept {
+    /// Time and steps of the last step event (the lowest before the first).
+    fn last(&self) -> (i64, i64) {
+        self.held.map_or((i64::MIN, 0), |(s, bits)| (s.t_us, bits))
+    }
+
+    fn push(&mut self, out: &mut Vec<Step>, step: Step, bits: i64, to_us: i64) {
+        if let Some((held, held_bits)) = self.held {
+            // Superseded (as `walk_funnel` drops it): a first-step-only event
+            // followed by another inside the range.
+            if !(held_bits == 1 && bits == 1 && step.t_us < to_us) {
+                out.push(held);
+            }
+        }
+        self.held = Some((step, bits));
+    }
+
+    fn finish(self, out: &mut Vec<Step>) {
+        if let Some((held, _)) = self.held {
+            out.push(held);
+        }
+    }
 }
 
 /// The funnel over timelines: the walk of [`crate::funnel::funnel_sql`]'s rows,
 /// built from each person's events.
-pub fn walk_funnel(
+pub fn walk_funnel<T: Thin>(
     q: &FunnelQuery,
-    timelines: Timelines<'_>,
-    bits_of: &[(u32, i64)],
+    timelines: Timelines<T>,
+    bits_of: &StepBits,
 ) -> FunnelAnswer {
     let to_us = q.range.to.timestamp_micros();
     let loose = q.order == StepOrder::Loose;
     let parts = timelines.for_each_person(
-        walk_threads(),
         || (FunnelWalk::new(q), Vec::<(i64, i64)>::new()),
         |(walk, marked), person, steps| {
             marked.clear();
             for s in steps {
-                let bits = bits_of
-                    .iter()
-                    .filter(|(id, _)| *id == s.item)
-                    .fold(0, |acc, (_, b)| acc | b);
+                let bits = bits_of.of(s.item);
                 // Loose order reads only events of a step; strict, every event.
                 if bits != 0 || !loose {
                     marked.push((s.t_us, bits));
@@ -466,6 +593,35 @@ pub fn paths_item(q: &PathsQuery) -> Item {
     }
 }
 
+/// What paths keep of a row: the events before the range's end that have an
+/// item (pages: `$pageview`s with a path), less repeats in a row (the walk
+/// collapses them).
+#[derive(Debug, Clone, Copy)]
+pub struct PathsThin {
+    to_us: i64,
+}
+
+impl PathsThin {
+    pub fn new(q: &PathsQuery) -> Self {
+        Self {
+            to_us: q.range.to.timestamp_micros(),
+        }
+    }
+}
+
+impl Thin for PathsThin {
+    fn thin(&self, hour_us: i64, micros: &[u32], items: &[u32], out: &mut Vec<Step>) {
+        let mut last = None;
+        for s in whole_row(hour_us, micros, items) {
+            if s.t_us >= self.to_us || s.item == 0 || last == Some(s.item) {
+                continue;
+            }
+            out.push(s);
+            last = Some(s.item);
+        }
+    }
+}
+
 /// What paths over timelines count before names are known: every node and
 /// every link, by number.
 #[derive(Debug, Default)]
@@ -487,11 +643,14 @@ impl PathCounts {
 /// Counts the paths of each person (as [`crate::paths::paths_sql`] does):
 /// items in order with repeats collapsed, from the first occurrence of the
 /// anchor (or the first item), `steps` items after it (or before, backward).
-pub fn count_paths(q: &PathsQuery, timelines: Timelines<'_>, anchor: Option<u32>) -> PathCounts {
+pub fn count_paths<T: Thin>(
+    q: &PathsQuery,
+    timelines: Timelines<T>,
+    anchor: Option<u32>,
+) -> PathCounts {
     let to_us = q.range.to.timestamp_micros();
     let steps = i64::try_from(q.steps).unwrap_or(i64::MAX);
     let parts = timelines.for_each_person(
-        walk_threads(),
         || (PathCounts::default(), Vec::<u32>::new()),
         |(counts, items), _, events| {
             items.clear();
@@ -587,4 +746,182 @@ pub fn paths_answer(
     links.truncate(q.limit);
     rows.extend(links);
     assemble(q, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::funnel::{FunnelPersonStatus, FunnelPersonsQuery, StepRequest};
+    use chrono::{DateTime, Duration};
+    use proptest::prelude::*;
+
+    const HOUR_US: i64 = 3_600_000_000;
+
+    /// One key's events of one hour: (µs into the hour, item), in time order
+    /// (same-instant events in any order, as their uuids fall).
+    type Row = (i64, i64, i64, Vec<(u32, u32)>);
+
+    /// Persons 1–4; person 4 has two keys (4 and 40), so is merged. Hours 0–3
+    /// are rows; hour 4 raw events. Times within a few µs, so same-instant
+    /// events are common; items 1–4.
+    fn rows() -> impl Strategy<Value = Vec<Row>> {
+        let row = (
+            1i64..=5,
+            0i64..4,
+            prop::collection::vec((0u32..6, 1u32..=4), 1..12),
+        );
+        prop::collection::vec(row, 0..24).prop_map(|rows| {
+            let mut seen = std::collections::HashSet::new();
+            rows.into_iter()
+                .filter_map(|(p, hour, mut events)| {
+                    let (person, key) = if p == 5 { (4, 40) } else { (p, p) };
+                    // One row per key and hour.
+                    if !seen.insert((key, hour)) {
+                        return None;
+                    }
+                    events.sort_by_key(|e| e.0);
+                    Some((person, key, hour, events))
+                })
+                .collect()
+        })
+    }
+
+    /// Raw events of hour 4, in the raw SQL's order: (person, key, µs, item).
+    fn raw() -> impl Strategy<Value = Vec<(i64, i64, i64, u32)>> {
+        prop::collection::vec((1i64..=5, 0i64..6, 1u32..=4), 0..10).prop_map(|events| {
+            let mut events: Vec<_> = events
+                .into_iter()
+                .map(|(p, m, item)| {
+                    let (person, key) = if p == 5 { (4, 40) } else { (p, p) };
+                    (person, key, 4 * HOUR_US + m, item)
+                })
+                .collect();
+            events.sort_by_key(|e| (e.2, e.1));
+            events
+        })
+    }
+
+    fn take_in<T: Thin>(thin: T, rows: &[Row], raw: &[(i64, i64, i64, u32)]) -> Timelines<T> {
+        let mut t = Timelines::new(2, thin);
+        for (person, key, hour, events) in rows {
+            let micros: Vec<u32> = events.iter().map(|e| e.0).collect();
+            let items: Vec<u32> = events.iter().map(|e| e.1).collect();
+            t.push_row(*person, *key, hour * HOUR_US, *person == 4, &micros, &items);
+        }
+        for &(person, key, t_us, item) in raw {
+            t.push_event(person, key, Step { t_us, item });
+        }
+        t
+    }
+
+    fn names() -> Names {
+        let mut names = Names::default();
+        for (id, name) in ["a", "b", "c", "d"].iter().enumerate() {
+            names.learn((*name).to_string(), u32::try_from(id + 1).unwrap());
+        }
+        names
+    }
+
+    fn funnel(steps: &[&str], order: StepOrder, to_us: i64, window_us: i64) -> FunnelQuery {
+        FunnelQuery {
+            project_id: 1,
+            steps: steps
+                .iter()
+                .map(|e| StepRequest {
+                    event: (*e).into(),
+                    filters: None,
+                    name: None,
+                })
+                .collect(),
+            range: TimeRange {
+                from: DateTime::from_timestamp_micros(0).unwrap(),
+                to: DateTime::from_timestamp_micros(to_us).unwrap(),
+            },
+            window: Duration::microseconds(window_us),
+            order,
+            filters: None,
+            include_bots: false,
+            persons: Some(FunnelPersonsQuery {
+                step: 2,
+                status: FunnelPersonStatus::Dropped,
+                limit: 100,
+                offset: 0,
+            }),
+            breakdown: None,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// A thinned funnel walk answers as the walk of every event does, for
+        /// loose and strict order, repeated steps, ranges ending mid-data, and
+        /// a person whose two keys' events interleave.
+        #[test]
+        fn funnels_on_thinned_rows_answer_as_on_whole_rows(
+            rows in rows(),
+            raw in raw(),
+            steps in prop::sample::select(vec![
+                vec!["a", "b", "c"], vec!["a", "b", "a"], vec!["b", "a"], vec!["a", "a", "b", "d"],
+            ]),
+            strict in any::<bool>(),
+            to_hours in 1i64..=5,
+            window_us in prop::sample::select(vec![3, 5_000, HOUR_US, 10 * HOUR_US]),
+        ) {
+            let order = if strict { StepOrder::Strict } else { StepOrder::Loose };
+            let q = funnel(&steps, order, to_hours * HOUR_US + 2, window_us);
+            let mut names = names();
+            let bits = StepBits::new(&q, &mut names);
+            let whole = walk_funnel(&q, take_in(Whole, &rows, &raw), &bits);
+            let thinned = take_in(FunnelThin::new(&q, bits.clone()), &rows, &raw);
+            prop_assert_eq!(walk_funnel(&q, thinned, &bits), whole);
+        }
+
+        /// Paths counted on thinned rows are those counted on every event.
+        #[test]
+        fn paths_on_thinned_rows_count_as_on_whole_rows(
+            rows in rows(),
+            raw in raw(),
+            anchor in prop::option::of(1u32..=4),
+            backward in any::<bool>(),
+            to_hours in 1i64..=5,
+        ) {
+            let q = PathsQuery {
+                project_id: 1,
+                path_type: PathType::Events,
+                anchor: anchor.map(|a| a.to_string()),
+                backward,
+                steps: 3,
+                limit: 50,
+                range: TimeRange {
+                    from: DateTime::from_timestamp_micros(0).unwrap(),
+                    to: DateTime::from_timestamp_micros(to_hours * HOUR_US + 2).unwrap(),
+                },
+                filters: None,
+                include_bots: false,
+            };
+            let whole = count_paths(&q, take_in(Whole, &rows, &raw), anchor);
+            let thinned = count_paths(&q, take_in(PathsThin::new(&q), &rows, &raw), anchor);
+            prop_assert_eq!(thinned.nodes, whole.nodes);
+            prop_assert_eq!(thinned.links, whole.links);
+        }
+    }
+
+    /// The thinning keeps what it must and drops what it may: of a run of
+    /// first-step events only the last, every other step's event, nothing of
+    /// other events; same-instant steps out of step order sorted first.
+    #[test]
+    fn a_loose_funnel_keeps_the_last_of_a_run_of_first_steps() {
+        let q = funnel(&["a", "b"], StepOrder::Loose, 10 * HOUR_US, HOUR_US);
+        let mut names = names();
+        let thin = FunnelThin::new(&q, StepBits::new(&q, &mut names));
+        let mut out = Vec::new();
+        // a a d a b a | b at one instant before a
+        thin.thin(0, &[1, 2, 3, 4, 5, 6], &[1, 1, 4, 1, 2, 1], &mut out);
+        let step = |t_us, item| Step { t_us, item };
+        assert_eq!(out, vec![step(4, 1), step(5, 2), step(6, 1)]);
+        out.clear();
+        thin.thin(0, &[1, 2, 2, 3], &[1, 2, 1, 1], &mut out);
+        assert_eq!(out, vec![step(2, 1), step(2, 2), step(3, 1)]);
+    }
 }

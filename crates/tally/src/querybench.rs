@@ -44,6 +44,9 @@ pub struct QueryBenchArgs {
     /// Only the queries whose name contains this (e.g. `funnel`).
     #[arg(long)]
     pub only: Option<String>,
+    /// Time the engine alone, without the hand-written SQL (to profile it).
+    #[arg(long)]
+    pub engine_only: bool,
 }
 
 /// The events with the person each counts as, written out as a person writing
@@ -101,7 +104,7 @@ where
         if run >= args.warmup {
             engine_ms.push(took);
         }
-        if let Some(sql) = &sql {
+        if let Some(sql) = sql.as_ref().filter(|_| !args.engine_only) {
             let db = db.clone();
             let sql = sql.clone();
             let started = Instant::now();
@@ -114,6 +117,10 @@ where
         }
     }
     let (e_med, e_max) = median_and_max(engine_ms);
+    if args.engine_only {
+        println!("{name:44} engine {e_med:9.1} ms (max {e_max:9.1})   answer {engine_answer:?}");
+        return Ok(());
+    }
     if sql.is_none() {
         println!(
             "{name:44} engine {e_med:9.1} ms (max {e_max:9.1})   no hand-written counterpart   answer {engine_answer:?}"
