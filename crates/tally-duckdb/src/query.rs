@@ -357,7 +357,7 @@ impl QueryEngine for DuckDb {
                     q.range,
                     item,
                     &wanted,
-                    |_| timeline::PathsThin::new(&q),
+                    |names| timeline::PathsThin::new(&q, anchor.map(|a| names.id(a))),
                     |timelines, mut names| {
                         let anchor = anchor.map(|a| names.id(a));
                         (timeline::count_paths(&q, timelines, anchor), names)

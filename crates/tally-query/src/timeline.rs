@@ -350,11 +350,18 @@ impl<T: Thin> Timelines<T> {
         let run = |mut part: Vec<Segment>| {
             // Raw events come in the raw SQL's order, so `begin` keeps
             // same-instant events of one key in uuid order.
-            part.sort_unstable_by_key(|s| (s.person, s.first_us, s.key, s.begin));
+            // By person only (one comparison), then each person's few
+            // segments in order, when they are not already.
+            part.sort_unstable_by_key(|s| s.person);
             let mut state = start();
             let mut person_steps: Vec<Step> = Vec::new();
             let mut keyed: Vec<(i64, i64, usize)> = Vec::new();
-            for group in part.chunk_by(|a, b| a.person == b.person) {
+            for group in part.chunk_by_mut(|a, b| a.person == b.person) {
+                let order = |s: &Segment| (s.first_us, s.key, s.begin);
+                if !group.is_sorted_by_key(order) {
+                    group.sort_unstable_by_key(order);
+                }
+                let group = &*group;
                 if let [one] = group {
                     f(&mut state, one.person, &events[one.begin..one.end]);
                     continue;
@@ -419,23 +426,49 @@ pub fn walk_threads() -> usize {
 
 /// Which steps each event number is (a bit per step), for a funnel's events.
 #[derive(Debug, Clone)]
-pub struct StepBits(Vec<(u32, i64)>);
+pub struct StepBits {
+    steps: Vec<(u32, i64)>,
+    /// The steps of every number up to the largest small step number (stored
+    /// numbers are small and dense): looked up once per event of a row.
+    small: Vec<i64>,
+}
 
 impl StepBits {
+    /// Numbers below this are looked up in a table.
+    const SMALL: u32 = 1 << 16;
+
     /// The funnel's step events, their names numbered in `names`.
     pub fn new(q: &FunnelQuery, names: &mut Names) -> Self {
-        Self(
-            q.steps
-                .iter()
-                .enumerate()
-                .map(|(k, s)| (names.id(&s.event), 1i64 << k))
-                .collect(),
-        )
+        let steps: Vec<(u32, i64)> = q
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(k, s)| (names.id(&s.event), 1i64 << k))
+            .collect();
+        let size = steps
+            .iter()
+            .map(|&(id, _)| id)
+            .filter(|&id| id < Self::SMALL)
+            .max()
+            .map_or(0, |id| id as usize + 1);
+        let mut small = vec![0; size];
+        for &(id, bits) in &steps {
+            if let Some(b) = small.get_mut(id as usize) {
+                *b |= bits;
+            }
+        }
+        Self { steps, small }
     }
 
     /// The steps an event with this number is (0: none).
     pub fn of(&self, item: u32) -> i64 {
-        self.0
+        if let Some(&bits) = self.small.get(item as usize) {
+            return bits;
+        }
+        if item < Self::SMALL {
+            return 0;
+        }
+        self.steps
             .iter()
             .filter(|(id, _)| *id == item)
             .fold(0, |acc, (_, b)| acc | b)
@@ -480,11 +513,15 @@ impl Thin for FunnelThin {
         // sorts them again, so the order they are kept in does not matter.
         let from = out.len();
         let mut kept = Kept::default();
-        for step in whole_row(hour_us, micros, items) {
-            let bits = self.bits.of(step.item);
+        for (&m, &item) in micros.iter().zip(items) {
+            let bits = self.bits.of(item);
             if bits == 0 {
                 continue;
             }
+            let step = Step {
+                t_us: hour_us + i64::from(m),
+                item,
+            };
             if (step.t_us, bits) < kept.last() {
                 out.truncate(from);
                 let mut sorted = self.sorted.borrow_mut();
@@ -593,24 +630,38 @@ pub fn paths_item(q: &PathsQuery) -> Item {
     }
 }
 
-/// What paths keep of a row: the events before the range's end that have an
-/// item (pages: `$pageview`s with a path), less repeats in a row (the walk
-/// collapses them).
+/// What paths keep of a row: the items before the range's end (pages:
+/// `$pageview`s with a path), repeats in a row collapsed (the walk collapses
+/// them), and of those only what a path can reach. A path is the `steps`
+/// items after the person's first anchor (or first item), or before it
+/// (backward), and may run on into the next rows (or back into the previous):
+/// so a row keeps its first `steps + 1` items (its last, backward), one more
+/// than a path can take from it in case the first repeats the row before, and
+/// the `steps + 1` items from its first anchor on (up to it, backward).
+/// Items dropped between those never sit inside a path.
 #[derive(Debug, Clone, Copy)]
 pub struct PathsThin {
     to_us: i64,
+    /// The anchor's number; `None`: paths start at each person's first item.
+    anchor: Option<u32>,
+    backward: bool,
+    steps: usize,
 }
 
 impl PathsThin {
-    pub fn new(q: &PathsQuery) -> Self {
+    pub fn new(q: &PathsQuery, anchor: Option<u32>) -> Self {
         Self {
             to_us: q.range.to.timestamp_micros(),
+            anchor: if q.anchor.is_some() { anchor } else { None },
+            backward: q.backward,
+            steps: q.steps,
         }
     }
 }
 
 impl Thin for PathsThin {
     fn thin(&self, hour_us: i64, micros: &[u32], items: &[u32], out: &mut Vec<Step>) {
+        let from = out.len();
         let mut last = None;
         for s in whole_row(hour_us, micros, items) {
             if s.t_us >= self.to_us || s.item == 0 || last == Some(s.item) {
@@ -619,6 +670,32 @@ impl Thin for PathsThin {
             out.push(s);
             last = Some(s.item);
         }
+        let n = out.len() - from;
+        let reach = self.steps.saturating_add(1);
+        if n <= reach {
+            return;
+        }
+        let at = self
+            .anchor
+            .and_then(|a| out[from..].iter().position(|s| s.item == a));
+        // Two spans of the row's items to keep: its edge, and around its
+        // first anchor.
+        let (edge, near) = if self.backward {
+            (
+                n - reach..n,
+                at.map_or(0..0, |i| (i + 1).saturating_sub(reach)..i + 1),
+            )
+        } else {
+            (0..reach, at.map_or(0..0, |i| i..(i + reach).min(n)))
+        };
+        let mut kept = from;
+        for i in 0..n {
+            if edge.contains(&i) || near.contains(&i) {
+                out[kept] = out[from + i];
+                kept += 1;
+            }
+        }
+        out.truncate(kept);
     }
 }
 
@@ -884,14 +961,17 @@ mod tests {
             raw in raw(),
             anchor in prop::option::of(1u32..=4),
             backward in any::<bool>(),
+            steps in 1usize..=4,
             to_hours in 1i64..=5,
         ) {
+            // Backward paths end at an anchor.
+            let backward = backward && anchor.is_some();
             let q = PathsQuery {
                 project_id: 1,
                 path_type: PathType::Events,
                 anchor: anchor.map(|a| a.to_string()),
                 backward,
-                steps: 3,
+                steps,
                 limit: 50,
                 range: TimeRange {
                     from: DateTime::from_timestamp_micros(0).unwrap(),
@@ -901,7 +981,7 @@ mod tests {
                 include_bots: false,
             };
             let whole = count_paths(&q, take_in(Whole, &rows, &raw), anchor);
-            let thinned = count_paths(&q, take_in(PathsThin::new(&q), &rows, &raw), anchor);
+            let thinned = count_paths(&q, take_in(PathsThin::new(&q, anchor), &rows, &raw), anchor);
             prop_assert_eq!(thinned.nodes, whole.nodes);
             prop_assert_eq!(thinned.links, whole.links);
         }
