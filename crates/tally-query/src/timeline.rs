@@ -486,8 +486,8 @@ pub struct FunnelThin {
     bits: StepBits,
     to_us: i64,
     loose: bool,
-    /// A row's step events (time, steps, number) when sorted first.
-    sorted: std::cell::RefCell<Vec<(i64, i64, u32)>>,
+    /// The step events (steps, number) of one instant of the row taken in.
+    instant: std::cell::RefCell<Vec<(i64, u32)>>,
 }
 
 impl FunnelThin {
@@ -496,7 +496,7 @@ impl FunnelThin {
             bits,
             to_us: q.range.to.timestamp_micros(),
             loose: q.order == StepOrder::Loose,
-            sorted: Default::default(),
+            instant: Default::default(),
         }
     }
 }
@@ -509,38 +509,24 @@ impl Thin for FunnelThin {
         }
         // The walk's order is time, then steps: same-instant events of several
         // steps (rare, but common for a very active person) may come in
-        // another, and then the row's step events are sorted first. The walk
-        // sorts them again, so the order they are kept in does not matter.
-        let from = out.len();
+        // another, so each instant's step events are put in step order first.
         let mut kept = Kept::default();
+        let mut instant = self.instant.borrow_mut();
+        instant.clear();
+        let mut at = i64::MIN;
         for (&m, &item) in micros.iter().zip(items) {
             let bits = self.bits.of(item);
             if bits == 0 {
                 continue;
             }
-            let step = Step {
-                t_us: hour_us + i64::from(m),
-                item,
-            };
-            if (step.t_us, bits) < kept.last() {
-                out.truncate(from);
-                let mut sorted = self.sorted.borrow_mut();
-                sorted.clear();
-                sorted.extend(
-                    whole_row(hour_us, micros, items)
-                        .map(|s| (s.t_us, self.bits.of(s.item), s.item))
-                        .filter(|&(_, bits, _)| bits != 0),
-                );
-                sorted.sort_unstable();
-                let mut kept = Kept::default();
-                for &(t_us, bits, item) in sorted.iter() {
-                    kept.push(out, Step { t_us, item }, bits, self.to_us);
-                }
-                kept.finish(out);
-                return;
+            let t_us = hour_us + i64::from(m);
+            if t_us != at {
+                kept.push_instant(out, at, &mut instant, self.to_us);
+                at = t_us;
             }
-            kept.push(out, step, bits, self.to_us);
+            instant.push((bits, item));
         }
+        kept.push_instant(out, at, &mut instant, self.to_us);
         kept.finish(out);
     }
 }
@@ -553,11 +539,6 @@ struct Kept {
 }
 
 impl Kept {
-    /// Time and steps of the last step event (the lowest before the first).
-    fn last(&self) -> (i64, i64) {
-        self.held.map_or((i64::MIN, 0), |(s, bits)| (s.t_us, bits))
-    }
-
     fn push(&mut self, out: &mut Vec<Step>, step: Step, bits: i64, to_us: i64) {
         if let Some((held, held_bits)) = self.held {
             // Superseded (as `walk_funnel` drops it): a first-step-only event
@@ -567,6 +548,23 @@ impl Kept {
             }
         }
         self.held = Some((step, bits));
+    }
+
+    /// Pushes the step events `(steps, number)` of the instant `t_us` in step
+    /// order (the walk's), and empties `instant`.
+    fn push_instant(
+        &mut self,
+        out: &mut Vec<Step>,
+        t_us: i64,
+        instant: &mut Vec<(i64, u32)>,
+        to_us: i64,
+    ) {
+        if !instant.is_sorted() {
+            instant.sort_unstable();
+        }
+        for (bits, item) in instant.drain(..) {
+            self.push(out, Step { t_us, item }, bits, to_us);
+        }
     }
 
     fn finish(self, out: &mut Vec<Step>) {
