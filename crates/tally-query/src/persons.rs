@@ -4,7 +4,7 @@
 
 use crate::error::QueryError;
 use crate::filters::FilterNode;
-use crate::sql::{Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
+use crate::sql::{Sql, SqlParam};
 use crate::types::{page_limit, PersonRecord};
 use serde::{Deserialize, Serialize};
 use tally_core::ProjectId;
@@ -105,12 +105,23 @@ pub fn persons_sql(q: &PersonsQuery) -> Sql {
         .bind(SqlParam::Int(q.limit as i64 + 1))
         .push(" OFFSET ")
         .bind(SqlParam::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)))
-        .push("), counts AS (SELECT ev.person, count(*) AS n FROM ")
-        .push(EVENTS_WITH_PERSON_SELECT)
-        .push(" ev WHERE ev.project_id = ")
+        // The page's events: those stored under one of its ids or under an id
+        // merged into one (found by the stored id, which the scan can filter
+        // on, rather than by the person each event counts as: that is computed
+        // for every event of the project first).
+        .push(
+            "), counts AS (SELECT coalesce(po.person_id, e.person_id) AS person, count(*) AS n \
+             FROM events e LEFT JOIN person_overrides po ON po.project_id = e.project_id \
+             AND po.old_person_id = e.person_id WHERE e.project_id = ",
+        )
         .bind(SqlParam::Int(q.project_id))
         .push(
-            " AND ev.person IN (SELECT id FROM page) GROUP BY ev.person) \
+            " AND e.person_id IN (SELECT id FROM page UNION ALL SELECT m.old_person_id \
+             FROM person_overrides m WHERE m.project_id = ",
+        )
+        .bind(SqlParam::Int(q.project_id))
+        .push(
+            " AND m.person_id IN (SELECT id FROM page)) GROUP BY 1) \
              SELECT page.id, page.is_identified, epoch_us(page.first_seen), epoch_us(page.last_seen), \
              page.properties::VARCHAR, (SELECT to_json(list(o.distinct_id ORDER BY o.distinct_id))::VARCHAR \
              FROM person_distinct_ids o WHERE o.project_id = ",
