@@ -713,10 +713,12 @@ pub struct FunnelPersons {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn query(steps: &[&str], order: StepOrder, window_secs: i64) -> FunnelQuery {
+    /// A funnel of `steps` over the first 1,000 s of 1970, no persons list
+    /// (other modules' tests adjust the fields they need).
+    pub(crate) fn query(steps: &[&str], order: StepOrder, window_secs: i64) -> FunnelQuery {
         FunnelQuery {
             project_id: 1,
             steps: steps

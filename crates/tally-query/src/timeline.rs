@@ -826,7 +826,7 @@ pub fn paths_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::funnel::{FunnelPersonStatus, FunnelPersonsQuery, StepRequest};
+    use crate::funnel::{FunnelPersonStatus, FunnelPersonsQuery};
     use chrono::{DateTime, Duration};
     use proptest::prelude::*;
 
@@ -898,32 +898,16 @@ mod tests {
     }
 
     fn funnel(steps: &[&str], order: StepOrder, to_us: i64, window_us: i64) -> FunnelQuery {
-        FunnelQuery {
-            project_id: 1,
-            steps: steps
-                .iter()
-                .map(|e| StepRequest {
-                    event: (*e).into(),
-                    filters: None,
-                    name: None,
-                })
-                .collect(),
-            range: TimeRange {
-                from: DateTime::from_timestamp_micros(0).unwrap(),
-                to: DateTime::from_timestamp_micros(to_us).unwrap(),
-            },
-            window: Duration::microseconds(window_us),
-            order,
-            filters: None,
-            include_bots: false,
-            persons: Some(FunnelPersonsQuery {
-                step: 2,
-                status: FunnelPersonStatus::Dropped,
-                limit: 100,
-                offset: 0,
-            }),
-            breakdown: None,
-        }
+        let mut q = crate::funnel::tests::query(steps, order, 0);
+        q.range.to = DateTime::from_timestamp_micros(to_us).unwrap();
+        q.window = Duration::microseconds(window_us);
+        q.persons = Some(FunnelPersonsQuery {
+            step: 2,
+            status: FunnelPersonStatus::Dropped,
+            limit: 100,
+            offset: 0,
+        });
+        q
     }
 
     proptest! {
