@@ -34,7 +34,7 @@ pub(crate) fn with_timelines<T: Thin + Send, R>(
         return Ok(None);
     }
     let mut names = Names::default();
-    // Where a walk's time goes, at debug level (`RUST_LOG=tally_duckdb=debug`):
+    // Where a walk's time goes, at debug level (`TALLY_LOG=info,tally_duckdb=debug`):
     // what BENCHMARKS.md splits the funnel's time by.
     let started = std::time::Instant::now();
     let ms = |since: std::time::Instant| since.elapsed().as_secs_f64() * 1e3;
