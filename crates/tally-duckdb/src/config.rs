@@ -14,7 +14,14 @@ pub struct DuckDbConfig {
     /// every query that can read rollups does). For tests; a server compacts
     /// in the background instead (`DuckDb::compact_rollups`).
     pub compact_rollups_on_insert: bool,
+    /// Bytes of person timeline rows kept in memory between funnel and paths
+    /// queries (`timeline_cache`); 0 keeps none. About 12 bytes per event.
+    pub timeline_cache_bytes: usize,
 }
+
+/// The default of [`DuckDbConfig::timeline_cache_bytes`]: the rows of ~40M
+/// events.
+pub const DEFAULT_TIMELINE_CACHE_BYTES: usize = 512 << 20;
 
 impl DuckDbConfig {
     pub fn in_dir(dir: &std::path::Path) -> Self {
@@ -23,6 +30,7 @@ impl DuckDbConfig {
             memory_limit: None,
             threads: None,
             compact_rollups_on_insert: false,
+            timeline_cache_bytes: DEFAULT_TIMELINE_CACHE_BYTES,
         }
     }
 }

@@ -14,8 +14,9 @@ mod rollup;
 mod schema;
 mod store;
 mod timeline;
+mod timeline_cache;
 
-pub use config::DuckDbConfig;
+pub use config::{DuckDbConfig, DEFAULT_TIMELINE_CACHE_BYTES};
 pub use store::{DuckDb, WeakDuckDb, WriteHold};
 
 #[cfg(test)]

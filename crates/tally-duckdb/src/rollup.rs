@@ -171,7 +171,7 @@ impl Rollups {
                 }
             }
             for stretch in &stretches {
-                for table in ["rollup_hourly", "rollup_timeline"] {
+                for table in ["rollup_hourly", "rollup_timeline", "rollup_stamps"] {
                     tx.execute(
                         &format!("DELETE FROM {table} WHERE project_id = ? AND hour >= make_timestamp(?) AND hour < make_timestamp(?)"),
                         duckdb::params![project, stretch.from.timestamp_micros(), stretch.to.timestamp_micros()],
@@ -187,6 +187,15 @@ impl Rollups {
             let mut timelines = timeline::timeline_rows_sql(project, &stretches);
             timelines.text.insert_str(0, "INSERT INTO rollup_timeline ");
             execute(&tx, &timelines)?;
+            // A new stamp for every hour rewritten, with rows or not: the
+            // copies of its old rows kept in memory are no longer its rows.
+            for &(_, h) in project_hours {
+                tx.execute(
+                    "INSERT INTO rollup_stamps VALUES (?, make_timestamp(?), nextval('rollup_stamp_seq'))",
+                    duckdb::params![project, h * 1_000_000],
+                )
+                .map_err(internal)?;
+            }
             // Every session with an event in these hours, over its events from
             // the earliest one its row can need.
             let bound = session_rows_from_sql(project, &stretches);

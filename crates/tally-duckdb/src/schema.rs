@@ -216,6 +216,23 @@ const MIGRATIONS: &[Migration] = &[
         INSERT INTO rollup_dirty
             SELECT DISTINCT project_id, date_trunc('hour', timestamp) FROM events;",
     },
+    Migration {
+        version: 10,
+        name: "timeline stamps",
+        // A number per rolled-up hour, new each time compaction rewrites the
+        // hour's timeline rows: what the in-memory copy of those rows is checked
+        // against (`timeline_cache`). An hour without one has no rows. Hours
+        // with rows get theirs here.
+        sql: "CREATE SEQUENCE rollup_stamp_seq;
+        CREATE TABLE rollup_stamps (
+            project_id BIGINT NOT NULL,
+            hour TIMESTAMP NOT NULL,
+            stamp BIGINT NOT NULL
+        );
+        INSERT INTO rollup_stamps
+            SELECT project_id, hour, nextval('rollup_stamp_seq')
+            FROM (SELECT DISTINCT project_id, hour FROM rollup_timeline);",
+    },
 ];
 
 /// Applies every migration newer than the database's version.

@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     /// Whether queries may read rollups (always, but for tests that need the
     /// raw SQL's answers as a reference).
     pub(crate) reads_rollups: std::sync::atomic::AtomicBool,
+    /// Timeline rows kept in memory for funnels and paths.
+    pub(crate) timeline_cache: crate::timeline_cache::TimelineCache,
 }
 
 /// While alive, no insert runs. See [`DuckDb::hold_writes`].
@@ -103,6 +105,9 @@ impl DuckDb {
                 readers: Mutex::new(Vec::new()),
                 template: Mutex::new(template),
                 reads_rollups: std::sync::atomic::AtomicBool::new(true),
+                timeline_cache: crate::timeline_cache::TimelineCache::new(
+                    config.timeline_cache_bytes,
+                ),
             }),
         })
     }
@@ -269,6 +274,7 @@ impl DuckDb {
             "rollup_dirty",
             "rollup_sessions",
             "rollup_timeline",
+            "rollup_stamps",
             "rollup_names",
         ] {
             tx.execute(

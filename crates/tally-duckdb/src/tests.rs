@@ -172,6 +172,18 @@ mod rollups {
             e.person_id = Some(if who == "m1" { 31 } else { 32 });
             events.push(e);
         }
+        // The other way round, a day later: m1's row (the key kept) would,
+        // thinned for p → q, lose the p before m2's q.
+        for (who, name, minute) in [
+            ("m1", "p_step", 20),
+            ("m2", "q_step", 40),
+            ("m1", "p_step", 50),
+        ] {
+            let ts = start + Duration::hours(5 * 24 + 10) + Duration::minutes(minute);
+            let mut e = event(1, name, who, &ts.to_rfc3339());
+            e.person_id = Some(if who == "m1" { 31 } else { 32 });
+            events.push(e);
+        }
         // Eight persons each sending `x_view` and `x_done` at one instant.
         for i in 0..8 {
             let ts = start + Duration::hours(5 * 24 + 3) + Duration::minutes(i);
@@ -766,6 +778,7 @@ mod rollups {
             json!({"steps": [{"event": "a_step"}, {"event": "b_step"}, {"event": "c_step"}]}),
             json!({"steps": [{"event": "x_view"}, {"event": "x_done"}]}),
             json!({"steps": [{"event": "a_step"}, {"event": "b_step"}]}),
+            json!({"steps": [{"event": "p_step"}, {"event": "q_step"}]}),
         ];
         let paths = [
             json!({}),
@@ -818,7 +831,22 @@ mod rollups {
     /// with half the hours compacted.
     #[tokio::test]
     async fn funnels_and_paths_on_timelines_equal_raw_and_read_them() {
-        let (db, _dir) = fresh();
+        timelines_equal_raw(crate::DEFAULT_TIMELINE_CACHE_BYTES).await;
+    }
+
+    /// The same, with no rows kept in memory: the rows streamed from DuckDB.
+    #[tokio::test]
+    async fn funnels_and_paths_on_streamed_timelines_equal_raw() {
+        timelines_equal_raw(0).await;
+    }
+
+    async fn timelines_equal_raw(timeline_cache_bytes: usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DuckDb::open(&DuckDbConfig {
+            timeline_cache_bytes,
+            ..DuckDbConfig::in_dir(dir.path())
+        })
+        .unwrap();
         db.insert_batch(dataset().into()).await.unwrap();
         merge_two_into_one(&db);
         let both = async |db: &DuckDb, raw: bool| {
@@ -842,6 +870,7 @@ mod rollups {
         same("half rolled up", &both(&db, false).await);
         db.compact_rollups(None).unwrap();
         same("rolled up", &both(&db, false).await);
+        same("rolled up, asked again", &both(&db, false).await);
         // The answers are not empty: persons convert and paths have links.
         let steps = |a: &serde_json::Value| -> Vec<i64> {
             a["steps"]
@@ -853,9 +882,9 @@ mod rollups {
         };
         assert!(steps(&raw[0]).iter().all(|&c| c > 0), "{}", raw[0]);
         assert!(
-            raw[14]["links"].as_array().unwrap().len() > 3,
+            raw[15]["links"].as_array().unwrap().len() > 3,
             "{}",
-            raw[14]
+            raw[15]
         );
         // Hand-worked: the merged person does a, b, c, a in that order (b and
         // c at one instant, b stored for the lower person key), so gets through
@@ -864,7 +893,9 @@ mod rollups {
         assert_eq!(steps(&raw[10]), [1, 1, 1]);
         assert_eq!(steps(&raw[11]), [8, 8]);
         assert_eq!(steps(&raw[12]), [1, 1]);
-        let links: Vec<(&str, &str)> = raw[21]["links"]
+        // And the merged person does p, q, p: through p → q.
+        assert_eq!(steps(&raw[13]), [1, 1]);
+        let links: Vec<(&str, &str)> = raw[22]["links"]
             .as_array()
             .unwrap()
             .iter()
@@ -913,6 +944,14 @@ mod rollups {
         let all = json!([{"event": "$pageview"}, {"event": "signup"}]);
         let whole = db.funnel(funnel(all.clone())).await.unwrap();
         on_writer(&db, "DELETE FROM rollup_timeline WHERE person = 5");
+        // Until the hours' stamps change, from the copies kept in memory:
+        assert_eq!(db.funnel(funnel(all.clone())).await.unwrap(), whole);
+        // a new stamp (what compaction writes with an hour's new rows) has
+        // the rows read again.
+        on_writer(
+            &db,
+            "UPDATE rollup_stamps SET stamp = nextval('rollup_stamp_seq')",
+        );
         let without = db.funnel(funnel(all)).await.unwrap();
         assert_eq!(count_at(&without, 0) + 1, count_at(&whole, 0));
     }
@@ -993,6 +1032,7 @@ mod rollups {
             on_writer(
                 &db,
                 "DROP TABLE rollup_sessions; DROP TABLE rollup_timeline; DROP TABLE rollup_names; \
+                 DROP TABLE rollup_stamps; DROP SEQUENCE rollup_stamp_seq; \
                  DELETE FROM tally_migrations WHERE version >= 7;",
             );
         }
@@ -1022,6 +1062,46 @@ mod rollups {
             ),
             count(&db, "SELECT count(*) FROM events WHERE NOT is_bot")
         );
+        // Each hour rewritten got a stamp of its own.
+        assert_eq!(
+            count(&db, "SELECT count(DISTINCT stamp) FROM rollup_stamps"),
+            with_events
+        );
+    }
+
+    /// A store from before `rollup_stamps` gives every hour with timeline rows
+    /// a stamp on opening, and funnels read its rows (into memory) as before.
+    #[tokio::test]
+    async fn upgrading_stamps_the_hours_with_timelines() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hours, answer);
+        {
+            let db = open(&dir);
+            db.insert_batch(dataset().into()).await.unwrap();
+            db.compact_rollups(None).unwrap();
+            hours = count(
+                &db,
+                "SELECT count(DISTINCT (project_id, hour)) FROM rollup_timeline",
+            );
+            answer = walk_answers(&db, 1, true).await;
+            on_writer(
+                &db,
+                "DROP TABLE rollup_stamps; DROP SEQUENCE rollup_stamp_seq; \
+                 DELETE FROM tally_migrations WHERE version >= 10;",
+            );
+        }
+        let db = open(&dir);
+        assert!(hours > 10);
+        assert_eq!(
+            count(&db, "SELECT count(DISTINCT stamp) FROM rollup_stamps"),
+            hours
+        );
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM rollup_stamps s JOIN rollup_timeline t USING (project_id, hour)"),
+            count(&db, "SELECT count(*) FROM rollup_timeline")
+        );
+        assert_eq!(count(&db, "SELECT count(*) FROM rollup_dirty"), 0);
+        assert_eq!(walk_answers(&db, 1, false).await, answer);
     }
 
     #[tokio::test]

@@ -135,6 +135,38 @@ pub fn rows_sql(project_id: ProjectId, stretches: &[TimeRange], item: Item) -> S
     s
 }
 
+/// Rows: hour start (µs), stamp, of the rolled-up hours in `stretches` that
+/// have one (those with timeline rows, and others compaction rewrote).
+pub fn stamps_sql(project_id: ProjectId, stretches: &[TimeRange]) -> Sql {
+    let mut s = Sql::default();
+    s.push("SELECT epoch_us(hour), stamp FROM rollup_stamps WHERE project_id = ")
+        .bind(SqlParam::Int(project_id))
+        .push(" AND ");
+    push_within(&mut s, "hour", stretches);
+    s.push(" ORDER BY hour");
+    s
+}
+
+/// Rows: person key before merges, hour start (µs), and the times, event and
+/// page lists, of the timeline rows of `hours` (whole hours): what the
+/// in-memory copies hold.
+pub fn whole_rows_sql(project_id: ProjectId, hours: &[TimeRange]) -> Sql {
+    let mut s = Sql::default();
+    s.push("SELECT person, epoch_us(hour), micros, event, page FROM rollup_timeline WHERE project_id = ")
+        .bind(SqlParam::Int(project_id))
+        .push(" AND ");
+    push_within(&mut s, "hour", hours);
+    s
+}
+
+/// Rows: person key merged away, the person it belongs to now.
+pub fn overrides_sql(project_id: ProjectId) -> Sql {
+    let mut s = Sql::default();
+    s.push("SELECT old_person_id, person_id FROM person_overrides WHERE project_id = ")
+        .bind(SqlParam::Int(project_id));
+    s
+}
+
 /// Rows: person (through merges), person key before merges, time (µs), event
 /// name, page path (`$pageview`s only) of the non-bot events in `parts`, in
 /// timeline order.
@@ -221,7 +253,8 @@ pub struct Step {
 /// person's other events lie in other hours. That holds for every person
 /// with one key; a person merged from several keys gets every row whole
 /// ([`Timelines::push_row`]), since their keys' events may interleave.
-pub trait Thin {
+/// Each part of a walk thins its rows with its own copy.
+pub trait Thin: Clone {
     /// Appends to `out` the events the walk needs of one row (one key's
     /// events of the hour starting at `hour_us`: µs into the hour and item
     /// numbers, in order): a subset of the row, in its order or in one the
@@ -269,26 +302,21 @@ struct Segment {
 /// what they were read from (Arrow batches) can go as soon as it is taken in.
 #[derive(Debug)]
 pub struct Timelines<T> {
+    /// One part per thread of the walk, each person's in one by a hash of the
+    /// person.
+    parts: Vec<Part<T>>,
+}
+
+/// The segments of one set of persons, and their kept events.
+#[derive(Debug)]
+struct Part<T> {
     thin: T,
-    /// Segments split by a hash of the person, one set per thread of the walk.
-    sets: Vec<Vec<Segment>>,
+    segments: Vec<Segment>,
     events: Vec<Step>,
 }
 
-impl<T: Thin> Timelines<T> {
-    /// Empty, for a walk on `parts` threads ([`walk_threads`]).
-    pub fn new(parts: usize, thin: T) -> Self {
-        Self {
-            thin,
-            sets: vec![Vec::new(); parts.max(1)],
-            events: Vec::new(),
-        }
-    }
-
-    /// A timeline row from [`rows_sql`]: its hour's start and its two lists
-    /// (µs into the hour, item numbers). `merged`: the person has several keys,
-    /// so the row is kept whole.
-    pub fn push_row(
+impl<T: Thin> Part<T> {
+    fn push_row(
         &mut self,
         person: i64,
         key: i64,
@@ -306,23 +334,11 @@ impl<T: Thin> Timelines<T> {
         self.push_segment(person, key, begin);
     }
 
-    /// A raw event from [`raw_sql`] (in its order), its names numbered; never
-    /// thinned.
-    pub fn push_event(&mut self, person: i64, key: i64, step: Step) {
-        let begin = self.events.len();
-        self.events.push(step);
-        self.push_segment(person, key, begin);
-    }
-
     fn push_segment(&mut self, person: i64, key: i64, begin: usize) {
         let Some(first) = self.events.get(begin) else {
             return;
         };
-        // Fibonacci hashing: person ids are dense, keys from distinct ids are
-        // hashes; both spread evenly.
-        let h = (person as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
-        let set = (h % self.sets.len() as u64) as usize;
-        self.sets[set].push(Segment {
+        self.segments.push(Segment {
             person,
             key,
             first_us: first.t_us,
@@ -330,10 +346,88 @@ impl<T: Thin> Timelines<T> {
             end: self.events.len(),
         });
     }
+}
+
+/// Which of `parts` parts a person's events go to. Fibonacci hashing: person
+/// ids are dense, keys from distinct ids are hashes; both spread evenly.
+fn part_of(person: i64, parts: usize) -> usize {
+    let h = (person as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+    (h % parts as u64) as usize
+}
+
+/// Hands rows to [`Timelines::take_in_parallel`]: person (through merges),
+/// person key before merges, hour start (µs), whether the person is merged
+/// from several keys, the times list and the item list.
+pub type PushRow<'a> = dyn FnMut(i64, i64, i64, bool, &[u32], &[u32]) + 'a;
+
+impl<T: Thin> Timelines<T> {
+    /// Empty, for a walk on `parts` threads ([`walk_threads`]).
+    pub fn new(parts: usize, thin: T) -> Self {
+        Self {
+            parts: (0..parts.max(1))
+                .map(|_| Part {
+                    thin: thin.clone(),
+                    segments: Vec::new(),
+                    events: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A timeline row from [`rows_sql`]: its hour's start and its two lists
+    /// (µs into the hour, item numbers). `merged`: the person has several keys,
+    /// so the row is kept whole.
+    pub fn push_row(
+        &mut self,
+        person: i64,
+        key: i64,
+        hour_us: i64,
+        merged: bool,
+        micros: &[u32],
+        items: &[u32],
+    ) {
+        let n = self.parts.len();
+        self.parts[part_of(person, n)].push_row(person, key, hour_us, merged, micros, items);
+    }
+
+    /// Takes in rows on one thread per part: `rows` is called once on each
+    /// and hands every row to the function it gets (as to [`push_row`],
+    /// in any order), which keeps those of the part's persons. For rows
+    /// already in memory: each thread reads them all and thins its share.
+    ///
+    /// [`push_row`]: Self::push_row
+    pub fn take_in_parallel(&mut self, rows: impl Fn(&mut PushRow<'_>) + Sync)
+    where
+        T: Send,
+    {
+        let n = self.parts.len();
+        let rows = &rows;
+        std::thread::scope(|scope| {
+            for (i, part) in self.parts.iter_mut().enumerate() {
+                scope.spawn(move || {
+                    rows(&mut |person, key, hour_us, merged, micros, items| {
+                        if part_of(person, n) == i {
+                            part.push_row(person, key, hour_us, merged, micros, items);
+                        }
+                    });
+                });
+            }
+        });
+    }
+
+    /// A raw event from [`raw_sql`] (in its order), its names numbered; never
+    /// thinned.
+    pub fn push_event(&mut self, person: i64, key: i64, step: Step) {
+        let n = self.parts.len();
+        let part = &mut self.parts[part_of(person, n)];
+        let begin = part.events.len();
+        part.events.push(step);
+        part.push_segment(person, key, begin);
+    }
 
     /// How many events were kept (rows thinned, raw events whole).
     pub fn kept_events(&self) -> usize {
-        self.events.len()
+        self.parts.iter().map(|p| p.events.len()).sum()
     }
 
     /// Hands each person and their kept events in order (time, person key
@@ -345,9 +439,8 @@ impl<T: Thin> Timelines<T> {
         start: impl Fn() -> S + Sync,
         f: impl Fn(&mut S, i64, &[Step]) + Sync,
     ) -> Vec<S> {
-        let Timelines { sets, events, .. } = self;
-        let events = &events[..];
-        let run = |mut part: Vec<Segment>| {
+        let run = |(mut part, events): (Vec<Segment>, Vec<Step>)| {
+            let events = &events[..];
             // Raw events come in the raw SQL's order, so `begin` keeps
             // same-instant events of one key in uuid order.
             // By person only (one comparison), then each person's few
@@ -400,12 +493,13 @@ impl<T: Thin> Timelines<T> {
             }
             state
         };
-        if sets.len() == 1 {
-            return sets.into_iter().map(run).collect();
+        let one = self.parts.len() == 1;
+        let parts = self.parts.into_iter().map(|p| (p.segments, p.events));
+        if one {
+            return parts.map(run).collect();
         }
         std::thread::scope(|scope| {
-            let handles: Vec<_> = sets
-                .into_iter()
+            let handles: Vec<_> = parts
                 .map(|part| {
                     let run = &run;
                     scope.spawn(move || run(part))
@@ -876,12 +970,29 @@ mod tests {
         })
     }
 
-    fn take_in<T: Thin>(thin: T, rows: &[Row], raw: &[(i64, i64, i64, u32)]) -> Timelines<T> {
+    /// The rows pushed one by one (as read from DuckDB), or, with
+    /// `parallel`, taken in on each part's thread (as from the cache).
+    fn take_in<T: Thin + Send>(
+        thin: T,
+        rows: &[Row],
+        raw: &[(i64, i64, i64, u32)],
+        parallel: bool,
+    ) -> Timelines<T> {
         let mut t = Timelines::new(2, thin);
-        for (person, key, hour, events) in rows {
-            let micros: Vec<u32> = events.iter().map(|e| e.0).collect();
-            let items: Vec<u32> = events.iter().map(|e| e.1).collect();
-            t.push_row(*person, *key, hour * HOUR_US, *person == 4, &micros, &items);
+        let lists =
+            |events: &[(u32, u32)]| -> (Vec<u32>, Vec<u32>) { events.iter().copied().unzip() };
+        if parallel {
+            t.take_in_parallel(|push| {
+                for (person, key, hour, events) in rows {
+                    let (micros, items) = lists(events);
+                    push(*person, *key, hour * HOUR_US, *person == 4, &micros, &items);
+                }
+            });
+        } else {
+            for (person, key, hour, events) in rows {
+                let (micros, items) = lists(events);
+                t.push_row(*person, *key, hour * HOUR_US, *person == 4, &micros, &items);
+            }
         }
         for &(person, key, t_us, item) in raw {
             t.push_event(person, key, Step { t_us, item });
@@ -931,8 +1042,8 @@ mod tests {
             let q = funnel(&steps, order, to_hours * HOUR_US + 2, window_us);
             let mut names = names();
             let bits = StepBits::new(&q, &mut names);
-            let whole = walk_funnel(&q, take_in(Whole, &rows, &raw), &bits);
-            let thinned = take_in(FunnelThin::new(&q, bits.clone()), &rows, &raw);
+            let whole = walk_funnel(&q, take_in(Whole, &rows, &raw, false), &bits);
+            let thinned = take_in(FunnelThin::new(&q, bits.clone()), &rows, &raw, true);
             prop_assert_eq!(walk_funnel(&q, thinned, &bits), whole);
         }
 
@@ -962,8 +1073,8 @@ mod tests {
                 filters: None,
                 include_bots: false,
             };
-            let whole = count_paths(&q, take_in(Whole, &rows, &raw), anchor);
-            let thinned = count_paths(&q, take_in(PathsThin::new(&q, anchor), &rows, &raw), anchor);
+            let whole = count_paths(&q, take_in(Whole, &rows, &raw, false), anchor);
+            let thinned = count_paths(&q, take_in(PathsThin::new(&q, anchor), &rows, &raw, true), anchor);
             prop_assert_eq!(thinned.nodes, whole.nodes);
             prop_assert_eq!(thinned.links, whole.links);
         }

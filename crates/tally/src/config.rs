@@ -25,6 +25,9 @@ pub struct Config {
     pub max_body_memory_mb: usize,
     /// DuckDB memory limit such as "4GB"; unset keeps DuckDB's default.
     pub duckdb_memory_limit: Option<String>,
+    /// MiB of person timeline rows kept in memory between funnel and paths
+    /// queries (about 12 bytes per event); 0 keeps none (each query reads them).
+    pub timeline_cache_mb: usize,
     /// Events per second each project may capture (bursts of 10 s' worth); 0 is
     /// unlimited.
     pub capture_rate_limit: u32,
@@ -78,6 +81,7 @@ impl Default for Config {
             max_queued_mb: 256,
             max_body_memory_mb: 512,
             duckdb_memory_limit: None,
+            timeline_cache_mb: tally_duckdb::DEFAULT_TIMELINE_CACHE_BYTES >> 20,
             capture_rate_limit: 0,
             max_future_skew_secs: 3600,
             max_event_age_days: None,
@@ -159,6 +163,11 @@ impl Config {
         }
         if let Some(v) = var("TALLY_DUCKDB_MEMORY_LIMIT") {
             config.duckdb_memory_limit = Some(v.clone());
+        }
+        if let Some(v) = var("TALLY_TIMELINE_CACHE_MB") {
+            config.timeline_cache_mb = v
+                .parse()
+                .with_context(|| format!("TALLY_TIMELINE_CACHE_MB={v} is not a number"))?;
         }
         if let Some(v) = var("TALLY_CAPTURE_RATE_LIMIT") {
             config.capture_rate_limit = v.parse().with_context(|| {
@@ -325,6 +334,15 @@ mod tests {
         let nets: Vec<String> = p.trusted_proxies.iter().map(|n| n.to_string()).collect();
         assert_eq!(nets, ["10.0.0.0/8", "192.0.2.1/32"]);
         let bad = env(&[("TALLY_TRUSTED_PROXIES", "nope")]);
+        assert!(Config::load(None, &bad, &Overrides::default()).is_err());
+        let cache = env(&[("TALLY_TIMELINE_CACHE_MB", "0")]);
+        assert_eq!(
+            Config::load(None, &cache, &Overrides::default())
+                .unwrap()
+                .timeline_cache_mb,
+            0
+        );
+        let bad = env(&[("TALLY_TIMELINE_CACHE_MB", "lots")]);
         assert!(Config::load(None, &bad, &Overrides::default()).is_err());
         let flags = Overrides {
             port: Some(9200),
