@@ -162,6 +162,7 @@ fn take_in_kept<T: Thin + Send>(
     tracing::debug!(
         hours = hours.len(),
         read_hours,
+        kept_bytes = cache.held().1,
         "timeline rows taken in from memory"
     );
     Ok(())

@@ -161,7 +161,6 @@ impl TimelineCache {
     }
 
     /// How many hours and bytes are kept.
-    #[cfg(test)]
     pub(crate) fn held(&self) -> (usize, usize) {
         let kept = self.lock();
         (kept.hours.len(), kept.bytes)
