@@ -312,14 +312,44 @@ fn sync_loop(
     }
 }
 
-/// Moves spooled events into the store, oldest first, in large batches.
+/// A drain batch processed and waiting to be stored: its rows, the budget they
+/// hold until stored, and the last spool position they cover.
+struct Processed {
+    rows: Arc<[Event]>,
+    _permits: Vec<OwnedSemaphorePermit>,
+    segment: SegmentId,
+    seq: u64,
+}
+
+/// Moves spooled events into the store, oldest first, in large batches, in
+/// two stages so one batch is processed (enriched, persons resolved) while the
+/// one before is stored: on two cores that overlaps the processing's CPU with
+/// the store's commit. The stages hand over in order through a channel of one,
+/// so at most three batches are in flight, all within the byte budget (the
+/// permits travel with them), and progress is reported in spool order.
 async fn drain_loop(
     store: Arc<dyn EventStore>,
     processor: Option<Arc<Processor>>,
-    mut logged: mpsc::UnboundedReceiver<Logged>,
+    logged: mpsc::UnboundedReceiver<Logged>,
     progress: Arc<Progress>,
     dir: PathBuf,
-    mut first_live: SegmentId,
+    first_live: SegmentId,
+    max_store_batch: usize,
+) {
+    let (processed_tx, processed_rx) = mpsc::channel::<Processed>(1);
+    let storing = tokio::spawn(store_loop(store, processed_rx, progress, dir, first_live));
+    process_loop(processor, logged, processed_tx, max_store_batch).await;
+    // The processing stage ended (the sink is gone): the store stage stores
+    // what it was handed, then ends too.
+    let _ = storing.await;
+}
+
+/// Gathers logged events into batches of up to `max_store_batch` and processes
+/// them, handing each to the store stage in order.
+async fn process_loop(
+    processor: Option<Arc<Processor>>,
+    mut logged: mpsc::UnboundedReceiver<Logged>,
+    processed_tx: mpsc::Sender<Processed>,
     max_store_batch: usize,
 ) {
     while let Some(first) = logged.recv().await {
@@ -343,9 +373,32 @@ async fn drain_loop(
             permits.push(item._permit);
         }
         let rows = processed(processor.as_ref(), events).await;
-        store_until_done(store.as_ref(), rows).await;
-        progress.stored.send_replace(seq);
-        drop(permits);
+        let batch = Processed {
+            rows,
+            _permits: permits,
+            segment,
+            seq,
+        };
+        if processed_tx.send(batch).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Stores processed batches in the order handed over, then reports them stored
+/// and deletes the spool segments wholly stored.
+async fn store_loop(
+    store: Arc<dyn EventStore>,
+    mut processed_rx: mpsc::Receiver<Processed>,
+    progress: Arc<Progress>,
+    dir: PathBuf,
+    mut first_live: SegmentId,
+) {
+    while let Some(batch) = processed_rx.recv().await {
+        store_until_done(store.as_ref(), Arc::clone(&batch.rows)).await;
+        progress.stored.send_replace(batch.seq);
+        let segment = batch.segment;
+        drop(batch);
         if segment > first_live {
             // Every event in segments before `segment` is stored now.
             release(&dir, first_live, segment);

@@ -118,11 +118,18 @@ async fn requests_arriving_during_an_insert_are_stored_together_in_the_next() {
     for _ in 0..10 {
         sink.send(events(2, 0)).await.unwrap();
     }
-    gate.notify_one();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    gate.notify_one();
+    // While that insert is held, the processing stage holds at most two
+    // batches (one handed over, one waiting to be): every other request that
+    // arrived meanwhile goes into one batch after them.
+    for _ in 0..4 {
+        gate.notify_one();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     sink.settle(LONG).await;
-    assert_eq!(store.insert_sizes(), vec![1, 20]);
+    let sizes = store.insert_sizes();
+    assert_eq!(sizes[0], 1);
+    assert_eq!(sizes.iter().sum::<usize>(), 21);
+    assert!(sizes.len() <= 4, "{sizes:?}");
 }
 
 #[tokio::test]
@@ -339,4 +346,39 @@ async fn a_failing_person_store_is_retried_and_nothing_acknowledged_is_dropped()
     sink.settle(Duration::from_secs(10)).await;
     assert_eq!(store.stored().len(), 3);
     assert_eq!(*store.with_person.lock().unwrap(), 3);
+}
+
+#[tokio::test]
+async fn the_next_batch_is_processed_while_one_is_stored() {
+    use crate::persons::memory::MemoryPersons;
+    let persons = Arc::new(MemoryPersons::default());
+    let gate = Arc::new(Notify::new());
+    let store = Arc::new(Recorder {
+        gate: Some(gate.clone()),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = SpoolConfig {
+        processor: Some(Arc::new(
+            crate::Processor::default().with_persons(persons.clone()),
+        )),
+        ..SpoolConfig::in_dir(dir.path())
+    };
+    let (sink, _) = start(store.clone(), config).await;
+    sink.send(events(1, 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The first insert is held; the next request's person is resolved anyway.
+    let mut next = events(1, 0);
+    next[0].distinct_id = "later".into();
+    sink.send(next).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(store.stored().is_empty(), "the gate holds the first insert");
+    assert!(
+        persons.person_of(1, "later").is_some(),
+        "processed meanwhile"
+    );
+    gate.notify_one();
+    gate.notify_one();
+    sink.settle(LONG).await;
+    assert_eq!(store.insert_sizes(), vec![1, 1]);
 }
