@@ -79,6 +79,7 @@ impl ActivityRequest {
             now,
             Duration::days(30),
             ["date_from", "date_to"],
+            tz,
         )?;
         let first = BucketPlan::new(asked, interval, tz)?.starts[0];
         let range = TimeRange {

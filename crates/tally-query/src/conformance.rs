@@ -60,6 +60,7 @@ macro_rules! conformance_suite {
             funnels_count_persons_per_step_loose_and_strict,
             funnels_break_down_by_the_starting_events_property,
             funnels_take_events_of_one_instant_in_step_order,
+            bare_dates_are_days_of_the_querys_zone,
             session_property_filters_narrow_every_kind,
             retention_counts_cohorts_first_time_and_recurring,
             stickiness_and_lifecycle_follow_persons_across_days,
@@ -2063,6 +2064,76 @@ pub async fn stickiness_and_lifecycle_follow_persons_across_days(db: &impl Backe
         .unwrap();
     assert_eq!(sticky.range.from, at("2026-11-02T00:00:00Z"));
     assert_eq!(sticky.results.len(), 3);
+}
+
+/// `"2026-11-01"` to `"2026-11-03"` in Berlin (UTC+1 in November) is
+/// 2026-10-31T23:00Z to 2026-11-02T23:00Z: a funnel, paths and a trends series
+/// asked in that zone count the persons whose events fall in those local days,
+/// not in the UTC days.
+pub async fn bare_dates_are_days_of_the_querys_zone(db: &impl Backend) {
+    use crate::funnel::FunnelRequest;
+    use crate::paths::PathsRequest;
+    use crate::trends::TrendsRequest;
+    let page = |who: &str, person: i64, ts: &str, path: &str| {
+        let mut e = person_event("$pageview", who, person, ts);
+        e.path = Some(path.into());
+        e
+    };
+    db.insert_batch(
+        vec![
+            // Nov 1, 00:30 in Berlin: inside the local days, before the UTC ones.
+            page("early", 1, "2026-10-31T23:30:00Z", "/a"),
+            person_event("signup", "early", 1, "2026-10-31T23:40:00Z"),
+            page("early", 1, "2026-10-31T23:45:00Z", "/b"),
+            // Nov 2, 12:00: inside both.
+            page("mid", 2, "2026-11-02T12:00:00Z", "/a"),
+            // Nov 3, 00:30 in Berlin: inside the UTC days, after the local ones.
+            page("late", 3, "2026-11-02T23:30:00Z", "/a"),
+        ]
+        .into(),
+    )
+    .await
+    .unwrap();
+    let now = at("2026-11-20T00:00:00Z");
+    // Berlin: early and mid, early converting and going on to /b; UTC: mid
+    // and late, neither going further.
+    for (tz, from, funnel_counts, path_links, per_day) in [
+        (
+            "Europe/Berlin",
+            "2026-10-31T23:00:00Z",
+            [2u64, 1],
+            1usize,
+            [1.0, 1.0],
+        ),
+        ("UTC", "2026-11-01T00:00:00Z", [2, 0], 0, [0.0, 2.0]),
+    ] {
+        let range = json!({"date_from": "2026-11-01", "date_to": "2026-11-03", "tz": tz});
+        let mut funnel = json!({"steps": [{"event": "$pageview"}, {"event": "signup"}],
+                                "conversion_window_secs": 3600});
+        let mut paths = json!({"start_point": "/a"});
+        let mut trends = json!({"series": [{"event": "$pageview", "math": "unique_persons"}],
+                                "interval": "day"});
+        for body in [&mut funnel, &mut paths, &mut trends] {
+            for (k, v) in range.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+        }
+        let f: FunnelRequest = serde_json::from_value(funnel).unwrap();
+        let f = db.funnel(f.resolve(1, now).unwrap()).await.unwrap();
+        assert_eq!((f.tz.as_str(), f.range.from), (tz, at(from)));
+        assert_eq!(f.range.to - f.range.from, chrono::Duration::days(2));
+        let counts: Vec<u64> = f.steps.iter().map(|s| s.count).collect();
+        assert_eq!(counts, funnel_counts, "{tz}");
+        let p: PathsRequest = serde_json::from_value(paths).unwrap();
+        let p = db.paths(p.resolve(1, now).unwrap()).await.unwrap();
+        assert_eq!(p.tz, tz);
+        assert_eq!(p.nodes[0].persons, 2, "{tz}");
+        assert_eq!(p.links.len(), path_links, "{tz}");
+        let t: TrendsRequest = serde_json::from_value(trends).unwrap();
+        let t = db.trends(t.resolve(1, now).unwrap()).await.unwrap();
+        let values: Vec<Option<f64>> = t.results[0].points.iter().map(|p| p.value).collect();
+        assert_eq!(values, per_day.map(Some), "{tz}");
+    }
 }
 
 pub async fn paths_follow_pages_from_a_start_or_to_an_end(db: &impl Backend) {

@@ -26,8 +26,9 @@ use crate::error::QueryError;
 use crate::filters::{check_property, push_property, FilterNode, PropertySource};
 use crate::sql::{push_events_with_sessions, Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
 use crate::trends::{BreakdownRequest, DEFAULT_BREAKDOWN_LIMIT, MAX_BREAKDOWN_LIMIT};
-use crate::types::{page_limit, PersonRecord, TimeRange};
+use crate::types::{page_limit, parse_tz, PersonRecord, TimeRange};
 use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -66,6 +67,9 @@ pub struct FunnelRequest {
     /// The range the first step must fall in; default the 7 days before `date_to`.
     pub date_from: Option<String>,
     pub date_to: Option<String>,
+    /// The IANA zone bare dates in the range are days of (default the
+    /// project's time zone, UTC without one).
+    pub tz: Option<String>,
     /// Seconds from the first step to the last; default 14 days, at most 366 days.
     pub conversion_window_secs: Option<i64>,
     #[serde(default)]
@@ -118,6 +122,8 @@ pub struct FunnelQuery {
     pub project_id: ProjectId,
     pub steps: Vec<StepRequest>,
     pub range: TimeRange,
+    /// The zone the range was given in (answered back).
+    pub tz: Tz,
     pub window: Duration,
     pub order: StepOrder,
     pub filters: Option<FilterNode>,
@@ -181,17 +187,20 @@ impl FunnelRequest {
                 "`conversion_window_secs` must be 1 to {MAX_WINDOW_SECS}"
             )));
         }
+        let tz = parse_tz(self.tz.as_deref())?;
         let range = TimeRange::resolve_fields(
             self.date_from.as_deref(),
             self.date_to.as_deref(),
             now,
             Duration::days(7),
             ["date_from", "date_to"],
+            tz,
         )?;
         Ok(FunnelQuery {
             project_id,
             steps: self.steps,
             range,
+            tz,
             window: Duration::seconds(window),
             order: self.order,
             filters: self.filters,
@@ -596,6 +605,7 @@ impl FunnelWalk {
         FunnelAnswer {
             kind: "funnel",
             range: q.range,
+            tz: q.tz.name().to_owned(),
             conversion_window_secs: q.window.num_seconds(),
             order: q.order,
             steps,
@@ -660,6 +670,8 @@ pub struct FunnelStep {
 pub struct FunnelAnswer {
     pub kind: &'static str,
     pub range: TimeRange,
+    /// The zone the range's bare dates were read in.
+    pub tz: String,
     pub conversion_window_secs: i64,
     pub order: StepOrder,
     pub steps: Vec<FunnelStep>,
@@ -733,6 +745,7 @@ pub(crate) mod tests {
                 from: DateTime::from_timestamp(0, 0).unwrap(),
                 to: DateTime::from_timestamp(1_000, 0).unwrap(),
             },
+            tz: Tz::UTC,
             window: Duration::seconds(window_secs),
             order,
             filters: None,

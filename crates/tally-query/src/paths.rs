@@ -16,8 +16,9 @@ use crate::error::QueryError;
 use crate::filters::FilterNode;
 use crate::scope::Scope;
 use crate::sql::{Sql, SqlParam, STORED_PERSON_KEY_EV};
-use crate::types::TimeRange;
+use crate::types::{parse_tz, TimeRange};
 use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use tally_core::ProjectId;
@@ -55,6 +56,9 @@ pub struct PathsRequest {
     /// RFC 3339, `YYYY-MM-DD` or relative (`-7d`); default: 7 days before `date_to`.
     pub date_from: Option<String>,
     pub date_to: Option<String>,
+    /// The IANA zone bare dates in the range are days of (default the
+    /// project's time zone, UTC without one).
+    pub tz: Option<String>,
     pub filters: Option<FilterNode>,
     #[serde(default)]
     pub include_bots: bool,
@@ -70,6 +74,8 @@ pub struct PathsQuery {
     pub steps: usize,
     pub limit: usize,
     pub range: TimeRange,
+    /// The zone the range was given in (answered back).
+    pub tz: Tz,
     pub filters: Option<FilterNode>,
     pub include_bots: bool,
 }
@@ -110,12 +116,14 @@ impl PathsRequest {
         if let Some(f) = &self.filters {
             f.validate()?;
         }
+        let tz = parse_tz(self.tz.as_deref())?;
         let range = TimeRange::resolve_fields(
             self.date_from.as_deref(),
             self.date_to.as_deref(),
             now,
             Duration::days(7),
             ["date_from", "date_to"],
+            tz,
         )?;
         Ok(PathsQuery {
             project_id,
@@ -125,6 +133,7 @@ impl PathsRequest {
             steps,
             limit,
             range,
+            tz,
             filters: self.filters,
             include_bots: self.include_bots,
         })
@@ -218,6 +227,8 @@ pub struct PathLink {
 pub struct PathsAnswer {
     pub kind: &'static str,
     pub range: TimeRange,
+    /// The zone the range's bare dates were read in.
+    pub tz: String,
     pub path_type: PathType,
     /// Ordered by step, then heaviest first.
     pub nodes: Vec<PathNode>,
@@ -273,6 +284,7 @@ pub fn assemble(q: &PathsQuery, rows: Vec<PathRow>) -> PathsAnswer {
     PathsAnswer {
         kind: "paths",
         range: q.range,
+        tz: q.tz.name().to_owned(),
         path_type: q.path_type,
         nodes,
         links,

@@ -95,11 +95,11 @@ impl RetentionRequest {
                 "`periods` must be 1 to {MAX_PERIODS}"
             )));
         }
+        let tz = parse_tz(self.tz.as_deref())?;
         let to = match self.date_to.as_deref() {
-            Some(t) => parse_bound(t, "date_to", now)?,
+            Some(t) => parse_bound(t, "date_to", now, tz)?,
             None => now,
         };
-        let tz = parse_tz(self.tz.as_deref())?;
         let range = whole_periods(to, period, tz, periods)?;
         let plan = BucketPlan::new(range, period, tz)?;
         Ok(RetentionQuery {

@@ -1070,6 +1070,7 @@ mod tests {
                     from: DateTime::from_timestamp_micros(0).unwrap(),
                     to: DateTime::from_timestamp_micros(to_hours * HOUR_US + 2).unwrap(),
                 },
+                tz: chrono_tz::Tz::UTC,
                 filters: None,
                 include_bots: false,
             };

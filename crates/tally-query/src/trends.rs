@@ -191,6 +191,7 @@ impl TrendsRequest {
             now,
             Duration::days(7),
             ["date_from", "date_to"],
+            tz,
         )?;
         let plan = BucketPlan::new(range, interval, tz)?;
         let previous = if self.compare {

@@ -25,15 +25,17 @@ pub struct TimeRange {
 }
 
 impl TimeRange {
-    /// Builds a range from optional RFC 3339 bounds: `to` defaults to `now`, `from`
-    /// to `default_span` before `to`.
+    /// Builds a range from optional bounds ([`parse_bound`], bare dates at
+    /// midnight in `tz`): `to` defaults to `now`, `from` to `default_span`
+    /// before `to`.
     pub fn resolve(
         from: Option<&str>,
         to: Option<&str>,
         now: DateTime<Utc>,
         default_span: Duration,
+        tz: Tz,
     ) -> Result<Self, QueryError> {
-        Self::resolve_fields(from, to, now, default_span, ["from", "to"])
+        Self::resolve_fields(from, to, now, default_span, ["from", "to"], tz)
     }
 
     /// [`TimeRange::resolve`] for bounds a request names differently (errors
@@ -44,13 +46,14 @@ impl TimeRange {
         now: DateTime<Utc>,
         default_span: Duration,
         [from_field, to_field]: [&'static str; 2],
+        tz: Tz,
     ) -> Result<Self, QueryError> {
         let to = match to {
-            Some(t) => parse_bound(t, to_field, now)?,
+            Some(t) => parse_bound(t, to_field, now, tz)?,
             None => now,
         };
         let from = match from {
-            Some(f) => parse_bound(f, from_field, now)?,
+            Some(f) => parse_bound(f, from_field, now, tz)?,
             None => to - default_span,
         };
         if from >= to {
@@ -69,19 +72,22 @@ impl TimeRange {
     }
 }
 
-/// Parses a range bound: an absolute date-time ([`parse_datetime`]), `now`, or a
-/// time relative to now — `-24h`, `-7d`, `-4w`, `-3m` (calendar months) — so that
-/// a saved insight keeps meaning "the last 30 days" whenever it is opened.
+/// Parses a range bound: an RFC 3339 date-time, a bare date (`2026-11-01`:
+/// midnight in `tz`, the query's time zone, as a user picking days means),
+/// `now`, or a time relative to now — `-24h`, `-7d`, `-4w`, `-3m` (calendar
+/// months) — so that a saved insight keeps meaning "the last 30 days" whenever
+/// it is opened.
 pub fn parse_bound(
     text: &str,
     field: &'static str,
     now: DateTime<Utc>,
+    tz: Tz,
 ) -> Result<DateTime<Utc>, QueryError> {
     if text == "now" {
         return Ok(now);
     }
     let Some(ago) = text.strip_prefix('-') else {
-        return parse_datetime(text, field);
+        return parse_local_datetime(text, field, tz);
     };
     let invalid = QueryError::InvalidDateTime { field };
     let (count, unit) = ago.split_at(ago.len().saturating_sub(1));
@@ -107,13 +113,30 @@ pub fn parse_bound(
 
 /// Parses an RFC 3339 date-time, or a bare date (`2026-11-01`, midnight UTC).
 pub fn parse_datetime(text: &str, field: &'static str) -> Result<DateTime<Utc>, QueryError> {
+    parse_local_datetime(text, field, Tz::UTC)
+}
+
+/// Parses an RFC 3339 date-time, or a bare date: the day's first instant in
+/// `tz` (midnight, or the end of a gap when a clock change skips midnight).
+pub fn parse_local_datetime(
+    text: &str,
+    field: &'static str,
+    tz: Tz,
+) -> Result<DateTime<Utc>, QueryError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
+    let invalid = QueryError::InvalidDateTime { field };
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| invalid)?;
+    // Clock changes skip at most a few hours; the first local minute that
+    // exists is the day's start.
+    (0..24 * 60)
+        .filter_map(|minute| {
+            let local = day.and_hms_opt(0, 0, 0)? + Duration::minutes(minute);
+            chrono::TimeZone::from_local_datetime(&tz, &local).earliest()
+        })
+        .next()
+        .map(|t| t.with_timezone(&Utc))
         .ok_or(QueryError::InvalidDateTime { field })
 }
 
@@ -557,9 +580,32 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
+    fn bare_dates_are_the_first_instant_of_the_day_in_the_zone() {
+        let now = DateTime::parse_from_rfc3339("2026-11-20T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let utc = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let bound = |text, tz| parse_bound(text, "date_from", now, tz).unwrap();
+        assert_eq!(bound("2026-11-01", berlin), utc("2026-10-31T23:00:00Z"));
+        assert_eq!(bound("2026-07-01", berlin), utc("2026-06-30T22:00:00Z"));
+        assert_eq!(bound("2026-11-01", Tz::UTC), utc("2026-11-01T00:00:00Z"));
+        // São Paulo's clocks went from 00:00 to 01:00 on 2018-11-04: the day
+        // began at 01:00 local (UTC-2).
+        let sao_paulo: Tz = "America/Sao_Paulo".parse().unwrap();
+        assert_eq!(bound("2018-11-04", sao_paulo), utc("2018-11-04T03:00:00Z"));
+        // An offset given is kept; relative bounds do not depend on the zone.
+        assert_eq!(
+            bound("2026-11-01T00:00:00+05:00", berlin),
+            utc("2026-10-31T19:00:00Z")
+        );
+        assert_eq!(bound("-1d", berlin), utc("2026-11-19T00:00:00Z"));
+    }
+
+    #[test]
     fn range_bounds_may_be_relative_to_now() {
         let now = Utc.with_ymd_and_hms(2026, 3, 31, 15, 30, 0).unwrap();
-        let bound = |text| parse_bound(text, "date_from", now);
+        let bound = |text| parse_bound(text, "date_from", now, Tz::UTC);
         assert_eq!(bound("now").unwrap(), now);
         assert_eq!(
             bound("-24h").unwrap(),
@@ -601,7 +647,8 @@ mod tests {
                 "{bad} should be refused"
             );
         }
-        let range = TimeRange::resolve(Some("-7d"), Some("now"), now, Duration::days(1)).unwrap();
+        let range =
+            TimeRange::resolve(Some("-7d"), Some("now"), now, Duration::days(1), Tz::UTC).unwrap();
         assert_eq!(range.to - range.from, Duration::days(7));
     }
 }

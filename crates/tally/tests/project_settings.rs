@@ -175,4 +175,22 @@ async fn buckets_default_to_the_projects_time_zone() {
         day_of(&trends["results"][0]["points"]),
         "2026-11-09T00:00:00-05:00"
     );
+    // Funnels and paths read bare dates as the project's days too.
+    for kind in [
+        r#""kind": "funnel", "steps": [{"event": "order"}, {"event": "order"}]"#,
+        r#""kind": "paths", "path_type": "events""#,
+    ] {
+        let answer: Value = server
+            .send_json(
+                reqwest::Method::POST,
+                "/query",
+                &format!(r#"{{{kind}, "date_from": "2026-11-08", "date_to": "2026-11-12"}}"#),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["tz"], "America/New_York", "{answer}");
+        assert_eq!(answer["range"]["from"], "2026-11-08T05:00:00Z", "{answer}");
+    }
 }

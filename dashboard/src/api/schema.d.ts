@@ -900,6 +900,8 @@ export interface components {
             persons?: null | components["schemas"]["FunnelPersons"];
             range: components["schemas"]["TimeRange"];
             steps: components["schemas"]["FunnelStep"][];
+            /** @description The zone the range's bare dates were read in. */
+            tz: string;
         };
         /**
          * @description The funnel of the persons whose attempt started on an event with one value
@@ -949,6 +951,11 @@ export interface components {
             order?: components["schemas"]["StepOrder"];
             persons?: null | components["schemas"]["FunnelPersonsRequest"];
             steps: components["schemas"]["StepRequest"][];
+            /**
+             * @description The IANA zone bare dates in the range are days of (default the
+             *     project's time zone, UTC without one).
+             */
+            tz?: string | null;
         };
         FunnelStep: {
             /**
@@ -1183,6 +1190,8 @@ export interface components {
             nodes: components["schemas"]["PathNode"][];
             path_type: components["schemas"]["PathType"];
             range: components["schemas"]["TimeRange"];
+            /** @description The zone the range's bare dates were read in. */
+            tz: string;
         };
         /** @description `{"kind": "paths", …}` of `POST /query`. */
         PathsRequest: {
@@ -1200,6 +1209,11 @@ export interface components {
             start_point?: string | null;
             /** @description Items after the start (or before the end); default 3, at most 10. */
             steps?: number | null;
+            /**
+             * @description The IANA zone bare dates in the range are days of (default the
+             *     project's time zone, UTC without one).
+             */
+            tz?: string | null;
         };
         /** @description A person in the list. */
         PersonListItem: components["schemas"]["PersonRecord"] & {

@@ -125,6 +125,7 @@ pub async fn timeseries(
         p.to.as_deref(),
         state.clock.now(),
         default_span(interval),
+        tz,
     )?;
     let mut q = TimeseriesQuery::new(
         project_id,
@@ -179,6 +180,8 @@ pub async fn top_events(
         p.to.as_deref(),
         state.clock.now(),
         Duration::days(7),
+        // These routes take no zone: bare dates are UTC days.
+        chrono_tz::Tz::UTC,
     )?;
     let limit = match p.limit {
         None => 20,
@@ -217,6 +220,8 @@ pub async fn overview(
         p.to.as_deref(),
         state.clock.now(),
         Duration::days(7),
+        // These routes take no zone: bare dates are UTC days.
+        chrono_tz::Tz::UTC,
     )?;
     Ok(Json(
         state
@@ -280,6 +285,8 @@ pub async fn sessions(
         p.to.as_deref(),
         state.clock.now(),
         Duration::days(7),
+        // These routes take no zone: bare dates are UTC days.
+        chrono_tz::Tz::UTC,
     )?;
     let limit = match p.limit {
         None => 50,
@@ -480,10 +487,11 @@ pub async fn prepare_query(
         .as_object_mut()
         .and_then(|o| o.remove("kind"))
         .and_then(|k| k.as_str().map(str::to_owned));
-    // Kinds that bucket time answer in the project's time zone unless asked otherwise.
+    // Kinds with a range read bare dates as days of, and bucket time in, the
+    // project's time zone unless asked otherwise.
     if matches!(
         kind.as_deref(),
-        Some("trends" | "retention" | "stickiness" | "lifecycle")
+        Some("trends" | "funnel" | "retention" | "paths" | "stickiness" | "lifecycle")
     ) {
         if let Some(fields) = body.as_object_mut() {
             if fields.get("tz").is_none_or(serde_json::Value::is_null) {
@@ -580,6 +588,8 @@ pub async fn top(
         p.to.as_deref(),
         state.clock.now(),
         Duration::days(7),
+        // These routes take no zone: bare dates are UTC days.
+        chrono_tz::Tz::UTC,
     )?;
     let q = tally_query::top::TopQuery {
         project_id,
