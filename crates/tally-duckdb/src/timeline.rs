@@ -14,7 +14,7 @@ use foldhash::fast::RandomState as FoldHash;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tally_core::{ProjectId, StoreError};
-use tally_query::timeline::{self, Item, Names, Step, Thin, Timelines};
+use tally_query::timeline::{self, Item, Names, Step, Thin, TimelineRow, Timelines};
 use tally_query::TimeRange;
 
 /// Calls `walk` with the timelines of `range`, thinned by what `thin` makes
@@ -142,20 +142,22 @@ fn take_in_kept<T: Thin + Send>(
     timelines.take_in_parallel(|push| {
         for hour in &hours {
             for (key, micros, items) in hour.rows(item) {
-                if overrides.is_empty() {
-                    push(key, key, hour.hour_us, false, micros, items);
-                    continue;
-                }
-                let person = overrides.get(&key).copied();
-                let merged = person.is_some() || merged_into.contains(&key);
-                push(
-                    person.unwrap_or(key),
+                // Most projects have no merges: no lookups then.
+                let (person, merged) = if overrides.is_empty() {
+                    (key, false)
+                } else if let Some(&person) = overrides.get(&key) {
+                    (person, true)
+                } else {
+                    (key, merged_into.contains(&key))
+                };
+                push(TimelineRow {
+                    person,
                     key,
-                    hour.hour_us,
+                    hour_us: hour.hour_us,
                     merged,
                     micros,
                     items,
-                );
+                });
             }
         }
     });
@@ -339,14 +341,14 @@ fn add_batch<T: Thin>(timelines: &mut Timelines<T>, batch: &RecordBatch) -> Resu
         else {
             return Err(not_a("a list within its batch"));
         };
-        timelines.push_row(
-            person.value(row),
-            key.value(row),
-            hour.value(row),
-            merged.value(row),
-            row_micros,
-            row_items,
-        );
+        timelines.push_row(TimelineRow {
+            person: person.value(row),
+            key: key.value(row),
+            hour_us: hour.value(row),
+            merged: merged.value(row),
+            micros: row_micros,
+            items: row_items,
+        });
     }
     Ok(())
 }

@@ -316,22 +316,16 @@ struct Part<T> {
 }
 
 impl<T: Thin> Part<T> {
-    fn push_row(
-        &mut self,
-        person: i64,
-        key: i64,
-        hour_us: i64,
-        merged: bool,
-        micros: &[u32],
-        items: &[u32],
-    ) {
+    fn push_row(&mut self, row: TimelineRow<'_>) {
         let begin = self.events.len();
-        if merged {
-            self.events.extend(whole_row(hour_us, micros, items));
+        if row.merged {
+            self.events
+                .extend(whole_row(row.hour_us, row.micros, row.items));
         } else {
-            self.thin.thin(hour_us, micros, items, &mut self.events);
+            self.thin
+                .thin(row.hour_us, row.micros, row.items, &mut self.events);
         }
-        self.push_segment(person, key, begin);
+        self.push_segment(row.person, row.key, begin);
     }
 
     fn push_segment(&mut self, person: i64, key: i64, begin: usize) {
@@ -355,10 +349,25 @@ fn part_of(person: i64, parts: usize) -> usize {
     (h % parts as u64) as usize
 }
 
-/// Hands rows to [`Timelines::take_in_parallel`]: person (through merges),
-/// person key before merges, hour start (µs), whether the person is merged
-/// from several keys, the times list and the item list.
-pub type PushRow<'a> = dyn FnMut(i64, i64, i64, bool, &[u32], &[u32]) + 'a;
+/// One timeline row as taken in ([`rows_sql`]'s columns).
+#[derive(Debug, Clone, Copy)]
+pub struct TimelineRow<'a> {
+    /// The person, through merges.
+    pub person: i64,
+    /// The person key before merges.
+    pub key: i64,
+    /// The hour's start (µs).
+    pub hour_us: i64,
+    /// The person is merged from several keys, so the row is kept whole.
+    pub merged: bool,
+    /// µs into the hour, in order.
+    pub micros: &'a [u32],
+    /// The item numbers (one list of [`Item`]), one per time.
+    pub items: &'a [u32],
+}
+
+/// Hands rows to [`Timelines::take_in_parallel`].
+pub type PushRow<'a> = dyn FnMut(TimelineRow<'_>) + 'a;
 
 impl<T: Thin> Timelines<T> {
     /// Empty, for a walk on `parts` threads ([`walk_threads`]).
@@ -374,20 +383,10 @@ impl<T: Thin> Timelines<T> {
         }
     }
 
-    /// A timeline row from [`rows_sql`]: its hour's start and its two lists
-    /// (µs into the hour, item numbers). `merged`: the person has several keys,
-    /// so the row is kept whole.
-    pub fn push_row(
-        &mut self,
-        person: i64,
-        key: i64,
-        hour_us: i64,
-        merged: bool,
-        micros: &[u32],
-        items: &[u32],
-    ) {
+    /// A timeline row from [`rows_sql`], thinned unless `merged`.
+    pub fn push_row(&mut self, row: TimelineRow<'_>) {
         let n = self.parts.len();
-        self.parts[part_of(person, n)].push_row(person, key, hour_us, merged, micros, items);
+        self.parts[part_of(row.person, n)].push_row(row);
     }
 
     /// Takes in rows on one thread per part: `rows` is called once on each
@@ -405,9 +404,9 @@ impl<T: Thin> Timelines<T> {
         std::thread::scope(|scope| {
             for (i, part) in self.parts.iter_mut().enumerate() {
                 scope.spawn(move || {
-                    rows(&mut |person, key, hour_us, merged, micros, items| {
-                        if part_of(person, n) == i {
-                            part.push_row(person, key, hour_us, merged, micros, items);
+                    rows(&mut |row| {
+                        if part_of(row.person, n) == i {
+                            part.push_row(row);
                         }
                     });
                 });
@@ -981,17 +980,33 @@ mod tests {
         let mut t = Timelines::new(2, thin);
         let lists =
             |events: &[(u32, u32)]| -> (Vec<u32>, Vec<u32>) { events.iter().copied().unzip() };
+        fn row<'a>(
+            person: i64,
+            key: i64,
+            hour: i64,
+            micros: &'a [u32],
+            items: &'a [u32],
+        ) -> TimelineRow<'a> {
+            TimelineRow {
+                person,
+                key,
+                hour_us: hour * HOUR_US,
+                merged: person == 4,
+                micros,
+                items,
+            }
+        }
         if parallel {
             t.take_in_parallel(|push| {
                 for (person, key, hour, events) in rows {
                     let (micros, items) = lists(events);
-                    push(*person, *key, hour * HOUR_US, *person == 4, &micros, &items);
+                    push(row(*person, *key, *hour, &micros, &items));
                 }
             });
         } else {
             for (person, key, hour, events) in rows {
                 let (micros, items) = lists(events);
-                t.push_row(*person, *key, hour * HOUR_US, *person == 4, &micros, &items);
+                t.push_row(row(*person, *key, *hour, &micros, &items));
             }
         }
         for &(person, key, t_us, item) in raw {

@@ -325,6 +325,19 @@ async fn events_are_processed_on_the_way_to_the_store_live_and_at_recovery() {
     assert_eq!(*plain.bots.lock().unwrap(), 0);
 }
 
+/// A spool in `dir` whose processing resolves persons in `persons`.
+fn resolving_persons(
+    dir: &tempfile::TempDir,
+    persons: &Arc<crate::persons::memory::MemoryPersons>,
+) -> SpoolConfig {
+    SpoolConfig {
+        processor: Some(Arc::new(
+            crate::Processor::default().with_persons(persons.clone()),
+        )),
+        ..SpoolConfig::in_dir(dir.path())
+    }
+}
+
 #[tokio::test]
 async fn a_failing_person_store_is_retried_and_nothing_acknowledged_is_dropped() {
     use crate::persons::memory::MemoryPersons;
@@ -332,13 +345,7 @@ async fn a_failing_person_store_is_retried_and_nothing_acknowledged_is_dropped()
     persons.state.lock().unwrap().fail_saves = true;
     let store = Arc::new(Recorder::default());
     let dir = tempfile::tempdir().unwrap();
-    let config = SpoolConfig {
-        processor: Some(Arc::new(
-            crate::Processor::default().with_persons(persons.clone()),
-        )),
-        ..SpoolConfig::in_dir(dir.path())
-    };
-    let (sink, _) = start(store.clone(), config).await;
+    let (sink, _) = start(store.clone(), resolving_persons(&dir, &persons)).await;
     sink.send(events(3, 10)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(store.stored().is_empty(), "not stored while persons fail");
@@ -358,13 +365,7 @@ async fn the_next_batch_is_processed_while_one_is_stored() {
         ..Default::default()
     });
     let dir = tempfile::tempdir().unwrap();
-    let config = SpoolConfig {
-        processor: Some(Arc::new(
-            crate::Processor::default().with_persons(persons.clone()),
-        )),
-        ..SpoolConfig::in_dir(dir.path())
-    };
-    let (sink, _) = start(store.clone(), config).await;
+    let (sink, _) = start(store.clone(), resolving_persons(&dir, &persons)).await;
     sink.send(events(1, 0)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     // The first insert is held; the next request's person is resolved anyway.
