@@ -157,29 +157,21 @@ mod rollups {
                 }
             }
         }
-        // Persons 31 and 32 (merged into 31 by `merge_two_into_one`): their
-        // events interleave in one hour, b and c at one instant. m2's row,
-        // thinned for the funnel a → b as if it were a whole person, would keep
-        // only the a after b.
-        for (who, name, minute) in [
-            ("m2", "a_step", 20),
-            ("m1", "b_step", 40),
-            ("m2", "c_step", 40),
-            ("m2", "a_step", 50),
+        // Persons 31 and 32 (merged into 31 by `merge_two_into_one`): on day
+        // 4 their events interleave in one hour, b and c at one instant. m2's
+        // row, thinned for the funnel a → b as if it were a whole person,
+        // would keep only the a after b. On day 5 the other way round: m1's
+        // row (the key kept) would, thinned for p → q, lose the p before m2's q.
+        for (day, who, name, minute) in [
+            (4, "m2", "a_step", 20),
+            (4, "m1", "b_step", 40),
+            (4, "m2", "c_step", 40),
+            (4, "m2", "a_step", 50),
+            (5, "m1", "p_step", 20),
+            (5, "m2", "q_step", 40),
+            (5, "m1", "p_step", 50),
         ] {
-            let ts = start + Duration::hours(4 * 24 + 10) + Duration::minutes(minute);
-            let mut e = event(1, name, who, &ts.to_rfc3339());
-            e.person_id = Some(if who == "m1" { 31 } else { 32 });
-            events.push(e);
-        }
-        // The other way round, a day later: m1's row (the key kept) would,
-        // thinned for p → q, lose the p before m2's q.
-        for (who, name, minute) in [
-            ("m1", "p_step", 20),
-            ("m2", "q_step", 40),
-            ("m1", "p_step", 50),
-        ] {
-            let ts = start + Duration::hours(5 * 24 + 10) + Duration::minutes(minute);
+            let ts = start + Duration::hours(day * 24 + 10) + Duration::minutes(minute);
             let mut e = event(1, name, who, &ts.to_rfc3339());
             e.person_id = Some(if who == "m1" { 31 } else { 32 });
             events.push(e);
