@@ -135,14 +135,29 @@ pub fn rows_sql(project_id: ProjectId, stretches: &[TimeRange], item: Item) -> S
     s
 }
 
+/// `SELECT {columns} FROM {table}` of one project's rows in `hours`.
+fn select_in_hours(columns: &str, table: &str, project_id: ProjectId, hours: &[TimeRange]) -> Sql {
+    let mut s = Sql::default();
+    s.push("SELECT ")
+        .push(columns)
+        .push(" FROM ")
+        .push(table)
+        .push(" WHERE project_id = ")
+        .bind(SqlParam::Int(project_id))
+        .push(" AND ");
+    push_within(&mut s, "hour", hours);
+    s
+}
+
 /// Rows: hour start (µs), stamp, of the rolled-up hours in `stretches` that
 /// have one (those with timeline rows, and others compaction rewrote).
 pub fn stamps_sql(project_id: ProjectId, stretches: &[TimeRange]) -> Sql {
-    let mut s = Sql::default();
-    s.push("SELECT epoch_us(hour), stamp FROM rollup_stamps WHERE project_id = ")
-        .bind(SqlParam::Int(project_id))
-        .push(" AND ");
-    push_within(&mut s, "hour", stretches);
+    let mut s = select_in_hours(
+        "epoch_us(hour), stamp",
+        "rollup_stamps",
+        project_id,
+        stretches,
+    );
     s.push(" ORDER BY hour");
     s
 }
@@ -151,12 +166,12 @@ pub fn stamps_sql(project_id: ProjectId, stretches: &[TimeRange]) -> Sql {
 /// page lists, of the timeline rows of `hours` (whole hours): what the
 /// in-memory copies hold.
 pub fn whole_rows_sql(project_id: ProjectId, hours: &[TimeRange]) -> Sql {
-    let mut s = Sql::default();
-    s.push("SELECT person, epoch_us(hour), micros, event, page FROM rollup_timeline WHERE project_id = ")
-        .bind(SqlParam::Int(project_id))
-        .push(" AND ");
-    push_within(&mut s, "hour", hours);
-    s
+    select_in_hours(
+        "person, epoch_us(hour), micros, event, page",
+        "rollup_timeline",
+        project_id,
+        hours,
+    )
 }
 
 /// Rows: person key merged away, the person it belongs to now.
