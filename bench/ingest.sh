@@ -9,11 +9,13 @@
 #   end-to-end    = events acknowledged / (load seconds + time until all of them
 #                   are queryable)                            (the sustained rate)
 # Usage: bench/ingest.sh [seconds per run]   (needs a release build: cargo build --release)
+# LOADGEN_BIN=path runs the HTTP load from another build (A/B of servers with one client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-20}
 BIN=${CARGO_TARGET_DIR:-target}/release/tally
 [ -x "$BIN" ] || { echo "no release build at $BIN: cargo build --release (with the same CARGO_TARGET_DIR)" >&2; exit 1; }
+LOADGEN_BIN=${LOADGEN_BIN:-$BIN}
 WORK=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 PORT=18123
@@ -31,6 +33,9 @@ stored() {
     | python3 -c "import json,sys;print(json.load(sys.stdin)['current']['events'])"
 }
 now() { date +%s.%N; }
+# The server's CPU time so far (user + system, seconds): per event it is a figure the
+# machine's noise (other tenants, the load generator) moves far less than rates.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' /proc/$PID/stat; }
 echo "rss idle: $(rss)"
 # native batch 1, native batch 100, and PostHog gzip batches of 100 to /batch/.
 for spec in "native 1 256" "native 100 32" "posthog 100 32"; do
@@ -38,21 +43,24 @@ for spec in "native 1 256" "native 100 32" "posthog 100 32"; do
   FORMAT=$1
   echo "== $FORMAT format"
   before=$(stored)
-  "$BIN" loadgen --url "$BASE" --api-key "$KEY" --format "$FORMAT" --batch "$2" --concurrency "$3" --duration "$SECS" --json >"$WORK/report.json" &
+  cpu_before=$(cpu)
+  "$LOADGEN_BIN" loadgen --url "$BASE" --api-key "$KEY" --format "$FORMAT" --batch "$2" --concurrency "$3" --duration "$SECS" --json >"$WORK/report.json" &
   LG=$!
   sleep $((SECS / 2)); echo "rss under load ($FORMAT, batch $2): $(rss)"
   wait $LG
   ended=$(now)
   acked=$(python3 -c "import json;print(json.load(open('$WORK/report.json'))['events'])")
   until [ "$(stored)" -ge $((before + acked)) ]; do sleep 0.05; done
-  python3 - "$WORK/report.json" "$ended" "$(now)" <<'EOF'
+  python3 - "$WORK/report.json" "$ended" "$(now)" "$cpu_before" "$(cpu)" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 tail = float(sys.argv[3]) - float(sys.argv[2])
+cpu = float(sys.argv[5]) - float(sys.argv[4])
 print(f"batch {r['events'] // max(r['requests'], 1)}: {r['requests']} requests, {r['events']} events acknowledged in {r['seconds']:.1f} s")
 print(f"  acknowledged: {r['events_per_sec']:.0f} events/s, {r['requests_per_sec']:.0f} req/s; "
       f"latency p50 {r['p50_ms']:.2f} / p95 {r['p95_ms']:.2f} / p99 {r['p99_ms']:.2f} / max {r['max_ms']:.2f} ms; non-2xx {r['errors']}")
 print(f"  all of them queryable {tail:.2f} s after the load ended -> end-to-end {r['events'] / (r['seconds'] + tail):.0f} events/s")
+print(f"  server CPU {cpu:.1f} s: {cpu * 1e6 / max(r['events'], 1):.2f} us per event, {cpu * 1e6 / max(r['requests'], 1):.1f} us per request")
 EOF
 done
 for b in 100 10000 131072; do

@@ -312,7 +312,13 @@ struct Source<'a> {
 /// the row stands for) — rollup rows for the rolled-up hours of the range, one
 /// per event for the rest.
 fn push_source(s: &mut Sql, name: &str, src: &Source<'_>, coverage: &Coverage) {
-    s.push(name).push(" AS (");
+    s.push(name).push(" AS ");
+    push_source_rows(s, src, coverage);
+}
+
+/// The `(…)` of [`push_source`].
+fn push_source_rows(s: &mut Sql, src: &Source<'_>, coverage: &Coverage) {
+    s.push("(");
     if src.persons {
         s.push("SELECT u.timestamp, u.event, coalesce(po.person_id, u.person) AS person, u.bd, u.n FROM (");
     }
@@ -478,7 +484,15 @@ pub fn overview_sql(
         breakdown: false,
         persons: true,
     };
-    let cards = cards.map(|coverage| move |s: &mut Sql| push_source(s, "cards", &source, coverage));
+    // Both ranges' cards read `cards`; DuckDB would materialize it (2.4M rows
+    // for 30 + 30 days on 10M events) where each reader wants only its own
+    // range, which inlining pushes into the scans (BENCHMARKS.md, session 16).
+    let cards = cards.map(|coverage| {
+        move |s: &mut Sql| {
+            s.push("cards AS NOT MATERIALIZED ");
+            push_source_rows(s, &source, coverage);
+        }
+    });
     let sessions =
         sessions.map(|coverage| move |s: &mut Sql| push_overview_sessions(s, q, coverage));
     crate::sql::overview_with(
@@ -523,15 +537,15 @@ pub fn overview_sessions_range(q: &OverviewQuery) -> TimeRange {
 fn push_overview_sessions(s: &mut Sql, q: &OverviewQuery, coverage: &Coverage) {
     let range = coverage.range;
     push_redo(s, q.project_id, coverage, q.range.previous().from);
-    s.push(", sessions AS (");
-    push_kept(
-        s,
-        "k.started, epoch_us(k.ended) - epoch_us(k.started) AS length, k.pageviews, k.other",
-        None,
-        range,
-    );
-    for part in [Redone::Near, Redone::Far] {
-        s.push(" UNION ALL SELECT min(timestamp) AS started, ")
+    // The sessions grouped from events (redone, and those without an id) are
+    // grouped once (`grouped`); `sessions` is inlined into both ranges'
+    // readers, as `cards` is, so each reads only its own range of the rows.
+    s.push(", grouped AS MATERIALIZED (");
+    for (i, part) in [Redone::Near, Redone::Far].into_iter().enumerate() {
+        if i > 0 {
+            s.push(" UNION ALL ");
+        }
+        s.push("SELECT min(timestamp) AS started, ")
             .push(SESSION_FACTS)
             .push(" FROM events e WHERE e.project_id = ")
             .bind(SqlParam::Int(q.project_id));
@@ -551,7 +565,14 @@ fn push_overview_sessions(s: &mut Sql, q: &OverviewQuery, coverage: &Coverage) {
         DEFAULT_INACTIVITY,
         false,
     );
-    s.push(" sx WHERE session_id IS NULL GROUP BY session_key)");
+    s.push(" sx WHERE session_id IS NULL GROUP BY session_key), sessions AS NOT MATERIALIZED (");
+    push_kept(
+        s,
+        "k.started, epoch_us(k.ended) - epoch_us(k.started) AS length, k.pageviews, k.other",
+        None,
+        range,
+    );
+    s.push(" UNION ALL SELECT * FROM grouped)");
 }
 
 /// The CTEs of the sessions [`push_overview_sessions`] describes, for the
