@@ -3,23 +3,34 @@
 //! casts each text column (uuid, JSON) as a vector rather than value by value.
 
 use duckdb::arrow::array::{
-    ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Int64Array, StringArray, StringBuilder, TimestampMicrosecondArray,
 };
 use duckdb::arrow::record_batch::RecordBatch;
 use std::sync::Arc;
 use tally_core::{Event, StoreError};
+use uuid::Uuid;
 
 /// Builds the batch; `events` are in the order they will be stored.
 pub fn record_batch(events: &[&Event]) -> Result<RecordBatch, StoreError> {
     let text = |f: fn(&Event) -> Option<&str>| -> ArrayRef {
         Arc::new(events.iter().map(|e| f(e)).collect::<StringArray>())
     };
-    let properties = events
-        .iter()
-        .map(|e| serde_json::to_string(&e.properties).map(Some))
-        .collect::<Result<StringArray, _>>()
-        .map_err(|err| StoreError::Internal(err.to_string()))?;
-    let uuids: StringArray = events.iter().map(|e| Some(e.uuid.to_string())).collect();
+    // Both written into one buffer per column, not a String per event.
+    let mut properties = StringBuilder::with_capacity(events.len(), events.len() * 256);
+    let mut json = Vec::with_capacity(4096);
+    for e in events {
+        json.clear();
+        serde_json::to_writer(&mut json, &e.properties)
+            .map_err(|err| StoreError::Internal(err.to_string()))?;
+        let json_text =
+            std::str::from_utf8(&json).map_err(|err| StoreError::Internal(err.to_string()))?;
+        properties.append_value(json_text);
+    }
+    let mut uuids = StringBuilder::with_capacity(events.len(), events.len() * 36);
+    let mut uuid_text = Uuid::encode_buffer();
+    for e in events {
+        uuids.append_value(e.uuid.hyphenated().encode_lower(&mut uuid_text));
+    }
     let columns: Vec<(&str, ArrayRef)> = vec![
         (
             "project_id",
@@ -28,7 +39,7 @@ pub fn record_batch(events: &[&Event]) -> Result<RecordBatch, StoreError> {
         ("timestamp", micros(events, |e| e.timestamp)),
         ("event", text(|e| Some(e.event.as_str()))),
         ("distinct_id", text(|e| Some(e.distinct_id.as_str()))),
-        ("uuid", Arc::new(uuids)),
+        ("uuid", Arc::new(uuids.finish())),
         ("received_at", micros(events, |e| e.received_at)),
         ("session_id", text(|e| e.session_id.as_deref())),
         (
@@ -42,7 +53,7 @@ pub fn record_batch(events: &[&Event]) -> Result<RecordBatch, StoreError> {
         ("os", text(|e| e.os.as_deref())),
         ("device", text(|e| e.device.as_deref())),
         ("country", text(|e| e.country.as_deref())),
-        ("properties", Arc::new(properties)),
+        ("properties", Arc::new(properties.finish())),
         (
             "is_bot",
             Arc::new(

@@ -9,6 +9,7 @@
 
 use crate::store::internal;
 use chrono::{DateTime, Utc};
+use foldhash::fast::RandomState as FoldHash;
 use serde_json::Value;
 use std::collections::HashMap;
 use tally_core::{Event, ProjectId, StoreError};
@@ -50,20 +51,25 @@ pub fn type_of(value: &Value) -> Option<&'static str> {
 
 /// Folds `events` (all being stored) into the definitions table on `tx`.
 pub fn record(tx: &duckdb::Transaction<'_>, events: &[&Event]) -> Result<(), StoreError> {
-    let mut seen: HashMap<(ProjectId, Kind, &str), Seen> = HashMap::new();
+    // Runs for every property of every stored event: a fast hash, and a value's
+    // type worked out only while its name has none yet.
+    let mut seen: HashMap<(ProjectId, Kind, &str), Seen, FoldHash> = HashMap::default();
     for e in events {
-        for (kind, name, ty) in std::iter::once((Kind::Event, e.event.as_str(), None)).chain(
+        let names = std::iter::once((Kind::Event, e.event.as_str(), None)).chain(
             e.properties
                 .iter()
-                .map(|(k, v)| (Kind::Property, k.as_str(), type_of(v))),
-        ) {
+                .map(|(k, v)| (Kind::Property, k.as_str(), Some(v))),
+        );
+        for (kind, name, value) in names {
             let entry = seen.entry((e.project_id, kind, name)).or_insert(Seen {
                 property_type: None,
                 first: e.timestamp,
                 last: e.timestamp,
                 count: 0,
             });
-            entry.property_type = entry.property_type.or(ty);
+            if entry.property_type.is_none() {
+                entry.property_type = value.and_then(type_of);
+            }
             entry.first = entry.first.min(e.timestamp);
             entry.last = entry.last.max(e.timestamp);
             entry.count += 1;

@@ -5,7 +5,7 @@
 
 use crate::columns;
 use crate::config::DuckDbConfig;
-use crate::dedup::{fingerprint, DedupIndex, Key};
+use crate::dedup::{fingerprint, DedupIndex, FingerprintSet, Key};
 use crate::rollup::Rollups;
 use crate::schema;
 use async_trait::async_trait;
@@ -219,7 +219,7 @@ impl DuckDb {
             ..
         } = &mut *writer;
         let fresh = select_fresh(conn, dedup, events)?;
-        let rows: Vec<&Event> = fresh.iter().map(|&i| &events[i]).collect();
+        let rows: Vec<&Event> = fresh.iter().map(|&(i, _)| &events[i]).collect();
         let batch = columns::record_batch(&rows)?;
         let hours = Rollups::hours_of(&rows);
         let prepared = started.elapsed();
@@ -235,8 +235,8 @@ impl DuckDb {
         let appended = started.elapsed();
         tx.commit().map_err(internal)?;
         rollups.mark_dirty(hours);
-        for &i in &fresh {
-            dedup.insert(&(events[i].project_id, events[i].uuid));
+        for &(_, fp) in &fresh {
+            dedup.insert_fingerprint(fp);
         }
         if *compact_on_insert {
             while rollups.compact_pass(conn, None)? > 0 {}
@@ -315,6 +315,13 @@ impl DuckDb {
     }
 
     /// How many distinct events are stored, from the duplicate index.
+    /// Puts a key's fingerprint in the duplicate index as if it were stored:
+    /// what a fingerprint collision with a stored key looks like.
+    #[cfg(test)]
+    pub(crate) fn collide_fingerprint(&self, key: &Key) {
+        lock(&self.inner.writer).dedup.insert(key);
+    }
+
     pub fn stored_events(&self) -> usize {
         lock(&self.inner.writer).dedup.len()
     }
@@ -360,24 +367,23 @@ fn load_dedup_index(conn: &Connection) -> duckdb::Result<DedupIndex> {
     Ok(index)
 }
 
-/// Indices of the events to store: not stored before and not repeated earlier in
-/// this batch.
+/// The events to store, by index, with their keys' fingerprints: not stored
+/// before and not repeated earlier in this batch.
 fn select_fresh(
     conn: &Connection,
     dedup: &DedupIndex,
     events: &[Event],
-) -> Result<Vec<usize>, StoreError> {
+) -> Result<Vec<(usize, u64)>, StoreError> {
     let mut fresh = Vec::with_capacity(events.len());
-    let mut batch_fingerprints = HashSet::with_capacity(events.len());
+    let mut batch_fingerprints =
+        FingerprintSet::with_capacity_and_hasher(events.len(), Default::default());
     let mut suspects = Vec::new();
     for (i, e) in events.iter().enumerate() {
-        let key = (e.project_id, e.uuid);
-        let fp = fingerprint(&key);
-        if dedup.may_contain(&key) || batch_fingerprints.contains(&fp) {
+        let fp = fingerprint(&(e.project_id, e.uuid));
+        if dedup.may_contain_fingerprint(fp) || !batch_fingerprints.insert(fp) {
             suspects.push(i);
         } else {
-            batch_fingerprints.insert(fp);
-            fresh.push(i);
+            fresh.push((i, fp));
         }
     }
     if suspects.is_empty() {
@@ -386,12 +392,12 @@ fn select_fresh(
     let stored = stored_keys(conn, suspects.iter().map(|&i| &events[i]))?;
     let mut taken: HashSet<Key> = fresh
         .iter()
-        .map(|&i| (events[i].project_id, events[i].uuid))
+        .map(|&(i, _)| (events[i].project_id, events[i].uuid))
         .collect();
     for i in suspects {
         let key = (events[i].project_id, events[i].uuid);
         if !stored.contains(&key) && taken.insert(key) {
-            fresh.push(i);
+            fresh.push((i, fingerprint(&key)));
         }
     }
     Ok(fresh)

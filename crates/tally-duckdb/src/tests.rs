@@ -54,6 +54,25 @@ async fn duplicates_stay_duplicates_after_reopening() {
     assert_eq!(db.events(q).await.unwrap().results.len(), 1);
 }
 
+#[tokio::test]
+async fn a_fingerprint_hit_alone_never_drops_an_event() {
+    let (db, _dir) = fresh();
+    let collided = event(1, "signup", "u1", "2026-11-01T10:00:00Z");
+    let other = event(1, "signup", "u2", "2026-11-01T10:01:00Z");
+    db.collide_fingerprint(&(collided.project_id, collided.uuid));
+    let out = db
+        .insert_batch(vec![collided.clone(), other, collided.clone()].into())
+        .await
+        .unwrap();
+    assert_eq!(
+        (out.inserted, out.duplicates),
+        (2, 1),
+        "the exact look-up finds the collided key not stored; its repeat is a duplicate"
+    );
+    let q = EventsQuery::all(1, 10);
+    assert_eq!(db.events(q).await.unwrap().results.len(), 2);
+}
+
 #[test]
 fn migrations_are_recorded_once() {
     let dir = tempfile::tempdir().unwrap();

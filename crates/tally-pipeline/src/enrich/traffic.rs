@@ -236,10 +236,9 @@ pub fn enrich(
     let page = url.and_then(|u| Url::parse(u).ok());
     let page_host = page.as_ref().and_then(bare_host);
     if let Some(page) = &page {
-        if let Some(host) = page.host_str() {
-            props
-                .entry("$host")
-                .or_insert_with(|| Value::String(host.to_ascii_lowercase()));
+        // `contains_key` first: `entry` would allocate the key for every event.
+        if let Some(host) = page.host_str().filter(|_| !props.contains_key("$host")) {
+            props.insert("$host".into(), Value::String(host.to_ascii_lowercase()));
         }
         for (name, value) in page.query_pairs() {
             let wanted = UTM_PARAMS.contains(&name.as_ref()) || CLICK_IDS.contains(&name.as_ref());
@@ -256,18 +255,19 @@ pub fn enrich(
         .and_then(|r| Url::parse(r).ok())
         .as_ref()
         .and_then(bare_host);
-    if let Some(host) = &referrer_host {
-        props
-            .entry("$referring_domain")
-            .or_insert_with(|| Value::String(host.clone()));
+    if let Some(host) = referrer_host
+        .as_ref()
+        .filter(|_| !props.contains_key("$referring_domain"))
+    {
+        props.insert("$referring_domain".into(), Value::String(host.clone()));
     }
     let external = referrer_host.filter(|h| Some(h) != page_host.as_ref());
-    let text = |name: &str| props.get(name).and_then(Value::as_str).map(str::to_owned);
+    let text = |name: &str| props.get(name).and_then(Value::as_str);
     let has_click_id = CLICK_IDS.iter().any(|id| props.contains_key(*id));
     let channel = classify(
         external.as_deref(),
-        text("utm_source").as_deref(),
-        text("utm_medium").as_deref(),
+        text("utm_source"),
+        text("utm_medium"),
         has_click_id,
     );
     props.insert(

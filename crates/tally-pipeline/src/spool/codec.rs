@@ -139,8 +139,13 @@ fn encode_event(e: &Event, out: &mut Vec<u8>) {
         }
         None => out.push(0),
     }
-    let properties = serde_json::to_vec(&e.properties).expect("a JSON map always serializes");
-    put_bytes(out, &properties);
+    // Serialized in place behind its length, which is filled in after: no
+    // buffer per event on the capture path.
+    let at = out.len();
+    put_u32(out, 0);
+    serde_json::to_writer(&mut *out, &e.properties).expect("a JSON map always serializes");
+    let len = u32::try_from(out.len() - at - 4).expect("lengths in a record fit in u32");
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
 fn optional_texts(e: &Event) -> [Option<&str>; 8] {
