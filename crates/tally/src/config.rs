@@ -21,6 +21,10 @@ pub struct Config {
     pub port: u16,
     /// Events waiting for a durable commit may hold at most this many MiB.
     pub max_queued_mb: usize,
+    /// How long the spool's drain gathers events for one store insert after the
+    /// first of them (ms); events are durable before, this only moves when they
+    /// become queryable. 0: never wait.
+    pub store_linger_ms: u64,
     /// Capture request bodies being read at once may hold at most this many MiB.
     pub max_body_memory_mb: usize,
     /// DuckDB memory limit such as "4GB"; unset keeps DuckDB's default.
@@ -79,6 +83,10 @@ impl Default for Config {
             bind: IpAddr::from([0, 0, 0, 0]),
             port: 8000,
             max_queued_mb: 256,
+            // Under single-event requests the drain stored batches of ~1,000
+            // events; 100 ms gathers ~3,000 and leaves capture 15-25 % more
+            // requests per second (BENCHMARKS.md, session 16).
+            store_linger_ms: 100,
             max_body_memory_mb: 512,
             duckdb_memory_limit: None,
             timeline_cache_mb: tally_duckdb::DEFAULT_TIMELINE_CACHE_BYTES >> 20,
@@ -155,6 +163,11 @@ impl Config {
             config.max_queued_mb = v
                 .parse()
                 .with_context(|| format!("TALLY_MAX_QUEUED_MB={v} is not a number"))?;
+        }
+        if let Some(v) = var("TALLY_STORE_LINGER_MS") {
+            config.store_linger_ms = v
+                .parse()
+                .with_context(|| format!("TALLY_STORE_LINGER_MS={v} is not a number of ms"))?;
         }
         if let Some(v) = var("TALLY_MAX_BODY_MEMORY_MB") {
             config.max_body_memory_mb = v
@@ -343,6 +356,15 @@ mod tests {
             0
         );
         let bad = env(&[("TALLY_TIMELINE_CACHE_MB", "lots")]);
+        assert!(Config::load(None, &bad, &Overrides::default()).is_err());
+        let linger = env(&[("TALLY_STORE_LINGER_MS", "0")]);
+        assert_eq!(
+            Config::load(None, &linger, &Overrides::default())
+                .unwrap()
+                .store_linger_ms,
+            0
+        );
+        let bad = env(&[("TALLY_STORE_LINGER_MS", "-5")]);
         assert!(Config::load(None, &bad, &Overrides::default()).is_err());
         let flags = Overrides {
             port: Some(9200),

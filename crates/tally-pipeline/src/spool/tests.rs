@@ -103,6 +103,28 @@ async fn acknowledged_events_are_stored_and_settle_waits_for_them() {
 }
 
 #[tokio::test]
+async fn with_a_linger_requests_sent_apart_are_stored_in_one_insert() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Recorder::default());
+    let config = SpoolConfig {
+        store_linger: Duration::from_secs(1),
+        ..SpoolConfig::in_dir(dir.path())
+    };
+    let (sink, _) = start(store.clone(), config).await;
+    let mut expected = Vec::new();
+    for _ in 0..3 {
+        let batch = events(2, 0);
+        expected.extend(uuids(&batch));
+        // Acknowledged (durable in the spool) long before it is stored.
+        assert_eq!(sink.send(batch).await.unwrap().accepted, 2);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    sink.settle(LONG).await;
+    assert_eq!(store.insert_sizes(), [6], "gathered within the linger");
+    assert_eq!(store.stored(), expected);
+}
+
+#[tokio::test]
 async fn requests_arriving_during_an_insert_are_stored_together_in_the_next() {
     let dir = tempfile::tempdir().unwrap();
     let gate = Arc::new(Notify::new());
