@@ -162,8 +162,10 @@ impl SpooledSink {
             Arc::clone(&progress),
             config.dir.clone(),
             next_id,
-            config.max_store_batch,
-            config.store_linger,
+            Batching {
+                max_events: config.max_store_batch,
+                linger: config.store_linger,
+            },
         ));
         let sync_progress = Arc::clone(&progress);
         let max_sync_events = config.max_sync_events;
@@ -344,26 +346,35 @@ async fn drain_loop(
     progress: Arc<Progress>,
     dir: PathBuf,
     first_live: SegmentId,
-    max_store_batch: usize,
-    linger: Duration,
+    batching: Batching,
 ) {
     let (processed_tx, processed_rx) = mpsc::channel::<Processed>(1);
     let storing = tokio::spawn(store_loop(store, processed_rx, progress, dir, first_live));
-    process_loop(processor, logged, processed_tx, max_store_batch, linger).await;
+    process_loop(processor, logged, processed_tx, batching).await;
     // The processing stage ended (the sink is gone): the store stage stores
     // what it was handed, then ends too.
     let _ = storing.await;
 }
 
-/// Gathers logged events into batches of up to `max_store_batch` (for up to
+/// How the drain cuts batches: [`SpoolConfig::max_store_batch`] and
+/// [`SpoolConfig::store_linger`].
+#[derive(Debug, Clone, Copy)]
+struct Batching {
+    max_events: usize,
+    linger: Duration,
+}
+
+/// Gathers logged events into batches of up to `max_events` (for up to
 /// `linger` after a batch's first) and processes them, handing each to the
 /// store stage in order.
 async fn process_loop(
     processor: Option<Arc<Processor>>,
     mut logged: mpsc::UnboundedReceiver<Logged>,
     processed_tx: mpsc::Sender<Processed>,
-    max_store_batch: usize,
-    linger: Duration,
+    Batching {
+        max_events: max_store_batch,
+        linger,
+    }: Batching,
 ) {
     while let Some(first) = logged.recv().await {
         let until = tokio::time::Instant::now() + linger;
