@@ -346,26 +346,23 @@ mod tests {
         let p = Config::load(None, &proxies, &Overrides::default()).unwrap();
         let nets: Vec<String> = p.trusted_proxies.iter().map(|n| n.to_string()).collect();
         assert_eq!(nets, ["10.0.0.0/8", "192.0.2.1/32"]);
-        let bad = env(&[("TALLY_TRUSTED_PROXIES", "nope")]);
-        assert!(Config::load(None, &bad, &Overrides::default()).is_err());
-        let cache = env(&[("TALLY_TIMELINE_CACHE_MB", "0")]);
+        // One variable set, nothing else.
+        let with = |name: &str, value: &str| {
+            Config::load(None, &env(&[(name, value)]), &Overrides::default())
+        };
+        assert!(with("TALLY_TRUSTED_PROXIES", "nope").is_err());
         assert_eq!(
-            Config::load(None, &cache, &Overrides::default())
+            with("TALLY_TIMELINE_CACHE_MB", "0")
                 .unwrap()
                 .timeline_cache_mb,
             0
         );
-        let bad = env(&[("TALLY_TIMELINE_CACHE_MB", "lots")]);
-        assert!(Config::load(None, &bad, &Overrides::default()).is_err());
-        let linger = env(&[("TALLY_STORE_LINGER_MS", "0")]);
+        assert!(with("TALLY_TIMELINE_CACHE_MB", "lots").is_err());
         assert_eq!(
-            Config::load(None, &linger, &Overrides::default())
-                .unwrap()
-                .store_linger_ms,
+            with("TALLY_STORE_LINGER_MS", "0").unwrap().store_linger_ms,
             0
         );
-        let bad = env(&[("TALLY_STORE_LINGER_MS", "-5")]);
-        assert!(Config::load(None, &bad, &Overrides::default()).is_err());
+        assert!(with("TALLY_STORE_LINGER_MS", "-5").is_err());
         let flags = Overrides {
             port: Some(9200),
             ..Default::default()

@@ -371,16 +371,13 @@ async fn process_loop(
     processor: Option<Arc<Processor>>,
     mut logged: mpsc::UnboundedReceiver<Logged>,
     processed_tx: mpsc::Sender<Processed>,
-    Batching {
-        max_events: max_store_batch,
-        linger,
-    }: Batching,
+    Batching { max_events, linger }: Batching,
 ) {
     while let Some(first) = logged.recv().await {
         let until = tokio::time::Instant::now() + linger;
         let mut items = vec![first];
         let mut n = items[0].events.len();
-        while n < max_store_batch {
+        while n < max_events {
             let item = match logged.try_recv() {
                 Ok(item) => item,
                 Err(mpsc::error::TryRecvError::Empty) if !linger.is_zero() => {
