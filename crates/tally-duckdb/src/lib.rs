@@ -16,7 +16,7 @@ mod store;
 mod timeline;
 mod timeline_cache;
 
-pub use config::{DuckDbConfig, DEFAULT_TIMELINE_CACHE_BYTES};
+pub use config::{DuckDbConfig, DEFAULT_CHECKPOINT_THRESHOLD, DEFAULT_TIMELINE_CACHE_BYTES};
 pub use store::{DuckDb, WeakDuckDb, WriteHold};
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use crate::dedup::{fingerprint, DedupIndex, FingerprintSet, Key};
 use crate::rollup::Rollups;
 use crate::schema;
 use async_trait::async_trait;
-use duckdb::types::Value;
 use duckdb::Connection;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -79,8 +78,18 @@ impl DuckDb {
         )
         .map_err(internal)?;
         if let Some(limit) = &config.memory_limit {
-            conn.execute_batch(&format!("SET memory_limit = '{}'", sanitize_size(limit)?))
-                .map_err(internal)?;
+            conn.execute_batch(&format!(
+                "SET memory_limit = '{}'",
+                sanitize_size("memory limit", limit)?
+            ))
+            .map_err(internal)?;
+        }
+        if let Some(threshold) = &config.checkpoint_threshold {
+            conn.execute_batch(&format!(
+                "SET checkpoint_threshold = '{}'",
+                sanitize_size("checkpoint threshold", threshold)?
+            ))
+            .map_err(internal)?;
         }
         if let Some(threads) = config.threads {
             conn.execute_batch(&format!("SET threads = {threads}"))
@@ -91,6 +100,7 @@ impl DuckDb {
         let next_person_id = crate::persons::next_person_id(&conn).map_err(internal)?;
         let rollups = Rollups::load(&conn)?;
         crate::persons::create_staging(&conn).map_err(internal)?;
+        create_dedup_staging(&conn).map_err(internal)?;
         tracing::info!(path = %config.path.display(), stored_events = dedup.len(), hours_to_roll_up = rollups.dirty_hours(), "opened event store");
         let template = conn.try_clone().map_err(internal)?;
         Ok(Self {
@@ -338,7 +348,7 @@ impl DuckDb {
 /// DuckDB's `SET` takes no bound parameters, so the operator-supplied size is
 /// checked against a strict alphabet (digits, letters, '.', ' ') before it is
 /// written into the statement.
-fn sanitize_size(limit: &str) -> Result<&str, StoreError> {
+fn sanitize_size<'a>(what: &str, limit: &'a str) -> Result<&'a str, StoreError> {
     let ok = !limit.is_empty()
         && limit
             .chars()
@@ -346,9 +356,7 @@ fn sanitize_size(limit: &str) -> Result<&str, StoreError> {
     if ok {
         Ok(limit)
     } else {
-        Err(StoreError::Internal(format!(
-            "invalid memory limit `{limit}`"
-        )))
+        Err(StoreError::Internal(format!("invalid {what} `{limit}`")))
     }
 }
 
@@ -370,7 +378,7 @@ fn load_dedup_index(conn: &Connection) -> duckdb::Result<DedupIndex> {
 /// The events to store, by index, with their keys' fingerprints: not stored
 /// before and not repeated earlier in this batch.
 fn select_fresh(
-    conn: &Connection,
+    conn: &mut Connection,
     dedup: &DedupIndex,
     events: &[Event],
 ) -> Result<Vec<(usize, u64)>, StoreError> {
@@ -389,51 +397,66 @@ fn select_fresh(
     if suspects.is_empty() {
         return Ok(fresh);
     }
-    let stored = stored_keys(conn, suspects.iter().map(|&i| &events[i]))?;
+    let stored = stored_among(conn, events, &suspects)?;
     let mut taken: HashSet<Key> = fresh
         .iter()
         .map(|&(i, _)| (events[i].project_id, events[i].uuid))
         .collect();
     for i in suspects {
         let key = (events[i].project_id, events[i].uuid);
-        if !stored.contains(&key) && taken.insert(key) {
+        if !stored.contains(&i) && taken.insert(key) {
             fresh.push((i, fingerprint(&key)));
         }
     }
     Ok(fresh)
 }
 
-/// Which of these events' keys are already in the table (exact look-up).
-fn stored_keys<'a>(
-    conn: &Connection,
-    events: impl Iterator<Item = &'a Event>,
-) -> Result<HashSet<Key>, StoreError> {
-    let keys: Vec<Key> = events.map(|e| (e.project_id, e.uuid)).collect();
-    let mut found = HashSet::new();
-    for chunk in keys.chunks(500) {
-        let placeholders = vec!["(?::BIGINT, ?::UUID)"; chunk.len()].join(", ");
-        let sql = format!(
-            "SELECT e.project_id, e.uuid::VARCHAR FROM events e \
-             JOIN (VALUES {placeholders}) AS k(project_id, uuid) \
-             ON e.project_id = k.project_id AND e.uuid = k.uuid"
-        );
-        let params: Vec<Value> = chunk
-            .iter()
-            .flat_map(|(p, u)| [Value::BigInt(*p), Value::Text(u.to_string())])
-            .collect();
-        let mut stmt = conn.prepare(&sql).map_err(internal)?;
-        let mut rows = stmt
-            .query(duckdb::params_from_iter(params))
+/// Creates the writer connection's table for [`stored_among`] (temporary: per
+/// connection, gone with it).
+fn create_dedup_staging(conn: &Connection) -> duckdb::Result<()> {
+    conn.execute_batch("CREATE TEMP TABLE dedup_keys (i BIGINT, project_id BIGINT, uuid VARCHAR)")
+}
+
+/// Which of `suspects` (indices into `events`) are already in the table (exact
+/// look-up). Their keys are staged in a temporary table and joined with `events`
+/// in one query, so the table is scanned once per insert however many keys are
+/// suspect. (Literal key lists of 500 scanned it once per 500: storing a replayed
+/// spool segment of 266k events after a crash took 24 s on 820k stored events, and
+/// would grow with the table.)
+fn stored_among(
+    conn: &mut Connection,
+    events: &[Event],
+    suspects: &[usize],
+) -> Result<HashSet<usize>, StoreError> {
+    // Only the staging table changes; rolled back when dropped.
+    let tx = conn.transaction().map_err(internal)?;
+    tx.execute_batch("DELETE FROM temp.dedup_keys")
+        .map_err(internal)?;
+    {
+        let mut app = tx
+            .appender_to_catalog_and_db("dedup_keys", "temp", "main")
             .map_err(internal)?;
-        while let Some(row) = rows.next().map_err(internal)? {
-            let p: i64 = row.get(0).map_err(internal)?;
-            let u: String = row.get(1).map_err(internal)?;
-            if let Ok(u) = Uuid::parse_str(&u) {
-                found.insert((p, u));
-            }
+        let mut text = Uuid::encode_buffer();
+        for &i in suspects {
+            let e = &events[i];
+            let uuid: &str = e.uuid.hyphenated().encode_lower(&mut text);
+            app.append_row(duckdb::params![i as i64, e.project_id, uuid])
+                .map_err(internal)?;
         }
+        app.flush().map_err(internal)?;
     }
-    Ok(found)
+    let mut stmt = tx
+        .prepare(
+            "SELECT k.i FROM temp.dedup_keys k \
+             JOIN events e ON e.project_id = k.project_id AND e.uuid = k.uuid::UUID",
+        )
+        .map_err(internal)?;
+    let found = stmt
+        .query_map([], |row| row.get::<_, i64>(0))
+        .map_err(internal)?
+        .map(|i| i.map(|i| i as usize).map_err(internal))
+        .collect();
+    found
 }
 
 #[async_trait]

@@ -73,6 +73,36 @@ async fn a_fingerprint_hit_alone_never_drops_an_event() {
     assert_eq!(db.events(q).await.unwrap().results.len(), 2);
 }
 
+/// DuckDB checkpoints once its WAL passes the configured threshold: with a tiny
+/// one the inserts end up in the database file, with the default small inserts
+/// stay in the WAL (each checkpoint recompresses what changed since the last, so
+/// the default keeps them rare).
+#[tokio::test]
+async fn the_wal_is_checkpointed_at_the_configured_threshold() {
+    let wal_bytes_after_inserts = async |threshold: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DuckDb::open(&DuckDbConfig {
+            checkpoint_threshold: Some(threshold.into()),
+            ..DuckDbConfig::in_dir(dir.path())
+        })
+        .unwrap();
+        for _ in 0..5 {
+            let batch: Vec<_> = (0..200)
+                .map(|i| event(1, "e", &format!("u{i}"), "2026-03-01T10:00:00Z"))
+                .collect();
+            db.insert_batch(batch.into()).await.unwrap();
+        }
+        // Measured with the store open: closing it checkpoints.
+        let wal = std::fs::metadata(dir.path().join("events.duckdb.wal"));
+        wal.map(|m| m.len()).unwrap_or(0)
+    };
+    let tiny = wal_bytes_after_inserts("1KB").await;
+    let default = wal_bytes_after_inserts(crate::DEFAULT_CHECKPOINT_THRESHOLD).await;
+    eprintln!("WAL bytes: {tiny} with 1KB, {default} with the default");
+    assert!(tiny < 20_000, "{tiny}");
+    assert!(default > 100_000, "{default}");
+}
+
 #[test]
 fn migrations_are_recorded_once() {
     let dir = tempfile::tempdir().unwrap();

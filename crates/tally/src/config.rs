@@ -29,6 +29,8 @@ pub struct Config {
     pub max_body_memory_mb: usize,
     /// DuckDB memory limit such as "4GB"; unset keeps DuckDB's default.
     pub duckdb_memory_limit: Option<String>,
+    /// WAL size at which DuckDB checkpoints, such as "256MB".
+    pub duckdb_checkpoint_threshold: String,
     /// MiB of person timeline rows kept in memory between funnel and paths
     /// queries (about 12 bytes per event); 0 keeps none (each query reads them).
     pub timeline_cache_mb: usize,
@@ -89,6 +91,7 @@ impl Default for Config {
             store_linger_ms: 100,
             max_body_memory_mb: 512,
             duckdb_memory_limit: None,
+            duckdb_checkpoint_threshold: tally_duckdb::DEFAULT_CHECKPOINT_THRESHOLD.to_owned(),
             timeline_cache_mb: tally_duckdb::DEFAULT_TIMELINE_CACHE_BYTES >> 20,
             capture_rate_limit: 0,
             max_future_skew_secs: 3600,
@@ -176,6 +179,9 @@ impl Config {
         }
         if let Some(v) = var("TALLY_DUCKDB_MEMORY_LIMIT") {
             config.duckdb_memory_limit = Some(v.clone());
+        }
+        if let Some(v) = var("TALLY_DUCKDB_CHECKPOINT_THRESHOLD") {
+            config.duckdb_checkpoint_threshold = v.clone();
         }
         if let Some(v) = var("TALLY_TIMELINE_CACHE_MB") {
             config.timeline_cache_mb = v
@@ -363,6 +369,12 @@ mod tests {
             0
         );
         assert!(with("TALLY_STORE_LINGER_MS", "-5").is_err());
+        assert_eq!(
+            with("TALLY_DUCKDB_CHECKPOINT_THRESHOLD", "1GB")
+                .unwrap()
+                .duckdb_checkpoint_threshold,
+            "1GB"
+        );
         let flags = Overrides {
             port: Some(9200),
             ..Default::default()

@@ -9,12 +9,10 @@
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct LoadgenArgs {
@@ -71,35 +69,63 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
 }
 
-/// The event every mode sends: small, typical properties, a fresh uuid.
-fn event_json(i: usize, worker: usize) -> serde_json::Value {
-    json!({
-        "event": if i.is_multiple_of(5) { "signup" } else { "$pageview" },
-        "distinct_id": format!("load-{worker}-{}", i % 97),
-        "uuid": Uuid::new_v4().to_string(),
-        "properties": {"$current_url": "https://example.com/pricing", "plan": "pro", "n": i}
-    })
+/// Writes the event every mode sends: small, typical properties, a fresh uuid.
+/// Written straight as text (no `serde_json::Value`, a uuid from the thread's
+/// user-space RNG rather than a `getrandom` call each): the generator shares the
+/// machine's cores with the server it measures, so its own cost per event is kept
+/// small.
+fn write_event(out: &mut Vec<u8>, i: usize, worker: usize) {
+    use std::io::Write;
+    let event = if i.is_multiple_of(5) {
+        "signup"
+    } else {
+        "$pageview"
+    };
+    let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    write!(
+        out,
+        r#"{{"event":"{event}","distinct_id":"load-{worker}-{}","uuid":"{}","properties":{{"$current_url":"https://example.com/pricing","plan":"pro","n":{i}}}}}"#,
+        i % 97,
+        uuid.hyphenated()
+    )
+    .expect("write to memory");
+}
+
+/// `batch` events as a JSON array.
+fn write_events(out: &mut Vec<u8>, batch: usize, worker: usize) {
+    out.push(b'[');
+    for i in 0..batch {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_event(out, i, worker);
+    }
+    out.push(b']');
 }
 
 fn body(batch: usize, worker: usize, format: WireFormat, key: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160 * batch + 64);
     if format == WireFormat::Posthog {
         use std::io::Write;
-        let v = json!({
-            "api_key": key,
-            "batch": (0..batch).map(|i| event_json(i, worker)).collect::<Vec<_>>(),
-            "sent_at": chrono::Utc::now().to_rfc3339(),
-        });
+        out.extend_from_slice(br#"{"api_key":"#);
+        serde_json::to_writer(&mut out, key).expect("json");
+        out.extend_from_slice(br#","sent_at":"#);
+        serde_json::to_writer(&mut out, &chrono::Utc::now().to_rfc3339()).expect("json");
+        out.extend_from_slice(br#","batch":"#);
+        write_events(&mut out, batch, worker);
+        out.push(b'}');
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&serde_json::to_vec(&v).expect("json"))
-            .expect("gzip to memory");
+        gz.write_all(&out).expect("gzip to memory");
         return gz.finish().expect("gzip to memory");
     }
-    let v = if batch == 1 {
-        event_json(0, worker)
+    if batch == 1 {
+        write_event(&mut out, 0, worker);
     } else {
-        json!({"batch": (0..batch).map(|i| event_json(i, worker)).collect::<Vec<_>>()})
-    };
-    serde_json::to_vec(&v).expect("json")
+        out.extend_from_slice(br#"{"batch":"#);
+        write_events(&mut out, batch, worker);
+        out.push(b'}');
+    }
+    out
 }
 
 /// Inserts batches of the same events straight into DuckDB for `duration` seconds.
@@ -129,7 +155,8 @@ fn generate_raw(args: &LoadgenArgs, dir: &std::path::Path) -> anyhow::Result<Rep
         };
         let mut batch: Vec<tally_core::Event> = (0..args.batch)
             .map(|i| {
-                let bytes = serde_json::to_vec(&event_json(i, worker)).expect("json");
+                let mut bytes = Vec::new();
+                write_event(&mut bytes, i, worker);
                 let raw = tally_ingest::parse_native(&bytes, chrono::Utc::now())
                     .expect("valid")
                     .events
@@ -320,4 +347,60 @@ pub async fn generate(args: &LoadgenArgs) -> anyhow::Result<Report> {
         &hist,
         errors,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `body` as the server would and validates every event; returns them.
+    fn accepted(format: WireFormat, body: &[u8]) -> Vec<tally_core::Event> {
+        let now = chrono::Utc::now();
+        let raws = match format {
+            WireFormat::Native => tally_ingest::parse_native(body, now).expect("body").events,
+            WireFormat::Posthog => {
+                let parts = tally_ingest::RequestParts {
+                    query: None,
+                    content_type: Some("application/json"),
+                };
+                let payload =
+                    tally_ingest::parse_posthog(parts, body, now, 20 << 20).expect("body");
+                assert_eq!(payload.token, tally_ingest::TokenSource::One("key".into()));
+                payload.events
+            }
+        };
+        let (limits, clock) = (tally_core::Limits::default(), tally_core::SystemClock);
+        let validator = tally_core::Validator {
+            limits: &limits,
+            clock: &clock,
+        };
+        raws.into_iter()
+            .map(|raw| validator.validate(1, raw.expect("event")).expect("valid"))
+            .collect()
+    }
+
+    #[test]
+    fn every_body_is_a_batch_of_valid_events_with_fresh_uuids() {
+        for (format, batch) in [
+            (WireFormat::Native, 1),
+            (WireFormat::Native, 100),
+            (WireFormat::Posthog, 100),
+        ] {
+            let events: Vec<_> = (0..3)
+                .flat_map(|_| accepted(format, &body(batch, 7, format, "key")))
+                .collect();
+            assert_eq!(events.len(), 3 * batch, "{format:?} batch {batch}");
+            let uuids: std::collections::HashSet<_> = events.iter().map(|e| e.uuid).collect();
+            assert_eq!(uuids.len(), events.len(), "uuids repeat");
+            assert!(events.iter().all(|e| e.uuid.get_version_num() == 4));
+            let first = &events[0];
+            assert_eq!(first.event, "signup");
+            assert_eq!(first.distinct_id, "load-7-0");
+            assert_eq!(first.properties["plan"], "pro");
+            if batch > 1 {
+                assert_eq!(events[1].event, "$pageview");
+                assert_eq!(events[1].properties["n"], 1);
+            }
+        }
+    }
 }
