@@ -89,7 +89,7 @@ pub fn resolve(events: &mut [Event], store: &dyn PersonStore) -> Result<PersonCh
         return Ok(PersonChanges::default());
     }
     let mut keys: Vec<Key> = Vec::new();
-    let mut seen: HashSet<(ProjectId, &str)> = HashSet::new();
+    let mut seen: FastSet<(ProjectId, &str)> = FastSet::default();
     let links: Vec<Option<Link>> = events.iter().map(link_of).collect();
     for (event, link) in events.iter().zip(&links) {
         let other = match link {
@@ -199,16 +199,21 @@ fn property_writes(event: &Event) -> Vec<(String, PropertyWrite)> {
     writes
 }
 
+/// Maps looked up once or more per event: foldhash, not std's SipHash (whose
+/// hashing of the id strings was most of `resolve`'s own time in a profile).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 struct Working {
-    ids: HashMap<Key, PersonId>,
-    persons: HashMap<PersonId, Person>,
+    ids: FastMap<Key, PersonId>,
+    persons: FastMap<PersonId, Person>,
     next_id: PersonId,
     remaining: usize,
-    changed_ids: HashSet<Key>,
-    changed_persons: HashSet<PersonId>,
+    changed_ids: FastSet<Key>,
+    changed_persons: FastSet<PersonId>,
     merges: Vec<(ProjectId, PersonId, PersonId)>,
-    merged_into: HashMap<PersonId, PersonId>,
+    merged_into: FastMap<PersonId, PersonId>,
 }
 
 impl Working {
