@@ -8,7 +8,7 @@
 //! events only after the save that records them committed, so an id handed out
 //! but never saved (a crash in between) may be handed out again safely.
 
-use crate::store::{internal, lock, DuckDb};
+use crate::store::{internal, lock, staging, DuckDb};
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
 use tally_core::{
@@ -43,13 +43,6 @@ pub(crate) fn create_staging(conn: &Connection) -> duckdb::Result<()> {
          CREATE TEMP TABLE person_rows (project_id BIGINT, id BIGINT, is_identified BOOLEAN,
              first_us BIGINT, last_us BIGINT, properties VARCHAR, property_writes VARCHAR);",
     )
-}
-
-fn staging<'a>(conn: &'a Connection, table: &str) -> Result<duckdb::Appender<'a>, StoreError> {
-    conn.execute_batch(&format!("DELETE FROM temp.{table}"))
-        .map_err(internal)?;
-    conn.appender_to_catalog_and_db(table, "temp", "main")
-        .map_err(internal)
 }
 
 impl PersonStore for DuckDb {

@@ -411,6 +411,19 @@ fn select_fresh(
     Ok(fresh)
 }
 
+/// An appender into the emptied temporary `table` (one of the writer connection's
+/// staging tables): how batches of keys reach a set-based statement, rather than
+/// as `VALUES` lists of bound parameters.
+pub(crate) fn staging<'a>(
+    conn: &'a Connection,
+    table: &str,
+) -> Result<duckdb::Appender<'a>, StoreError> {
+    conn.execute_batch(&format!("DELETE FROM temp.{table}"))
+        .map_err(internal)?;
+    conn.appender_to_catalog_and_db(table, "temp", "main")
+        .map_err(internal)
+}
+
 /// Creates the writer connection's table for [`stored_among`] (temporary: per
 /// connection, gone with it).
 fn create_dedup_staging(conn: &Connection) -> duckdb::Result<()> {
@@ -430,12 +443,8 @@ fn stored_among(
 ) -> Result<HashSet<usize>, StoreError> {
     // Only the staging table changes; rolled back when dropped.
     let tx = conn.transaction().map_err(internal)?;
-    tx.execute_batch("DELETE FROM temp.dedup_keys")
-        .map_err(internal)?;
     {
-        let mut app = tx
-            .appender_to_catalog_and_db("dedup_keys", "temp", "main")
-            .map_err(internal)?;
+        let mut app = staging(&tx, "dedup_keys")?;
         let mut text = Uuid::encode_buffer();
         for &i in suspects {
             let e = &events[i];
