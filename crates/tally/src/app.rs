@@ -280,6 +280,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         SpoolConfig {
             max_queued_bytes: config.max_queued_mb * 1024 * 1024,
             store_linger: std::time::Duration::from_millis(config.store_linger_ms),
+            admission_wait: std::time::Duration::from_millis(config.queue_wait_ms),
             // The spool drains through the processing stage into DuckDB;
             // persons live in the same database.
             processor: Some(Arc::new(

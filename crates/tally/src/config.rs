@@ -21,6 +21,9 @@ pub struct Config {
     pub port: u16,
     /// Events waiting for a durable commit may hold at most this many MiB.
     pub max_queued_mb: usize,
+    /// How long a capture request waits for room when that budget is spent before
+    /// it is answered 503 (ms). 0: answer 503 at once.
+    pub queue_wait_ms: u64,
     /// How long the spool's drain gathers events for one store insert after the
     /// first of them (ms); events are durable before, this only moves when they
     /// become queryable. 0: never wait.
@@ -85,6 +88,10 @@ impl Default for Config {
             bind: IpAddr::from([0, 0, 0, 0]),
             port: 8000,
             max_queued_mb: 256,
+            // Below the 1 s `Retry-After` a shed client would wait anyway: under
+            // overload, clients sent away all at once left the server idle once
+            // the drain had caught up (BENCHMARKS.md, session 18).
+            queue_wait_ms: 1000,
             // Under single-event requests the drain stored batches of ~1,000
             // events; 100 ms gathers ~3,000 and leaves capture 15-25 % more
             // requests per second (BENCHMARKS.md, session 16).
@@ -166,6 +173,11 @@ impl Config {
             config.max_queued_mb = v
                 .parse()
                 .with_context(|| format!("TALLY_MAX_QUEUED_MB={v} is not a number"))?;
+        }
+        if let Some(v) = var("TALLY_QUEUE_WAIT_MS") {
+            config.queue_wait_ms = v
+                .parse()
+                .with_context(|| format!("TALLY_QUEUE_WAIT_MS={v} is not a number of ms"))?;
         }
         if let Some(v) = var("TALLY_STORE_LINGER_MS") {
             config.store_linger_ms = v
@@ -369,6 +381,11 @@ mod tests {
             0
         );
         assert!(with("TALLY_STORE_LINGER_MS", "-5").is_err());
+        assert_eq!(
+            with("TALLY_QUEUE_WAIT_MS", "250").unwrap().queue_wait_ms,
+            250
+        );
+        assert!(with("TALLY_QUEUE_WAIT_MS", "soon").is_err());
         assert_eq!(
             with("TALLY_DUCKDB_CHECKPOINT_THRESHOLD", "1GB")
                 .unwrap()

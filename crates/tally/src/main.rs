@@ -8,6 +8,11 @@ use std::sync::Arc;
 use tally::config::{Config, Overrides};
 use tally::{admin, app, demo, loadgen, querybench, seed};
 
+/// Capture builds many small, short-lived maps and strings per event; mimalloc's
+/// thread-local free lists serve them with less CPU than glibc's malloc (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "tally", version, about = "Self-hosted product analytics")]
 struct Cli {

@@ -11,8 +11,10 @@
 //!   spool still holds (a crash between sync and store). Storing twice is harmless
 //!   because the store is idempotent on `(project_id, uuid)`.
 //! - Memory and disk are bounded: an event holds part of a byte budget from `send`
-//!   until it is stored; when the budget is spent, `send` fails at once with
-//!   `Overloaded` (HTTP 503 + `Retry-After`).
+//!   until it is stored; when the budget is spent, `send` waits at most
+//!   `admission_wait` for room (in arrival order) and then fails with `Overloaded`
+//!   (HTTP 503 + `Retry-After`). Waiting requests hold their bodies' share of the
+//!   server's body budget, so the wait does not unbound memory either.
 //! - Reads catch up: [`EventSink::settle`] waits until everything acknowledged
 //!   before the call is stored, so a client reading after its own write sees it
 //!   whenever the drain keeps up.
@@ -55,6 +57,11 @@ pub struct SpoolConfig {
     pub max_segment_bytes: u64,
     /// What `Retry-After` suggests when the budget is spent.
     pub retry_after_secs: u64,
+    /// How long `send` waits for room in a spent budget before it sheds the
+    /// request. Zero: shed at once. A short wait turns the drain's pauses into
+    /// latency instead of a 503 that sends every client away for `Retry-After`
+    /// (whole seconds) while the drain catches up and then idles.
+    pub admission_wait: Duration,
     /// Turns events into rows on their way from the spool to the store (live and
     /// at recovery); `None` stores them as captured.
     pub processor: Option<Arc<Processor>>,
@@ -70,6 +77,7 @@ impl SpoolConfig {
             store_linger: Duration::ZERO,
             max_segment_bytes: 64 * 1024 * 1024,
             retry_after_secs: 1,
+            admission_wait: Duration::ZERO,
             processor: None,
         }
     }
@@ -125,6 +133,7 @@ pub struct SpooledSink {
     budget: Arc<Semaphore>,
     budget_units: usize,
     retry_after_secs: u64,
+    admission_wait: Duration,
     progress: Arc<Progress>,
 }
 
@@ -182,6 +191,7 @@ impl SpooledSink {
             budget: Arc::new(Semaphore::new(budget_units)),
             budget_units,
             retry_after_secs: config.retry_after_secs,
+            admission_wait: config.admission_wait,
             progress,
         };
         Ok((sink, recovery))
@@ -500,11 +510,22 @@ impl EventSink for SpooledSink {
         }
         let bytes: usize = events.iter().map(Event::approx_size).sum();
         let units = (bytes / UNIT + 1).min(self.budget_units);
-        let permit = Arc::clone(&self.budget)
-            .try_acquire_many_owned(u32::try_from(units).unwrap_or(u32::MAX))
-            .map_err(|_| SinkError::Overloaded {
-                retry_after_secs: self.retry_after_secs,
-            })?;
+        let units = u32::try_from(units).unwrap_or(u32::MAX);
+        let overloaded = || SinkError::Overloaded {
+            retry_after_secs: self.retry_after_secs,
+        };
+        let permit = match Arc::clone(&self.budget).try_acquire_many_owned(units) {
+            Ok(permit) => permit,
+            Err(_) if self.admission_wait.is_zero() => return Err(overloaded()),
+            // Tokio's semaphore hands freed permits to waiters in arrival order.
+            Err(_) => tokio::time::timeout(
+                self.admission_wait,
+                Arc::clone(&self.budget).acquire_many_owned(units),
+            )
+            .await
+            .map_err(|_| overloaded())?
+            .map_err(|_| SinkError::Closed)?,
+        };
         let accepted = events.len();
         let (reply, answer) = oneshot::channel();
         self.jobs

@@ -189,6 +189,52 @@ async fn a_full_budget_sheds_until_the_store_catches_up() {
 }
 
 #[tokio::test]
+async fn a_full_budget_waits_for_room_up_to_the_admission_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Notify::new());
+    let store = Arc::new(Recorder {
+        gate: Some(gate.clone()),
+        ..Default::default()
+    });
+    let config = SpoolConfig {
+        max_queued_bytes: 64 * 1024,
+        admission_wait: Duration::from_millis(300),
+        ..SpoolConfig::in_dir(dir.path())
+    };
+    let (sink, _) = start(store.clone(), config).await;
+    sink.send(events(1, 40 * 1024)).await.unwrap();
+
+    // Nothing frees room within the wait: shed, as without one.
+    let started = std::time::Instant::now();
+    let shed = sink.send(events(1, 40 * 1024)).await;
+    assert!(
+        matches!(shed, Err(SinkError::Overloaded { .. })),
+        "{shed:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "shed only after the wait"
+    );
+
+    // Room frees while a request waits: it is taken and acknowledged, not shed.
+    let waiting = tokio::spawn({
+        let sink = Arc::clone(&sink);
+        async move { sink.send(events(1, 40 * 1024)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!waiting.is_finished(), "waits while the budget is spent");
+    gate.notify_one();
+    let receipt = waiting
+        .await
+        .unwrap()
+        .expect("admitted once the store caught up");
+    assert_eq!(receipt.accepted, 1);
+    gate.notify_one();
+    sink.settle(LONG).await;
+    assert_eq!(store.stored().len(), 2);
+}
+
+#[tokio::test]
 async fn a_failing_store_is_retried_and_nothing_acknowledged_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Recorder {

@@ -215,9 +215,11 @@ pub async fn accept(
         .capture_limit
         .check(project_id, events.len())
         .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
-    // The body is parsed and validated; from here the sink's own budget counts it.
-    drop(body);
+    // The body's reservation is held until the sink has taken the events: a
+    // request waiting for room in the sink's budget still counts against the
+    // body budget, so waiting requests cannot pile up without bound.
     let receipt = state.sink.send(events).await?;
+    drop(body);
     Ok(CaptureReply {
         accepted: receipt.accepted,
         rejected,
