@@ -49,19 +49,26 @@ pub fn type_of(value: &Value) -> Option<&'static str> {
     })
 }
 
-/// Folds `events` (all being stored) into the definitions table on `tx`.
-pub fn record(tx: &duckdb::Transaction<'_>, events: &[&Event]) -> Result<(), StoreError> {
-    // Runs for every property of every stored event: a fast hash, and a value's
-    // type worked out only while its name has none yet.
-    let mut seen: HashMap<(ProjectId, Kind, &str), Seen, FoldHash> = HashMap::default();
-    for e in events {
+/// The definitions of a batch of stored events, gathered event by event and then
+/// folded into the table in one statement.
+#[derive(Default)]
+pub struct Definitions<'a> {
+    seen: HashMap<(ProjectId, Kind, &'a str), Seen, FoldHash>,
+}
+
+impl<'a> Definitions<'a> {
+    /// Counts `e`'s name and property keys. Runs for every property of every
+    /// stored event: a fast hash, and a value's type worked out only while its
+    /// name has none yet. The store calls it in the same pass that writes the
+    /// event's columns, while the event is in the CPU's cache.
+    pub fn add(&mut self, e: &'a Event) {
         let names = std::iter::once((Kind::Event, e.event.as_str(), None)).chain(
             e.properties
                 .iter()
                 .map(|(k, v)| (Kind::Property, k.as_str(), Some(v))),
         );
         for (kind, name, value) in names {
-            let entry = seen.entry((e.project_id, kind, name)).or_insert(Seen {
+            let entry = self.seen.entry((e.project_id, kind, name)).or_insert(Seen {
                 property_type: None,
                 first: e.timestamp,
                 last: e.timestamp,
@@ -75,6 +82,17 @@ pub fn record(tx: &duckdb::Transaction<'_>, events: &[&Event]) -> Result<(), Sto
             entry.count += 1;
         }
     }
+
+    /// Folds what was added into the definitions table on `tx`.
+    pub fn write(self, tx: &duckdb::Transaction<'_>) -> Result<(), StoreError> {
+        write(tx, self.seen)
+    }
+}
+
+fn write(
+    tx: &duckdb::Transaction<'_>,
+    seen: HashMap<(ProjectId, Kind, &str), Seen, FoldHash>,
+) -> Result<(), StoreError> {
     if seen.is_empty() {
         return Ok(());
     }

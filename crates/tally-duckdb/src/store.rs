@@ -230,7 +230,8 @@ impl DuckDb {
         } = &mut *writer;
         let fresh = select_fresh(conn, dedup, events)?;
         let rows: Vec<&Event> = fresh.iter().map(|&(i, _)| &events[i]).collect();
-        let batch = columns::record_batch(&rows)?;
+        let mut definitions = crate::definitions::Definitions::default();
+        let batch = columns::record_batch(&rows, &mut definitions)?;
         let hours = Rollups::hours_of(&rows);
         let prepared = started.elapsed();
         let tx = conn.transaction().map_err(internal)?;
@@ -239,7 +240,7 @@ impl DuckDb {
             app.append_record_batch(batch).map_err(internal)?;
             app.flush().map_err(internal)?;
             drop(app);
-            crate::definitions::record(&tx, &rows)?;
+            definitions.write(&tx)?;
             rollups.mark_dirty_in(&tx, &hours)?;
         }
         let appended = started.elapsed();
