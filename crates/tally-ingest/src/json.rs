@@ -17,44 +17,178 @@ pub fn text(body: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(body)
 }
 
-/// A body's outermost value, with its members left as raw text.
+/// A body's outermost value, read in one pass over the body.
 pub enum TopLevel<'a> {
     Array(Vec<&'a RawValue>),
-    /// The object's members by name, and the whole object.
-    Object(HashMap<String, &'a RawValue>, &'a RawValue),
+    Object(Members<'a>),
+}
+
+/// The members of a body that is an object. The list member (`batch`, `events`:
+/// named by the caller) is split into its elements in the same pass; the others
+/// are left as raw text.
+pub struct Members<'a> {
+    fields: HashMap<String, &'a RawValue>,
+    /// `Some(Err)` when the list member is there but not an array.
+    list: Option<Result<Vec<&'a RawValue>, DecodeError>>,
+    whole: &'a str,
+}
+
+impl<'a> Members<'a> {
+    /// A member other than the list, as raw text.
+    pub fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.fields.get(name).copied()
+    }
+
+    /// Whether the object has a member `name` other than the list.
+    pub fn contains(&self, name: &str) -> bool {
+        self.fields.contains_key(name)
+    }
+
+    /// Whether the object has the list member.
+    pub fn has_list(&self) -> bool {
+        self.list.is_some()
+    }
+
+    /// The list member's elements: `None` when there is none, `BatchNotArray` when
+    /// it is not an array.
+    pub fn take_list(&mut self) -> Option<Result<Vec<&'a RawValue>, DecodeError>> {
+        self.list.take()
+    }
+
+    /// The whole object, for a body that is a single event.
+    pub fn whole(&self) -> Result<&'a RawValue, DecodeError> {
+        serde_json::from_str(self.whole).map_err(invalid)
+    }
 }
 
 fn invalid(e: serde_json::Error) -> DecodeError {
     DecodeError::InvalidJson(e.to_string())
 }
 
-/// Reads the outermost array or object of `text`.
-pub fn top_level(text: &str) -> Result<TopLevel<'_>, DecodeError> {
-    if text.trim().is_empty() {
-        return Err(DecodeError::EmptyBody);
-    }
-    let top: &RawValue = serde_json::from_str(text).map_err(invalid)?;
-    let trimmed = top.get().trim_start();
-    if trimmed.starts_with('[') {
-        Ok(TopLevel::Array(array(top)?))
-    } else if trimmed.starts_with('{') {
-        let members = serde_json::from_str(top.get()).map_err(invalid)?;
-        Ok(TopLevel::Object(members, top))
-    } else {
-        Err(DecodeError::NotAnObject)
+/// Reads the outermost array or object of `text`; in an object, the member named
+/// `list` is split into its elements.
+pub fn top_level<'a>(text: &'a str, list: &str) -> Result<TopLevel<'a>, DecodeError> {
+    let trimmed = text.trim_start();
+    match trimmed.as_bytes().first() {
+        None => Err(DecodeError::EmptyBody),
+        Some(b'[') => Ok(TopLevel::Array(
+            serde_json::from_str(trimmed).map_err(invalid)?,
+        )),
+        Some(b'{') => {
+            let mut de = serde_json::Deserializer::from_str(trimmed);
+            let (fields, list) =
+                serde::Deserializer::deserialize_map(&mut de, MembersVisitor { list_name: list })
+                    .map_err(invalid)?;
+            de.end().map_err(invalid)?;
+            Ok(TopLevel::Object(Members {
+                fields,
+                list,
+                whole: trimmed,
+            }))
+        }
+        Some(_) => {
+            // Valid JSON that is not an array or object, or not JSON at all.
+            serde_json::from_str::<&RawValue>(trimmed).map_err(invalid)?;
+            Err(DecodeError::NotAnObject)
+        }
     }
 }
 
-/// The elements of a raw JSON array (`BatchNotArray` when it is something else).
-pub fn array(raw: &RawValue) -> Result<Vec<&RawValue>, DecodeError> {
-    if !raw.get().trim_start().starts_with('[') {
-        return Err(DecodeError::BatchNotArray);
+type MemberParts<'a> = (
+    HashMap<String, &'a RawValue>,
+    Option<Result<Vec<&'a RawValue>, DecodeError>>,
+);
+
+/// Reads an object's members as raw text, and the list member as its elements.
+struct MembersVisitor<'n> {
+    list_name: &'n str,
+}
+
+impl<'de> serde::de::Visitor<'de> for MembersVisitor<'_> {
+    type Value = MemberParts<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
     }
-    serde_json::from_str(raw.get()).map_err(invalid)
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = HashMap::new();
+        let mut list = None;
+        while let Some(name) = map.next_key::<String>()? {
+            if name == self.list_name {
+                list = Some(match map.next_value_seed(ListSeed)? {
+                    Some(items) => Ok(items),
+                    None => Err(DecodeError::BatchNotArray),
+                });
+            } else {
+                fields.insert(name, map.next_value::<&RawValue>()?);
+            }
+        }
+        Ok((fields, list))
+    }
+}
+
+/// A list member: its elements as raw text, or `None` when it is not an array
+/// (read past, so what it is cannot fail the body). Elements are raw text:
+/// skipping them has no nesting limit, so a deep event fails alone when it is
+/// parsed.
+struct ListSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for ListSeed {
+    type Value = Option<Vec<&'de RawValue>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(ListVisitor)
+    }
+}
+
+struct ListVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ListVisitor {
+    type Value = Option<Vec<&'de RawValue>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            items.push(item);
+        }
+        Ok(Some(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, &'de RawValue>()?
+            .is_some()
+        {}
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
 }
 
 /// One member's value, parsed; `None` when absent or unreadable.
-pub fn member(members: &HashMap<String, &RawValue>, name: &str) -> Option<Value> {
+pub fn member(members: &Members<'_>, name: &str) -> Option<Value> {
     serde_json::from_str(members.get(name)?.get()).ok()
 }
 
@@ -64,5 +198,85 @@ pub fn event_object(raw: &RawValue) -> Result<Map<String, Value>, EventError> {
         Ok(Value::Object(fields)) => Ok(fields),
         Ok(_) => Err(EventError::NotAnObject),
         Err(e) => Err(EventError::InvalidJson(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object<'a>(text: &'a str, list: &str) -> Members<'a> {
+        match top_level(text, list) {
+            Ok(TopLevel::Object(members)) => members,
+            _ => panic!("not read as an object: {text}"),
+        }
+    }
+
+    #[test]
+    fn the_list_member_is_split_in_the_same_pass_and_the_others_kept_raw() {
+        let mut m = object(
+            r#"{"api_key":"k","batch":[{"a":1}, [[[]]], 3],"n":2}"#,
+            "batch",
+        );
+        assert_eq!(m.get("api_key").map(RawValue::get), Some(r#""k""#));
+        assert_eq!(m.get("n").map(RawValue::get), Some("2"));
+        assert!(m.has_list() && !m.contains("batch"));
+        let items: Vec<&str> = m
+            .take_list()
+            .expect("a list")
+            .expect("an array")
+            .iter()
+            .map(|r| r.get())
+            .collect();
+        assert_eq!(items, [r#"{"a":1}"#, "[[[]]]", "3"]);
+        assert!(object(r#"{"event":"x"}"#, "batch").take_list().is_none());
+    }
+
+    #[test]
+    fn a_list_member_that_is_not_an_array_fails_as_such_however_deep() {
+        let deep = format!(
+            r#"{{"batch":{}1{}}}"#,
+            r#"{"a":"#.repeat(10_000),
+            "}".repeat(10_000)
+        );
+        for body in [
+            r#"{"batch":"x"}"#,
+            r#"{"batch":null}"#,
+            r#"{"batch":{"a":[1]}}"#,
+            &deep,
+        ] {
+            assert!(
+                matches!(
+                    object(body, "batch").take_list(),
+                    Some(Err(DecodeError::BatchNotArray))
+                ),
+                "{}",
+                &body[..20.min(body.len())]
+            );
+        }
+    }
+
+    #[test]
+    fn bodies_that_are_not_an_array_or_object_are_told_apart() {
+        assert!(matches!(
+            top_level(" \n", "batch"),
+            Err(DecodeError::EmptyBody)
+        ));
+        assert!(matches!(
+            top_level("3", "batch"),
+            Err(DecodeError::NotAnObject)
+        ));
+        assert!(matches!(
+            top_level("nope", "batch"),
+            Err(DecodeError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            top_level(r#"{"batch":[1]} x"#, "batch"),
+            Err(DecodeError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            top_level("[1,2] x", "batch"),
+            Err(DecodeError::InvalidJson(_))
+        ));
     }
 }

@@ -23,9 +23,9 @@ pub struct NativePayload {
 /// Parses a native capture body received at `received_at`.
 pub fn parse_native(body: &[u8], received_at: DateTime<Utc>) -> Result<NativePayload, DecodeError> {
     let text = json::text(body);
-    let (items, sent_at, api_key) = match json::top_level(&text)? {
+    let (items, sent_at, api_key) = match json::top_level(&text, "batch")? {
         TopLevel::Array(items) => (items, None, None),
-        TopLevel::Object(members, top) => match members.get("batch") {
+        TopLevel::Object(mut members) => match members.take_list() {
             Some(batch) => {
                 let field = |name: &str| {
                     members
@@ -34,9 +34,10 @@ pub fn parse_native(body: &[u8], received_at: DateTime<Utc>) -> Result<NativePay
                 };
                 let sent_at = field("sent_at").as_ref().and_then(as_time);
                 let api_key = field("api_key").and_then(|v| v.as_str().map(str::to_owned));
-                (json::array(batch)?, sent_at, api_key)
+                (batch?, sent_at, api_key)
             }
             None => {
+                let top = members.whole()?;
                 let fields =
                     json::event_object(top).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
                 return Ok(NativePayload {

@@ -137,18 +137,18 @@ fn read_events(
 ) -> Result<PosthogPayload, DecodeError> {
     let text = json::text(body);
     let mut tokens = Tokens::default();
-    let (items, is_batch, sent_at) = match json::top_level(&text)? {
+    let (items, is_batch, sent_at) = match json::top_level(&text, "batch")? {
         TopLevel::Array(items) => (items, true, query_sent_at),
-        TopLevel::Object(members, top) => {
+        TopLevel::Object(mut members) => {
             let member = |k: &str| json::member(&members, k);
             tokens.see(member("api_key").or_else(|| member("token")).as_ref());
             let sent_at = ["sent_at", "sentAt"]
                 .iter()
                 .find_map(|k| member(k).as_ref().and_then(as_time))
                 .or(query_sent_at);
-            match members.get("batch") {
-                Some(batch) => (json::array(batch)?, true, sent_at),
-                None => (vec![top], false, sent_at),
+            match members.take_list() {
+                Some(batch) => (batch?, true, sent_at),
+                None => (vec![members.whole()?], false, sent_at),
             }
         }
     };

@@ -59,15 +59,15 @@ pub fn parse_segment(
     received_at: DateTime<Utc>,
 ) -> Result<SegmentPayload, DecodeError> {
     let text = json::text(body);
-    let TopLevel::Object(members, top) = json::top_level(&text)? else {
+    let TopLevel::Object(mut members) = json::top_level(&text, "batch")? else {
         return Err(DecodeError::NotAnObject);
     };
     let mut keys = Keys::default();
     keys.see(json::member(&members, "writeKey").as_ref());
     let sent_at = json::member(&members, "sentAt").as_ref().and_then(as_time);
-    let (messages, is_batch, shared_context) = match members.get("batch") {
-        Some(batch) => (json::array(batch)?, true, json::member(&members, "context")),
-        None => (vec![top], false, None),
+    let (messages, is_batch, shared_context) = match members.take_list() {
+        Some(batch) => (batch?, true, json::member(&members, "context")),
+        None => (vec![members.whole()?], false, None),
     };
     if messages.is_empty() {
         return Err(DecodeError::EmptyBatch);

@@ -49,9 +49,9 @@ pub fn is_tlytics_batch(body: &[u8]) -> bool {
         return false;
     }
     matches!(
-        json::top_level(&text),
-        Ok(TopLevel::Object(members, _))
-            if members.contains_key("events") && !members.contains_key("batch")
+        json::top_level(&text, "events"),
+        Ok(TopLevel::Object(members))
+            if members.has_list() && !members.contains("batch")
     )
 }
 
@@ -62,11 +62,11 @@ pub fn parse_tlytics(
     received_at: DateTime<Utc>,
 ) -> Result<TlyticsPayload, DecodeError> {
     let text = json::text(body);
-    let (raw_events, is_batch): (Vec<&RawValue>, bool) = match json::top_level(&text)? {
+    let (raw_events, is_batch): (Vec<&RawValue>, bool) = match json::top_level(&text, "events")? {
         TopLevel::Array(items) => (items, true),
-        TopLevel::Object(members, top) => match members.get("events") {
-            Some(events) => (json::array(events)?, true),
-            None => (vec![top], false),
+        TopLevel::Object(mut members) => match members.take_list() {
+            Some(events) => (events?, true),
+            None => (vec![members.whole()?], false),
         },
     };
     if raw_events.is_empty() {
