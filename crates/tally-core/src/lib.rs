@@ -9,6 +9,7 @@ pub mod clock;
 pub mod error;
 pub mod event;
 pub mod insight;
+pub mod parallel;
 pub mod person;
 pub mod traits;
 pub mod validate;
@@ -28,6 +29,6 @@ pub use person::{
 };
 pub use traits::{
     EventSink, EventStore, InsertOutcome, IssuedKey, KeyGrant, KeyKind, MetadataStore,
-    PipelineSettings, Project, ProjectSwitches, SinkReceipt,
+    PipelineSettings, PreparedBatch, Project, ProjectSwitches, SinkReceipt,
 };
 pub use validate::{Limits, OutOfRange, Validator};

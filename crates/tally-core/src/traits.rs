@@ -43,12 +43,33 @@ pub trait EventStore: Send + Sync + 'static {
     /// Stores the batch atomically and durably; returns after the data is on disk.
     /// Shared, so that a caller can retry the same batch without copying it.
     async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError>;
+    /// The part of inserting `events` that needs no writer (encoding them in the
+    /// store's own format, say), for a caller with a pipeline to run while the
+    /// batch before is being inserted; hand the result to [`Self::insert_prepared`]
+    /// with the same events. `None`: nothing to do ahead.
+    fn prepare(&self, events: &[Event]) -> Option<PreparedBatch> {
+        let _ = events;
+        None
+    }
+    /// [`Self::insert_batch`], given what [`Self::prepare`] returned for these
+    /// very events (`None` does all the work here).
+    async fn insert_prepared(
+        &self,
+        events: Arc<[Event]>,
+        prepared: Option<PreparedBatch>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let _ = prepared;
+        self.insert_batch(events).await
+    }
     /// Answers `Ok` when the store can serve reads and writes.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Deletes every stored event, person and definition of the project (a
     /// deleted project's data); returns how many events went.
     async fn delete_project(&self, project_id: ProjectId) -> Result<u64, StoreError>;
 }
+
+/// A batch encoded by one store's [`EventStore::prepare`]; only that store reads it.
+pub type PreparedBatch = Box<dyn std::any::Any + Send>;
 
 /// What an insert did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

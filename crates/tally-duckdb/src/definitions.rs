@@ -83,15 +83,59 @@ impl<'a> Definitions<'a> {
         }
     }
 
-    /// Folds what was added into the definitions table on `tx`.
+    /// What was added, no longer borrowing the events: one row per name.
+    pub fn into_rows(self) -> DefinitionRows {
+        DefinitionRows(
+            self.seen
+                .into_iter()
+                .map(|((project_id, kind, name), seen)| (project_id, kind, name.to_owned(), seen))
+                .collect(),
+        )
+    }
+}
+
+/// A batch's definitions, ready to be folded into the table.
+pub struct DefinitionRows(Vec<(ProjectId, Kind, String, Seen)>);
+
+impl DefinitionRows {
+    /// These rows and `later`'s (from events stored after these) as one set:
+    /// counts add up, times widen, and a type already known is kept.
+    pub fn then(self, later: DefinitionRows) -> DefinitionRows {
+        let mut rows: HashMap<(ProjectId, Kind, String), Seen, FoldHash> = self
+            .0
+            .into_iter()
+            .map(|(project_id, kind, name, seen)| ((project_id, kind, name), seen))
+            .collect();
+        for (project_id, kind, name, seen) in later.0 {
+            match rows.entry((project_id, kind, name)) {
+                std::collections::hash_map::Entry::Occupied(mut known) => {
+                    let known = known.get_mut();
+                    known.property_type = known.property_type.or(seen.property_type);
+                    known.first = known.first.min(seen.first);
+                    known.last = known.last.max(seen.last);
+                    known.count += seen.count;
+                }
+                std::collections::hash_map::Entry::Vacant(new) => {
+                    new.insert(seen);
+                }
+            }
+        }
+        DefinitionRows(
+            rows.into_iter()
+                .map(|((project_id, kind, name), seen)| (project_id, kind, name, seen))
+                .collect(),
+        )
+    }
+
+    /// Folds these rows into the definitions table on `tx`.
     pub fn write(self, tx: &duckdb::Transaction<'_>) -> Result<(), StoreError> {
-        write(tx, self.seen)
+        write(tx, self.0)
     }
 }
 
 fn write(
     tx: &duckdb::Transaction<'_>,
-    seen: HashMap<(ProjectId, Kind, &str), Seen, FoldHash>,
+    seen: Vec<(ProjectId, Kind, String, Seen)>,
 ) -> Result<(), StoreError> {
     if seen.is_empty() {
         return Ok(());
@@ -100,7 +144,7 @@ fn write(
     // upsert is milliseconds, so one per name would dominate small inserts.
     let mut sql = String::from("INSERT INTO definitions VALUES ");
     let mut params: Vec<duckdb::types::Value> = Vec::with_capacity(seen.len() * 7);
-    for (i, ((project_id, kind, name), s)) in seen.into_iter().enumerate() {
+    for (i, (project_id, kind, name, s)) in seen.into_iter().enumerate() {
         if i > 0 {
             sql.push_str(", ");
         }
@@ -108,7 +152,7 @@ fn write(
         params.extend([
             duckdb::types::Value::BigInt(project_id),
             duckdb::types::Value::Text(kind.as_str().to_owned()),
-            duckdb::types::Value::Text(name.to_owned()),
+            duckdb::types::Value::Text(name),
             s.property_type.map_or(duckdb::types::Value::Null, |t| {
                 duckdb::types::Value::Text(t.to_owned())
             }),

@@ -1,12 +1,16 @@
 //! [`PersonStore`] on the embedded database: persons, which distinct ids belong to
 //! them, and which merged-away persons now count as which (tables of migration 4).
 //!
-//! Runs on the writer connection, so it never races an insert. Each save is one
-//! transaction; saving the same changes again is harmless (links and rows are
-//! upserts, a merge whose source is gone moves nothing). Person ids come from a
-//! counter the writer keeps, started past every id in use at open — ids reach
-//! events only after the save that records them committed, so an id handed out
-//! but never saved (a crash in between) may be handed out again safely.
+//! Runs on a connection of its own (its own lock), not the event writer's: the
+//! spool's drain resolves the persons of one batch while the batch before is
+//! being inserted, and on the writer's connection it waited for that insert. The
+//! person tables are written by this connection only (and by a project's
+//! deletion, which holds both locks). Each save is one transaction; saving the
+//! same changes again is harmless (links and rows are upserts, a merge whose
+//! source is gone moves nothing). Person ids come from a counter kept with the
+//! connection, started past every id in use at open — ids reach events only
+//! after the save that records them committed, so an id handed out but never
+//! saved (a crash in between) may be handed out again safely.
 
 use crate::store::{internal, lock, staging, DuckDb};
 use chrono::{DateTime, Utc};
@@ -32,7 +36,7 @@ fn from_micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
-/// Creates the writer connection's staging tables (temporary: per connection,
+/// Creates the persons connection's staging tables (temporary: per connection,
 /// never written to disk). Batches reach DuckDB through an appender into these
 /// and one set-based statement, rather than as `VALUES` lists of bound
 /// parameters, which DuckDB plans slowly (~70 ms for 100 persons, measured).
@@ -52,9 +56,9 @@ impl PersonStore for DuckDb {
         if keys.is_empty() {
             return Ok(snapshot);
         }
-        let mut writer = lock(&self.inner.writer);
+        let mut persons = lock(&self.inner.persons);
         // Only the staging table changes; rolled back when dropped.
-        let tx = writer.conn.transaction().map_err(internal)?;
+        let tx = persons.conn.transaction().map_err(internal)?;
         {
             let mut app = staging(&tx, "person_keys")?;
             for (project, id) in keys {
@@ -126,9 +130,9 @@ impl PersonStore for DuckDb {
     }
 
     fn allocate_person_ids(&self, count: usize) -> Result<PersonId, StoreError> {
-        let mut writer = lock(&self.inner.writer);
-        let first = writer.next_person_id;
-        writer.next_person_id += i64::try_from(count).unwrap_or(i64::MAX);
+        let mut persons = lock(&self.inner.persons);
+        let first = persons.next_person_id;
+        persons.next_person_id += i64::try_from(count).unwrap_or(i64::MAX);
         Ok(first)
     }
 
@@ -137,8 +141,8 @@ impl PersonStore for DuckDb {
             return Ok(());
         }
         let started = std::time::Instant::now();
-        let mut writer = lock(&self.inner.writer);
-        let tx = writer.conn.transaction().map_err(internal)?;
+        let mut persons = lock(&self.inner.persons);
+        let tx = persons.conn.transaction().map_err(internal)?;
         for &(project, from, into) in &changes.merges {
             let params = duckdb::params![into, project, from];
             tx.execute(

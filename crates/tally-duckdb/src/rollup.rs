@@ -106,7 +106,18 @@ impl Rollups {
 
     /// The hours of a batch about to be stored.
     pub(crate) fn hours_of(rows: &[&Event]) -> BTreeSet<HourKey> {
-        rows.iter().map(|e| key_of(e)).collect()
+        // Neighbouring events mostly share their hour: skip those before the
+        // set (collecting them all first sorted every key of the batch).
+        let mut hours = BTreeSet::new();
+        let mut last = None;
+        for e in rows {
+            let key = key_of(e);
+            if last != Some(key) {
+                hours.insert(key);
+                last = Some(key);
+            }
+        }
+        hours
     }
 
     /// In the transaction storing events in `hours`: lists those not dirty yet.

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use duckdb::Connection;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use tally_core::{Event, EventStore, InsertOutcome, ProjectId, StoreError};
+use tally_core::{Event, EventStore, InsertOutcome, PreparedBatch, ProjectId, StoreError};
 use uuid::Uuid;
 
 /// The embedded store. Cheap to clone; clones share one database.
@@ -34,6 +34,9 @@ impl WeakDuckDb {
 
 pub(crate) struct Inner {
     pub(crate) writer: Mutex<Writer>,
+    /// Person resolution's connection (see `persons`). Lock order: `writer`
+    /// first when both are held.
+    pub(crate) persons: Mutex<PersonsWriter>,
     /// Idle reader connections; a query takes one or clones a new one.
     readers: Mutex<Vec<Connection>>,
     template: Mutex<Connection>,
@@ -44,14 +47,19 @@ pub(crate) struct Inner {
     pub(crate) timeline_cache: crate::timeline_cache::TimelineCache,
 }
 
+/// The connection person resolution writes with, and its id counter.
+pub(crate) struct PersonsWriter {
+    pub(crate) conn: Connection,
+    /// The next person id to hand out (see `persons`).
+    pub(crate) next_person_id: i64,
+}
+
 /// While alive, no insert runs. See [`DuckDb::hold_writes`].
 pub struct WriteHold<'a>(#[allow(dead_code)] MutexGuard<'a, Writer>);
 
 pub(crate) struct Writer {
     pub(crate) conn: Connection,
     dedup: DedupIndex,
-    /// The next person id to hand out (see `persons`).
-    pub(crate) next_person_id: i64,
     rollups: Rollups,
     /// Tests: recompute every touched hour's rollup right after each insert.
     compact_on_insert: bool,
@@ -99,7 +107,8 @@ impl DuckDb {
         let dedup = load_dedup_index(&conn).map_err(internal)?;
         let next_person_id = crate::persons::next_person_id(&conn).map_err(internal)?;
         let rollups = Rollups::load(&conn)?;
-        crate::persons::create_staging(&conn).map_err(internal)?;
+        let persons_conn = conn.try_clone().map_err(internal)?;
+        crate::persons::create_staging(&persons_conn).map_err(internal)?;
         create_dedup_staging(&conn).map_err(internal)?;
         tracing::info!(path = %config.path.display(), stored_events = dedup.len(), hours_to_roll_up = rollups.dirty_hours(), "opened event store");
         let template = conn.try_clone().map_err(internal)?;
@@ -108,9 +117,12 @@ impl DuckDb {
                 writer: Mutex::new(Writer {
                     conn,
                     dedup,
-                    next_person_id,
                     rollups,
                     compact_on_insert: config.compact_rollups_on_insert,
+                }),
+                persons: Mutex::new(PersonsWriter {
+                    conn: persons_conn,
+                    next_person_id,
                 }),
                 readers: Mutex::new(Vec::new()),
                 template: Mutex::new(template),
@@ -219,6 +231,17 @@ impl DuckDb {
 
     /// Stores a batch; see [`EventStore::insert_batch`].
     pub fn insert_blocking(&self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
+        self.insert_encoded(events, None)
+    }
+
+    /// Stores a batch, with `encoded` made by [`encode`] from all of `events`
+    /// ahead of time when there is one. It is used when every event is new;
+    /// when some were stored already, the rest are encoded here.
+    fn insert_encoded(
+        &self,
+        events: &[Event],
+        encoded: Option<Encoded>,
+    ) -> Result<InsertOutcome, StoreError> {
         let started = std::time::Instant::now();
         let mut writer = lock(&self.inner.writer);
         let Writer {
@@ -229,15 +252,22 @@ impl DuckDb {
             ..
         } = &mut *writer;
         let fresh = select_fresh(conn, dedup, events)?;
-        let rows: Vec<&Event> = fresh.iter().map(|&(i, _)| &events[i]).collect();
-        let mut definitions = crate::definitions::Definitions::default();
-        let batch = columns::record_batch(&rows, &mut definitions)?;
-        let hours = Rollups::hours_of(&rows);
+        let Encoded {
+            rows,
+            batches,
+            definitions,
+            hours,
+        } = match encoded {
+            Some(encoded) if fresh.len() == events.len() && encoded.rows == events.len() => encoded,
+            _ => encode(&fresh.iter().map(|&(i, _)| &events[i]).collect::<Vec<_>>())?,
+        };
         let prepared = started.elapsed();
         let tx = conn.transaction().map_err(internal)?;
-        if !rows.is_empty() {
+        if rows > 0 {
             let mut app = tx.appender("events").map_err(internal)?;
-            app.append_record_batch(batch).map_err(internal)?;
+            for batch in batches {
+                app.append_record_batch(batch).map_err(internal)?;
+            }
             app.flush().map_err(internal)?;
             drop(app);
             definitions.write(&tx)?;
@@ -272,6 +302,8 @@ impl DuckDb {
     /// only ever checked against the table.
     pub fn delete_project_blocking(&self, project_id: ProjectId) -> Result<u64, StoreError> {
         let mut writer = lock(&self.inner.writer);
+        // No person save of this project may commit between its delete and ours.
+        let _persons = lock(&self.inner.persons);
         let tx = writer.conn.transaction().map_err(internal)?;
         let deleted = tx
             .execute("DELETE FROM events WHERE project_id = ?", [project_id])
@@ -469,10 +501,72 @@ fn stored_among(
     found
 }
 
+/// Rows encoded for an insert, ahead of it or in it: Arrow batches in row
+/// order, their definitions and the hours they touch.
+pub(crate) struct Encoded {
+    rows: usize,
+    batches: Vec<duckdb::arrow::record_batch::RecordBatch>,
+    definitions: crate::definitions::DefinitionRows,
+    hours: std::collections::BTreeSet<crate::rollup::HourKey>,
+}
+
+impl Encoded {
+    /// `self` followed by `next` (the rows after `self`'s).
+    fn then(mut self, next: Encoded) -> Encoded {
+        self.rows += next.rows;
+        self.batches.extend(next.batches);
+        self.definitions = self.definitions.then(next.definitions);
+        self.hours.extend(next.hours);
+        self
+    }
+}
+
+/// Encodes `rows` for the `events` table; needs no connection.
+pub(crate) fn encode(rows: &[&Event]) -> Result<Encoded, StoreError> {
+    let mut definitions = crate::definitions::Definitions::default();
+    let batch = columns::record_batch(rows, &mut definitions)?;
+    Ok(Encoded {
+        rows: rows.len(),
+        batches: vec![batch],
+        definitions: definitions.into_rows(),
+        hours: Rollups::hours_of(rows),
+    })
+}
+
+/// [`encode`], a large batch split over the cores.
+fn encode_in_parallel(rows: &[&Event]) -> Result<Encoded, StoreError> {
+    let mut parts = tally_core::parallel::map_chunks(rows, encode).into_iter();
+    let first = parts.next().unwrap_or_else(|| encode(rows))?;
+    parts.try_fold(first, |done, next| Ok(done.then(next?)))
+}
+
 #[async_trait]
 impl EventStore for DuckDb {
     async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError> {
         self.blocking(move |db| db.insert_blocking(&events)).await
+    }
+
+    /// Encodes the batch (Arrow columns, definitions, hours) without the writer:
+    /// a third to half of an insert's time, which the spool's drain overlaps with
+    /// the insert before.
+    fn prepare(&self, events: &[Event]) -> Option<PreparedBatch> {
+        let rows: Vec<&Event> = events.iter().collect();
+        // An encoding failure is met again, and reported, by the insert.
+        encode_in_parallel(&rows)
+            .ok()
+            .map(|encoded| Box::new(encoded) as PreparedBatch)
+    }
+
+    async fn insert_prepared(
+        &self,
+        events: Arc<[Event]>,
+        prepared: Option<PreparedBatch>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let encoded = prepared
+            .and_then(|p| p.downcast::<Encoded>().ok())
+            .map(|encoded| *encoded);
+        self.blocking(move |db| db.insert_encoded(&events, encoded))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1224,3 +1224,97 @@ mod rollups {
         assert_eq!(db.compact_rollups(None).unwrap(), 1);
     }
 }
+
+#[tokio::test]
+async fn a_prepared_batch_is_stored_as_is_only_when_every_event_is_new() {
+    use tally_query::{DefinitionKind, DefinitionsQuery};
+    let (db, _dir) = fresh();
+    let signups = async |db: &DuckDb| {
+        let q = DefinitionsQuery {
+            project_id: 1,
+            kind: DefinitionKind::Event,
+            search: Some("signup".into()),
+            limit: 10,
+        };
+        db.definitions(q).await.unwrap().results[0].count
+    };
+    let first: Vec<_> = (0..3)
+        .map(|i| event(1, "signup", &format!("u{i}"), "2026-11-01T10:00:00Z"))
+        .collect();
+    let prepared = db.prepare(&first);
+    assert!(prepared.is_some(), "DuckDB encodes ahead");
+    let out = db
+        .insert_prepared(first.clone().into(), prepared)
+        .await
+        .unwrap();
+    assert_eq!((out.inserted, out.duplicates), (3, 0));
+    assert_eq!(db.stored_events(), 3);
+    assert_eq!(signups(&db).await, 3);
+
+    // Prepared with an event already stored: that one must not be stored again,
+    // nor counted again in the definitions.
+    let mut second = vec![first[0].clone()];
+    second.push(event(1, "signup", "u9", "2026-11-01T11:00:00Z"));
+    let prepared = db.prepare(&second);
+    let out = db.insert_prepared(second.into(), prepared).await.unwrap();
+    assert_eq!((out.inserted, out.duplicates), (1, 1));
+    assert_eq!(db.stored_events(), 4);
+    assert_eq!(signups(&db).await, 4);
+    let q = EventsQuery::all(1, 10);
+    assert_eq!(db.events(q).await.unwrap().results.len(), 4);
+}
+
+#[tokio::test]
+async fn a_batch_prepared_in_parallel_chunks_is_stored_and_counted_whole() {
+    use tally_query::{DefinitionKind, DefinitionsQuery};
+    let (db, _dir) = fresh();
+    let n = 3 * tally_core::parallel::MIN_PARALLEL + 5;
+    let events: Vec<_> = (0..n)
+        .map(|i| {
+            let mut e = event(1, "view", &format!("u{}", i % 50), "2026-11-01T10:00:00Z");
+            e.timestamp += chrono::Duration::seconds(i as i64);
+            // Only the last chunk's events carry `late`, typed there.
+            if i >= n - 10 {
+                e.properties.insert("late".into(), serde_json::json!(1.5));
+            }
+            e
+        })
+        .collect();
+    let prepared = db.prepare(&events);
+    let out = db.insert_prepared(events.into(), prepared).await.unwrap();
+    assert_eq!(out.inserted, n);
+    let rows: i64 = db
+        .read(|c| {
+            c.query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+                .map_err(crate::store::internal)
+        })
+        .unwrap();
+    assert_eq!(rows, n as i64);
+    let definition = async |kind, name: &str| {
+        let q = DefinitionsQuery {
+            project_id: 1,
+            kind,
+            search: Some(name.into()),
+            limit: 10,
+        };
+        db.definitions(q)
+            .await
+            .unwrap()
+            .results
+            .into_iter()
+            .find(|d| d.name == name)
+            .unwrap()
+    };
+    let view = definition(DefinitionKind::Event, "view").await;
+    assert_eq!(view.count, n as u64);
+    assert_eq!(
+        (view.last_seen - view.first_seen).num_seconds(),
+        n as i64 - 1,
+        "first and last seen span every chunk"
+    );
+    let late = definition(DefinitionKind::Property, "late").await;
+    assert_eq!(
+        (late.count, late.property_type.as_deref()),
+        (10, Some("Numeric"))
+    );
+}

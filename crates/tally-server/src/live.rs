@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tally_core::{Event, EventStore, InsertOutcome, ProjectId, StoreError, UserId};
+use tally_core::{Event, EventStore, InsertOutcome, PreparedBatch, ProjectId, StoreError, UserId};
 use tokio::sync::broadcast;
 
 /// Batches kept for viewers that are behind, before they lag.
@@ -119,6 +119,23 @@ impl PublishingStore {
 impl EventStore for PublishingStore {
     async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError> {
         let outcome = self.inner.insert_batch(Arc::clone(&events)).await?;
+        self.feed.publish(events);
+        Ok(outcome)
+    }
+
+    fn prepare(&self, events: &[Event]) -> Option<PreparedBatch> {
+        self.inner.prepare(events)
+    }
+
+    async fn insert_prepared(
+        &self,
+        events: Arc<[Event]>,
+        prepared: Option<PreparedBatch>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let outcome = self
+            .inner
+            .insert_prepared(Arc::clone(&events), prepared)
+            .await?;
         self.feed.publish(events);
         Ok(outcome)
     }

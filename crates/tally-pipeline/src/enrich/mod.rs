@@ -106,8 +106,17 @@ impl Processor {
     /// bug) is stored as far as it got rather than stopping storage: these events
     /// are acknowledged already. Bots of projects that drop them are removed.
     pub fn process(&self, events: &mut Vec<Event>) {
+        // Events are processed independently: a large batch is split over the
+        // cores, so the drain's processing stage is not one thread's work.
+        tally_core::parallel::for_each_chunk(events, |chunk| self.process_chunk(chunk));
+        if let Some(switches) = &self.switches {
+            events.retain(|e| !(e.is_bot && switches.pipeline_settings(e.project_id).drop_bots));
+        }
+    }
+
+    fn process_chunk(&self, events: &mut [Event]) {
         // Parsing a user agent costs microseconds and a batch repeats the same
-        // few hundred agents, so each is parsed once per batch.
+        // few hundred agents, so each is parsed once per chunk.
         let mut agents = HashMap::new();
         for event in events.iter_mut() {
             let outcome =
@@ -115,9 +124,6 @@ impl Processor {
             if outcome.is_err() {
                 tracing::error!(uuid = %event.uuid, "processing an event panicked; stored as is");
             }
-        }
-        if let Some(switches) = &self.switches {
-            events.retain(|e| !(e.is_bot && switches.pipeline_settings(e.project_id).drop_bots));
         }
     }
 

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tally_core::{Event, EventSink, EventStore, SinkError, SinkReceipt, StoreError};
+use tally_core::{Event, EventSink, EventStore, PreparedBatch, SinkError, SinkReceipt, StoreError};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
@@ -149,7 +149,7 @@ impl SpooledSink {
             source,
         };
         std::fs::create_dir_all(&config.dir).map_err(io)?;
-        let (recovery, next_id) = recover(store.as_ref(), &config).await?;
+        let (recovery, next_id) = recover(&store, &config).await?;
         let dir = config.dir.clone();
         let max_segment = config.max_segment_bytes;
         let writer =
@@ -206,7 +206,7 @@ impl SpooledSink {
 /// Stores every event in the spool's existing segments, then deletes them.
 /// Returns the id the next segment gets.
 async fn recover(
-    store: &dyn EventStore,
+    store: &Arc<dyn EventStore>,
     config: &SpoolConfig,
 ) -> Result<(Recovery, SegmentId), SpoolError> {
     let dir = config.dir.clone();
@@ -233,8 +233,13 @@ async fn recover(
                 }
             }
             if pending.len() >= config.max_store_batch {
-                let rows = processed(config.processor.as_ref(), std::mem::take(&mut pending)).await;
-                store.insert_batch(rows).await?;
+                let (rows, prepared) = processed(
+                    store,
+                    config.processor.as_ref(),
+                    std::mem::take(&mut pending),
+                )
+                .await;
+                store.insert_prepared(rows, prepared).await?;
             }
         }
         if contents.stop == Some(codec::ScanStop::TornTail) {
@@ -258,8 +263,8 @@ async fn recover(
         }
     }
     if !pending.is_empty() {
-        let rows = processed(config.processor.as_ref(), pending).await;
-        store.insert_batch(rows).await?;
+        let (rows, prepared) = processed(store, config.processor.as_ref(), pending).await;
+        store.insert_prepared(rows, prepared).await?;
     }
     let next_id = ids.last().map_or(1, |last| last + 1);
     segments::delete_segments(&dir, ids.first().copied().unwrap_or(next_id), next_id)
@@ -338,6 +343,8 @@ fn sync_loop(
 /// hold until stored, and the last spool position they cover.
 struct Processed {
     rows: Arc<[Event]>,
+    /// The store's own work on `rows` done ahead (see [`EventStore::prepare`]).
+    prepared: Option<PreparedBatch>,
     _permits: Vec<OwnedSemaphorePermit>,
     segment: SegmentId,
     seq: u64,
@@ -359,8 +366,14 @@ async fn drain_loop(
     batching: Batching,
 ) {
     let (processed_tx, processed_rx) = mpsc::channel::<Processed>(1);
-    let storing = tokio::spawn(store_loop(store, processed_rx, progress, dir, first_live));
-    process_loop(processor, logged, processed_tx, batching).await;
+    let storing = tokio::spawn(store_loop(
+        Arc::clone(&store),
+        processed_rx,
+        progress,
+        dir,
+        first_live,
+    ));
+    process_loop(store, processor, logged, processed_tx, batching).await;
     // The processing stage ended (the sink is gone): the store stage stores
     // what it was handed, then ends too.
     let _ = storing.await;
@@ -375,9 +388,10 @@ struct Batching {
 }
 
 /// Gathers logged events into batches of up to `max_events` (for up to
-/// `linger` after a batch's first) and processes them, handing each to the
-/// store stage in order.
+/// `linger` after a batch's first), processes them and has the store prepare
+/// them, handing each to the store stage in order.
 async fn process_loop(
+    store: Arc<dyn EventStore>,
     processor: Option<Arc<Processor>>,
     mut logged: mpsc::UnboundedReceiver<Logged>,
     processed_tx: mpsc::Sender<Processed>,
@@ -403,6 +417,7 @@ async fn process_loop(
             n += item.events.len();
             items.push(item);
         }
+        let gathered = std::time::Instant::now();
         let last = items.last().expect("one item at least");
         let (segment, seq) = (last.segment, last.seq);
         let mut events = Vec::with_capacity(n);
@@ -411,9 +426,11 @@ async fn process_loop(
             events.extend(item.events);
             permits.push(item._permit);
         }
-        let rows = processed(processor.as_ref(), events).await;
+        let (rows, prepared) = processed(&store, processor.as_ref(), events).await;
+        let done = gathered.elapsed();
         let batch = Processed {
             rows,
+            prepared,
             _permits: permits,
             segment,
             seq,
@@ -421,6 +438,12 @@ async fn process_loop(
         if processed_tx.send(batch).await.is_err() {
             return;
         }
+        tracing::debug!(
+            events = n,
+            process_us = done.as_micros() as u64,
+            handover_wait_us = (gathered.elapsed() - done).as_micros() as u64,
+            "drain batch processed"
+        );
     }
 }
 
@@ -433,8 +456,13 @@ async fn store_loop(
     dir: PathBuf,
     mut first_live: SegmentId,
 ) {
-    while let Some(batch) = processed_rx.recv().await {
-        store_until_done(store.as_ref(), Arc::clone(&batch.rows)).await;
+    while let Some(mut batch) = processed_rx.recv().await {
+        store_until_done(
+            store.as_ref(),
+            Arc::clone(&batch.rows),
+            batch.prepared.take(),
+        )
+        .await;
         progress.stored.send_replace(batch.seq);
         let segment = batch.segment;
         drop(batch);
@@ -446,24 +474,33 @@ async fn store_loop(
     }
 }
 
-/// The rows to store for `events`: processed off the async workers (it is CPU
-/// work over up to a whole drain batch), in place, without copying. Person
-/// resolution needs its store; while that fails it is retried with backoff, as
-/// storing is, because these events are acknowledged and must not be dropped.
-async fn processed(processor: Option<&Arc<Processor>>, events: Vec<Event>) -> Arc<[Event]> {
-    let Some(processor) = processor else {
-        return events.into();
-    };
+/// The rows to store for `events`, and the store's preparation of them:
+/// processed off the async workers (it is CPU work over up to a whole drain
+/// batch), in place, without copying. Person resolution needs its store; while
+/// that fails it is retried with backoff, as storing is, because these events
+/// are acknowledged and must not be dropped.
+async fn processed(
+    store: &Arc<dyn EventStore>,
+    processor: Option<&Arc<Processor>>,
+    events: Vec<Event>,
+) -> (Arc<[Event]>, Option<PreparedBatch>) {
     let mut events = events;
     let mut enriched = false;
     let mut backoff = Duration::from_millis(50);
     loop {
-        let processor = Arc::clone(processor);
+        let processor = processor.cloned();
+        let store = Arc::clone(store);
         let (back, outcome) = tokio::task::spawn_blocking(move || {
+            let Some(processor) = processor else {
+                let prepared = store.prepare(&events);
+                return (events, Ok(prepared));
+            };
             if !enriched {
                 processor.process(&mut events);
             }
-            let outcome = processor.resolve_persons(&mut events);
+            let outcome = processor
+                .resolve_persons(&mut events)
+                .map(|()| store.prepare(&events));
             (events, outcome)
         })
         .await
@@ -471,7 +508,7 @@ async fn processed(processor: Option<&Arc<Processor>>, events: Vec<Event>) -> Ar
         events = back;
         enriched = true;
         match outcome {
-            Ok(()) => return events.into(),
+            Ok(prepared) => return (events.into(), prepared),
             Err(err) => {
                 tracing::error!(%err, events = events.len(), "resolving persons failed; will retry");
                 tokio::time::sleep(backoff).await;
@@ -483,10 +520,18 @@ async fn processed(processor: Option<&Arc<Processor>>, events: Vec<Event>) -> Ar
 
 /// Acknowledged events must not be dropped: retry until the store takes them,
 /// backing off. Meanwhile the budget stays held, so capture sheds load.
-async fn store_until_done(store: &dyn EventStore, events: Arc<[Event]>) {
+async fn store_until_done(
+    store: &dyn EventStore,
+    events: Arc<[Event]>,
+    mut prepared: Option<PreparedBatch>,
+) {
     let mut backoff = Duration::from_millis(50);
     let mut attempt = 1u32;
-    while let Err(err) = store.insert_batch(Arc::clone(&events)).await {
+    // The preparation goes with the first attempt; a retry prepares again.
+    while let Err(err) = store
+        .insert_prepared(Arc::clone(&events), prepared.take())
+        .await
+    {
         tracing::error!(%err, events = events.len(), attempt, "storing spooled events failed; will retry");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -14,6 +14,8 @@ struct Recorder {
     bots: Mutex<usize>,
     /// Stored events with a person (set by the processing stage).
     with_person: Mutex<usize>,
+    /// Inserts that came with this store's preparation of the same events.
+    prepared_inserts: Mutex<usize>,
 }
 
 impl Recorder {
@@ -49,6 +51,21 @@ impl EventStore for Recorder {
             inserted: events.len(),
             duplicates: 0,
         })
+    }
+    fn prepare(&self, events: &[Event]) -> Option<tally_core::PreparedBatch> {
+        Some(Box::new(uuids(events)))
+    }
+    async fn insert_prepared(
+        &self,
+        events: Arc<[Event]>,
+        prepared: Option<tally_core::PreparedBatch>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let made_for = prepared.and_then(|p| p.downcast::<Vec<uuid::Uuid>>().ok());
+        let outcome = self.insert_batch(Arc::clone(&events)).await?;
+        if made_for.is_some_and(|uuids_prepared| *uuids_prepared == uuids(&events)) {
+            *self.prepared_inserts.lock().unwrap() += 1;
+        }
+        Ok(outcome)
     }
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
@@ -152,6 +169,20 @@ async fn requests_arriving_during_an_insert_are_stored_together_in_the_next() {
     assert_eq!(sizes[0], 1);
     assert_eq!(sizes.iter().sum::<usize>(), 21);
     assert!(sizes.len() <= 4, "{sizes:?}");
+}
+
+#[tokio::test]
+async fn the_drain_hands_the_store_its_preparation_of_each_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Recorder::default());
+    let (sink, _) = start(store.clone(), SpoolConfig::in_dir(dir.path())).await;
+    for _ in 0..3 {
+        sink.send(events(5, 10)).await.unwrap();
+        sink.settle(LONG).await;
+    }
+    let inserts = store.insert_sizes().len();
+    assert!(inserts >= 1);
+    assert_eq!(*store.prepared_inserts.lock().unwrap(), inserts);
 }
 
 #[tokio::test]
