@@ -53,27 +53,40 @@ pub fn type_of(value: &Value) -> Option<&'static str> {
 /// folded into the table in one statement.
 #[derive(Default)]
 pub struct Definitions<'a> {
-    seen: HashMap<(ProjectId, Kind, &'a str), Seen, FoldHash>,
+    /// Where each name's row is in `rows`.
+    slots: HashMap<(ProjectId, Kind, &'a str), usize, FoldHash>,
+    rows: Vec<((ProjectId, Kind, &'a str), Seen)>,
+    /// The last event's project and names (its event name first, then its
+    /// property keys in order) with their rows: events in a batch mostly repeat
+    /// the names of the one before, which are then found by comparing names in
+    /// place rather than hashing each (this loop ran for every property of every
+    /// stored event, and its hashing was the largest part of encoding a batch).
+    last_project: ProjectId,
+    last: Vec<(&'a str, usize)>,
+    current: Vec<(&'a str, usize)>,
 }
 
 impl<'a> Definitions<'a> {
-    /// Counts `e`'s name and property keys. Runs for every property of every
-    /// stored event: a fast hash, and a value's type worked out only while its
-    /// name has none yet. The store calls it in the same pass that writes the
-    /// event's columns, while the event is in the CPU's cache.
+    /// Counts `e`'s name and property keys. A value's type is worked out only
+    /// while its name has none yet. The store calls it in the same pass that
+    /// writes the event's columns, while the event is in the CPU's cache.
     pub fn add(&mut self, e: &'a Event) {
         let names = std::iter::once((Kind::Event, e.event.as_str(), None)).chain(
             e.properties
                 .iter()
                 .map(|(k, v)| (Kind::Property, k.as_str(), Some(v))),
         );
-        for (kind, name, value) in names {
-            let entry = self.seen.entry((e.project_id, kind, name)).or_insert(Seen {
-                property_type: None,
-                first: e.timestamp,
-                last: e.timestamp,
-                count: 0,
-            });
+        let same_project = self.last_project == e.project_id && !self.last.is_empty();
+        self.current.clear();
+        for (position, (kind, name, value)) in names.enumerate() {
+            // Position 0 is always the event name, so a match in place is of the
+            // same kind as well as the same project and name.
+            let slot = match self.last.get(position) {
+                Some(&(last_name, slot)) if same_project && last_name == name => slot,
+                _ => self.slot(e, kind, name),
+            };
+            self.current.push((name, slot));
+            let entry = &mut self.rows[slot].1;
             if entry.property_type.is_none() {
                 entry.property_type = value.and_then(type_of);
             }
@@ -81,12 +94,30 @@ impl<'a> Definitions<'a> {
             entry.last = entry.last.max(e.timestamp);
             entry.count += 1;
         }
+        std::mem::swap(&mut self.last, &mut self.current);
+        self.last_project = e.project_id;
+    }
+
+    fn slot(&mut self, e: &Event, kind: Kind, name: &'a str) -> usize {
+        let key = (e.project_id, kind, name);
+        *self.slots.entry(key).or_insert_with(|| {
+            self.rows.push((
+                key,
+                Seen {
+                    property_type: None,
+                    first: e.timestamp,
+                    last: e.timestamp,
+                    count: 0,
+                },
+            ));
+            self.rows.len() - 1
+        })
     }
 
     /// What was added, no longer borrowing the events: one row per name.
     pub fn into_rows(self) -> DefinitionRows {
         DefinitionRows(
-            self.seen
+            self.rows
                 .into_iter()
                 .map(|((project_id, kind, name), seen)| (project_id, kind, name.to_owned(), seen))
                 .collect(),
@@ -171,4 +202,72 @@ fn write(
     tx.execute(&sql, duckdb::params_from_iter(params))
         .map_err(internal)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod gather_tests {
+    use super::*;
+
+    fn event(project: ProjectId, name: &str, keys: &[&str], minute: u32) -> Event {
+        let at = DateTime::parse_from_rfc3339(&format!("2026-11-01T10:{minute:02}:00Z"))
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut e = Event::new(project, uuid::Uuid::new_v4(), name, "u", at);
+        for k in keys {
+            e.properties.insert((*k).into(), Value::from(1));
+        }
+        e
+    }
+
+    #[test]
+    fn names_repeated_shifted_or_in_another_project_are_each_counted_once_per_event() {
+        let events = [
+            event(1, "view", &["a", "b"], 1),
+            event(1, "view", &["a", "b"], 2),
+            // Same names in place, another project: rows of their own.
+            event(2, "view", &["a", "b"], 3),
+            // Back in project 1; `c` where `b` was.
+            event(1, "view", &["a", "c"], 4),
+            // `b` where `a` was, and an event named like a property.
+            event(1, "b", &["b"], 5),
+            event(1, "view", &[], 0),
+        ];
+        let mut gathered = Definitions::default();
+        for e in &events {
+            gathered.add(e);
+        }
+        let mut rows: Vec<(ProjectId, &str, String, i64, u32, u32)> = gathered
+            .into_rows()
+            .0
+            .into_iter()
+            .map(|(p, kind, name, seen)| {
+                use chrono::Timelike;
+                (
+                    p,
+                    kind.as_str(),
+                    name,
+                    seen.count,
+                    seen.first.minute(),
+                    seen.last.minute(),
+                )
+            })
+            .collect();
+        rows.sort();
+        let row = |p, kind, name: &str, count, first, last| {
+            (p, kind, name.to_owned(), count, first, last)
+        };
+        assert_eq!(
+            rows,
+            [
+                row(1, "event", "b", 1, 5, 5),
+                row(1, "event", "view", 4, 0, 4),
+                row(1, "property", "a", 3, 1, 4),
+                row(1, "property", "b", 3, 1, 5),
+                row(1, "property", "c", 1, 4, 4),
+                row(2, "event", "view", 1, 3, 3),
+                row(2, "property", "a", 1, 3, 3),
+                row(2, "property", "b", 1, 3, 3),
+            ]
+        );
+    }
 }
