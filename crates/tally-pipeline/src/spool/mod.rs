@@ -456,16 +456,20 @@ async fn store_loop(
     dir: PathBuf,
     mut first_live: SegmentId,
 ) {
-    while let Some(mut batch) = processed_rx.recv().await {
-        store_until_done(
-            store.as_ref(),
-            Arc::clone(&batch.rows),
-            batch.prepared.take(),
-        )
-        .await;
-        progress.stored.send_replace(batch.seq);
-        let segment = batch.segment;
-        drop(batch);
+    while let Some(batch) = processed_rx.recv().await {
+        let Processed {
+            rows,
+            prepared,
+            _permits: permits,
+            segment,
+            seq,
+        } = batch;
+        store_until_done(store.as_ref(), Arc::clone(&rows), prepared).await;
+        progress.stored.send_replace(seq);
+        drop(permits);
+        // Freeing a full batch's events is tens of milliseconds of CPU: not on
+        // an async worker, where capture requests would wait behind it.
+        tokio::task::spawn_blocking(move || drop(rows));
         if segment > first_live {
             // Every event in segments before `segment` is stored now.
             release(&dir, first_live, segment);
