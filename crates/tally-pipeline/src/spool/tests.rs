@@ -185,9 +185,12 @@ async fn the_drain_hands_the_store_its_preparation_of_each_batch() {
     assert_eq!(*store.prepared_inserts.lock().unwrap(), inserts);
 }
 
-#[tokio::test]
-async fn a_full_budget_sheds_until_the_store_catches_up() {
-    let dir = tempfile::tempdir().unwrap();
+/// A sink with a 64 KiB budget over a store that inserts only when `gate` is
+/// notified, one insert per notification.
+async fn gated_sink(
+    dir: &std::path::Path,
+    admission_wait: Duration,
+) -> (Arc<SpooledSink>, Arc<Recorder>, Arc<Notify>) {
     let gate = Arc::new(Notify::new());
     let store = Arc::new(Recorder {
         gate: Some(gate.clone()),
@@ -195,9 +198,17 @@ async fn a_full_budget_sheds_until_the_store_catches_up() {
     });
     let config = SpoolConfig {
         max_queued_bytes: 64 * 1024,
-        ..SpoolConfig::in_dir(dir.path())
+        admission_wait,
+        ..SpoolConfig::in_dir(dir)
     };
     let (sink, _) = start(store.clone(), config).await;
+    (sink, store, gate)
+}
+
+#[tokio::test]
+async fn a_full_budget_sheds_until_the_store_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, _store, gate) = gated_sink(dir.path(), Duration::ZERO).await;
     sink.send(events(1, 40 * 1024)).await.unwrap();
     let shed = sink.send(events(1, 40 * 1024)).await;
     assert!(
@@ -222,17 +233,7 @@ async fn a_full_budget_sheds_until_the_store_catches_up() {
 #[tokio::test]
 async fn a_full_budget_waits_for_room_up_to_the_admission_wait() {
     let dir = tempfile::tempdir().unwrap();
-    let gate = Arc::new(Notify::new());
-    let store = Arc::new(Recorder {
-        gate: Some(gate.clone()),
-        ..Default::default()
-    });
-    let config = SpoolConfig {
-        max_queued_bytes: 64 * 1024,
-        admission_wait: Duration::from_millis(300),
-        ..SpoolConfig::in_dir(dir.path())
-    };
-    let (sink, _) = start(store.clone(), config).await;
+    let (sink, store, gate) = gated_sink(dir.path(), Duration::from_millis(300)).await;
     sink.send(events(1, 40 * 1024)).await.unwrap();
 
     // Nothing frees room within the wait: shed, as without one.
