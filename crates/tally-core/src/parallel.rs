@@ -8,12 +8,13 @@
 pub const MIN_PARALLEL: usize = 8192;
 
 fn chunk_len(len: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores < 2 || len < MIN_PARALLEL {
-        len.max(1)
-    } else {
-        len.div_ceil(cores)
+    if len < MIN_PARALLEL {
+        return len.max(1);
     }
+    // Asked once: on Linux the answer reads cgroup files.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    len.div_ceil(cores)
 }
 
 /// Runs `f` on contiguous chunks of `items` that together cover it, in parallel.

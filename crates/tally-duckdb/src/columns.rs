@@ -1,6 +1,7 @@
 //! Events as one Arrow record batch in the `events` table's column order, for the
-//! columnar append path: one append per batch instead of one per row, and DuckDB
-//! casts each text column (uuid, JSON) as a vector rather than value by value.
+//! columnar append path: one append per batch instead of one per row; DuckDB
+//! casts the JSON column as a vector rather than value by value, and takes the
+//! uuids as the 16 bytes they are.
 
 use crate::definitions::Definitions;
 use duckdb::arrow::array::{

@@ -252,15 +252,18 @@ impl DuckDb {
             ..
         } = &mut *writer;
         let fresh = select_fresh(conn, dedup, events)?;
+        let encoded = match encoded {
+            Some(encoded) if fresh.len() == events.len() && encoded.rows() == events.len() => {
+                encoded
+            }
+            _ => encode(&fresh.iter().map(|&(i, _)| &events[i]).collect::<Vec<_>>())?,
+        };
+        let rows = encoded.rows();
         let Encoded {
-            rows,
             batches,
             definitions,
             hours,
-        } = match encoded {
-            Some(encoded) if fresh.len() == events.len() && encoded.rows == events.len() => encoded,
-            _ => encode(&fresh.iter().map(|&(i, _)| &events[i]).collect::<Vec<_>>())?,
-        };
+        } = encoded;
         let prepared = started.elapsed();
         let tx = conn.transaction().map_err(internal)?;
         if rows > 0 {
@@ -504,16 +507,18 @@ fn stored_among(
 /// Rows encoded for an insert, ahead of it or in it: Arrow batches in row
 /// order, their definitions and the hours they touch.
 pub(crate) struct Encoded {
-    rows: usize,
     batches: Vec<duckdb::arrow::record_batch::RecordBatch>,
     definitions: crate::definitions::DefinitionRows,
     hours: std::collections::BTreeSet<crate::rollup::HourKey>,
 }
 
 impl Encoded {
+    fn rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+
     /// `self` followed by `next` (the rows after `self`'s).
     fn then(mut self, next: Encoded) -> Encoded {
-        self.rows += next.rows;
         self.batches.extend(next.batches);
         self.definitions = self.definitions.then(next.definitions);
         self.hours.extend(next.hours);
@@ -526,7 +531,6 @@ pub(crate) fn encode(rows: &[&Event]) -> Result<Encoded, StoreError> {
     let mut definitions = crate::definitions::Definitions::default();
     let batch = columns::record_batch(rows, &mut definitions)?;
     Ok(Encoded {
-        rows: rows.len(),
         batches: vec![batch],
         definitions: definitions.into_rows(),
         hours: Rollups::hours_of(rows),
