@@ -192,6 +192,94 @@ pub fn member(members: &Members<'_>, name: &str) -> Option<Value> {
     serde_json::from_str(members.get(name)?.get()).ok()
 }
 
+/// The members of one event named in `names`, parsed, in the order of `names`; the
+/// others are read past without being kept. The event must be a JSON object
+/// serde_json can read. A name given twice keeps its last value, as a map would.
+/// No map is built and no member name is copied: a decoder that knows its fields
+/// saves a tree and a string per member of every event.
+pub fn event_members<const N: usize>(
+    raw: &RawValue,
+    names: &[&str; N],
+) -> Result<[Option<Value>; N], EventError> {
+    let mut reader = serde_json::Deserializer::from_str(raw.get());
+    match serde::Deserializer::deserialize_any(&mut reader, PickVisitor(names)) {
+        Ok(Some(members)) => Ok(members),
+        Ok(None) => Err(EventError::NotAnObject),
+        Err(e) => Err(EventError::InvalidJson(e.to_string())),
+    }
+}
+
+/// Keeps the named members of an object; `None` for any other JSON value.
+struct PickVisitor<'n, const N: usize>(&'n [&'n str; N]);
+
+impl<'de, const N: usize> serde::de::Visitor<'de> for PickVisitor<'_, N> {
+    type Value = Option<[Option<Value>; N]>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut picked = [const { None }; N];
+        while let Some(slot) = map.next_key_seed(NameSeed(self.0))? {
+            match slot {
+                Some(i) => picked[i] = Some(map.next_value()?),
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Some(picked))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// A member name read as the position of that name in the list, `None` when it
+/// is not one of them; read in place, never copied.
+struct NameSeed<'n, const N: usize>(&'n [&'n str; N]);
+
+impl<'de, const N: usize> serde::de::DeserializeSeed<'de> for NameSeed<'_, N> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, const N: usize> serde::de::Visitor<'de> for NameSeed<'_, N> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|n| *n == name))
+    }
+}
+
 /// One event: must be a JSON object that serde_json can read.
 pub fn event_object(raw: &RawValue) -> Result<Map<String, Value>, EventError> {
     match serde_json::from_str::<Value>(raw.get()) {
@@ -230,6 +318,46 @@ mod tests {
             .collect();
         assert_eq!(items, [r#"{"a":1}"#, "[[[]]]", "3"]);
         assert!(object(r#"{"event":"x"}"#, "batch").take_list().is_none());
+    }
+
+    fn pick(text: &str) -> Result<[Option<Value>; 3], EventError> {
+        let raw: &RawValue = serde_json::from_str(text).expect("valid JSON");
+        event_members(raw, &["event", "properties", "uuid"])
+    }
+
+    #[test]
+    fn an_event_gives_its_named_members_in_order_and_reads_past_the_others() {
+        let picked = pick(
+            r#"{"other":{"deep":[1,{"event":"no"}]},"properties":{"k":[1,2]},"\u0065vent":"a","event":"b"}"#,
+        )
+        .expect("an object");
+        // The escaped name is the same name; the later member wins, as in a map.
+        assert_eq!(
+            picked,
+            [
+                Some(serde_json::json!("b")),
+                Some(serde_json::json!({"k": [1, 2]})),
+                None
+            ]
+        );
+        assert_eq!(pick("{}").expect("an object"), [None, None, None]);
+    }
+
+    #[test]
+    fn an_event_that_is_not_an_object_is_told_so() {
+        for text in [
+            r#"[{"event":"a"}]"#,
+            r#""event""#,
+            "1",
+            "-1",
+            "1.5",
+            "true",
+            "null",
+        ] {
+            assert_eq!(pick(text), Err(EventError::NotAnObject), "{text}");
+        }
+        let deep = format!("{{\"event\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(matches!(pick(&deep), Err(EventError::InvalidJson(_))));
     }
 
     #[test]

@@ -38,8 +38,8 @@ pub fn parse_native(body: &[u8], received_at: DateTime<Utc>) -> Result<NativePay
             }
             None => {
                 let top = members.whole()?;
-                let fields =
-                    json::event_object(top).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
+                let fields = json::event_members(top, &EVENT_MEMBERS)
+                    .map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
                 return Ok(NativePayload {
                     is_batch: false,
                     api_key: None,
@@ -54,7 +54,7 @@ pub fn parse_native(body: &[u8], received_at: DateTime<Utc>) -> Result<NativePay
     let events = items
         .into_iter()
         .map(|item| {
-            json::event_object(item)
+            json::event_members(item, &EVENT_MEMBERS)
                 .map(|fields| raw_event(fields, item.get().len(), sent_at, received_at))
         })
         .collect();
@@ -65,23 +65,30 @@ pub fn parse_native(body: &[u8], received_at: DateTime<Utc>) -> Result<NativePay
     })
 }
 
+/// The members of a native event that are read; any other is ignored.
+const EVENT_MEMBERS: [&str; 6] = [
+    "event",
+    "distinct_id",
+    "uuid",
+    "timestamp",
+    "properties",
+    "sent_at",
+];
+
 fn raw_event(
-    mut fields: serde_json::Map<String, Value>,
+    members: [Option<Value>; 6],
     encoded_len: usize,
     batch_sent_at: Option<DateTime<Utc>>,
     received_at: DateTime<Utc>,
 ) -> RawEvent {
-    let sent_at = fields
-        .remove("sent_at")
-        .as_ref()
-        .and_then(as_time)
-        .or(batch_sent_at);
+    let [event, distinct_id, uuid, timestamp, properties, sent_at] = members;
+    let sent_at = sent_at.as_ref().and_then(as_time).or(batch_sent_at);
     RawEvent {
-        timestamp: corrected_timestamp(fields.remove("timestamp"), None, sent_at, received_at),
-        event: fields.remove("event"),
-        distinct_id: fields.remove("distinct_id"),
-        uuid: fields.remove("uuid"),
-        properties: fields.remove("properties"),
+        timestamp: corrected_timestamp(timestamp, None, sent_at, received_at),
+        event,
+        distinct_id,
+        uuid,
+        properties,
         encoded_len,
     }
 }

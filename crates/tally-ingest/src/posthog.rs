@@ -158,8 +158,8 @@ fn read_events(
     let events = items
         .into_iter()
         .map(|item| {
-            json::event_object(item).map(|fields| {
-                raw_event(fields, &mut tokens, sent_at, received_at, item.get().len())
+            json::event_members(item, &EVENT_MEMBERS).map(|members| {
+                raw_event(members, &mut tokens, sent_at, received_at, item.get().len())
             })
         })
         .collect();
@@ -197,63 +197,75 @@ impl Tokens {
     }
 }
 
+/// The members of a PostHog event that are read; any other is ignored.
+const EVENT_MEMBERS: [&str; 13] = [
+    "event",
+    "distinct_id",
+    "$distinct_id",
+    "uuid",
+    "timestamp",
+    "offset",
+    "properties",
+    "api_key",
+    "token",
+    "$token",
+    "$set",
+    "$set_once",
+    "$unset",
+];
+
 fn raw_event(
-    mut fields: Map<String, Value>,
+    members: [Option<Value>; 13],
     tokens: &mut Tokens,
     sent_at: Option<DateTime<Utc>>,
     received_at: DateTime<Utc>,
     encoded_len: usize,
 ) -> RawEvent {
-    let mut properties = match fields.remove("properties") {
+    let [event, distinct_id, dollar_distinct_id, uuid, timestamp, offset, properties, api_key, token, dollar_token, set, set_once, unset] =
+        members;
+    let mut properties = match properties {
         Some(Value::Object(p)) => p,
         Some(Value::Null) | None => Map::new(),
         // Not an object: handed on as is, so validation names the problem.
         Some(other) => {
             return RawEvent {
-                event: fields.remove("event"),
-                distinct_id: fields.remove("distinct_id"),
-                uuid: fields.remove("uuid"),
-                timestamp: fields.remove("timestamp"),
+                event,
+                distinct_id,
+                uuid,
+                timestamp,
                 properties: Some(other),
                 encoded_len,
             }
         }
     };
-    for key in ["api_key", "token", "$token"] {
-        tokens.see(fields.get(key));
+    for token in [&api_key, &token, &dollar_token] {
+        tokens.see(token.as_ref());
     }
     tokens.see(properties.get("token"));
     properties.remove("token");
-    let distinct_id = fields
-        .remove("distinct_id")
-        .or_else(|| fields.remove("$distinct_id"))
+    let distinct_id = distinct_id
+        .or(dollar_distinct_id)
         .or_else(|| properties.remove("distinct_id"))
         .or_else(|| properties.remove("$distinct_id"));
     // Person updates sent beside the properties (as /engage and some SDKs do) are
     // kept under the same keys inside them, where the person work reads them.
-    for key in ["$set", "$set_once", "$unset"] {
-        if let Some(v) = fields.remove(key) {
+    for (key, update) in [("$set", set), ("$set_once", set_once), ("$unset", unset)] {
+        if let Some(v) = update {
             properties.entry(key).or_insert(v);
         }
     }
-    let event = fields.remove("event").or_else(|| {
+    let event = event.or_else(|| {
         // An /engage call carries only person updates: PostHog records it as $identify.
         ["$set", "$set_once", "$unset"]
             .iter()
             .any(|k| properties.contains_key(*k))
             .then(|| Value::String("$identify".into()))
     });
-    let timestamp = corrected_timestamp(
-        fields.remove("timestamp"),
-        fields.remove("offset"),
-        sent_at,
-        received_at,
-    );
     RawEvent {
         event,
         distinct_id,
-        uuid: fields.remove("uuid"),
-        timestamp,
+        uuid,
+        timestamp: corrected_timestamp(timestamp, offset, sent_at, received_at),
         properties: Some(Value::Object(properties)),
         encoded_len,
     }
