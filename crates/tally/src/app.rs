@@ -61,6 +61,7 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     let mut duck = DuckDbConfig::in_dir(&config.data_dir);
     duck.memory_limit = config.duckdb_memory_limit.clone();
     duck.checkpoint_threshold = Some(config.duckdb_checkpoint_threshold.clone());
+    duck.threads = config.duckdb_threads;
     duck.timeline_cache_bytes = config.timeline_cache_mb << 20;
     let events = tokio::task::spawn_blocking(move || DuckDb::open(&duck))
         .await?

@@ -34,6 +34,9 @@ pub struct Config {
     pub duckdb_memory_limit: Option<String>,
     /// WAL size at which DuckDB checkpoints, such as "256MB".
     pub duckdb_checkpoint_threshold: String,
+    /// DuckDB's worker threads (queries and inserts); unset keeps DuckDB's default
+    /// (one per core).
+    pub duckdb_threads: Option<usize>,
     /// MiB of person timeline rows kept in memory between funnel and paths
     /// queries (about 12 bytes per event); 0 keeps none (each query reads them).
     pub timeline_cache_mb: usize,
@@ -99,6 +102,7 @@ impl Default for Config {
             max_body_memory_mb: 512,
             duckdb_memory_limit: None,
             duckdb_checkpoint_threshold: tally_duckdb::DEFAULT_CHECKPOINT_THRESHOLD.to_owned(),
+            duckdb_threads: None,
             timeline_cache_mb: tally_duckdb::DEFAULT_TIMELINE_CACHE_BYTES >> 20,
             capture_rate_limit: 0,
             max_future_skew_secs: 3600,
@@ -194,6 +198,12 @@ impl Config {
         }
         if let Some(v) = var("TALLY_DUCKDB_CHECKPOINT_THRESHOLD") {
             config.duckdb_checkpoint_threshold = v.clone();
+        }
+        if let Some(v) = var("TALLY_DUCKDB_THREADS") {
+            config.duckdb_threads =
+                Some(v.parse().ok().filter(|n| *n > 0).with_context(|| {
+                    format!("TALLY_DUCKDB_THREADS={v} is not a number above 0")
+                })?);
         }
         if let Some(v) = var("TALLY_TIMELINE_CACHE_MB") {
             config.timeline_cache_mb = v
@@ -392,6 +402,12 @@ mod tests {
                 .duckdb_checkpoint_threshold,
             "1GB"
         );
+        assert_eq!(
+            with("TALLY_DUCKDB_THREADS", "1").unwrap().duckdb_threads,
+            Some(1)
+        );
+        assert!(with("TALLY_DUCKDB_THREADS", "0").is_err());
+        assert!(with("TALLY_DUCKDB_THREADS", "all").is_err());
         let flags = Overrides {
             port: Some(9200),
             ..Default::default()

@@ -118,16 +118,23 @@ impl Processor {
         // Parsing a user agent costs microseconds and a batch repeats the same
         // few hundred agents, so each is parsed once per chunk.
         let mut agents = HashMap::new();
+        let mut pages = traffic::Lookups::default();
         for event in events.iter_mut() {
-            let outcome =
-                std::panic::catch_unwind(AssertUnwindSafe(|| self.process_one(event, &mut agents)));
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                self.process_one(event, &mut agents, &mut pages)
+            }));
             if outcome.is_err() {
                 tracing::error!(uuid = %event.uuid, "processing an event panicked; stored as is");
             }
         }
     }
 
-    fn process_one(&self, event: &mut Event, agents: &mut HashMap<String, agent::Agent>) {
+    fn process_one(
+        &self,
+        event: &mut Event,
+        agents: &mut HashMap<String, agent::Agent>,
+        pages: &mut traffic::Lookups,
+    ) {
         if let Some(agent) = agent::enrich(&mut event.properties, agents) {
             event.browser = agent.browser;
             event.os = agent.os;
@@ -144,6 +151,7 @@ impl Processor {
             event.referrer.as_deref(),
             &mut event.properties,
             &self.config.sensitive_params,
+            pages,
         );
         if let Some(clean) = found.cleaned_url {
             if event.properties.contains_key("$current_url") {

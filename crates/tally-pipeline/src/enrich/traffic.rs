@@ -13,6 +13,8 @@
 //!   untouched: it says nothing about where a visit came from.
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use url::Url;
 
 /// Campaign parameters copied from the URL's query into properties.
@@ -221,6 +223,72 @@ pub struct Traffic {
     pub cleaned_url: Option<String>,
 }
 
+/// What a page URL gives every event on it, read once per URL by [`Lookups`].
+#[derive(Debug, Clone)]
+struct Page {
+    /// The host as written in the URL, lower-cased (`$host`).
+    host: Option<String>,
+    /// The host without `www.`, to tell internal navigation from a referral.
+    site: Option<String>,
+    /// Non-empty campaign parameters and click ids, in query order.
+    campaign: Vec<(String, String)>,
+    /// The URL without its sensitive parameters, when it had any.
+    cleaned_url: Option<String>,
+}
+
+impl Page {
+    fn read(url: &str, sensitive: &[String]) -> Option<Self> {
+        let page = Url::parse(url).ok()?;
+        let campaign = page
+            .query_pairs()
+            .filter(|(name, value)| {
+                let name = name.as_ref();
+                !value.is_empty() && (UTM_PARAMS.contains(&name) || CLICK_IDS.contains(&name))
+            })
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+        Some(Self {
+            host: page.host_str().map(str::to_ascii_lowercase),
+            site: bare_host(&page),
+            campaign,
+            cleaned_url: strip_sensitive(&page, sensitive).map(String::from),
+        })
+    }
+}
+
+/// URLs longer than this (unique query strings, mostly) are read every time
+/// rather than remembered.
+const REMEMBERED_URL_LEN: usize = 512;
+/// How many URLs and referrers [`Lookups`] remembers, each; beyond, it reads.
+const REMEMBERED_URLS: usize = 4096;
+
+/// URLs and referrers already read, for the events of one chunk: a batch repeats
+/// the same few pages, and parsing a URL costs more than looking it up. Reading is
+/// pure (see the module's guarantees), so a remembered answer is the same answer.
+/// One `Lookups` serves one list of sensitive parameters.
+#[derive(Debug, Default)]
+pub struct Lookups {
+    pages: HashMap<String, Option<Page>>,
+    referrers: HashMap<String, Option<String>>,
+}
+
+/// `key`'s answer from `seen`, read and remembered when new (unless too long,
+/// or `seen` is full: then read and handed back without keeping it).
+fn remembered<'m, T: Clone>(
+    seen: &'m mut HashMap<String, Option<T>>,
+    key: &str,
+    read: impl FnOnce(&str) -> Option<T>,
+) -> Option<Cow<'m, T>> {
+    if !seen.contains_key(key) {
+        let answer = read(key);
+        if key.len() > REMEMBERED_URL_LEN || seen.len() >= REMEMBERED_URLS {
+            return answer.map(Cow::Owned);
+        }
+        seen.insert(key.to_owned(), answer);
+    }
+    seen[key].as_ref().map(Cow::Borrowed)
+}
+
 /// Adds `$host`, `$referring_domain`, `utm_*`, click ids and `$channel_type` to
 /// `props`, from `url` (the page) and `referrer`.
 pub fn enrich(
@@ -228,44 +296,48 @@ pub fn enrich(
     referrer: Option<&str>,
     props: &mut Map<String, Value>,
     sensitive: &[String],
+    lookups: &mut Lookups,
 ) -> Traffic {
     let mut traffic = Traffic::default();
     if url.is_none() && referrer.is_none() {
         return traffic;
     }
-    let page = url.and_then(|u| Url::parse(u).ok());
-    let page_host = page.as_ref().and_then(bare_host);
+    let Lookups { pages, referrers } = lookups;
+    let page = url.and_then(|u| remembered(pages, u, |u| Page::read(u, sensitive)));
     if let Some(page) = &page {
         // `contains_key` first: `entry` would allocate the key for every event.
-        if let Some(host) = page.host_str().filter(|_| !props.contains_key("$host")) {
-            props.insert("$host".into(), Value::String(host.to_ascii_lowercase()));
+        if let Some(host) = page.host.as_ref().filter(|_| !props.contains_key("$host")) {
+            props.insert("$host".into(), Value::String(host.clone()));
         }
-        for (name, value) in page.query_pairs() {
-            let wanted = UTM_PARAMS.contains(&name.as_ref()) || CLICK_IDS.contains(&name.as_ref());
-            if wanted && !value.is_empty() {
-                props
-                    .entry(name.into_owned())
-                    .or_insert_with(|| Value::String(value.into_owned()));
+        for (name, value) in &page.campaign {
+            if !props.contains_key(name) {
+                props.insert(name.clone(), Value::String(value.clone()));
             }
         }
-        traffic.cleaned_url = strip_sensitive(page, sensitive).map(String::from);
+        traffic.cleaned_url = page.cleaned_url.clone();
     }
-    let referrer_host = referrer
+    let referrer_site = referrer
         .filter(|r| !r.is_empty() && *r != "$direct")
-        .and_then(|r| Url::parse(r).ok())
-        .as_ref()
-        .and_then(bare_host);
-    if let Some(host) = referrer_host
+        .and_then(|r| {
+            remembered(referrers, r, |r| {
+                Url::parse(r).ok().as_ref().and_then(bare_host)
+            })
+        });
+    if let Some(site) = referrer_site
         .as_ref()
         .filter(|_| !props.contains_key("$referring_domain"))
     {
-        props.insert("$referring_domain".into(), Value::String(host.clone()));
+        props.insert(
+            "$referring_domain".into(),
+            Value::String(site.as_ref().clone()),
+        );
     }
-    let external = referrer_host.filter(|h| Some(h) != page_host.as_ref());
+    let page_site = page.as_ref().and_then(|p| p.site.as_deref());
+    let external = referrer_site.filter(|site| Some(site.as_str()) != page_site);
     let text = |name: &str| props.get(name).and_then(Value::as_str);
     let has_click_id = CLICK_IDS.iter().any(|id| props.contains_key(*id));
     let channel = classify(
-        external.as_deref(),
+        external.as_ref().map(|site| site.as_str()),
         text("utm_source"),
         text("utm_medium"),
         has_click_id,
@@ -293,7 +365,13 @@ mod tests {
         let Value::Object(mut props) = props else {
             panic!()
         };
-        let traffic = enrich(url, referrer, &mut props, &defaults());
+        let traffic = enrich(
+            url,
+            referrer,
+            &mut props,
+            &defaults(),
+            &mut Lookups::default(),
+        );
         (Value::Object(props), traffic)
     }
 
@@ -302,6 +380,36 @@ mod tests {
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    #[test]
+    fn remembered_pages_and_referrers_give_each_event_its_own_answer() {
+        let url = "https://www.shop.example/p?utm_source=news&token=s3cret&gclid=1";
+        let long = format!("https://shop.example/p?utm_medium=a{}", "x".repeat(600));
+        let events = [
+            (Some(url), Some("https://www.google.com/"), json!({})),
+            // Same page: what the SDK set is kept, the rest still filled in.
+            (
+                Some(url),
+                Some("https://www.google.com/"),
+                json!({"utm_source": "sdk"}),
+            ),
+            (Some(url), Some("https://shop.example/cart"), json!({})),
+            (Some(long.as_str()), None, json!({})),
+            (Some(long.as_str()), None, json!({"utm_medium": "sdk"})),
+            (Some("not a url"), Some("also not"), json!({})),
+        ];
+        let mut shared = Lookups::default();
+        for (url, referrer, props) in events {
+            let Value::Object(mut remembered) = props.clone() else {
+                panic!()
+            };
+            let traffic = enrich(url, referrer, &mut remembered, &defaults(), &mut shared);
+            let alone = run(url, referrer, props);
+            assert_eq!((Value::Object(remembered), traffic), alone, "{url:?}");
+        }
+        assert_eq!(shared.pages.len(), 2, "the long URL is not remembered");
+        assert_eq!(shared.referrers.len(), 3);
     }
 
     #[test]

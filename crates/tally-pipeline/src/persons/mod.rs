@@ -24,7 +24,6 @@
 //!   time, so earlier anonymous browsing counts for the person who logged in.
 
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
 use tally_core::{
     Event, Person, PersonChanges, PersonId, PersonProperties, PersonStore, ProjectId,
     PropertyWrite, StoreError, WriteKind,
@@ -88,9 +87,9 @@ pub fn resolve(events: &mut [Event], store: &dyn PersonStore) -> Result<PersonCh
     if events.is_empty() {
         return Ok(PersonChanges::default());
     }
+    let links: Vec<Option<Link>> = events.iter().map(link_of).collect();
     let mut keys: Vec<Key> = Vec::new();
     let mut seen: FastSet<(ProjectId, &str)> = FastSet::default();
-    let links: Vec<Option<Link>> = events.iter().map(link_of).collect();
     for (event, link) in events.iter().zip(&links) {
         let other = match link {
             Some(Link::Identify { anonymous }) => Some(anonymous.as_str()),
@@ -200,9 +199,20 @@ fn property_writes(event: &Event) -> Vec<(String, PropertyWrite)> {
 }
 
 /// Maps looked up once or more per event: foldhash, not std's SipHash (whose
-/// hashing of the id strings was most of `resolve`'s own time in a profile).
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+/// hashing of the id strings was most of `resolve`'s own time in a profile), and
+/// hashbrown's, which find a [`Key`] from an [`IdRef`] without copying the id.
+type FastMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = hashbrown::HashSet<K, foldhash::fast::RandomState>;
+
+/// A [`Key`] borrowed: hashes as the key does, so maps find ids without an allocation.
+#[derive(Hash)]
+struct IdRef<'a>(ProjectId, &'a str);
+
+impl hashbrown::Equivalent<Key> for IdRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
 
 #[derive(Default)]
 struct Working {
@@ -223,7 +233,7 @@ impl Working {
         id: &str,
         at: chrono::DateTime<chrono::Utc>,
     ) -> PersonId {
-        if let Some(&person) = self.ids.get(&(project, id.to_owned())) {
+        if let Some(&person) = self.ids.get(&IdRef(project, id)) {
             return person;
         }
         let person = self.new_person(project, at);
@@ -250,7 +260,7 @@ impl Working {
     }
 
     fn known(&self, project: ProjectId, id: &str) -> Option<PersonId> {
-        self.ids.get(&(project, id.to_owned())).copied()
+        self.ids.get(&IdRef(project, id)).copied()
     }
 
     /// The person's row; recreated if the store lost it (it should not).
@@ -399,6 +409,7 @@ pub(crate) mod memory {
     //! DuckDB store does (merges, then links, then rows).
 
     use super::*;
+    use std::collections::{HashMap, HashSet};
     use std::sync::Mutex;
     use tally_core::PersonSnapshot;
 
