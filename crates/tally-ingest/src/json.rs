@@ -14,7 +14,12 @@ use tally_core::EventError;
 
 /// The body as text; invalid UTF-8 sequences are replaced.
 pub fn text(body: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(body)
+    // Valid UTF-8 is the rule: checked by `from_utf8`, whose ASCII fast path is
+    // several times quicker than the lossy decoder's chunk-by-chunk walk.
+    match std::str::from_utf8(body) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(body),
+    }
 }
 
 /// A body's outermost value, read in one pass over the body.
