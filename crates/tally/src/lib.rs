@@ -3,6 +3,7 @@
 //! tests build exactly the app the binary serves.
 
 pub mod admin;
+pub mod allocator;
 pub mod app;
 pub mod config;
 pub mod demo;
