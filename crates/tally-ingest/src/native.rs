@@ -76,7 +76,7 @@ const EVENT_MEMBERS: [&str; 6] = [
 ];
 
 fn raw_event(
-    members: [Option<Value>; 6],
+    members: [Option<Value>; EVENT_MEMBERS.len()],
     encoded_len: usize,
     batch_sent_at: Option<DateTime<Utc>>,
     received_at: DateTime<Utc>,

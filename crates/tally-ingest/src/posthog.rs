@@ -215,7 +215,7 @@ const EVENT_MEMBERS: [&str; 13] = [
 ];
 
 fn raw_event(
-    members: [Option<Value>; 13],
+    members: [Option<Value>; EVENT_MEMBERS.len()],
     tokens: &mut Tokens,
     sent_at: Option<DateTime<Utc>>,
     received_at: DateTime<Utc>,
