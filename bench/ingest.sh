@@ -26,16 +26,12 @@ until curl -sf --max-time 2 "$BASE/ready" >/dev/null; do kill -0 $PID 2>/dev/nul
 boot() { python3 -c "import json;print(json.load(open('$WORK/http/bootstrap.json'))['$1'])"; }
 KEY=$(boot api_key); TOKEN=$(boot admin_token); PROJECT=$(boot project_id)
 rss() { awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' /proc/$PID/status; }
-# Events stored (queryable) so far, over a range that holds every generated event.
-stored() {
-  curl -sf -H "Authorization: Bearer $TOKEN" \
-    "$BASE/api/v1/projects/$PROJECT/overview?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z" \
-    | python3 -c "import json,sys;print(json.load(sys.stdin)['current']['events'])"
-}
+. bench/lib.sh
 now() { date +%s.%N; }
 # The server's CPU time so far (user + system, seconds): per event it is a figure the
 # machine's noise (other tenants, the load generator) moves far less than rates.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' /proc/$PID/stat; }
+echo "host speed probe: $(bash bench/host-speed.sh) s (bench/host-speed.sh: larger = slower host right now)"
 echo "rss idle: $(rss)"
 # native batch 1, native batch 100, and PostHog gzip batches of 100 to /batch/.
 for spec in "native 1 256" "native 100 32" "posthog 100 32"; do
@@ -67,3 +63,4 @@ for b in 100 10000 131072; do
   echo "raw DuckDB insert, one transaction per $b events:"
   "$BIN" loadgen --raw-data-dir "$WORK/raw-$b" --batch $b --duration "$SECS"
 done
+echo "host speed probe: $(bash bench/host-speed.sh) s"

@@ -48,6 +48,12 @@ pub struct Event {
     pub properties: Map<String, Value>,
 }
 
+/// A batch of events shared by the drain's stages, the store and the live feed.
+/// A `Vec` behind the `Arc`, not a slice: a batch is gathered in a `Vec`, and
+/// turning that into an `Arc<[Event]>` copies every event (for a full drain
+/// batch of 131,072 events, 47 MB into freshly faulted memory).
+pub type EventBatch = std::sync::Arc<Vec<Event>>;
+
 impl Event {
     /// An event with no properties and no derived columns filled in yet.
     pub fn new(

@@ -21,7 +21,7 @@ pub use account::{
 };
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{EventError, MetaError, SinkError, StoreError};
-pub use event::{Event, ProjectId, RawEvent};
+pub use event::{Event, EventBatch, ProjectId, RawEvent};
 pub use insight::{Dashboard, DashboardId, Insight, InsightDraft, InsightId};
 pub use person::{
     Person, PersonChanges, PersonId, PersonProperties, PersonSnapshot, PersonStore, PropertyWrite,

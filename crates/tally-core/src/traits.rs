@@ -8,12 +8,11 @@ use crate::account::{
     User, UserId,
 };
 use crate::error::{MetaError, SinkError, StoreError};
-use crate::event::{Event, ProjectId};
+use crate::event::{Event, EventBatch, ProjectId};
 use crate::insight::{Dashboard, DashboardId, Insight, InsightDraft, InsightId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::sync::Arc;
 
 /// Where capture hands validated events. `send` returns only once the events are
 /// durable: a caller may acknowledge them to the client as soon as it returns `Ok`.
@@ -42,7 +41,7 @@ pub struct SinkReceipt {
 pub trait EventStore: Send + Sync + 'static {
     /// Stores the batch atomically and durably; returns after the data is on disk.
     /// Shared, so that a caller can retry the same batch without copying it.
-    async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError>;
+    async fn insert_batch(&self, events: EventBatch) -> Result<InsertOutcome, StoreError>;
     /// The part of inserting `events` that needs no writer (encoding them in the
     /// store's own format, say), for a caller with a pipeline to run while the
     /// batch before is being inserted; hand the result to [`Self::insert_prepared`]
@@ -55,7 +54,7 @@ pub trait EventStore: Send + Sync + 'static {
     /// very events (`None` does all the work here).
     async fn insert_prepared(
         &self,
-        events: Arc<[Event]>,
+        events: EventBatch,
         prepared: Option<PreparedBatch>,
     ) -> Result<InsertOutcome, StoreError> {
         let _ = prepared;

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use duckdb::Connection;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use tally_core::{Event, EventStore, InsertOutcome, PreparedBatch, ProjectId, StoreError};
+use tally_core::{
+    Event, EventBatch, EventStore, InsertOutcome, PreparedBatch, ProjectId, StoreError,
+};
 use uuid::Uuid;
 
 /// The embedded store. Cheap to clone; clones share one database.
@@ -546,7 +548,7 @@ fn encode_in_parallel(rows: &[&Event]) -> Result<Encoded, StoreError> {
 
 #[async_trait]
 impl EventStore for DuckDb {
-    async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError> {
+    async fn insert_batch(&self, events: EventBatch) -> Result<InsertOutcome, StoreError> {
         self.blocking(move |db| db.insert_blocking(&events)).await
     }
 
@@ -563,7 +565,7 @@ impl EventStore for DuckDb {
 
     async fn insert_prepared(
         &self,
-        events: Arc<[Event]>,
+        events: EventBatch,
         prepared: Option<PreparedBatch>,
     ) -> Result<InsertOutcome, StoreError> {
         let encoded = prepared

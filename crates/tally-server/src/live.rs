@@ -18,7 +18,9 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tally_core::{Event, EventStore, InsertOutcome, PreparedBatch, ProjectId, StoreError, UserId};
+use tally_core::{
+    Event, EventBatch, EventStore, InsertOutcome, PreparedBatch, ProjectId, StoreError, UserId,
+};
 use tokio::sync::broadcast;
 
 /// Batches kept for viewers that are behind, before they lag.
@@ -29,7 +31,7 @@ pub const TICKET_TTL: chrono::Duration = chrono::Duration::seconds(30);
 
 /// Stored batches, fanned out to every open stream.
 pub struct LiveFeed {
-    tx: broadcast::Sender<Arc<[Event]>>,
+    tx: broadcast::Sender<EventBatch>,
     tickets: Mutex<HashMap<[u8; 32], Ticket>>,
 }
 
@@ -55,11 +57,11 @@ fn digest(ticket: &str) -> [u8; 32] {
 
 impl LiveFeed {
     /// Hands a stored batch to the open streams (none open: nothing happens).
-    pub fn publish(&self, events: Arc<[Event]>) {
+    pub fn publish(&self, events: EventBatch) {
         let _ = self.tx.send(events);
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<[Event]>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<EventBatch> {
         self.tx.subscribe()
     }
 
@@ -117,7 +119,7 @@ impl PublishingStore {
 
 #[async_trait]
 impl EventStore for PublishingStore {
-    async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError> {
+    async fn insert_batch(&self, events: EventBatch) -> Result<InsertOutcome, StoreError> {
         let outcome = self.inner.insert_batch(Arc::clone(&events)).await?;
         self.feed.publish(events);
         Ok(outcome)
@@ -129,7 +131,7 @@ impl EventStore for PublishingStore {
 
     async fn insert_prepared(
         &self,
-        events: Arc<[Event]>,
+        events: EventBatch,
         prepared: Option<PreparedBatch>,
     ) -> Result<InsertOutcome, StoreError> {
         let outcome = self

@@ -33,12 +33,32 @@ pub enum CodecError {
     Invalid(&'static str),
 }
 
-/// Appends one frame holding `payload` to `out`.
+/// Appends one frame holding `payload` to `out` (tests write frames of any
+/// bytes with it; the spool writes [`push_batch_frame`]).
+#[cfg(test)]
 pub fn push_frame(out: &mut Vec<u8>, payload: &[u8]) {
-    let len = u32::try_from(payload.len()).expect("payload below MAX_PAYLOAD");
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(&header(payload));
     out.extend_from_slice(payload);
+}
+
+/// Appends one frame whose payload is `events` as [`encode_batch`] writes them:
+/// the same bytes as [`push_frame`] of that payload, encoded in place rather
+/// than in a buffer of its own and then copied (every spooled byte, once more).
+pub fn push_batch_frame<'a>(out: &mut Vec<u8>, events: impl ExactSizeIterator<Item = &'a Event>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER]);
+    encode_batch(events, out);
+    let header = header(&out[start + FRAME_HEADER..]);
+    out[start..start + FRAME_HEADER].copy_from_slice(&header);
+}
+
+/// A frame's header for `payload`: its length, then its checksum.
+fn header(payload: &[u8]) -> [u8; FRAME_HEADER] {
+    let len = u32::try_from(payload.len()).expect("payload below MAX_PAYLOAD");
+    let mut header = [0; FRAME_HEADER];
+    header[..4].copy_from_slice(&len.to_le_bytes());
+    header[4..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    header
 }
 
 /// What [`scan_frames`] found.
@@ -321,6 +341,23 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn a_frame_encoded_in_place_equals_the_frame_of_its_payload(
+            batches in batches(),
+            already in prop::collection::vec(any::<u8>(), 0..16),
+        ) {
+            // Frames go after whatever `out` holds already.
+            let mut copied = already.clone();
+            let mut in_place = already;
+            for b in &batches {
+                let mut payload = Vec::new();
+                encode_batch(b.iter(), &mut payload);
+                push_frame(&mut copied, &payload);
+                push_batch_frame(&mut in_place, b.iter());
+            }
+            prop_assert_eq!(in_place, copied);
+        }
+
         #[test]
         fn a_batch_decodes_to_equal_events(batch in prop::collection::vec(event(), 0..8)) {
             let mut payload = Vec::new();

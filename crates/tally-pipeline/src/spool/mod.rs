@@ -29,7 +29,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tally_core::{Event, EventSink, EventStore, PreparedBatch, SinkError, SinkReceipt, StoreError};
+use tally_core::{
+    Event, EventBatch, EventSink, EventStore, PreparedBatch, SinkError, SinkReceipt, StoreError,
+};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
@@ -288,7 +290,6 @@ fn sync_loop(
     max_sync_events: usize,
 ) {
     let mut frames = Vec::new();
-    let mut payload = Vec::new();
     while let Some(first) = jobs.blocking_recv() {
         let mut n = first.events.len();
         let mut batch = vec![first];
@@ -303,9 +304,7 @@ fn sync_loop(
         }
         frames.clear();
         for job in &batch {
-            payload.clear();
-            codec::encode_batch(job.events.iter(), &mut payload);
-            codec::push_frame(&mut frames, &payload);
+            codec::push_batch_frame(&mut frames, job.events.iter());
         }
         match writer.append(&frames) {
             Ok(segment) => {
@@ -342,7 +341,7 @@ fn sync_loop(
 /// A drain batch processed and waiting to be stored: its rows, the budget they
 /// hold until stored, and the last spool position they cover.
 struct Processed {
-    rows: Arc<[Event]>,
+    rows: EventBatch,
     /// The store's own work on `rows` done ahead (see [`EventStore::prepare`]).
     prepared: Option<PreparedBatch>,
     _permits: Vec<OwnedSemaphorePermit>,
@@ -366,18 +365,32 @@ async fn drain_loop(
     batching: Batching,
 ) {
     let (processed_tx, processed_rx) = mpsc::channel::<Processed>(1);
+    // Two: while one batch is stored and the next processed, the buffers of
+    // the two before can be on their way back.
+    let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<Event>>(2);
     let storing = tokio::spawn(store_loop(
         Arc::clone(&store),
         processed_rx,
+        recycle_tx,
         progress,
         dir,
         first_live,
     ));
-    process_loop(store, processor, logged, processed_tx, batching).await;
+    process_loop(store, processor, logged, processed_tx, recycle_rx, batching).await;
     // The processing stage ended (the sink is gone): the store stage stores
     // what it was handed, then ends too.
     let _ = storing.await;
 }
+
+/// A batch that is half full or more gathers for up to this many lingers more
+/// (the drain's batch is then a full one under a heavy load). Its inserts
+/// are what make the store fast: DuckDB writes an insert of one row group or
+/// more straight to the database file, a smaller one to its WAL, which a
+/// checkpoint rewrites later; with batches cut at the linger under a batch-100
+/// load, 9 of 36 were below a row group and a checkpoint stalled the writer
+/// for 3.1 s (BENCHMARKS.md, session 20). A trickle's batches (under half)
+/// still wait one linger only.
+const HALF_FULL_EXTRA_LINGERS: u32 = 2;
 
 /// How the drain cuts batches: [`SpoolConfig::max_store_batch`] and
 /// [`SpoolConfig::store_linger`].
@@ -389,22 +402,43 @@ struct Batching {
 
 /// Gathers logged events into batches of up to `max_events` (for up to
 /// `linger` after a batch's first), processes them and has the store prepare
-/// them, handing each to the store stage in order.
+/// them, handing each to the store stage in order. A batch is gathered into a
+/// buffer the store stage handed back when one fits (see [`batch_buffer`]).
 async fn process_loop(
     store: Arc<dyn EventStore>,
     processor: Option<Arc<Processor>>,
     mut logged: mpsc::UnboundedReceiver<Logged>,
     processed_tx: mpsc::Sender<Processed>,
+    mut recycled: mpsc::Receiver<Vec<Event>>,
     Batching { max_events, linger }: Batching,
 ) {
-    while let Some(first) = logged.recv().await {
-        let until = tokio::time::Instant::now() + linger;
+    loop {
+        let first = match tokio::time::timeout(IDLE_BEFORE_RELEASE, logged.recv()).await {
+            Ok(Some(first)) => first,
+            Ok(None) => break,
+            Err(_) => {
+                // Idle: the buffers kept for the next large batch go back.
+                release_kept_buffers(&mut recycled);
+                match logged.recv().await {
+                    Some(first) => first,
+                    None => break,
+                }
+            }
+        };
+        let started = tokio::time::Instant::now();
+        let until = started + linger;
+        let until_if_half_full = started + linger * (1 + HALF_FULL_EXTRA_LINGERS);
         let mut items = vec![first];
         let mut n = items[0].events.len();
         while n < max_events {
             let item = match logged.try_recv() {
                 Ok(item) => item,
                 Err(mpsc::error::TryRecvError::Empty) if !linger.is_zero() => {
+                    let until = if n >= max_events / 2 {
+                        until_if_half_full
+                    } else {
+                        until
+                    };
                     match tokio::time::timeout_at(until, logged.recv()).await {
                         Ok(Some(item)) => item,
                         // Lingered long enough, or the sink is gone: store
@@ -420,7 +454,7 @@ async fn process_loop(
         let gathered = std::time::Instant::now();
         let last = items.last().expect("one item at least");
         let (segment, seq) = (last.segment, last.seq);
-        let mut events = Vec::with_capacity(n);
+        let mut events = batch_buffer(&mut recycled, n, max_events);
         let mut permits = Vec::with_capacity(items.len());
         for item in items {
             events.extend(item.events);
@@ -447,11 +481,44 @@ async fn process_loop(
     }
 }
 
+/// How long the drain waits for events before it lets go of the buffers it
+/// keeps for the next large batch (a full batch's are tens of MB).
+const IDLE_BEFORE_RELEASE: Duration = Duration::from_secs(1);
+
+/// A buffer for a batch of `n` events: one the store stage emptied and handed
+/// back, when it holds `n` and is not more than four times that (a burst's
+/// buffers are let go once batches are small again), else a new one. A new
+/// buffer for a full batch is memory the kernel faults in and zeroes page by
+/// page while the batch is copied into it: under a batch-100 load that copy
+/// with its page faults was 3.7 % of the server's samples, into reused
+/// buffers 1.3 % (BENCHMARKS.md, session 20).
+fn batch_buffer(
+    recycled: &mut mpsc::Receiver<Vec<Event>>,
+    n: usize,
+    max_events: usize,
+) -> Vec<Event> {
+    match recycled.try_recv() {
+        Ok(buffer) if buffer.capacity() >= n && buffer.capacity() / 4 <= n => buffer,
+        // Batches under load are all large, but not of one size (a full one
+        // ends with the request that reached `max_events`): buffers of one
+        // size, with room, fit whichever comes next.
+        _ if n >= max_events / 4 => Vec::with_capacity(n.max(max_events + max_events / 8)),
+        _ => Vec::with_capacity(n),
+    }
+}
+
+/// Frees the emptied buffers waiting to be reused; returns how many there were.
+fn release_kept_buffers(recycled: &mut mpsc::Receiver<Vec<Event>>) -> usize {
+    std::iter::from_fn(|| recycled.try_recv().ok()).count()
+}
+
 /// Stores processed batches in the order handed over, then reports them stored
-/// and deletes the spool segments wholly stored.
+/// and deletes the spool segments wholly stored. Each stored batch's buffer,
+/// emptied, goes back to the processing stage (if it is not shared still).
 async fn store_loop(
     store: Arc<dyn EventStore>,
     mut processed_rx: mpsc::Receiver<Processed>,
+    recycle: mpsc::Sender<Vec<Event>>,
     progress: Arc<Progress>,
     dir: PathBuf,
     mut first_live: SegmentId,
@@ -469,7 +536,16 @@ async fn store_loop(
         drop(permits);
         // Freeing a full batch's events is tens of milliseconds of CPU: not on
         // an async worker, where capture requests would wait behind it.
-        tokio::task::spawn_blocking(move || drop(rows));
+        let recycle = recycle.clone();
+        tokio::task::spawn_blocking(move || {
+            // The live feed may hold the batch a while longer: then it is
+            // freed with its last holder.
+            if let Ok(mut buffer) = Arc::try_unwrap(rows) {
+                buffer.clear();
+                // Beyond the buffers waiting already, one is freed here.
+                let _ = recycle.try_send(buffer);
+            }
+        });
         if segment > first_live {
             // Every event in segments before `segment` is stored now.
             release(&dir, first_live, segment);
@@ -487,7 +563,7 @@ async fn processed(
     store: &Arc<dyn EventStore>,
     processor: Option<&Arc<Processor>>,
     events: Vec<Event>,
-) -> (Arc<[Event]>, Option<PreparedBatch>) {
+) -> (EventBatch, Option<PreparedBatch>) {
     let mut events = events;
     let mut enriched = false;
     let mut backoff = Duration::from_millis(50);
@@ -526,7 +602,7 @@ async fn processed(
 /// backing off. Meanwhile the budget stays held, so capture sheds load.
 async fn store_until_done(
     store: &dyn EventStore,
-    events: Arc<[Event]>,
+    events: EventBatch,
     mut prepared: Option<PreparedBatch>,
 ) {
     let mut backoff = Duration::from_millis(50);

@@ -1,6 +1,6 @@
 use super::*;
 use std::sync::Mutex;
-use tally_core::InsertOutcome;
+use tally_core::{EventBatch, InsertOutcome};
 use tokio::sync::Notify;
 
 /// An in-memory store for unit tests: records each insert, can be held shut or
@@ -29,7 +29,7 @@ impl Recorder {
 
 #[async_trait]
 impl EventStore for Recorder {
-    async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError> {
+    async fn insert_batch(&self, events: EventBatch) -> Result<InsertOutcome, StoreError> {
         if let Some(gate) = &self.gate {
             gate.notified().await;
         }
@@ -57,7 +57,7 @@ impl EventStore for Recorder {
     }
     async fn insert_prepared(
         &self,
-        events: Arc<[Event]>,
+        events: EventBatch,
         prepared: Option<tally_core::PreparedBatch>,
     ) -> Result<InsertOutcome, StoreError> {
         let made_for = prepared.and_then(|p| p.downcast::<Vec<uuid::Uuid>>().ok());
@@ -139,6 +139,35 @@ async fn with_a_linger_requests_sent_apart_are_stored_in_one_insert() {
     sink.settle(LONG).await;
     assert_eq!(store.insert_sizes(), [6], "gathered within the linger");
     assert_eq!(store.stored(), expected);
+}
+
+/// Inserts made of two requests of `first` and `second` events, sent 0.7 s
+/// apart into a drain with a 0.4 s linger and batches of up to 10 events.
+async fn inserts_of_two_requests_apart(first: usize, second: usize) -> Vec<usize> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Recorder::default());
+    let config = SpoolConfig {
+        store_linger: Duration::from_millis(400),
+        max_store_batch: 10,
+        ..SpoolConfig::in_dir(dir.path())
+    };
+    let (sink, _) = start(store.clone(), config).await;
+    sink.send(events(first, 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    sink.send(events(second, 0)).await.unwrap();
+    sink.settle(LONG).await;
+    store.insert_sizes()
+}
+
+#[tokio::test]
+async fn a_half_full_batch_gathers_for_longer_than_one_linger() {
+    // The rest arrives after the linger, within three.
+    assert_eq!(inserts_of_two_requests_apart(5, 5).await, [10]);
+}
+
+#[tokio::test]
+async fn a_small_batch_waits_one_linger_only() {
+    assert_eq!(inserts_of_two_requests_apart(4, 4).await, [4, 4]);
 }
 
 #[tokio::test]
@@ -482,4 +511,71 @@ async fn the_next_batch_is_processed_while_one_is_stored() {
     gate.notify_one();
     sink.settle(LONG).await;
     assert_eq!(store.insert_sizes(), vec![1, 1]);
+}
+
+#[test]
+fn a_handed_back_buffer_is_reused_when_it_fits_the_batch() {
+    let (tx, mut rx) = mpsc::channel::<Vec<Event>>(1);
+    let buffer = Vec::with_capacity(1000);
+    let address = buffer.as_ptr();
+    tx.try_send(buffer).unwrap();
+    let reused = batch_buffer(&mut rx, 900, 1000);
+    assert_eq!(reused.as_ptr(), address);
+    assert!(reused.is_empty());
+}
+
+#[test]
+fn a_handed_back_buffer_too_small_or_far_too_large_is_let_go() {
+    let (tx, mut rx) = mpsc::channel::<Vec<Event>>(1);
+    tx.try_send(Vec::with_capacity(100)).unwrap();
+    assert!(batch_buffer(&mut rx, 101, 1000).capacity() >= 101);
+    // A burst's buffer is not kept for a trickle of small batches.
+    tx.try_send(Vec::with_capacity(1000)).unwrap();
+    assert_eq!(batch_buffer(&mut rx, 10, 1000).capacity(), 10);
+    assert!(rx.try_recv().is_err(), "each buffer is taken once");
+}
+
+#[test]
+fn kept_buffers_are_all_released() {
+    let (tx, mut rx) = mpsc::channel::<Vec<Event>>(2);
+    tx.try_send(Vec::with_capacity(10)).unwrap();
+    tx.try_send(Vec::with_capacity(10)).unwrap();
+    assert_eq!(release_kept_buffers(&mut rx), 2);
+    assert!(rx.try_recv().is_err());
+    assert_eq!(release_kept_buffers(&mut rx), 0);
+}
+
+#[test]
+fn new_buffers_for_large_batches_have_room_for_the_next_full_batch() {
+    let (_tx, mut rx) = mpsc::channel::<Vec<Event>>(1);
+    let full = batch_buffer(&mut rx, 1010, 1000);
+    assert!(full.capacity() >= 1125, "{}", full.capacity());
+    // Large batches get buffers of one size, small ones what they need.
+    assert_eq!(batch_buffer(&mut rx, 250, 1000).capacity(), 1125);
+    assert_eq!(batch_buffer(&mut rx, 249, 1000).capacity(), 249);
+}
+
+#[tokio::test]
+async fn the_store_stage_hands_stored_batches_buffers_back_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Recorder::default());
+    let (sink, _) = SpooledSink::start(store.clone(), SpoolConfig::in_dir(dir.path()))
+        .await
+        .unwrap();
+    let first = events(3, 10);
+    let second = events(2, 10);
+    sink.send(first.clone()).await.unwrap();
+    sink.settle(Duration::from_secs(5)).await;
+    // The first batch's buffer is emptied and handed back off the async
+    // workers, after the batch is reported stored: give that a moment, so that
+    // the second batch is gathered in it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sink.send(second.clone()).await.unwrap();
+    sink.settle(Duration::from_secs(5)).await;
+    // Whatever buffer the second batch was gathered in, it held only its own events.
+    let uuids = |events: &[Event]| events.iter().map(|e| e.uuid).collect::<Vec<_>>();
+    assert_eq!(
+        *store.inserts.lock().unwrap(),
+        vec![uuids(&first), uuids(&second)]
+    );
 }

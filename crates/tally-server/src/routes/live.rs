@@ -14,8 +14,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::sync::Arc;
-use tally_core::{Event, ProjectId};
+use tally_core::{EventBatch, ProjectId};
 use tokio::sync::broadcast;
 use utoipa::{IntoParams, ToSchema};
 
@@ -81,7 +80,7 @@ pub async fn socket(
 
 async fn stream(
     mut socket: WebSocket,
-    mut feed: broadcast::Receiver<Arc<[Event]>>,
+    mut feed: broadcast::Receiver<EventBatch>,
     project_id: ProjectId,
 ) {
     loop {
