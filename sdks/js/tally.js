@@ -13,7 +13,7 @@
   if (w.tally && w.tally.__tally) return;
   var ls = store(w.localStorage), ss = store(w.sessionStorage);
   var P = "tally_", SESSION_MS = 30 * 60 * 1000;
-  var cfg = null, queue = [], timer = 0, sending = false, backoff = 0, retryAt = 0, lastUrl = "";
+  var cfg = null, queue = [], timer = 0, sending = null, backoff = 0, retryAt = 0, lastUrl = "";
 
   function store(s) {
     return {
@@ -74,12 +74,16 @@
     // text/plain and the key in the body: a "simple" request, no CORS preflight.
     return JSON.stringify({ api_key: cfg.key, sent_at: new Date().toISOString(), batch: batch });
   }
+  // Sends the queue, 100 events a request; resolves once all of it is
+  // acknowledged, or when a send fails (what is left is retried later). Called
+  // while a send is under way, it waits for that one, then sends the rest: a
+  // page that awaits flush() before it goes loses nothing still queued.
   function flush() {
-    if (!cfg || sending || !queue.length) return Promise.resolve();
+    if (sending) return sending.then(flush);
+    if (!cfg || !queue.length) return Promise.resolve();
     if (navigator.onLine === false || Date.now() < retryAt) { schedule(1000); return Promise.resolve(); }
     var batch = queue.slice(0, 100), b = body(batch);
-    sending = true;
-    return fetch(cfg.host + "/api/v1/capture", {
+    sending = fetch(cfg.host + "/api/v1/capture", {
       // keepalive (delivery even if the page goes) is limited to 64 KB bodies.
       method: "POST", body: b, keepalive: b.length < 60000, credentials: "omit",
       headers: { "Content-Type": "text/plain;charset=UTF-8" }
@@ -87,14 +91,18 @@
       if (r.status == 429 || r.status >= 500) throw r;
       // Sent (or refused as invalid, which a retry would not change).
       drop(batch); backoff = 0; retryAt = 0;
+      return true;
     }).catch(function (r) {
       backoff = Math.min(backoff ? backoff * 2 : 1000, 60000);
       var after = r && r.headers && parseFloat(r.headers.get("Retry-After"));
       retryAt = Date.now() + Math.max(backoff, after > 0 ? after * 1000 : 0);
-    }).then(function () {
-      sending = false;
+      return false;
+    }).then(function (sent) {
+      sending = null;
+      if (sent && queue.length) return flush();
       if (queue.length) schedule(retryAt ? 0 : cfg.flushInterval);
     });
+    return sending;
   }
   function drop(batch) {
     var sent = {};

@@ -96,6 +96,11 @@ async fn the_sdk_in_chromium_captures_what_a_site_does() {
     assert!(r["retry_calls"].as_u64().unwrap() >= 2, "{r}");
     assert_eq!(r["retry_stored"], 1, "retried, stored once");
     assert_eq!(r["unload_delivered"], 1, "{r}");
+    assert_eq!(
+        r["flush_during_send"],
+        json!({"queued": 0, "stored": [1, 1]}),
+        "flush() during a send waits for it and sends the rest"
+    );
     assert_eq!(r["opted_out_capture"], false);
     assert_eq!(r["opted_out_stored"], 0);
     assert_eq!(r["identify_anon"], r["distinct_id"]);

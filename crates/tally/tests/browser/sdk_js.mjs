@@ -111,6 +111,27 @@ try {
   report.retry_stored = named(await events(id), "retry_event").length;
   await page.unroute(`${tally}/api/v1/capture`);
 
+  // flush() called while a send is under way (slowed down here) waits for it
+  // and sends what was queued since: once it resolves, nothing is queued.
+  await page.route(`${tally}/api/v1/capture`, async (route) => {
+    await new Promise((ok) => setTimeout(ok, 400));
+    return route.continue();
+  });
+  report.flush_during_send = await page.evaluate(async () => {
+    window.tally.capture("first_of_two_sends");
+    const first = window.tally.flush();
+    window.tally.capture("second_of_two_sends");
+    await window.tally.flush();
+    const queued = window.tally.queued;
+    await first;
+    return { queued };
+  });
+  await page.unroute(`${tally}/api/v1/capture`);
+  got = await waitFor(id, (l) => named(l, "second_of_two_sends").length >= 1);
+  await page.waitForTimeout(300);
+  got = await events(id);
+  report.flush_during_send.stored = [named(got, "first_of_two_sends").length, named(got, "second_of_two_sends").length];
+
   // Unload: an event captured just before leaving arrives by beacon.
   await page.evaluate(() => window.tally.capture("unload_event"));
   await page.goto(`${origin}/elsewhere`);
