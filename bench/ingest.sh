@@ -47,11 +47,12 @@ for spec in "native 1 256" "native 100 32" "posthog 100 32"; do
   ended=$(now)
   acked=$(python3 -c "import json;print(json.load(open('$WORK/report.json'))['events'])")
   until [ "$(stored)" -ge $((before + acked)) ]; do sleep 0.05; done
-  python3 - "$WORK/report.json" "$ended" "$(now)" "$cpu_before" "$(cpu)" <<'EOF'
+  python3 - "$WORK/report.json" "$ended" "$(now)" "$cpu_before" "$(cpu)" "$WORK/e2e-$FORMAT-$2" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 tail = float(sys.argv[3]) - float(sys.argv[2])
 cpu = float(sys.argv[5]) - float(sys.argv[4])
+open(sys.argv[6], "w").write(f"{r['events'] / (r['seconds'] + tail):.0f}")
 print(f"batch {r['events'] // max(r['requests'], 1)}: {r['requests']} requests, {r['events']} events acknowledged in {r['seconds']:.1f} s")
 print(f"  acknowledged: {r['events_per_sec']:.0f} events/s, {r['requests_per_sec']:.0f} req/s; "
       f"latency p50 {r['p50_ms']:.2f} / p95 {r['p95_ms']:.2f} / p99 {r['p99_ms']:.2f} / max {r['max_ms']:.2f} ms; non-2xx {r['errors']}")
@@ -61,6 +62,15 @@ EOF
 done
 for b in 100 10000 131072; do
   echo "raw DuckDB insert, one transaction per $b events:"
-  "$BIN" loadgen --raw-data-dir "$WORK/raw-$b" --batch $b --duration "$SECS"
+  TALLY_LOG=warn "$BIN" loadgen --raw-data-dir "$WORK/raw-$b" --batch $b --duration "$SECS" --json \
+    | tee "$WORK/raw-$b.json" | python3 bench/raw-line.py
 done
+# The issue's ratio: native batch 100 end to end over the raw rate at the drain's
+# batch size (131,072: a store transaction under load holds that many events).
+python3 - "$WORK" <<'EOF'
+import json, sys
+e2e = float(open(f"{sys.argv[1]}/e2e-native-100").read())
+raw = json.load(open(f"{sys.argv[1]}/raw-131072.json"))["events_per_sec"]
+print(f"end to end (native, batch 100) / raw (131072): {e2e:.0f} / {raw:.0f} = {100 * e2e / raw:.1f} %")
+EOF
 echo "host speed probe: $(bash bench/host-speed.sh) s"
