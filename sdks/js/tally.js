@@ -62,26 +62,26 @@
       });
       if (queue.length > cfg.maxQueue) queue.splice(0, queue.length - cfg.maxQueue);
       save();
-      if (queue.length >= cfg.batchSize) flush(); else schedule(cfg.flushInterval);
+      if (queue.length >= cfg.batchSize) send(); else schedule(cfg.flushInterval);
       return true;
     } catch (e) { return false; }
   }
   function save() { ls.set(P + "queue", queue); }
   function schedule(ms) {
-    if (!timer) timer = setTimeout(function () { timer = 0; flush(); }, Math.max(ms, retryAt - Date.now(), 0));
+    if (!timer) timer = setTimeout(function () { timer = 0; send(); }, Math.max(ms, retryAt - Date.now(), 0));
   }
   function body(batch) {
     // text/plain and the key in the body: a "simple" request, no CORS preflight.
     return JSON.stringify({ api_key: cfg.key, sent_at: new Date().toISOString(), batch: batch });
   }
-  // Sends the queue, 100 events a request; resolves once all of it is
-  // acknowledged, or when a send fails (what is left is retried later). Called
-  // while a send is under way, it waits for that one, then sends the rest: a
-  // page that awaits flush() before it goes loses nothing still queued.
-  function flush() {
-    if (sending) return sending.then(flush);
-    if (!cfg || !queue.length) return Promise.resolve();
-    if (navigator.onLine === false || Date.now() < retryAt) { schedule(1000); return Promise.resolve(); }
+  // One request of up to 100 queued events; resolves true once they are
+  // acknowledged (or refused as invalid), false when it failed (retried after a
+  // back-off). What is left waits for the next interval, so events captured
+  // during a send are batched, not sent one request each.
+  function send() {
+    if (sending) return sending;
+    if (!cfg || !queue.length) return Promise.resolve(true);
+    if (navigator.onLine === false || Date.now() < retryAt) { schedule(1000); return Promise.resolve(false); }
     var batch = queue.slice(0, 100), b = body(batch);
     sending = fetch(cfg.host + "/api/v1/capture", {
       // keepalive (delivery even if the page goes) is limited to 64 KB bodies.
@@ -99,10 +99,18 @@
       return false;
     }).then(function (sent) {
       sending = null;
-      if (sent && queue.length) return flush();
       if (queue.length) schedule(retryAt ? 0 : cfg.flushInterval);
+      return sent;
     });
     return sending;
+  }
+  // Sends everything queued now; resolves once all of it is acknowledged, or
+  // when a send fails (the rest is retried later). Called while a send is under
+  // way, it waits for that one first: a page that awaits flush() before it goes
+  // loses nothing still queued.
+  function flush() {
+    if (sending) return sending.then(flush);
+    return send().then(function (sent) { if (sent && queue.length) return flush(); });
   }
   function drop(batch) {
     var sent = {};
@@ -167,7 +175,7 @@
     };
     if (!cfg.key) { cfg = null; return tally; }
     queue = (ls.get(P + "queue") || []).slice(-cfg.maxQueue);
-    w.addEventListener("online", function () { retryAt = 0; flush(); });
+    w.addEventListener("online", function () { retryAt = 0; send(); });
     w.addEventListener("pagehide", unload);
     d.addEventListener("visibilitychange", function () { if (d.visibilityState === "hidden") unload(); });
     if (auto.clicks) d.addEventListener("click", onClick, true);

@@ -101,6 +101,11 @@ async fn the_sdk_in_chromium_captures_what_a_site_does() {
         json!({"queued": 0, "stored": [1, 1]}),
         "flush() during a send waits for it and sends the rest"
     );
+    assert_eq!(
+        r["batched_after_send"],
+        json!({"requests": 1, "queued": 1}),
+        "what was captured during an automatic send waits for the interval"
+    );
     assert_eq!(r["opted_out_capture"], false);
     assert_eq!(r["opted_out_stored"], 0);
     assert_eq!(r["identify_anon"], r["distinct_id"]);

@@ -126,11 +126,33 @@ try {
     await first;
     return { queued };
   });
-  await page.unroute(`${tally}/api/v1/capture`);
+  await page.unrouteAll({ behavior: "wait" });
   got = await waitFor(id, (l) => named(l, "second_of_two_sends").length >= 1);
   await page.waitForTimeout(300);
   got = await events(id);
   report.flush_during_send.stored = [named(got, "first_of_two_sends").length, named(got, "second_of_two_sends").length];
+
+  // Events captured while an automatic send (a full batch of 10) is under way
+  // wait for the next interval (2 s) instead of going out in a request of their
+  // own as soon as it is acknowledged.
+  await page.route(`${tally}/api/v1/capture`, async (route) => {
+    await new Promise((ok) => setTimeout(ok, 400));
+    return route.continue();
+  });
+  report.batched_after_send = await page.evaluate(async () => {
+    let requests = 0;
+    const realFetch = window.fetch;
+    window.fetch = (...args) => { requests += 1; return realFetch(...args); };
+    for (let i = 0; i < 10; i++) window.tally.capture("batch_of_ten", { i });
+    window.tally.capture("captured_during_the_send");
+    const deadline = Date.now() + 3000;
+    while (window.tally.queued > 1 && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 20));
+    await new Promise((ok) => setTimeout(ok, 100));
+    const seen = { requests, queued: window.tally.queued };
+    window.fetch = realFetch;
+    return seen;
+  });
+  await page.unrouteAll({ behavior: "wait" });
 
   // Unload: an event captured just before leaving arrives by beacon.
   await page.evaluate(() => window.tally.capture("unload_event"));
