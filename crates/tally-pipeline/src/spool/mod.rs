@@ -383,13 +383,15 @@ async fn drain_loop(
 }
 
 /// A batch that is half full or more gathers for up to this many lingers more
-/// (the drain's batch is then a full one under a heavy load). Its inserts
-/// are what make the store fast: DuckDB writes an insert of one row group or
-/// more straight to the database file, a smaller one to its WAL, which a
-/// checkpoint rewrites later; with batches cut at the linger under a batch-100
-/// load, 9 of 36 were below a row group and a checkpoint stalled the writer
-/// for 3.1 s (BENCHMARKS.md, session 20). A trickle's batches (under half)
-/// still wait one linger only.
+/// while events keep coming, each within a linger of the one before (the
+/// drain's batch is then a full one under a heavy load). Its inserts are what
+/// make the store fast: DuckDB writes an insert of one row group or more
+/// straight to the database file, a smaller one to its WAL, which a checkpoint
+/// rewrites later; with batches cut at the linger under a batch-100 load, 9 of
+/// 36 were below a row group and a checkpoint stalled the writer for 3.1 s
+/// (BENCHMARKS.md, session 20). When a burst ends, its last batch is stored a
+/// linger after its last events, not three lingers after its first. A
+/// trickle's batches (under half) wait one linger only.
 const HALF_FULL_EXTRA_LINGERS: u32 = 2;
 
 /// How the drain cuts batches: [`SpoolConfig::max_store_batch`] and
@@ -430,12 +432,13 @@ async fn process_loop(
         let until_if_half_full = started + linger * (1 + HALF_FULL_EXTRA_LINGERS);
         let mut items = vec![first];
         let mut n = items[0].events.len();
+        let mut last_arrival = started;
         while n < max_events {
             let item = match logged.try_recv() {
                 Ok(item) => item,
                 Err(mpsc::error::TryRecvError::Empty) if !linger.is_zero() => {
                     let until = if n >= max_events / 2 {
-                        until_if_half_full
+                        until_if_half_full.min(last_arrival + linger)
                     } else {
                         until
                     };
@@ -450,6 +453,7 @@ async fn process_loop(
             };
             n += item.events.len();
             items.push(item);
+            last_arrival = tokio::time::Instant::now();
         }
         let gathered = std::time::Instant::now();
         let last = items.last().expect("one item at least");

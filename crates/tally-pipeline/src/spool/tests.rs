@@ -141,9 +141,9 @@ async fn with_a_linger_requests_sent_apart_are_stored_in_one_insert() {
     assert_eq!(store.stored(), expected);
 }
 
-/// Inserts made of two requests of `first` and `second` events, sent 0.7 s
-/// apart into a drain with a 0.4 s linger and batches of up to 10 events.
-async fn inserts_of_two_requests_apart(first: usize, second: usize) -> Vec<usize> {
+/// Inserts made of requests of the given sizes, each sent `gap` after the one
+/// before, into a drain with a 0.4 s linger and batches of up to 10 events.
+async fn inserts_of_requests_apart(sizes: &[usize], gap: Duration) -> Vec<usize> {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Recorder::default());
     let config = SpoolConfig {
@@ -152,22 +152,34 @@ async fn inserts_of_two_requests_apart(first: usize, second: usize) -> Vec<usize
         ..SpoolConfig::in_dir(dir.path())
     };
     let (sink, _) = start(store.clone(), config).await;
-    sink.send(events(first, 0)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    sink.send(events(second, 0)).await.unwrap();
+    for (i, &size) in sizes.iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(gap).await;
+        }
+        sink.send(events(size, 0)).await.unwrap();
+    }
     sink.settle(LONG).await;
     store.insert_sizes()
 }
 
 #[tokio::test]
-async fn a_half_full_batch_gathers_for_longer_than_one_linger() {
-    // The rest arrives after the linger, within three.
-    assert_eq!(inserts_of_two_requests_apart(5, 5).await, [10]);
+async fn a_half_full_batch_gathers_past_one_linger_while_events_keep_coming() {
+    // Each request within a linger of the one before; the last two after the
+    // first linger has passed, within three.
+    let gap = Duration::from_millis(250);
+    assert_eq!(inserts_of_requests_apart(&[5, 1, 1, 3], gap).await, [10]);
+}
+
+#[tokio::test]
+async fn a_half_full_batch_is_stored_a_linger_after_events_stop() {
+    let gap = Duration::from_millis(700);
+    assert_eq!(inserts_of_requests_apart(&[5, 5], gap).await, [5, 5]);
 }
 
 #[tokio::test]
 async fn a_small_batch_waits_one_linger_only() {
-    assert_eq!(inserts_of_two_requests_apart(4, 4).await, [4, 4]);
+    let gap = Duration::from_millis(700);
+    assert_eq!(inserts_of_requests_apart(&[4, 4], gap).await, [4, 4]);
 }
 
 #[tokio::test]
