@@ -164,9 +164,9 @@ async fn inserts_of_requests_apart(sizes: &[usize], gap: Duration) -> Vec<usize>
 
 #[tokio::test]
 async fn a_half_full_batch_gathers_past_one_linger_while_events_keep_coming() {
-    // Each request within a linger of the one before; the last two after the
+    // Each request half a linger after the one before; the last after the
     // first linger has passed, within three.
-    let gap = Duration::from_millis(250);
+    let gap = Duration::from_millis(200);
     assert_eq!(inserts_of_requests_apart(&[5, 1, 1, 3], gap).await, [10]);
 }
 
