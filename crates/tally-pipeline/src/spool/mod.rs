@@ -428,8 +428,8 @@ async fn process_loop(
             }
         };
         let started = tokio::time::Instant::now();
-        let until = started + linger;
-        let until_if_half_full = started + linger * (1 + HALF_FULL_EXTRA_LINGERS);
+        let one_linger_on = started + linger;
+        let longest_gather = started + linger * (1 + HALF_FULL_EXTRA_LINGERS);
         let mut items = vec![first];
         let mut n = items[0].events.len();
         let mut last_arrival = started;
@@ -438,9 +438,9 @@ async fn process_loop(
                 Ok(item) => item,
                 Err(mpsc::error::TryRecvError::Empty) if !linger.is_zero() => {
                     let until = if n >= max_events / 2 {
-                        until_if_half_full.min(last_arrival + linger)
+                        longest_gather.min(last_arrival + linger)
                     } else {
-                        until
+                        one_linger_on
                     };
                     match tokio::time::timeout_at(until, logged.recv()).await {
                         Ok(Some(item)) => item,
