@@ -1,9 +1,10 @@
 //! The event model: [`RawEvent`] is what a wire decoder produced and nothing has
 //! checked yet; [`Event`] is validated, owned by one project and ready to store.
 
+use crate::properties::Properties;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 /// Identifies a project (a tenant). Every stored event and every query carries one.
@@ -17,9 +18,53 @@ pub struct RawEvent {
     pub distinct_id: Option<Value>,
     pub uuid: Option<Value>,
     pub timestamp: Option<Value>,
-    pub properties: Option<Value>,
+    pub properties: Option<RawProperties>,
     /// Size of the event's JSON as received, for the per-event size limit.
     pub encoded_len: usize,
+}
+
+/// An event's `properties` as a decoder left them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawProperties {
+    /// An object read straight from the received text into its stored form.
+    Read(Properties),
+    /// A value a decoder parsed or built (an object it changed, or a value of
+    /// another type, which validation refuses).
+    Value(Value),
+}
+
+impl RawProperties {
+    /// The properties as a JSON value (for tests and decoders that change them).
+    pub fn into_value(self) -> Value {
+        match self {
+            Self::Read(p) => Value::Object(p.to_map()),
+            Self::Value(v) => v,
+        }
+    }
+}
+
+impl RawProperties {
+    /// A member's value when these are an object that has it as a string.
+    pub fn get_str(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Self::Read(p) => p.get_str(key),
+            Self::Value(v) => v.get(key)?.as_str().map(std::borrow::Cow::Borrowed),
+        }
+    }
+
+    /// Whether these are an object whose `key` is `true`.
+    pub fn is_true(&self, key: &str) -> bool {
+        match self {
+            Self::Read(p) => p.get_json(key) == Some("true"),
+            Self::Value(v) => v.get(key) == Some(&Value::Bool(true)),
+        }
+    }
+}
+
+impl From<Value> for RawProperties {
+    fn from(v: Value) -> Self {
+        Self::Value(v)
+    }
 }
 
 /// A validated event. The typed columns are copied out of well-known properties
@@ -45,7 +90,7 @@ pub struct Event {
     /// A crawler, a headless browser or an HTTP library rather than a person;
     /// set by the processing stage from the user agent.
     pub is_bot: bool,
-    pub properties: Map<String, Value>,
+    pub properties: Properties,
 }
 
 /// A batch of events shared by the drain's stages, the store and the live feed.
@@ -80,18 +125,13 @@ impl Event {
             device: None,
             country: None,
             is_bot: false,
-            properties: Map::new(),
+            properties: Properties::new(),
         }
     }
 
     /// Approximate in-memory size, used to bound the capture queue by bytes.
     pub fn approx_size(&self) -> usize {
         const FIXED: usize = 256;
-        let props: usize = self
-            .properties
-            .iter()
-            .map(|(k, v)| k.len() + approx_value_size(v))
-            .sum();
         FIXED
             + self.event.len()
             + self.distinct_id.len()
@@ -99,20 +139,6 @@ impl Event {
                 .iter()
                 .map(|s| s.as_ref().map_or(0, |s| s.len()))
                 .sum::<usize>()
-            + props
-    }
-}
-
-fn approx_value_size(v: &Value) -> usize {
-    match v {
-        Value::Null | Value::Bool(_) | Value::Number(_) => 16,
-        Value::String(s) => 24 + s.len(),
-        Value::Array(a) => 24 + a.iter().map(approx_value_size).sum::<usize>(),
-        Value::Object(o) => {
-            48 + o
-                .iter()
-                .map(|(k, v)| k.len() + approx_value_size(v))
-                .sum::<usize>()
-        }
+            + self.properties.approx_size()
     }
 }

@@ -11,6 +11,7 @@ pub mod event;
 pub mod insight;
 pub mod parallel;
 pub mod person;
+pub mod properties;
 pub mod traits;
 pub mod validate;
 
@@ -21,12 +22,13 @@ pub use account::{
 };
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{EventError, MetaError, SinkError, StoreError};
-pub use event::{Event, EventBatch, ProjectId, RawEvent};
+pub use event::{Event, EventBatch, ProjectId, RawEvent, RawProperties};
 pub use insight::{Dashboard, DashboardId, Insight, InsightDraft, InsightId};
 pub use person::{
     Person, PersonChanges, PersonId, PersonProperties, PersonSnapshot, PersonStore, PropertyWrite,
     WriteKind,
 };
+pub use properties::{Properties, PropertiesError};
 pub use traits::{
     EventSink, EventStore, InsertOutcome, IssuedKey, KeyGrant, KeyKind, MetadataStore,
     PipelineSettings, PreparedBatch, Project, ProjectSwitches, SinkReceipt,

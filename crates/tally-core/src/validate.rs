@@ -11,9 +11,10 @@
 
 use crate::clock::Clock;
 use crate::error::EventError;
-use crate::event::{Event, ProjectId, RawEvent};
+use crate::event::{Event, ProjectId, RawEvent, RawProperties};
+use crate::properties::Properties;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 /// What happens to an event whose timestamp is outside the accepted range.
@@ -121,29 +122,24 @@ impl Validator<'_> {
         } else {
             timestamp
         };
+        let not_an_object = EventError::WrongType {
+            field: "properties",
+            expected: "an object",
+        };
         let mut properties = match raw.properties {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(m)) => m,
-            Some(_) => {
-                return Err(EventError::WrongType {
-                    field: "properties",
-                    expected: "an object",
-                })
-            }
+            None | Some(RawProperties::Value(Value::Null)) => Properties::new(),
+            Some(RawProperties::Read(p)) => p,
+            Some(RawProperties::Value(Value::Object(m))) => Properties::from_map(&m),
+            Some(RawProperties::Value(_)) => return Err(not_an_object),
         };
         properties.remove("$ip");
         if let Some(original) = clamped_from {
-            properties.insert(
-                "$original_timestamp".into(),
-                Value::String(original.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            properties.insert_str(
+                "$original_timestamp",
+                &original.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             );
         }
-        let text = |key: &str| {
-            properties
-                .get(key)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
+        let text = |key: &str| properties.get_str(key).map(|s| s.into_owned());
         let url = text("$current_url");
         let path = text("$pathname").or_else(|| url.as_deref().map(path_of_url));
         let referrer = text("$referrer").filter(|r| r != "$direct");
@@ -230,7 +226,7 @@ mod tests {
             distinct_id: v.get("distinct_id").cloned(),
             uuid: v.get("uuid").cloned(),
             timestamp: v.get("timestamp").cloned(),
-            properties: v.get("properties").cloned(),
+            properties: v.get("properties").cloned().map(RawProperties::Value),
             encoded_len: v.to_string().len(),
         }
     }
@@ -278,9 +274,9 @@ mod tests {
             let e = check_with(clamp.clone(), at(ts)).unwrap();
             assert_eq!(e.timestamp, now(), "{ts}");
             assert_eq!(e.received_at, now());
-            let kept = e.properties["$original_timestamp"].as_str().unwrap();
+            let kept = e.properties.get_str("$original_timestamp").unwrap();
             assert_eq!(
-                DateTime::parse_from_rfc3339(kept).unwrap(),
+                DateTime::parse_from_rfc3339(&kept).unwrap(),
                 DateTime::parse_from_rfc3339(ts).unwrap()
             );
         }

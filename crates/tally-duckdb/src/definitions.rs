@@ -10,8 +10,9 @@
 use crate::store::internal;
 use chrono::{DateTime, Utc};
 use foldhash::fast::RandomState as FoldHash;
-use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
+use tally_core::properties::string_of;
 use tally_core::{Event, ProjectId, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,33 +38,40 @@ struct Seen {
 }
 
 /// The type name of a property value; `None` for null.
-pub fn type_of(value: &Value) -> Option<&'static str> {
-    Some(match value {
-        Value::Null => return None,
-        Value::Bool(_) => "Boolean",
-        Value::Number(_) => "Numeric",
-        Value::String(s) if DateTime::parse_from_rfc3339(s).is_ok() => "DateTime",
-        Value::String(_) => "String",
-        Value::Array(_) => "Array",
-        Value::Object(_) => "Object",
+/// The type of a value given as its JSON text (as [`tally_core::Properties`] holds it).
+pub fn type_of(json: &str) -> Option<&'static str> {
+    Some(match json.as_bytes().first()? {
+        b'n' => return None,
+        b't' | b'f' => "Boolean",
+        b'"' => match string_of(json) {
+            Some(s) if DateTime::parse_from_rfc3339(&s).is_ok() => "DateTime",
+            _ => "String",
+        },
+        b'[' => "Array",
+        b'{' => "Object",
+        _ => "Numeric",
     })
 }
+
+/// A name as counted: its project, kind and text (borrowed from the event unless
+/// its key had escapes).
+type NameKey<'a> = (ProjectId, Kind, Cow<'a, str>);
 
 /// The definitions of a batch of stored events, gathered event by event and then
 /// folded into the table in one statement.
 #[derive(Default)]
 pub struct Definitions<'a> {
     /// Where each name's row is in `rows`.
-    slots: HashMap<(ProjectId, Kind, &'a str), usize, FoldHash>,
-    rows: Vec<((ProjectId, Kind, &'a str), Seen)>,
+    slots: HashMap<NameKey<'a>, usize, FoldHash>,
+    rows: Vec<(NameKey<'a>, Seen)>,
     /// The last event's project and names (its event name first, then its
     /// property keys in order) with their rows: events in a batch mostly repeat
     /// the names of the one before, which are then found by comparing names in
     /// place rather than hashing each (this loop ran for every property of every
     /// stored event, and its hashing was the largest part of encoding a batch).
     last_project: ProjectId,
-    last: Vec<(&'a str, usize)>,
-    current: Vec<(&'a str, usize)>,
+    last: Vec<(Cow<'a, str>, usize)>,
+    current: Vec<(Cow<'a, str>, usize)>,
 }
 
 impl<'a> Definitions<'a> {
@@ -71,10 +79,10 @@ impl<'a> Definitions<'a> {
     /// while its name has none yet. The store calls it in the same pass that
     /// writes the event's columns, while the event is in the CPU's cache.
     pub fn add(&mut self, e: &'a Event) {
-        let names = std::iter::once((Kind::Event, e.event.as_str(), None)).chain(
+        let names = std::iter::once((Kind::Event, Cow::Borrowed(e.event.as_str()), None)).chain(
             e.properties
                 .iter()
-                .map(|(k, v)| (Kind::Property, k.as_str(), Some(v))),
+                .map(|(k, v)| (Kind::Property, k, Some(v))),
         );
         let same_project = self.last_project == e.project_id && !self.last.is_empty();
         self.current.clear();
@@ -82,8 +90,8 @@ impl<'a> Definitions<'a> {
             // Position 0 is always the event name, so a match in place is of the
             // same kind as well as the same project and name.
             let slot = match self.last.get(position) {
-                Some(&(last_name, slot)) if same_project && last_name == name => slot,
-                _ => self.slot(e, kind, name),
+                Some((last_name, slot)) if same_project && *last_name == name => *slot,
+                _ => self.slot(e, kind, name.clone()),
             };
             self.current.push((name, slot));
             let entry = &mut self.rows[slot].1;
@@ -98,9 +106,9 @@ impl<'a> Definitions<'a> {
         self.last_project = e.project_id;
     }
 
-    fn slot(&mut self, e: &Event, kind: Kind, name: &'a str) -> usize {
+    fn slot(&mut self, e: &Event, kind: Kind, name: Cow<'a, str>) -> usize {
         let key = (e.project_id, kind, name);
-        *self.slots.entry(key).or_insert_with(|| {
+        *self.slots.entry(key.clone()).or_insert_with(|| {
             self.rows.push((
                 key,
                 Seen {
@@ -119,7 +127,7 @@ impl<'a> Definitions<'a> {
         DefinitionRows(
             self.rows
                 .into_iter()
-                .map(|((project_id, kind, name), seen)| (project_id, kind, name.to_owned(), seen))
+                .map(|((project_id, kind, name), seen)| (project_id, kind, name.into_owned(), seen))
                 .collect(),
         )
     }
@@ -214,7 +222,7 @@ mod gather_tests {
             .with_timezone(&Utc);
         let mut e = Event::new(project, uuid::Uuid::new_v4(), name, "u", at);
         for k in keys {
-            e.properties.insert((*k).into(), Value::from(1));
+            e.properties.insert((*k).into(), serde_json::Value::from(1));
         }
         e
     }

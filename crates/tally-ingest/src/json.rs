@@ -214,19 +214,34 @@ pub fn event_members<const N: usize>(
     raw: &RawValue,
     names: &[&str; N],
 ) -> Result<[Option<Value>; N], EventError> {
+    event_members_keeping(raw, names, None).map(|(members, _)| members)
+}
+
+/// As [`event_members`], except that the member at `kept` (an index into `names`) is
+/// not parsed but handed back as its text, borrowed from `raw`: properties are read
+/// from that text into their stored form without building a tree.
+pub fn event_members_keeping<'a, const N: usize>(
+    raw: &'a RawValue,
+    names: &[&str; N],
+    kept: Option<usize>,
+) -> Result<([Option<Value>; N], Option<&'a RawValue>), EventError> {
     let mut reader = serde_json::Deserializer::from_str(raw.get());
-    match serde::Deserializer::deserialize_any(&mut reader, PickVisitor(names)) {
+    match serde::Deserializer::deserialize_any(&mut reader, PickVisitor { names, kept }) {
         Ok(Some(members)) => Ok(members),
         Ok(None) => Err(EventError::NotAnObject),
         Err(e) => Err(EventError::InvalidJson(e.to_string())),
     }
 }
 
-/// Keeps the named members of an object; `None` for any other JSON value.
-struct PickVisitor<'n, const N: usize>(&'n [&'n str; N]);
+/// Keeps the named members of an object (the `kept` one as text); `None` for any
+/// other JSON value.
+struct PickVisitor<'n, const N: usize> {
+    names: &'n [&'n str; N],
+    kept: Option<usize>,
+}
 
 impl<'de, const N: usize> serde::de::Visitor<'de> for PickVisitor<'_, N> {
-    type Value = Option<[Option<Value>; N]>;
+    type Value = Option<([Option<Value>; N], Option<&'de RawValue>)>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
@@ -234,15 +249,17 @@ impl<'de, const N: usize> serde::de::Visitor<'de> for PickVisitor<'_, N> {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut picked = [const { None }; N];
-        while let Some(slot) = map.next_key_seed(NameSeed(self.0))? {
+        let mut kept = None;
+        while let Some(slot) = map.next_key_seed(NameSeed(self.names))? {
             match slot {
+                Some(i) if Some(i) == self.kept => kept = Some(map.next_value()?),
                 Some(i) => picked[i] = Some(map.next_value()?),
                 None => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
             }
         }
-        Ok(Some(picked))
+        Ok(Some((picked, kept)))
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {

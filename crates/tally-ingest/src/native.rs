@@ -7,8 +7,9 @@ use crate::json::{self, TopLevel};
 use crate::skew::{as_time, corrected_timestamp};
 use crate::DecodeError;
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use serde_json::Value;
-use tally_core::{EventError, RawEvent};
+use tally_core::{EventError, Properties, PropertiesError, RawEvent, RawProperties};
 
 /// A decoded capture body, one entry per event in the order received. An entry is an
 /// error when that event is not even an object; the others are still kept.
@@ -38,12 +39,12 @@ pub fn parse_native(body: &[u8], received_at: DateTime<Utc>) -> Result<NativePay
             }
             None => {
                 let top = members.whole()?;
-                let fields = json::event_members(top, &EVENT_MEMBERS)
+                let fields = json::event_members_keeping(top, &EVENT_MEMBERS, Some(PROPERTIES))
                     .map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
                 return Ok(NativePayload {
                     is_batch: false,
                     api_key: None,
-                    events: vec![Ok(raw_event(fields, top.get().len(), None, received_at))],
+                    events: vec![raw_event(fields, top.get().len(), None, received_at)],
                 });
             }
         },
@@ -54,8 +55,8 @@ pub fn parse_native(body: &[u8], received_at: DateTime<Utc>) -> Result<NativePay
     let events = items
         .into_iter()
         .map(|item| {
-            json::event_members(item, &EVENT_MEMBERS)
-                .map(|fields| raw_event(fields, item.get().len(), sent_at, received_at))
+            json::event_members_keeping(item, &EVENT_MEMBERS, Some(PROPERTIES))
+                .and_then(|fields| raw_event(fields, item.get().len(), sent_at, received_at))
         })
         .collect();
     Ok(NativePayload {
@@ -74,23 +75,34 @@ const EVENT_MEMBERS: [&str; 6] = [
     "properties",
     "sent_at",
 ];
+/// `properties`' place in [`EVENT_MEMBERS`]: read from its text, not parsed into a tree.
+const PROPERTIES: usize = 4;
 
 fn raw_event(
-    members: [Option<Value>; EVENT_MEMBERS.len()],
+    (members, properties): ([Option<Value>; EVENT_MEMBERS.len()], Option<&RawValue>),
     encoded_len: usize,
     batch_sent_at: Option<DateTime<Utc>>,
     received_at: DateTime<Utc>,
-) -> RawEvent {
-    let [event, distinct_id, uuid, timestamp, properties, sent_at] = members;
+) -> Result<RawEvent, EventError> {
+    let [event, distinct_id, uuid, timestamp, _, sent_at] = members;
     let sent_at = sent_at.as_ref().and_then(as_time).or(batch_sent_at);
-    RawEvent {
+    let properties = match properties.map(|raw| (raw, Properties::from_json(raw.get()))) {
+        None => None,
+        Some((_, Ok(read))) => Some(RawProperties::Read(read)),
+        // Not an object: parsed, for validation to say what it is.
+        Some((raw, Err(PropertiesError::NotAnObject))) => Some(RawProperties::Value(
+            serde_json::from_str(raw.get()).map_err(|e| EventError::InvalidJson(e.to_string()))?,
+        )),
+        Some((_, Err(PropertiesError::Invalid(e)))) => return Err(EventError::InvalidJson(e)),
+    };
+    Ok(RawEvent {
         timestamp: corrected_timestamp(timestamp, None, sent_at, received_at),
         event,
         distinct_id,
         uuid,
         properties,
         encoded_len,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -139,7 +151,10 @@ mod tests {
         assert!(!p.is_batch);
         let e = p.events[0].as_ref().unwrap();
         assert_eq!(e.event, Some(json!("a")));
-        assert_eq!(e.properties, Some(json!({"k": 1})));
+        assert_eq!(
+            e.properties.clone().map(RawProperties::into_value),
+            Some(json!({"k": 1}))
+        );
     }
 
     #[test]
@@ -167,5 +182,44 @@ mod tests {
         assert_eq!(code(br#"{"batch":[]}"#), "empty_batch");
         assert_eq!(code(br#"{"batch":{"event":"a"}}"#), "invalid_batch");
         assert_eq!(code(br#""just a string""#), "invalid_body");
+    }
+}
+
+#[cfg(test)]
+mod properties_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn properties_are_read_from_their_text_and_bad_ones_fail_their_event_alone() {
+        let body = br#"{"batch":[
+            {"event":"a","properties":{ "plan" : "pro", "n": 1.50, "o": {"x": [1, 2]} }},
+            {"event":"b","properties":{"n":1e400}},
+            {"event":"c","properties":[1]},
+            {"event":"d","properties":null},
+            {"event":"e","properties":{"s":"\ud800"}}]}"#;
+        let p = super::parse_native(body, Utc::now()).unwrap();
+        match &p.events[0].as_ref().unwrap().properties {
+            Some(RawProperties::Read(read)) => {
+                assert_eq!(read.json(), r#"{"plan":"pro","n":1.50,"o":{"x":[1,2]}}"#);
+            }
+            other => panic!("not read from text: {other:?}"),
+        }
+        for bad in [1, 4] {
+            assert_eq!(
+                p.events[bad].as_ref().unwrap_err().code(),
+                "invalid_json",
+                "event {bad}"
+            );
+        }
+        // Not an object: parsed, for validation to name the problem.
+        assert_eq!(
+            p.events[2].as_ref().unwrap().properties,
+            Some(RawProperties::Value(json!([1])))
+        );
+        assert_eq!(
+            p.events[3].as_ref().unwrap().properties,
+            Some(RawProperties::Value(Value::Null))
+        );
     }
 }

@@ -233,7 +233,7 @@ fn raw_event(
                 distinct_id,
                 uuid,
                 timestamp,
-                properties: Some(other),
+                properties: Some(other.into()),
                 encoded_len,
             }
         }
@@ -266,7 +266,7 @@ fn raw_event(
         distinct_id,
         uuid,
         timestamp: corrected_timestamp(timestamp, offset, sent_at, received_at),
-        properties: Some(Value::Object(properties)),
+        properties: Some(Value::Object(properties).into()),
         encoded_len,
     }
 }

@@ -213,7 +213,7 @@ fn message(
         distinct_id,
         uuid,
         timestamp,
-        properties: Some(Value::Object(props)),
+        properties: Some(Value::Object(props).into()),
         encoded_len,
     })
 }

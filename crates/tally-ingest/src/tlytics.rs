@@ -137,7 +137,7 @@ fn event(
         timestamp: Some(Value::String(timestamp.unwrap_or_else(|| {
             received_at.to_rfc3339_opts(SecondsFormat::Micros, true)
         }))),
-        properties: Some(Value::Object(data)),
+        properties: Some(Value::Object(data).into()),
         encoded_len,
     })
 }
@@ -189,7 +189,12 @@ mod tests {
         assert_eq!(a.event, Some(json!("signup")));
         assert_eq!(a.timestamp, Some(json!("2026-11-22T10:00:00Z")));
         assert_eq!(a.distinct_id, Some(json!("42")));
-        assert_eq!(a.properties, Some(json!({"plan": "pro", "user_id": 42})));
+        assert_eq!(
+            a.properties
+                .clone()
+                .map(tally_core::RawProperties::into_value),
+            Some(json!({"plan": "pro", "user_id": 42}))
+        );
         let b = ok(&p.events[1]);
         assert_eq!(b.distinct_id, Some(json!(ANONYMOUS_ID)));
         assert_eq!(b.timestamp, Some(json!("2026-11-22T12:00:00.000000Z")));
@@ -266,7 +271,13 @@ mod tests {
                 ..
             })
         ));
-        assert_eq!(ok(&p.events[4]).properties, Some(json!({"data": 7})));
+        assert_eq!(
+            ok(&p.events[4])
+                .properties
+                .clone()
+                .map(tally_core::RawProperties::into_value),
+            Some(json!({"data": 7}))
+        );
         assert!(matches!(p.events[5], Err(EventError::NotAnObject)));
     }
 

@@ -97,7 +97,7 @@ fn posthog_js_requests_decode() {
     assert_eq!(names, ["$identify", "$pageview", "clicked_buy"]);
     let find = |n: &str| events.iter().find(|e| name(e) == n).unwrap();
     let (pageview, click, identify) = (find("$pageview"), find("clicked_buy"), find("$identify"));
-    let props = |e: &RawEvent| e.properties.clone().unwrap();
+    let props = |e: &RawEvent| e.properties.clone().unwrap().into_value();
     assert_eq!(props(pageview)["$lib"], "web");
     assert_eq!(props(pageview)["$pathname"], "/checkout");
     assert_eq!(props(click)["plan"], "pro");

@@ -7,7 +7,7 @@ use crate::*;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde_json::json;
-use tally_core::{Event, EventStore};
+use tally_core::{Event, EventStore, Properties};
 use uuid::Uuid;
 
 /// A backend under test: it stores events and persons, and it answers.
@@ -429,7 +429,7 @@ pub async fn sessions_are_cut_by_inactivity_or_sdk_id(db: &impl Backend) {
 pub async fn definitions_count_stored_events_once(db: &impl Backend) {
     let with = |name: &str, ts: &str, props: serde_json::Value| {
         let mut e = Event::new(1, Uuid::new_v4(), name, "u", at(ts));
-        e.properties = props.as_object().unwrap().clone();
+        e.properties = Properties::from_map(props.as_object().unwrap());
         e
     };
     let first = with(
@@ -836,7 +836,7 @@ pub async fn trends_answer_series_math_breakdowns_filters_compare_and_cumulative
     let ev = |name: &str, who: &str, person: i64, ts: &str, props: serde_json::Value| {
         let mut e = Event::new(1, Uuid::new_v4(), name, who, at(ts));
         e.person_id = Some(person);
-        e.properties = props.as_object().unwrap().clone();
+        e.properties = Properties::from_map(props.as_object().unwrap());
         e
     };
     let mut bot = ev(

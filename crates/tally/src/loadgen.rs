@@ -396,10 +396,10 @@ mod tests {
             let first = &events[0];
             assert_eq!(first.event, "signup");
             assert_eq!(first.distinct_id, "load-7-0");
-            assert_eq!(first.properties["plan"], "pro");
+            assert_eq!(first.properties.get_str("plan").as_deref(), Some("pro"));
             if batch > 1 {
                 assert_eq!(events[1].event, "$pageview");
-                assert_eq!(events[1].properties["n"], 1);
+                assert_eq!(events[1].properties.get("n"), Some(serde_json::json!(1)));
             }
         }
     }

@@ -14,8 +14,8 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Map, Value};
-use tally_core::{Event, ProjectId};
+use serde_json::json;
+use tally_core::{Event, ProjectId, Properties};
 use uuid::Uuid;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -97,13 +97,13 @@ impl Generator {
         let mut t = start;
         let mut push = |gen: &mut Self, t: DateTime<Utc>, name: &str, path: &str| {
             let url = format!("https://example.com{path}");
-            let mut props = Map::new();
-            props.insert("$current_url".into(), Value::String(url.clone()));
-            props.insert("$pathname".into(), Value::String(path.into()));
-            props.insert("$browser".into(), Value::String(browser.into()));
+            let mut props = Properties::new();
+            props.insert_str("$current_url", &url);
+            props.insert_str("$pathname", path);
+            props.insert_str("$browser", browser);
             if !source.is_empty() {
-                props.insert("$referrer".into(), Value::String(referrer.into()));
-                props.insert("utm_source".into(), Value::String(source.into()));
+                props.insert_str("$referrer", referrer);
+                props.insert_str("utm_source", source);
             }
             if name == "purchase" {
                 props.insert("amount".into(), json!(gen.rng.gen_range(9..300)));

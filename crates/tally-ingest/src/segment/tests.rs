@@ -23,7 +23,9 @@ fn track_uses_its_event_and_the_user_id() {
     assert_eq!(e.distinct_id, Some(json!("u1")));
     assert_eq!(e.uuid, Some(json!("0c8a9f7e-34c4-4b0f-9a57-2f3fd0a0f3f1")));
     assert_eq!(
-        e.properties,
+        e.properties
+            .clone()
+            .map(tally_core::RawProperties::into_value),
         Some(json!({"revenue": 39.95, "$anon_distinct_id": "a1"}))
     );
 }
@@ -37,7 +39,7 @@ fn each_type_maps_to_its_event() {
     );
     assert_eq!(page.event, Some(json!("$pageview")));
     assert_eq!(page.distinct_id, Some(json!("a")));
-    let p = page.properties.unwrap();
+    let p = page.properties.unwrap().into_value();
     assert_eq!(p["$current_url"], "https://x.example/pricing?a=1");
     assert_eq!(p["$pathname"], "/pricing");
     assert_eq!(p["$referrer"], "https://google.com/");
@@ -45,14 +47,17 @@ fn each_type_maps_to_its_event() {
 
     let screen = one(json!({"userId": "u", "name": "Home"}), "screen");
     assert_eq!(screen.event, Some(json!("$screen")));
-    assert_eq!(screen.properties.unwrap()["$screen_name"], "Home");
+    assert_eq!(
+        screen.properties.unwrap().into_value()["$screen_name"],
+        "Home"
+    );
 
     let identify = one(
         json!({"userId": "u", "anonymousId": "a", "traits": {"email": "u@x.example"}}),
         "identify",
     );
     assert_eq!(identify.event, Some(json!("$identify")));
-    let p = identify.properties.unwrap();
+    let p = identify.properties.unwrap().into_value();
     assert_eq!(p["$set"]["email"], "u@x.example");
     assert_eq!(p["$anon_distinct_id"], "a");
 
@@ -61,14 +66,14 @@ fn each_type_maps_to_its_event() {
         "g",
     );
     assert_eq!(group.event, Some(json!("$groupidentify")));
-    let p = group.properties.unwrap();
+    let p = group.properties.unwrap().into_value();
     assert_eq!(p["$group_key"], "42");
     assert_eq!(p["$group_set"]["seats"], 5);
 
     let alias = one(json!({"previousId": "anon-9", "userId": "user-9"}), "alias");
     assert_eq!(alias.event, Some(json!("$create_alias")));
     assert_eq!(alias.distinct_id, Some(json!("anon-9")));
-    assert_eq!(alias.properties.unwrap()["alias"], "user-9");
+    assert_eq!(alias.properties.unwrap().into_value()["alias"], "user-9");
 }
 
 #[test]
@@ -104,7 +109,7 @@ fn context_is_mapped_to_property_names() {
         }}),
         "track",
     );
-    let p = e.properties.unwrap();
+    let p = e.properties.unwrap().into_value();
     assert_eq!(p["$raw_user_agent"], "Mozilla/5.0");
     assert_eq!(p["$locale"], "de-CH");
     assert_eq!(p["$timezone"], "Europe/Zurich");

@@ -17,9 +17,11 @@
 //! that declares `$os_name`, the declaration is believed and the agent is only
 //! searched for automation markers.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
+use tally_core::Properties;
 use woothee::parser::Parser;
 
 static PARSER: LazyLock<Parser> = LazyLock::new(Parser::new);
@@ -117,18 +119,19 @@ pub fn parse(user_agent: &str) -> Agent {
 }
 
 /// The user agent an event carries, if any.
-pub fn user_agent(props: &Map<String, Value>) -> Option<&str> {
+pub fn user_agent(props: &Properties) -> Option<Cow<'_, str>> {
     ["$raw_user_agent", "$user_agent"]
         .iter()
-        .find_map(|k| props.get(*k).and_then(Value::as_str))
+        .find_map(|k| props.get_str(k))
         .filter(|ua| !ua.trim().is_empty())
 }
 
 /// The device an app SDK declares (`$os_name` present), as an [`Agent`]: no
 /// browser, the declared OS and version, `$device_type` in Tally's lowercase
 /// vocabulary; a bot only if the HTTP agent it also reports names automation.
-pub fn declared_by_app(props: &Map<String, Value>) -> Option<Agent> {
-    let os = props.get("$os_name").and_then(Value::as_str)?.trim();
+pub fn declared_by_app(props: &Properties) -> Option<Agent> {
+    let os = props.get_str("$os_name")?;
+    let os = os.trim();
     if os.is_empty() {
         return None;
     }
@@ -139,9 +142,8 @@ pub fn declared_by_app(props: &Map<String, Value>) -> Option<Agent> {
     };
     let is_bot = user_agent(props).is_some_and(|ua| is_automated(&ua.to_ascii_lowercase()));
     let declared = props
-        .get("$device_type")
-        .and_then(Value::as_str)
-        .map(str::to_ascii_lowercase);
+        .get_str("$device_type")
+        .map(|d| d.to_ascii_lowercase());
     let device = match declared.as_deref() {
         _ if is_bot => Some("bot"),
         Some("mobile" | "phone" | "smartphone") => Some("mobile"),
@@ -165,26 +167,24 @@ pub fn declared_by_app(props: &Map<String, Value>) -> Option<Agent> {
 /// `props` where the SDK did not set them, and returns what the agent (or, for
 /// an app, the SDK's declaration) says. `seen` remembers agents already parsed
 /// (the caller bounds its lifetime).
-pub fn enrich(props: &mut Map<String, Value>, seen: &mut HashMap<String, Agent>) -> Option<Agent> {
+pub fn enrich(props: &mut Properties, seen: &mut HashMap<String, Agent>) -> Option<Agent> {
     let agent = match declared_by_app(props) {
         Some(app) => app,
         None => {
             let ua = user_agent(props)?;
-            match seen.get(ua) {
+            match seen.get(&*ua) {
                 Some(agent) => agent.clone(),
                 None => {
-                    let agent = parse(ua);
-                    seen.insert(ua.to_owned(), agent.clone());
+                    let agent = parse(&ua);
+                    seen.insert(ua.into_owned(), agent.clone());
                     agent
                 }
             }
         }
     };
     let mut fill = |key: &str, value: Option<&str>| {
-        if let Some(v) = value {
-            props
-                .entry(key)
-                .or_insert_with(|| Value::String(v.to_owned()));
+        if let Some(v) = value.filter(|_| !props.contains_key(key)) {
+            props.insert_str(key, v);
         }
     };
     fill("$browser", agent.browser.as_deref());
@@ -198,6 +198,10 @@ pub fn enrich(props: &mut Map<String, Value>, seen: &mut HashMap<String, Agent>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn props_of(v: Value) -> Properties {
+        Properties::from_map(v.as_object().unwrap())
+    }
     use serde_json::json;
 
     /// (user agent, browser, browser version, os, os version, device, bot)
@@ -299,21 +303,20 @@ mod tests {
 
     #[test]
     fn properties_are_filled_where_the_sdk_left_them_empty() {
-        let Value::Object(mut props) = json!({
+        let mut props = props_of(json!({
             "$raw_user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
             "$browser": "Mobile Safari",
-        }) else {
-            unreachable!()
-        };
+        }));
         let agent = enrich(&mut props, &mut HashMap::new()).unwrap();
         assert!(!agent.is_bot);
         assert_eq!(
-            props["$browser"], "Mobile Safari",
+            props.get("$browser").unwrap(),
+            "Mobile Safari",
             "the SDK's value is kept"
         );
-        assert_eq!(props["$browser_version"], "17.5");
-        assert_eq!(props["$os"], "iPhone");
-        assert_eq!(props["$device_type"], "mobile");
+        assert_eq!(props.get("$browser_version").unwrap(), "17.5");
+        assert_eq!(props.get("$os").unwrap(), "iPhone");
+        assert_eq!(props.get("$device_type").unwrap(), "mobile");
     }
 
     #[test]
@@ -324,26 +327,25 @@ mod tests {
             Some("tablet"),
             "alone, a phone looks like a tablet"
         );
-        let Value::Object(mut props) = json!({
+        let mut props = props_of(json!({
             "$os_name": "Android", "$os_version": "14", "$device_type": "Mobile",
             "$user_agent": dalvik,
-        }) else {
-            unreachable!()
-        };
+        }));
         let agent = enrich(&mut props, &mut HashMap::new()).unwrap();
         assert!(!agent.is_bot);
         assert_eq!(agent.os.as_deref(), Some("Android"));
         assert_eq!(agent.device, Some("mobile"));
         assert_eq!(agent.browser, None);
-        assert_eq!(props["$os"], "Android");
-        assert_eq!(props["$device_type"], "Mobile", "the SDK's value is kept");
+        assert_eq!(props.get("$os").unwrap(), "Android");
+        assert_eq!(
+            props.get("$device_type").unwrap(),
+            "Mobile",
+            "the SDK's value is kept"
+        );
 
         // iOS sends no agent at all; a numeric version is still a version.
-        let Value::Object(mut ios) =
-            json!({"$os_name": "iOS", "$os_version": 17, "$device_type": "Mobile"})
-        else {
-            unreachable!()
-        };
+        let mut ios =
+            props_of(json!({"$os_name": "iOS", "$os_version": 17, "$device_type": "Mobile"}));
         let agent = enrich(&mut ios, &mut HashMap::new()).unwrap();
         assert_eq!(
             (agent.os.as_deref(), agent.os_version.as_deref()),
@@ -352,19 +354,15 @@ mod tests {
         assert_eq!(agent.device, Some("mobile"));
 
         // An automated agent stays a bot whatever the properties claim.
-        let Value::Object(mut fake) =
-            json!({"$os_name": "Android", "$user_agent": "Mozilla/5.0 HeadlessChrome/120"})
-        else {
-            unreachable!()
-        };
+        let mut fake = props_of(
+            json!({"$os_name": "Android", "$user_agent": "Mozilla/5.0 HeadlessChrome/120"}),
+        );
         assert!(enrich(&mut fake, &mut HashMap::new()).unwrap().is_bot);
     }
 
     #[test]
     fn no_user_agent_no_answer() {
-        let Value::Object(mut props) = json!({"plan": "pro", "$raw_user_agent": "  "}) else {
-            unreachable!()
-        };
+        let mut props = props_of(json!({"plan": "pro", "$raw_user_agent": "  "}));
         assert_eq!(enrich(&mut props, &mut HashMap::new()), None);
         assert_eq!(props.len(), 2);
     }

@@ -13,11 +13,11 @@
 
 use maxminddb::Reader;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
+use tally_core::Properties;
 
 /// Property names, as PostHog's are, so existing dashboards' habits carry over.
 pub const COUNTRY_CODE: &str = "$geoip_country_code";
@@ -191,7 +191,7 @@ fn is_routable(ip: IpAddr) -> bool {
 }
 
 /// Writes a location into an event's properties (only the parts known).
-pub fn apply(location: &Location, properties: &mut Map<String, Value>) {
+pub fn apply(location: &Location, properties: &mut Properties) {
     for (key, value) in [
         (COUNTRY_CODE, &location.country_code),
         (COUNTRY_NAME, &location.country_name),
@@ -200,7 +200,7 @@ pub fn apply(location: &Location, properties: &mut Map<String, Value>) {
         (CITY_NAME, &location.city_name),
     ] {
         if let Some(value) = value {
-            properties.insert(key.into(), Value::String(value.clone()));
+            properties.insert_str(key, value);
         }
     }
 }
@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn only_known_parts_are_written() {
-        let mut props = Map::new();
+        let mut props = Properties::new();
         apply(
             &Location {
                 country_code: Some("FR".into()),
@@ -308,7 +308,7 @@ mod tests {
             &mut props,
         );
         assert_eq!(
-            Value::Object(props),
+            serde_json::Value::Object(props.to_map()),
             serde_json::json!({"$geoip_country_code": "FR", "$geoip_city_name": "Lyon"})
         );
     }

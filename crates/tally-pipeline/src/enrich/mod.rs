@@ -13,7 +13,6 @@ pub mod agent;
 pub mod geo;
 pub mod traffic;
 
-use serde_json::Value;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -143,8 +142,8 @@ impl Processor {
         }
         // GeoIP ran at capture (it needs the raw address); the column is
         // filled here so queries need not parse JSON.
-        if let Some(Value::String(code)) = event.properties.get(geo::COUNTRY_CODE) {
-            event.country = Some(code.clone());
+        if let Some(code) = event.properties.get_str(geo::COUNTRY_CODE) {
+            event.country = Some(code.into_owned());
         }
         let found = traffic::enrich(
             event.url.as_deref(),
@@ -155,9 +154,7 @@ impl Processor {
         );
         if let Some(clean) = found.cleaned_url {
             if event.properties.contains_key("$current_url") {
-                event
-                    .properties
-                    .insert("$current_url".into(), Value::String(clean.clone()));
+                event.properties.insert_str("$current_url", &clean);
             }
             event.url = Some(clean);
         }
@@ -168,6 +165,7 @@ impl Processor {
 mod tests {
     use super::*;
     use chrono::Utc;
+    use serde_json::Value;
     use uuid::Uuid;
 
     fn pageview(url: &str, referrer: Option<&str>) -> Event {
@@ -197,12 +195,15 @@ mod tests {
         Processor::default().process(&mut rows);
         let url = "https://shop.example/login?utm_source=nl&utm_medium=email";
         assert_eq!(rows[0].url.as_deref(), Some(url));
-        assert_eq!(rows[0].properties["$current_url"], url);
-        assert_eq!(rows[0].properties["$channel_type"], "email");
-        assert_eq!(rows[0].properties["utm_source"], "nl");
+        assert_eq!(rows[0].properties.get("$current_url").unwrap(), url);
+        assert_eq!(rows[0].properties.get("$channel_type").unwrap(), "email");
+        assert_eq!(rows[0].properties.get("utm_source").unwrap(), "nl");
         assert!(!rows[0].is_bot);
-        assert_eq!(rows[1].properties["$channel_type"], "search");
-        assert_eq!(rows[1].properties["$referring_domain"], "bing.com");
+        assert_eq!(rows[1].properties.get("$channel_type").unwrap(), "search");
+        assert_eq!(
+            rows[1].properties.get("$referring_domain").unwrap(),
+            "bing.com"
+        );
         assert!(rows[1].is_bot);
         assert_eq!(rows[1].device.as_deref(), Some("bot"));
     }
@@ -248,7 +249,7 @@ mod tests {
         let mut twice = once.clone();
         processor.process(&mut twice);
         assert_eq!(once, twice);
-        assert_eq!(once[0].properties["$channel_type"], "paid");
+        assert_eq!(once[0].properties.get("$channel_type").unwrap(), "paid");
         assert_eq!(once[0].url.as_deref(), Some("https://a.example/?gclid=g"));
     }
 }

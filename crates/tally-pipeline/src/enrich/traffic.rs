@@ -12,9 +12,9 @@
 //! - An event with neither URL nor referrer (a server-side event, say) is left
 //!   untouched: it says nothing about where a visit came from.
 
-use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use tally_core::Properties;
 use url::Url;
 
 /// Campaign parameters copied from the URL's query into properties.
@@ -294,7 +294,7 @@ fn remembered<'m, T: Clone>(
 pub fn enrich(
     url: Option<&str>,
     referrer: Option<&str>,
-    props: &mut Map<String, Value>,
+    props: &mut Properties,
     sensitive: &[String],
     lookups: &mut Lookups,
 ) -> Traffic {
@@ -307,11 +307,11 @@ pub fn enrich(
     if let Some(page) = &page {
         // `contains_key` first: `entry` would allocate the key for every event.
         if let Some(host) = page.host.as_ref().filter(|_| !props.contains_key("$host")) {
-            props.insert("$host".into(), Value::String(host.clone()));
+            props.insert_str("$host", host);
         }
         for (name, value) in &page.campaign {
             if !props.contains_key(name) {
-                props.insert(name.clone(), Value::String(value.clone()));
+                props.insert_str(name, value);
             }
         }
         traffic.cleaned_url = page.cleaned_url.clone();
@@ -327,32 +327,25 @@ pub fn enrich(
         .as_ref()
         .filter(|_| !props.contains_key("$referring_domain"))
     {
-        props.insert(
-            "$referring_domain".into(),
-            Value::String(site.as_ref().clone()),
-        );
+        props.insert_str("$referring_domain", site.as_ref());
     }
     let page_site = page.as_ref().and_then(|p| p.site.as_deref());
     let external = referrer_site.filter(|site| Some(site.as_str()) != page_site);
-    let text = |name: &str| props.get(name).and_then(Value::as_str);
-    let has_click_id = CLICK_IDS.iter().any(|id| props.contains_key(*id));
+    let has_click_id = CLICK_IDS.iter().any(|id| props.contains_key(id));
     let channel = classify(
         external.as_ref().map(|site| site.as_str()),
-        text("utm_source"),
-        text("utm_medium"),
+        props.get_str("utm_source").as_deref(),
+        props.get_str("utm_medium").as_deref(),
         has_click_id,
     );
-    props.insert(
-        "$channel_type".into(),
-        Value::String(channel.as_str().into()),
-    );
+    props.insert_str("$channel_type", channel.as_str());
     traffic
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn defaults() -> Vec<String> {
         DEFAULT_SENSITIVE_PARAMS
@@ -362,9 +355,7 @@ mod tests {
     }
 
     fn run(url: Option<&str>, referrer: Option<&str>, props: Value) -> (Value, Traffic) {
-        let Value::Object(mut props) = props else {
-            panic!()
-        };
+        let mut props = Properties::from_map(props.as_object().unwrap());
         let traffic = enrich(
             url,
             referrer,
@@ -372,7 +363,7 @@ mod tests {
             &defaults(),
             &mut Lookups::default(),
         );
-        (Value::Object(props), traffic)
+        (Value::Object(props.to_map()), traffic)
     }
 
     fn channel(url: &str, referrer: Option<&str>) -> String {
@@ -401,12 +392,14 @@ mod tests {
         ];
         let mut shared = Lookups::default();
         for (url, referrer, props) in events {
-            let Value::Object(mut remembered) = props.clone() else {
-                panic!()
-            };
+            let mut remembered = Properties::from_map(props.as_object().unwrap());
             let traffic = enrich(url, referrer, &mut remembered, &defaults(), &mut shared);
             let alone = run(url, referrer, props);
-            assert_eq!((Value::Object(remembered), traffic), alone, "{url:?}");
+            assert_eq!(
+                (Value::Object(remembered.to_map()), traffic),
+                alone,
+                "{url:?}"
+            );
         }
         assert_eq!(shared.pages.len(), 2, "the long URL is not remembered");
         assert_eq!(shared.referrers.len(), 3);

@@ -66,10 +66,9 @@ fn link_of(event: &Event) -> Option<Link> {
     let text = |key: &str| {
         event
             .properties
-            .get(key)
-            .and_then(Value::as_str)
+            .get_str(key)
             .filter(|s| !s.is_empty())
-            .map(str::to_owned)
+            .map(|s| s.into_owned())
     };
     match event.event.as_str() {
         "$identify" => text("$anon_distinct_id").map(|anonymous| Link::Identify { anonymous }),

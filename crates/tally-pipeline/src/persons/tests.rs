@@ -16,7 +16,7 @@ fn at(minute: u32) -> DateTime<Utc> {
 fn event(name: &str, distinct_id: &str, minute: u32, props: Value) -> Event {
     let mut e = Event::new(P, Uuid::new_v4(), name, distinct_id, at(minute));
     if let Value::Object(map) = props {
-        e.properties = map;
+        e.properties = map.into();
     }
     e
 }

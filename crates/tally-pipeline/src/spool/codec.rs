@@ -14,7 +14,7 @@
 //! so a future format gets a new magic rather than a guess.
 
 use chrono::{DateTime, Utc};
-use tally_core::Event;
+use tally_core::{Event, Properties};
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -159,13 +159,8 @@ fn encode_event(e: &Event, out: &mut Vec<u8>) {
         }
         None => out.push(0),
     }
-    // Serialized in place behind its length, which is filled in after: no
-    // buffer per event on the capture path.
-    let at = out.len();
-    put_u32(out, 0);
-    serde_json::to_writer(&mut *out, &e.properties).expect("a JSON map always serializes");
-    let len = u32::try_from(out.len() - at - 4).expect("lengths in a record fit in u32");
-    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    // The properties' text as it is held: never serialized again.
+    put_str(out, e.properties.json());
 }
 
 fn optional_texts(e: &Event) -> [Option<&str>; 8] {
@@ -209,8 +204,10 @@ fn decode_event(bytes: &mut &[u8]) -> Result<Event, CodecError> {
     e.country = country;
     e.person_id = take_option(bytes, |b| Ok(i64::from_le_bytes(take::<8>(b)?)))?;
     let properties = take_bytes(bytes)?;
-    e.properties =
-        serde_json::from_slice(properties).map_err(|_| CodecError::Invalid("properties"))?;
+    e.properties = std::str::from_utf8(properties)
+        .ok()
+        .and_then(|text| Properties::from_json(text).ok())
+        .ok_or(CodecError::Invalid("properties"))?;
     Ok(e)
 }
 
@@ -319,7 +316,7 @@ mod tests {
             (e.url, e.path, e.referrer, e.session_id) = (url, path, referrer, session_id);
             (e.browser, e.os, e.device, e.country) = (browser, os, device, country);
             e.person_id = person_id;
-            e.properties = properties;
+            e.properties = properties.into();
             e
         }
     }

@@ -90,7 +90,7 @@ fn events(n: usize, prop_bytes: usize) -> Vec<Event> {
                 format!("u{i}"),
                 chrono::Utc::now(),
             );
-            e.properties = properties.clone();
+            e.properties = properties.clone().into();
             e
         })
         .collect()

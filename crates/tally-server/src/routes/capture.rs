@@ -13,7 +13,6 @@ use axum::http::{header, HeaderMap};
 use axum::Json;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use tally_core::ProjectSwitches;
@@ -129,12 +128,11 @@ pub async fn read_body(
 /// whose request address is their own server's).
 fn event_ip(raw: &RawEvent, client: Option<IpAddr>) -> Option<IpAddr> {
     let props = raw.properties.as_ref();
-    if props.and_then(|p| p.get("$geoip_disable")) == Some(&Value::Bool(true)) {
+    if props.is_some_and(|p| p.is_true("$geoip_disable")) {
         return None;
     }
     props
-        .and_then(|p| p.get("$ip"))
-        .and_then(Value::as_str)
+        .and_then(|p| p.get_str("$ip"))
         .and_then(|s| s.trim().parse().ok())
         .or(client)
 }
@@ -188,9 +186,7 @@ pub async fn accept(
                     if let Some(location) = location {
                         geo::apply(location, &mut event.properties);
                     }
-                    event
-                        .properties
-                        .insert("$ip_hash".into(), Value::String(hash.clone()));
+                    event.properties.insert_str("$ip_hash", hash);
                 }
                 events.push(event)
             }
