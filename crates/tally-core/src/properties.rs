@@ -192,9 +192,8 @@ impl Properties {
             }
             Err(at) => at,
         };
-        // Grown by a quarter rather than doubled: the capture queue's budget counts
-        // this capacity, and a large event's text doubled for one added key would
-        // count twice its size.
+        // Grown by a quarter rather than doubled: a large event's text doubled for
+        // one added key would take twice its size until it is stored.
         let needed = escaped.len() + value.len() + 5;
         if self.text.capacity() - self.text.len() < needed {
             let grow = needed.max(self.text.len() / 4).max(ROOM_FOR_ENRICHMENT);
@@ -311,9 +310,11 @@ impl Properties {
             .collect()
     }
 
-    /// Roughly the bytes this takes in memory.
+    /// Roughly the bytes this holds: its text and index, counted by length as the
+    /// event's other strings are (the capture queue's byte budget adds a fixed
+    /// amount per event for what is allocated beyond).
     pub fn approx_size(&self) -> usize {
-        self.text.capacity() + self.members.capacity() * std::mem::size_of::<Member>()
+        self.text.len() + self.members.len() * std::mem::size_of::<Member>()
     }
 
     /// The member with key text `escaped`.

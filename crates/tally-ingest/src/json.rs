@@ -205,25 +205,17 @@ pub fn member(members: &Members<'_>, name: &str) -> Option<Value> {
     serde_json::from_str(members.get(name)?.get()).ok()
 }
 
-/// The members of one event named in `names`, parsed, in the order of `names`; the
-/// others are read past without being kept. The event must be a JSON object
-/// serde_json can read. A name given twice keeps its last value, as a map would.
-/// No map is built and no member name is copied: a decoder that knows its fields
-/// saves a tree and a string per member of every event.
-pub fn event_members<const N: usize>(
-    raw: &RawValue,
-    names: &[&str; N],
-) -> Result<[Option<Value>; N], EventError> {
-    event_members_keeping(raw, names, None).map(|(members, _)| members)
-}
-
-/// As [`event_members`], except that the member at `kept` (an index into `names`) is
-/// not parsed but handed back as its text, borrowed from `raw`: properties are read
-/// from that text into their stored form without building a tree.
-pub fn event_members_keeping<'a, const N: usize>(
+/// The members of one event named in `names`, parsed, in the order of `names`,
+/// except the one at `kept` (an index into `names`, the properties): that one is
+/// handed back as its text, borrowed from `raw`, to be read into its stored form
+/// without building a tree. The others are read past without being kept. The event
+/// must be a JSON object serde_json can read. A name given twice keeps its last
+/// value, as a map would. No map is built and no member name is copied: a decoder
+/// that knows its fields saves a tree and a string per member of every event.
+pub fn event_members<'a, const N: usize>(
     raw: &'a RawValue,
     names: &[&str; N],
-    kept: Option<usize>,
+    kept: usize,
 ) -> Result<([Option<Value>; N], Option<&'a RawValue>), EventError> {
     let mut reader = serde_json::Deserializer::from_str(raw.get());
     match serde::Deserializer::deserialize_any(&mut reader, PickVisitor { names, kept }) {
@@ -237,7 +229,7 @@ pub fn event_members_keeping<'a, const N: usize>(
 /// other JSON value.
 struct PickVisitor<'n, const N: usize> {
     names: &'n [&'n str; N],
-    kept: Option<usize>,
+    kept: usize,
 }
 
 impl<'de, const N: usize> serde::de::Visitor<'de> for PickVisitor<'_, N> {
@@ -252,7 +244,7 @@ impl<'de, const N: usize> serde::de::Visitor<'de> for PickVisitor<'_, N> {
         let mut kept = None;
         while let Some(slot) = map.next_key_seed(NameSeed(self.names))? {
             match slot {
-                Some(i) if Some(i) == self.kept => kept = Some(map.next_value()?),
+                Some(i) if i == self.kept => kept = Some(map.next_value()?),
                 Some(i) => picked[i] = Some(map.next_value()?),
                 None => {
                     map.next_value::<serde::de::IgnoredAny>()?;
@@ -333,9 +325,11 @@ mod tests {
         assert!(object(r#"{"event":"x"}"#, "batch").take_list().is_none());
     }
 
-    fn pick(text: &str) -> Result<[Option<Value>; 3], EventError> {
+    /// The members `event` and `uuid`, and `properties` kept as text.
+    fn pick(text: &str) -> Result<([Option<Value>; 3], Option<String>), EventError> {
         let raw: &RawValue = serde_json::from_str(text).expect("valid JSON");
-        event_members(raw, &["event", "properties", "uuid"])
+        event_members(raw, &["event", "properties", "uuid"], 1)
+            .map(|(picked, kept)| (picked, kept.map(|k| k.get().to_owned())))
     }
 
     #[test]
@@ -347,13 +341,12 @@ mod tests {
         // The escaped name is the same name; the later member wins, as in a map.
         assert_eq!(
             picked,
-            [
-                Some(serde_json::json!("b")),
-                Some(serde_json::json!({"k": [1, 2]})),
-                None
-            ]
+            (
+                [Some(serde_json::json!("b")), None, None],
+                Some(r#"{"k":[1,2]}"#.to_owned())
+            )
         );
-        assert_eq!(pick("{}").expect("an object"), [None, None, None]);
+        assert_eq!(pick("{}").expect("an object"), ([None, None, None], None));
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub fn parse_native(body: &[u8], received_at: DateTime<Utc>) -> Result<NativePay
             }
             None => {
                 let top = members.whole()?;
-                let fields = json::event_members_keeping(top, &EVENT_MEMBERS, Some(PROPERTIES))
+                let fields = json::event_members(top, &EVENT_MEMBERS, PROPERTIES)
                     .map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
                 return Ok(NativePayload {
                     is_batch: false,
@@ -55,7 +55,7 @@ pub fn parse_native(body: &[u8], received_at: DateTime<Utc>) -> Result<NativePay
     let events = items
         .into_iter()
         .map(|item| {
-            json::event_members_keeping(item, &EVENT_MEMBERS, Some(PROPERTIES))
+            json::event_members(item, &EVENT_MEMBERS, PROPERTIES)
                 .and_then(|fields| raw_event(fields, item.get().len(), sent_at, received_at))
         })
         .collect();

@@ -21,9 +21,10 @@ use crate::skew::{as_time, corrected_timestamp};
 use crate::DecodeError;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 use std::collections::HashMap;
-use tally_core::{EventError, RawEvent};
+use tally_core::{EventError, Properties, PropertiesError, RawEvent, RawProperties};
 
 /// What a request carried besides its body, as far as decoding needs it.
 #[derive(Debug, Default, Clone, Copy)]
@@ -158,7 +159,7 @@ fn read_events(
     let events = items
         .into_iter()
         .map(|item| {
-            json::event_members(item, &EVENT_MEMBERS).map(|members| {
+            json::event_members(item, &EVENT_MEMBERS, PROPERTIES).and_then(|members| {
                 raw_event(members, &mut tokens, sent_at, received_at, item.get().len())
             })
         })
@@ -214,61 +215,76 @@ const EVENT_MEMBERS: [&str; 13] = [
     "$unset",
 ];
 
+/// `properties`' place in [`EVENT_MEMBERS`]: read from its text, not parsed into a tree.
+const PROPERTIES: usize = 6;
+
 fn raw_event(
-    members: [Option<Value>; EVENT_MEMBERS.len()],
+    (members, properties): ([Option<Value>; EVENT_MEMBERS.len()], Option<&RawValue>),
     tokens: &mut Tokens,
     sent_at: Option<DateTime<Utc>>,
     received_at: DateTime<Utc>,
     encoded_len: usize,
-) -> RawEvent {
-    let [event, distinct_id, dollar_distinct_id, uuid, timestamp, offset, properties, api_key, token, dollar_token, set, set_once, unset] =
+) -> Result<RawEvent, EventError> {
+    let [event, distinct_id, dollar_distinct_id, uuid, timestamp, offset, _, api_key, token, dollar_token, set, set_once, unset] =
         members;
-    let mut properties = match properties {
-        Some(Value::Object(p)) => p,
-        Some(Value::Null) | None => Map::new(),
-        // Not an object: handed on as is, so validation names the problem.
-        Some(other) => {
-            return RawEvent {
-                event,
-                distinct_id,
-                uuid,
-                timestamp,
-                properties: Some(other.into()),
-                encoded_len,
+    let mut properties = match properties.map(|raw| (raw, Properties::from_json(raw.get()))) {
+        None => Properties::new(),
+        Some((_, Ok(read))) => read,
+        Some((_, Err(PropertiesError::Invalid(e)))) => return Err(EventError::InvalidJson(e)),
+        Some((raw, Err(PropertiesError::NotAnObject))) => {
+            let other: Value = serde_json::from_str(raw.get())
+                .map_err(|e| EventError::InvalidJson(e.to_string()))?;
+            if other.is_null() {
+                Properties::new()
+            } else {
+                // Not an object: handed on as is, so validation names the problem.
+                return Ok(RawEvent {
+                    event,
+                    distinct_id,
+                    uuid,
+                    timestamp,
+                    properties: Some(other.into()),
+                    encoded_len,
+                });
             }
         }
     };
     for token in [&api_key, &token, &dollar_token] {
         tokens.see(token.as_ref());
     }
-    tokens.see(properties.get("token"));
+    tokens.see(properties.get("token").as_ref());
     properties.remove("token");
+    let mut take = |key: &str| {
+        let value = properties.get(key)?;
+        properties.remove(key);
+        Some(value)
+    };
     let distinct_id = distinct_id
         .or(dollar_distinct_id)
-        .or_else(|| properties.remove("distinct_id"))
-        .or_else(|| properties.remove("$distinct_id"));
+        .or_else(|| take("distinct_id"))
+        .or_else(|| take("$distinct_id"));
     // Person updates sent beside the properties (as /engage and some SDKs do) are
     // kept under the same keys inside them, where the person work reads them.
     for (key, update) in [("$set", set), ("$set_once", set_once), ("$unset", unset)] {
-        if let Some(v) = update {
-            properties.entry(key).or_insert(v);
+        if let Some(v) = update.filter(|_| !properties.contains_key(key)) {
+            properties.insert(key.into(), v);
         }
     }
     let event = event.or_else(|| {
         // An /engage call carries only person updates: PostHog records it as $identify.
         ["$set", "$set_once", "$unset"]
             .iter()
-            .any(|k| properties.contains_key(*k))
+            .any(|k| properties.contains_key(k))
             .then(|| Value::String("$identify".into()))
     });
-    RawEvent {
+    Ok(RawEvent {
         event,
         distinct_id,
         uuid,
         timestamp: corrected_timestamp(timestamp, offset, sent_at, received_at),
-        properties: Some(Value::Object(properties).into()),
+        properties: Some(RawProperties::Read(properties)),
         encoded_len,
-    }
+    })
 }
 
 fn parse_query(q: &str) -> HashMap<String, String> {
