@@ -127,10 +127,12 @@ enum Op {
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("$current_url".to_owned()),
-        // Keys sharing their first 8 bytes, 8 bytes long or longer.
+        // Keys sharing their first 4 or 8 bytes, as long as that or longer.
         Just("$current_path".to_owned()),
         Just("$current".to_owned()),
         Just("$current_".to_owned()),
+        Just("$cur".to_owned()),
+        Just("$curl".to_owned()),
         Just("a".to_owned()),
         Just("b\"q".to_owned()),
         Just("é".to_owned()),
