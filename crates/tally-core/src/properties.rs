@@ -15,8 +15,9 @@
 //!   a lone surrogate is refused, as before): the store can always read it as JSON.
 //!   Strings and numbers are kept as sent; a nested object or array is written as
 //!   `serde_json` writes it.
-//! - Looking a key up is a binary search over the members' keys; nothing is parsed
-//!   into a tree unless asked for ([`Properties::get`], [`Properties::to_map`]).
+//! - Looking a key up is a check of a bloom word (most keys looked up are absent),
+//!   then a binary search comparing 4-byte key prefixes as integers; nothing is
+//!   parsed into a tree unless asked for ([`Properties::get`], [`Properties::to_map`]).
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
