@@ -196,6 +196,13 @@ impl Properties {
     /// Sets `key` to the value whose JSON text is `value` (trusted to be JSON, as
     /// the callers' own serializations are), replacing any value it had.
     fn insert_json(&mut self, key: &str, value: &str) {
+        self.insert_text(key, value, false);
+    }
+
+    /// Sets `key` to `value`: JSON text, or (`quoted`) a string's characters that
+    /// need no escaping, written between quotes here so that the pipeline's own
+    /// values (`$host`, `$channel_type`, …) cost no buffer of their own.
+    fn insert_text(&mut self, key: &str, value: &str, quoted: bool) {
         let escaped = escaped_key(key);
         // Where the key goes in the index: where it was, if it was there.
         let at = match self.search(escaped.as_bytes()) {
@@ -207,7 +214,7 @@ impl Properties {
         };
         // Grown by a quarter rather than doubled: a large event's text doubled for
         // one added key would take twice its size until it is stored.
-        let needed = escaped.len() + value.len() + 5;
+        let needed = escaped.len() + value.len() + 7;
         if self.text.capacity() - self.text.len() < needed {
             let grow = needed.max(self.text.len() / 4).max(ROOM_FOR_ENRICHMENT);
             self.text.reserve_exact(grow);
@@ -223,7 +230,13 @@ impl Properties {
         self.text.push_str(&escaped);
         let key_end = self.text.len();
         self.text.push_str("\":");
-        self.text.push_str(value);
+        if quoted {
+            self.text.push('"');
+            self.text.push_str(value);
+            self.text.push('"');
+        } else {
+            self.text.push_str(value);
+        }
         let member = Member {
             prefix: prefix_of(escaped.as_bytes()),
             key_start: offset(key_start),
@@ -237,7 +250,7 @@ impl Properties {
 
     /// Sets `key` to `value`, replacing any value it had (`Map::insert`'s
     /// signature, for code written against a map; [`Properties::insert_str`]
-    /// allocates nothing but the text).
+    /// writes a string without serializing it apart first).
     pub fn insert(&mut self, key: String, value: Value) {
         let json = serde_json::to_string(&value).expect("a JSON value always serializes");
         self.insert_json(&key, &json);
@@ -245,8 +258,12 @@ impl Properties {
 
     /// Sets `key` to the string `value`, replacing any value it had.
     pub fn insert_str(&mut self, key: &str, value: &str) {
-        let json = serde_json::to_string(value).expect("a string always serializes");
-        self.insert_json(key, &json);
+        if needs_escaping(value) {
+            let json = serde_json::to_string(value).expect("a string always serializes");
+            self.insert_json(key, &json);
+        } else {
+            self.insert_text(key, value, true);
+        }
     }
 
     /// Removes `key`; whether it was there.
@@ -396,12 +413,18 @@ fn offset(n: usize) -> u32 {
 
 /// `key` as it appears between the quotes of a JSON string written by serde_json.
 fn escaped_key(key: &str) -> Cow<'_, str> {
-    if key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+    if needs_escaping(key) {
         let quoted = serde_json::to_string(key).expect("a string always serializes");
         Cow::Owned(quoted[1..quoted.len() - 1].to_owned())
     } else {
         Cow::Borrowed(key)
     }
+}
+
+/// Whether a string has characters serde_json escapes in JSON (a quote, a
+/// backslash, a control character): otherwise its JSON text is itself in quotes.
+fn needs_escaping(s: &str) -> bool {
+    s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
 }
 
 /// The string a JSON value's text holds, if it is a string.

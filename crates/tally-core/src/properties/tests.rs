@@ -121,6 +121,7 @@ fn serializes_as_the_object_itself() {
 #[derive(Debug, Clone)]
 enum Op {
     Insert(String, Value),
+    InsertStr(String, String),
     Remove(String),
 }
 
@@ -152,6 +153,7 @@ fn value() -> impl Strategy<Value = Value> {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (key(), value()).prop_map(|(k, v)| Op::Insert(k, v)),
+        (key(), "[a-z\"\\\\é\n]{0,6}").prop_map(|(k, v)| Op::InsertStr(k, v)),
         key().prop_map(Op::Remove),
     ]
 }
@@ -168,6 +170,10 @@ proptest! {
                 Op::Insert(k, v) => {
                     p.insert(k.clone(), v.clone());
                     model.insert(k, v);
+                }
+                Op::InsertStr(k, v) => {
+                    p.insert_str(&k, &v);
+                    model.insert(k, Value::String(v));
                 }
                 Op::Remove(k) => {
                     prop_assert_eq!(p.remove(&k), model.remove(&k).is_some());
