@@ -9,8 +9,12 @@
 # here from the lock file. The metadata conformance suite needs a PostgreSQL
 # server: this script installs Debian's postgresql if missing, starts a
 # throw-away cluster on 127.0.0.1 (stopped again at exit) and passes its URL as
-# TALLY_TEST_POSTGRES_URL. When tests need ClickHouse or Kafka, this script
-# installs and starts them too.
+# TALLY_TEST_POSTGRES_URL. The scale-out tests need Apache Kafka: this script
+# fetches the broker's jars from Maven Central with Maven (pinned in
+# scripts/kafka/pom.xml, cached in ~/.cache/tally-kafka so later runs start
+# offline), starts one KRaft broker on 127.0.0.1 (stopped at exit) and passes its
+# address as TALLY_TEST_KAFKA_BOOTSTRAP, and the jars as TALLY_TEST_KAFKA_LIBS for
+# tests that start (and stop) brokers of their own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,6 +76,28 @@ stop_postgres() {
 }
 trap stop_postgres EXIT
 export TALLY_TEST_POSTGRES_URL="postgres://tally@127.0.0.1:$PG_PORT/postgres"
+
+if ! command -v java >/dev/null 2>&1; then apt_install openjdk-17-jre-headless; fi
+if ! command -v mvn >/dev/null 2>&1; then apt_install maven; fi
+KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' scripts/kafka/pom.xml)
+KAFKA_LIBS="$HOME/.cache/tally-kafka/$KAFKA_VERSION/libs"
+if [ ! -f "$KAFKA_LIBS/.complete" ]; then
+    rm -rf "$KAFKA_LIBS"
+    mvn -q -B -f scripts/kafka/pom.xml dependency:copy-dependencies \
+        -Dmaven.repo.local="$HOME/.cache/tally-kafka/m2" \
+        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS"
+    touch "$KAFKA_LIBS/.complete"
+fi
+export KAFKA_LIBS TALLY_TEST_KAFKA_LIBS="$KAFKA_LIBS"
+KAFKA_DIR=$(mktemp -d /tmp/tally-kafka.XXXXXX)
+stop_services() {
+    bash scripts/kafka/broker.sh stop "$KAFKA_DIR" || true
+    rm -rf "$KAFKA_DIR"
+    stop_postgres
+}
+trap stop_services EXIT
+TALLY_TEST_KAFKA_BOOTSTRAP=$(bash scripts/kafka/broker.sh start "$KAFKA_DIR")
+export TALLY_TEST_KAFKA_BOOTSTRAP
 
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@"

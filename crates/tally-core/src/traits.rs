@@ -416,5 +416,10 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// The dashboard a share token opens, if the link is still valid.
     async fn shared_dashboard(&self, token: &str) -> Result<Option<Dashboard>, MetaError>;
 
+    // ---- secrets every node of a deployment shares ----
+    /// The secret stored under `name`; the first call stores `candidate`, and
+    /// every later call (from any node) gets that first value back.
+    async fn shared_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, MetaError>;
+
     async fn ping(&self) -> Result<(), MetaError>;
 }

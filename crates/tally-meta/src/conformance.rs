@@ -789,6 +789,16 @@ pub async fn users_change_their_name(meta: &dyn MetadataStore) {
     ));
 }
 
+pub async fn the_first_shared_secret_stays(meta: &dyn MetadataStore) {
+    let first = meta.shared_secret("ip-hash", &[1; 32]).await.unwrap();
+    assert_eq!(first, vec![1; 32]);
+    // A second node offering its own candidate gets the first one back.
+    let again = meta.shared_secret("ip-hash", &[2; 32]).await.unwrap();
+    assert_eq!(again, vec![1; 32]);
+    let other = meta.shared_secret("other", &[3, 4]).await.unwrap();
+    assert_eq!(other, vec![3, 4]);
+}
+
 /// Instantiates every conformance check as a `#[tokio::test]`, each on a store
 /// made by the async expression `$make`, which yields `(guard, store)`: a fresh,
 /// empty store each time, and whatever must live as long as it (a temp dir).
@@ -804,6 +814,7 @@ macro_rules! metadata_conformance_suite {
             invites_are_spent_once_and_expire,
             insights_dashboards_and_share_links,
             users_change_their_name,
+            the_first_shared_secret_stays,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -140,6 +140,13 @@ pub const SQLITE: &[(i64, &str)] = &[
         );
         CREATE INDEX dashboard_tiles_insight ON dashboard_tiles (insight_id);",
     ),
+    (
+        6,
+        "CREATE TABLE instance_secrets (
+            name TEXT PRIMARY KEY,
+            value BLOB NOT NULL
+        );",
+    ),
 ];
 
 /// PostgreSQL: identity `BIGINT` ids, `TIMESTAMPTZ`, `BOOLEAN`.
@@ -258,5 +265,12 @@ pub const POSTGRES: &[(i64, &str)] = &[
             PRIMARY KEY (dashboard_id, insight_id)
         );
         CREATE INDEX dashboard_tiles_insight ON dashboard_tiles (insight_id);",
+    ),
+    (
+        4,
+        "CREATE TABLE instance_secrets (
+            name TEXT PRIMARY KEY,
+            value BYTEA NOT NULL
+        );",
     ),
 ];

@@ -1450,6 +1450,30 @@ macro_rules! sql_metadata_store {
                 Ok(Some(dashboard))
             }
 
+            async fn shared_secret(
+                &self,
+                name: &str,
+                candidate: &[u8],
+            ) -> Result<Vec<u8>, MetaError> {
+                // The first writer's candidate wins; every caller reads the winner.
+                sqlx::query(
+                    "INSERT INTO instance_secrets (name, value) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind(candidate)
+                .execute(&self.pool)
+                .await
+                .map_err(internal)?;
+                sqlx::query("SELECT value FROM instance_secrets WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(internal)?
+                    .try_get("value")
+                    .map_err(internal)
+            }
+
             async fn ping(&self) -> Result<(), MetaError> {
                 sqlx::query("SELECT 1")
                     .execute(&self.pool)

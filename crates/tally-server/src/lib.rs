@@ -3,6 +3,7 @@
 //! every backend as a trait object in [`AppState`], so backends change without
 //! touching a route.
 
+mod absent;
 mod auth;
 pub mod client_ip;
 mod cookies;
@@ -12,6 +13,7 @@ mod openapi;
 pub mod rate_limit;
 mod routes;
 
+pub use absent::NoEventStore;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use routes::account::MIN_PASSWORD;
@@ -62,6 +64,37 @@ pub struct AppState {
     /// The port the server listens on, reported by `/health`.
     pub port: u16,
     pub started: Instant,
+    /// What this node serves (`tally serve --role`) and what `/ready` checks.
+    pub node: Arc<NodeRoles>,
+}
+
+/// A readiness check beyond the stores (a Kafka worker's lag, say): `Err` says
+/// why the node is not ready.
+pub type ReadyCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Which routes a node serves and what its `/ready` checks. The embedded
+/// deployment serves everything ([`NodeRoles::all`]).
+#[derive(Clone)]
+pub struct NodeRoles {
+    /// The capture routes (native, PostHog, Segment, Tlytics) and `/sdk.js`.
+    pub capture: bool,
+    /// The query API, dashboard, accounts and the live stream.
+    pub api: bool,
+    /// An event store is open on this node: `/ready` pings it.
+    pub event_store: bool,
+    /// Further checks, each named in `/ready`'s answer.
+    pub checks: Vec<(&'static str, ReadyCheck)>,
+}
+
+impl NodeRoles {
+    pub fn all() -> Self {
+        Self {
+            capture: true,
+            api: true,
+            event_store: true,
+            checks: Vec::new(),
+        }
+    }
 }
 
 /// What the server tells browsers about other origins and TLS.

@@ -1,6 +1,8 @@
-//! Assembling the embedded deployment: DuckDB events, SQLite metadata, the
-//! spooled sink (capture is durable in `DATA_DIR/spool` before it is
-//! acknowledged), the router — and the first-start bootstrap.
+//! Assembling a node: the embedded deployment (DuckDB events, SQLite metadata,
+//! the spooled sink: capture is durable in `DATA_DIR/spool` before it is
+//! acknowledged), or a scale-out node of the roles configured (Kafka producer on
+//! capture nodes, Kafka consumer into DuckDB on worker nodes, PostgreSQL
+//! metadata shared by all), the router — and the first-start bootstrap.
 
 use crate::config::Config;
 use anyhow::Context;
@@ -11,14 +13,15 @@ use std::time::{Duration, Instant};
 use tally_core::EventSink;
 use tally_core::{Clock, KeyScope, Limits, MetadataStore, NewUser, ProjectId};
 use tally_duckdb::{DuckDb, DuckDbConfig};
+use tally_kafka::{Batching, KafkaSink, KafkaWorker};
 use tally_meta::{KeyCache, PostgresMeta, SettingsCache, SqliteMeta};
 use tally_pipeline::enrich::geo::GeoIp;
-use tally_pipeline::{ProcessConfig, Processor, SpoolConfig, SpooledSink};
+use tally_pipeline::{ProcessConfig, Processor, QueueBudget, SpoolConfig, SpooledSink};
 use tally_server::client_ip::IpHasher;
 use tally_server::live::{LiveFeed, PublishingStore};
 use tally_server::rate_limit::AuthRateLimit;
 use tally_server::rate_limit::CaptureRateLimit;
-use tally_server::{AccountSettings, AppState, BodyBudget, EdgeSettings};
+use tally_server::{AccountSettings, AppState, BodyBudget, EdgeSettings, NoEventStore, NodeRoles};
 use tokio::net::TcpListener;
 
 /// What the first start writes to `DATA_DIR/bootstrap.json` (mode 0600).
@@ -58,15 +61,20 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let meta = open_metadata(config).await?;
+    let events = open_events(config).await?;
+    Ok(Stores { events, meta })
+}
+
+/// The DuckDB event store in the data dir (which must exist).
+async fn open_events(config: &Config) -> anyhow::Result<DuckDb> {
     let mut duck = DuckDbConfig::in_dir(&config.data_dir);
     duck.memory_limit = config.duckdb_memory_limit.clone();
     duck.checkpoint_threshold = Some(config.duckdb_checkpoint_threshold.clone());
     duck.threads = config.duckdb_threads;
     duck.timeline_cache_bytes = config.timeline_cache_mb << 20;
-    let events = tokio::task::spawn_blocking(move || DuckDb::open(&duck))
+    tokio::task::spawn_blocking(move || DuckDb::open(&duck))
         .await?
-        .context("opening event store")?;
-    Ok(Stores { events, meta })
+        .context("opening event store")
 }
 
 /// On a data dir with no project, creates the first user (a superuser nobody has
@@ -156,6 +164,34 @@ fn ip_hash_secret(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
     }
 }
 
+/// The IP hash secret of this node. With shared metadata (PostgreSQL) every
+/// node of the deployment must hash alike, so the secret lives there: the first
+/// node to ask stores its own (the data dir's file where the node has a data
+/// dir, so an existing deployment keeps its hashes) and every node uses it.
+/// Without, the data dir's file. A capture-only node writes nothing locally.
+async fn node_ip_hash_secret(
+    config: &Config,
+    meta: &dyn MetadataStore,
+) -> anyhow::Result<[u8; 32]> {
+    let local = if config.role.opens_event_store() {
+        ip_hash_secret(&config.data_dir)?
+    } else {
+        let mut random = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
+        random
+    };
+    if config.metadata_url.is_none() {
+        return Ok(local);
+    }
+    let shared = meta
+        .shared_secret("ip-hash", &local)
+        .await
+        .context("reading the shared IP hash secret")?;
+    shared
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the shared IP hash secret is not 32 bytes"))
+}
+
 /// A built app, ready to serve on its listener.
 pub struct App {
     pub router: axum::Router,
@@ -163,8 +199,14 @@ pub struct App {
     pub port: u16,
     pub bootstrap: Option<Bootstrap>,
     pub data_dir: PathBuf,
-    pub events: DuckDb,
-    pub sink: Arc<SpooledSink>,
+    /// The event store, on nodes that open one (not `--role capture`).
+    pub events: Option<DuckDb>,
+    /// The embedded spool (no queue configured).
+    pub spool: Option<Arc<SpooledSink>>,
+    /// The Kafka producer of a capture node.
+    pub kafka_sink: Option<Arc<KafkaSink>>,
+    /// The Kafka consumer of a worker node.
+    pub worker: Option<KafkaWorker>,
 }
 
 /// Where the capture spool lives inside the data dir.
@@ -249,56 +291,137 @@ fn spawn_rollup_compaction(events: tally_duckdb::WeakDuckDb, clock: Arc<dyn Cloc
     });
 }
 
-/// Binds the listener, opens the stores, bootstraps, and builds the router.
+/// Binds the listener, opens what the node's roles need (metadata always; the
+/// event store on worker and API nodes), bootstraps on API nodes, starts the
+/// spool or the Kafka producer and consumer, and builds the router.
 pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+    let roles = config.role;
+    let kafka = config.kafka_config()?;
     let listener = TcpListener::bind((config.bind, config.port))
         .await
         .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
     let port = listener.local_addr()?.port();
-    let stores = open_stores(config).await?;
-    let bootstrap = bootstrap(stores.meta.as_ref(), &config.data_dir).await?;
+    if roles.opens_event_store() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    }
+    let meta = open_metadata(config).await?;
+    let events = match roles.opens_event_store() {
+        true => Some(open_events(config).await?),
+        false => None,
+    };
+    let bootstrap = match roles.api {
+        true => bootstrap(meta.as_ref(), &config.data_dir).await?,
+        false => None,
+    };
     if let Some(id) = config.tlytics_project {
-        if stores.meta.get_project(id).await?.is_none() {
+        if meta.get_project(id).await?.is_none() {
             anyhow::bail!("tlytics_project {id} is not a project of this Tally");
         }
         tracing::info!(project_id = id, "Tlytics routes write to this project");
     }
     let settings = Arc::new(
-        SettingsCache::load(stores.meta.clone())
+        SettingsCache::load(meta.clone())
             .await
             .context("loading project settings")?,
     );
     spawn_settings_refresh(Arc::downgrade(&settings));
-    spawn_rollup_compaction(stores.events.downgrade(), clock.clone());
-    // Before serving: whatever an earlier run acknowledged but did not store yet
-    // is stored now, so the first query already sees it.
+    if let Some(events) = &events {
+        spawn_rollup_compaction(events.downgrade(), clock.clone());
+    }
     let live = Arc::new(LiveFeed::default());
-    let (sink, _recovery) = SpooledSink::start(
-        Arc::new(PublishingStore::new(
-            Arc::new(stores.events.clone()),
-            live.clone(),
-        )),
-        SpoolConfig {
-            max_queued_bytes: config.max_queued_mb * 1024 * 1024,
-            store_linger: std::time::Duration::from_millis(config.store_linger_ms),
-            admission_wait: std::time::Duration::from_millis(config.queue_wait_ms),
-            // The spool drains through the processing stage into DuckDB;
-            // persons live in the same database.
-            processor: Some(Arc::new(
-                Processor::new(ProcessConfig {
-                    sensitive_params: config.sensitive_url_params.clone(),
-                })
-                .with_persons(Arc::new(stores.events.clone()))
-                .with_switches(settings.clone()),
-            )),
-            ..SpoolConfig::in_dir(config.data_dir.join(SPOOL_DIR))
-        },
-    )
-    .await
-    .context("recovering the capture spool")?;
-    let sink = Arc::new(sink);
+    // Stored batches reach this node's live feed; persons live in the same database.
+    let processing = |events: &DuckDb| {
+        let store: Arc<dyn tally_core::EventStore> =
+            Arc::new(PublishingStore::new(Arc::new(events.clone()), live.clone()));
+        let processor = Arc::new(
+            Processor::new(ProcessConfig {
+                sensitive_params: config.sensitive_url_params.clone(),
+            })
+            .with_persons(Arc::new(events.clone()))
+            .with_switches(settings.clone()),
+        );
+        (store, processor)
+    };
+    let mut node = NodeRoles {
+        capture: roles.capture,
+        api: roles.api,
+        event_store: events.is_some(),
+        checks: Vec::new(),
+    };
+    let (mut spool, mut kafka_sink, mut worker) = (None, None, None);
+    let sink: Arc<dyn EventSink> = match (&kafka, &events) {
+        (None, Some(events)) => {
+            // Before serving: whatever an earlier run acknowledged but did not
+            // store yet is stored now, so the first query already sees it.
+            let (store, processor) = processing(events);
+            let (sink, _recovery) = SpooledSink::start(
+                store,
+                SpoolConfig {
+                    max_queued_bytes: config.max_queued_mb * 1024 * 1024,
+                    store_linger: Duration::from_millis(config.store_linger_ms),
+                    admission_wait: Duration::from_millis(config.queue_wait_ms),
+                    processor: Some(processor),
+                    ..SpoolConfig::in_dir(config.data_dir.join(SPOOL_DIR))
+                },
+            )
+            .await
+            .context("recovering the capture spool")?;
+            let sink = Arc::new(sink);
+            spool = Some(sink.clone());
+            sink
+        }
+        (None, None) => unreachable!("Config::validate: without a queue the role is all"),
+        (Some(kafka), _) => {
+            tracing::info!(?kafka, role = %roles, "scale-out node");
+            if roles.capture || roles.worker {
+                match tally_kafka::ensure_topic(kafka, TOPIC_CHECK_WAIT).await {
+                    Ok(true) => {
+                        tracing::info!(topic = %kafka.settings.topic, "created the kafka topic")
+                    }
+                    Ok(false) => {}
+                    Err(err) => tracing::warn!(%err, "could not check the kafka topic; going on"),
+                }
+            }
+            if let (true, Some(events)) = (roles.worker, &events) {
+                let (store, processor) = processing(events);
+                let started = KafkaWorker::start(
+                    kafka,
+                    store,
+                    Some(processor),
+                    Batching {
+                        max_batch: SpoolConfig::in_dir("").max_store_batch,
+                        linger: Duration::from_millis(config.store_linger_ms),
+                    },
+                )
+                .context("starting the kafka worker")?;
+                node.checks
+                    .push(("queue_worker", Arc::new(started.readiness())));
+                worker = Some(started);
+            }
+            if roles.capture {
+                let budget = QueueBudget::new(
+                    config.max_queued_mb * 1024 * 1024,
+                    Duration::from_millis(config.queue_wait_ms),
+                    1,
+                );
+                let sink =
+                    Arc::new(KafkaSink::new(kafka, budget).context("creating the kafka producer")?);
+                kafka_sink = Some(sink.clone());
+                sink
+            } else {
+                Arc::new(NoEventStore)
+            }
+        }
+    };
+    let (store, query): (
+        Arc<dyn tally_core::EventStore>,
+        Arc<dyn tally_query::QueryEngine>,
+    ) = match &events {
+        Some(events) => (Arc::new(events.clone()), Arc::new(events.clone())),
+        None => (Arc::new(NoEventStore), Arc::new(NoEventStore)),
+    };
     let state = AppState {
-        meta: stores.meta,
         key_cache: Arc::new(KeyCache::new(KEY_CACHE_TTL)),
         accounts: Arc::new(AccountSettings {
             allow_signup: config.allow_signup,
@@ -312,9 +435,9 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
             api_cors_origins: config.api_cors_origins.clone(),
             hsts: config.hsts,
         }),
-        sink: sink.clone(),
-        store: Arc::new(stores.events.clone()),
-        query: Arc::new(stores.events.clone()),
+        sink,
+        store,
+        query,
         clock,
         limits: Arc::new(Limits {
             // Both bounded by `Config::validate`.
@@ -330,12 +453,16 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         body_budget: Arc::new(BodyBudget::new(config.max_body_memory_mb * 1024 * 1024)),
         capture_limit: Arc::new(CaptureRateLimit::new(config.capture_rate_limit)),
         trusted_proxies: config.trusted_proxies.clone().into(),
-        ip_hasher: Arc::new(IpHasher::new(ip_hash_secret(&config.data_dir)?)),
+        ip_hasher: Arc::new(IpHasher::new(
+            node_ip_hash_secret(config, meta.as_ref()).await?,
+        )),
         geoip: load_geoip(config)?,
         settings: settings.clone(),
         tlytics_project: config.tlytics_project,
         port,
         started: Instant::now(),
+        node: Arc::new(node),
+        meta,
     };
     Ok(App {
         router: tally_server::router(state),
@@ -343,15 +470,25 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         port,
         bootstrap,
         data_dir: config.data_dir.clone(),
-        events: stores.events,
-        sink,
+        events,
+        spool,
+        kafka_sink,
+        worker,
     })
 }
 
+/// How long start-up waits for the broker to say whether the topic exists.
+const TOPIC_CHECK_WAIT: Duration = Duration::from_secs(5);
+
+/// How long shutdown waits for the Kafka producer to deliver what it holds
+/// (every request it holds is still waiting for its answer: this is short).
+const SHUTDOWN_FLUSH_WAIT: Duration = Duration::from_secs(5);
+
 impl App {
     /// Serves until `shutdown` resolves, then finishes in-flight requests (whose
-    /// events are in the spool before they are answered), lets the spool drain
-    /// into the store, and checkpoints the store.
+    /// events are in the spool or acknowledged by Kafka before they are
+    /// answered), lets the spool drain into the store or the worker store its
+    /// batch in hand, and checkpoints the store.
     pub async fn serve(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -365,9 +502,19 @@ impl App {
         )
         .with_graceful_shutdown(shutdown)
         .await?;
-        self.sink.settle(SHUTDOWN_DRAIN_WAIT).await;
-        let events = self.events.clone();
-        tokio::task::spawn_blocking(move || events.checkpoint()).await??;
+        if let Some(spool) = &self.spool {
+            spool.settle(SHUTDOWN_DRAIN_WAIT).await;
+        }
+        if let Some(sink) = self.kafka_sink {
+            tokio::task::spawn_blocking(move || sink.flush(SHUTDOWN_FLUSH_WAIT)).await?;
+        }
+        if let Some(worker) = self.worker {
+            // Stores and commits the batch in hand, then leaves the group.
+            worker.stop().await;
+        }
+        if let Some(events) = self.events {
+            tokio::task::spawn_blocking(move || events.checkpoint()).await??;
+        }
         Ok(())
     }
 }

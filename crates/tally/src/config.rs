@@ -2,12 +2,14 @@
 //! → command-line flags, then validated. The loader takes the environment as an
 //! argument so tests can inject it.
 
+use crate::roles::Roles;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use tally_core::OutOfRange;
+use tally_kafka::{KafkaConfig, KafkaSettings};
 use tally_pipeline::ProcessConfig;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -82,6 +84,14 @@ pub struct Config {
     /// How long a rotated-out ingest key keeps working, in seconds, when the
     /// rotation does not say (default one day).
     pub ingest_key_grace_secs: u32,
+    /// What this process does: `all` (default, the embedded deployment) or a
+    /// combination of `capture`, `worker` and `api` (scale-out, needs `queue`).
+    pub role: Roles,
+    /// `kafka://host:9092[,host2:9092]/topic?…`: capture nodes produce to this
+    /// topic and workers consume it; unset: the embedded spool.
+    pub queue: Option<String>,
+    /// Kafka settings beside the queue URL (`[kafka]` table, `TALLY_KAFKA_*`).
+    pub kafka: KafkaSettings,
 }
 
 impl Default for Config {
@@ -119,6 +129,9 @@ impl Default for Config {
             api_cors_origins: Vec::new(),
             hsts: false,
             ingest_key_grace_secs: 86_400,
+            role: Roles::ALL,
+            queue: None,
+            kafka: KafkaSettings::default(),
         }
     }
 }
@@ -131,6 +144,8 @@ pub struct Overrides {
     pub port: Option<u16>,
     pub tlytics_project: Option<i64>,
     pub geoip_db: Option<PathBuf>,
+    pub role: Option<Roles>,
+    pub queue: Option<String>,
 }
 
 fn parse_bool(name: &str, v: &str) -> anyhow::Result<bool> {
@@ -292,6 +307,17 @@ impl Config {
                 format!("TALLY_AUTH_RATE_LIMIT={v} is not a number of requests per minute")
             })?;
         }
+        if let Some(v) = var("TALLY_ROLE") {
+            config.role =
+                Roles::parse(v).map_err(|why| anyhow::anyhow!("TALLY_ROLE={v}: {why}"))?;
+        }
+        if let Some(v) = var("TALLY_QUEUE") {
+            config.queue = Some(v.clone());
+        }
+        config
+            .kafka
+            .apply_env(|name| var(name).cloned())
+            .context("TALLY_KAFKA_*")?;
         if let Some(v) = &flags.data_dir {
             config.data_dir = v.clone();
         }
@@ -306,6 +332,12 @@ impl Config {
         }
         if let Some(v) = &flags.geoip_db {
             config.geoip_db = Some(v.clone());
+        }
+        if let Some(v) = flags.role {
+            config.role = v;
+        }
+        if let Some(v) = &flags.queue {
+            config.queue = Some(v.clone());
         }
         config.validate()?;
         Ok(config)
@@ -325,7 +357,31 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             bail!("data_dir must not be empty");
         }
+        if self.queue.is_none() && !self.role.is_all() {
+            bail!(
+                "role {} needs a queue between capture and workers \
+                 (--queue / TALLY_QUEUE kafka://host:9092/topic); without one, only `all`",
+                self.role
+            );
+        }
+        if !self.role.is_all() && self.metadata_url.is_none() {
+            bail!(
+                "a scale-out node (role {}) shares its metadata with the others \
+                 through PostgreSQL: set metadata_url (TALLY_METADATA_URL)",
+                self.role
+            );
+        }
+        self.kafka_config()?;
         Ok(())
+    }
+
+    /// The parsed queue, when one is configured.
+    pub fn kafka_config(&self) -> anyhow::Result<Option<KafkaConfig>> {
+        self.queue
+            .as_deref()
+            .map(|url| KafkaConfig::from_url(url, &self.kafka))
+            .transpose()
+            .context("queue (TALLY_QUEUE)")
     }
 }
 
@@ -447,6 +503,62 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("reject"), "{err}");
+    }
+
+    #[test]
+    fn roles_and_queue_from_file_env_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tally.toml");
+        std::fs::write(
+            &file,
+            "role = \"capture\"\nqueue = \"kafka://k1:9092/from-file\"\n\
+             metadata_url = \"postgres://m\"\n[kafka]\ngroup_id = \"g\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), &env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c.role, Roles::parse("capture").unwrap());
+        let kafka = c.kafka_config().unwrap().unwrap();
+        assert_eq!(kafka.settings.topic, "from-file");
+        assert_eq!(kafka.settings.group_id, "g");
+        let e = env(&[
+            ("TALLY_ROLE", "worker,api"),
+            ("TALLY_KAFKA_GROUP_ID", "from-env"),
+        ]);
+        let c = Config::load(Some(&file), &e, &Overrides::default()).unwrap();
+        assert_eq!(c.role.to_string(), "worker,api");
+        assert_eq!(
+            c.kafka_config().unwrap().unwrap().settings.group_id,
+            "from-env"
+        );
+        let flags = Overrides {
+            role: Some(Roles::ALL),
+            queue: Some("kafka://flag:1/t".into()),
+            ..Default::default()
+        };
+        let c = Config::load(Some(&file), &e, &flags).unwrap();
+        assert!(c.role.is_all());
+        assert_eq!(c.kafka_config().unwrap().unwrap().brokers, ["flag:1"]);
+        // A scale-out role without a queue, or without shared metadata, is refused.
+        let no_queue = env(&[
+            ("TALLY_ROLE", "capture"),
+            ("TALLY_METADATA_URL", "postgres://m"),
+        ]);
+        let err = Config::load(None, &no_queue, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("queue"), "{err}");
+        let no_meta = env(&[("TALLY_ROLE", "capture"), ("TALLY_QUEUE", "kafka://k:1/t")]);
+        let err = Config::load(None, &no_meta, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("metadata_url"), "{err}");
+        let bad_url = env(&[
+            ("TALLY_QUEUE", "kafka://nope"),
+            ("TALLY_METADATA_URL", "postgres://m"),
+        ]);
+        assert!(Config::load(None, &bad_url, &Overrides::default()).is_err());
+        assert!(Config::load(
+            None,
+            &env(&[("TALLY_ROLE", "storage")]),
+            &Overrides::default()
+        )
+        .is_err());
     }
 
     #[test]

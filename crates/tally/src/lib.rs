@@ -9,4 +9,5 @@ pub mod config;
 pub mod demo;
 pub mod loadgen;
 pub mod querybench;
+pub mod roles;
 pub mod seed;

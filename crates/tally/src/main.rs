@@ -39,6 +39,14 @@ struct ServeArgs {
     /// embedded country database (env TALLY_GEOIP_DB).
     #[arg(long)]
     geoip_db: Option<PathBuf>,
+    /// What this process does: all (default), or capture, worker, api combined
+    /// with commas (env TALLY_ROLE; scale-out roles need --queue).
+    #[arg(long, value_parser = tally::roles::Roles::parse)]
+    role: Option<tally::roles::Roles>,
+    /// kafka://host:9092[,host2:9092]/topic between capture and workers (env
+    /// TALLY_QUEUE; default: the embedded spool). See docs/DEPLOY.md.
+    #[arg(long)]
+    queue: Option<String>,
     /// TOML config file (env TALLY_CONFIG).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -68,6 +76,8 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
         port: args.port,
         tlytics_project: args.tlytics_project,
         geoip_db: args.geoip_db.clone(),
+        role: args.role,
+        queue: args.queue.clone(),
     };
     Config::load(args.config.as_deref(), &env, &flags)
 }

@@ -19,10 +19,12 @@
 //!   before the call is stored, so a client reading after its own write sees it
 //!   whenever the drain keeps up.
 
-mod codec;
+pub(crate) mod codec;
 mod segments;
 
+use crate::budget::QueueBudget;
 use crate::enrich::Processor;
+use crate::stages::{processed, store_until_done};
 use async_trait::async_trait;
 use segments::{SegmentId, SegmentWriter};
 use std::path::{Path, PathBuf};
@@ -33,7 +35,7 @@ use tally_core::{
     Event, EventBatch, EventSink, EventStore, PreparedBatch, SinkError, SinkReceipt, StoreError,
 };
 use thiserror::Error;
-use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
 
 #[derive(Debug, Clone)]
 pub struct SpoolConfig {
@@ -107,8 +109,6 @@ pub struct Recovery {
     pub damaged: Vec<PathBuf>,
 }
 
-const UNIT: usize = 1024;
-
 /// A request waiting for the spool.
 struct Job {
     events: Vec<Event>,
@@ -132,10 +132,7 @@ struct Progress {
 
 pub struct SpooledSink {
     jobs: mpsc::UnboundedSender<Job>,
-    budget: Arc<Semaphore>,
-    budget_units: usize,
-    retry_after_secs: u64,
-    admission_wait: Duration,
+    budget: QueueBudget,
     progress: Arc<Progress>,
 }
 
@@ -187,13 +184,13 @@ impl SpooledSink {
 
         // The channels are unbounded: the byte budget is what bounds them, since a
         // job cannot be queued without first holding its permits.
-        let budget_units = (config.max_queued_bytes / UNIT).max(1);
         let sink = Self {
             jobs: jobs_tx,
-            budget: Arc::new(Semaphore::new(budget_units)),
-            budget_units,
-            retry_after_secs: config.retry_after_secs,
-            admission_wait: config.admission_wait,
+            budget: QueueBudget::new(
+                config.max_queued_bytes,
+                config.admission_wait,
+                config.retry_after_secs,
+            ),
             progress,
         };
         Ok((sink, recovery))
@@ -201,7 +198,7 @@ impl SpooledSink {
 
     /// Bytes of budget currently free, for metrics and tests.
     pub fn free_bytes(&self) -> usize {
-        self.budget.available_permits() * UNIT
+        self.budget.free_bytes()
     }
 }
 
@@ -558,71 +555,6 @@ async fn store_loop(
     }
 }
 
-/// The rows to store for `events`, and the store's preparation of them:
-/// processed off the async workers (it is CPU work over up to a whole drain
-/// batch), in place, without copying. Person resolution needs its store; while
-/// that fails it is retried with backoff, as storing is, because these events
-/// are acknowledged and must not be dropped.
-async fn processed(
-    store: &Arc<dyn EventStore>,
-    processor: Option<&Arc<Processor>>,
-    events: Vec<Event>,
-) -> (EventBatch, Option<PreparedBatch>) {
-    let mut events = events;
-    let mut enriched = false;
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        let processor = processor.cloned();
-        let store = Arc::clone(store);
-        let (back, outcome) = tokio::task::spawn_blocking(move || {
-            let Some(processor) = processor else {
-                let prepared = store.prepare(&events);
-                return (events, Ok(prepared));
-            };
-            if !enriched {
-                processor.process(&mut events);
-            }
-            let outcome = processor
-                .resolve_persons(&mut events)
-                .map(|()| store.prepare(&events));
-            (events, outcome)
-        })
-        .await
-        .expect("Processor catches panics");
-        events = back;
-        enriched = true;
-        match outcome {
-            Ok(prepared) => return (events.into(), prepared),
-            Err(err) => {
-                tracing::error!(%err, events = events.len(), "resolving persons failed; will retry");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
-}
-
-/// Acknowledged events must not be dropped: retry until the store takes them,
-/// backing off. Meanwhile the budget stays held, so capture sheds load.
-async fn store_until_done(
-    store: &dyn EventStore,
-    events: EventBatch,
-    mut prepared: Option<PreparedBatch>,
-) {
-    let mut backoff = Duration::from_millis(50);
-    let mut attempt = 1u32;
-    // The preparation goes with the first attempt; a retry prepares again.
-    while let Err(err) = store
-        .insert_prepared(Arc::clone(&events), prepared.take())
-        .await
-    {
-        tracing::error!(%err, events = events.len(), attempt, "storing spooled events failed; will retry");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-        attempt += 1;
-    }
-}
-
 fn release(dir: &Path, from: SegmentId, until: SegmentId) {
     if let Err(err) = segments::delete_segments(dir, from, until) {
         // Harmless beyond disk space: a later start-up stores them again, as
@@ -637,24 +569,7 @@ impl EventSink for SpooledSink {
         if events.is_empty() {
             return Ok(SinkReceipt::default());
         }
-        let bytes: usize = events.iter().map(Event::approx_size).sum();
-        let units = (bytes / UNIT + 1).min(self.budget_units);
-        let units = u32::try_from(units).unwrap_or(u32::MAX);
-        let overloaded = || SinkError::Overloaded {
-            retry_after_secs: self.retry_after_secs,
-        };
-        let permit = match Arc::clone(&self.budget).try_acquire_many_owned(units) {
-            Ok(permit) => permit,
-            Err(_) if self.admission_wait.is_zero() => return Err(overloaded()),
-            // Tokio's semaphore hands freed permits to waiters in arrival order.
-            Err(_) => tokio::time::timeout(
-                self.admission_wait,
-                Arc::clone(&self.budget).acquire_many_owned(units),
-            )
-            .await
-            .map_err(|_| overloaded())?
-            .map_err(|_| SinkError::Closed)?,
-        };
+        let permit = self.budget.admit(&events).await?;
         let accepted = events.len();
         let (reply, answer) = oneshot::channel();
         self.jobs

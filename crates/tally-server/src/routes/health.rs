@@ -1,4 +1,5 @@
-//! `/health` (the process answers) and `/ready` (its stores answer too).
+//! `/health` (the process answers) and `/ready` (its stores answer too, and
+//! whatever else the node's roles need: a Kafka worker that is not far behind).
 
 use crate::AppState;
 use axum::extract::State;
@@ -23,19 +24,30 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     (status = 503, description = "A store does not answer"),
 ))]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let store = state.store.ping().await;
-    let meta = state.meta.ping().await;
-    let check = |r: Result<(), String>| match r {
-        Ok(()) => json!({"ok": true}),
-        Err(e) => json!({"ok": false, "error": e}),
-    };
-    let ready = store.is_ok() && meta.is_ok();
+    let mut results: Vec<(&str, Result<(), String>)> = Vec::new();
+    if state.node.event_store {
+        let store = state.store.ping().await.map_err(|e| e.to_string());
+        results.push(("event_store", store));
+    }
+    let meta = state.meta.ping().await.map_err(|e| e.to_string());
+    results.push(("metadata", meta));
+    for (name, check) in &state.node.checks {
+        results.push((name, check()));
+    }
+    let ready = results.iter().all(|(_, r)| r.is_ok());
+    let checks: serde_json::Map<String, Value> = results
+        .into_iter()
+        .map(|(name, r)| {
+            let answer = match r {
+                Ok(()) => json!({"ok": true}),
+                Err(e) => json!({"ok": false, "error": e}),
+            };
+            (name.to_owned(), answer)
+        })
+        .collect();
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
-        "checks": {
-            "event_store": check(store.map_err(|e| e.to_string())),
-            "metadata": check(meta.map_err(|e| e.to_string())),
-        }
+        "checks": checks,
     });
     let status = if ready {
         StatusCode::OK

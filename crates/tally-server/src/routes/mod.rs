@@ -29,10 +29,30 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+/// The routes of the node's roles (`state.node`): `/health` and `/ready`
+/// always, capture routes on capture nodes, everything else on API nodes.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+    let node = state.node.clone();
+    let mut router = Router::new()
         .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
+        .route("/ready", get(health::ready));
+    if node.capture {
+        router = router.merge(sdk_routes());
+    }
+    if node.api {
+        router = router.merge(api_routes(&state)).fallback(dashboard::serve);
+    }
+    let router = router
+        // Capture enforces its own size limits on the decompressed body.
+        .layer(DefaultBodyLimit::disable())
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http());
+    security_headers(router, state.edge.hsts).with_state(state)
+}
+
+/// The query API, accounts, projects, insights, live stream and API docs.
+fn api_routes(state: &AppState) -> Router<AppState> {
+    let api = Router::new()
         .route("/view", get(tlytics::view))
         .route(
             "/api/v1/setup",
@@ -158,20 +178,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/docs/docs.js", get(docs::script))
         .route("/api/v1/docs/docs.css", get(docs::style));
     // Other origins may call the API only when the operator lists them.
-    let api = match api_cors(&state.edge.api_cors_origins) {
+    match api_cors(&state.edge.api_cors_origins) {
         Some(cors) => api.layer(cors),
         None => api,
-    };
-    let hsts = state.edge.hsts;
-    let router = Router::new()
-        .merge(sdk_routes())
-        .merge(api)
-        .fallback(dashboard::serve)
-        // Capture enforces its own size limits on the decompressed body.
-        .layer(DefaultBodyLimit::disable())
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http());
-    security_headers(router, hsts).with_state(state)
+    }
 }
 
 /// Headers every answer carries: no MIME sniffing, no framing, a strict

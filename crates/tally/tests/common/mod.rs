@@ -2,6 +2,8 @@
 //! 127.0.0.1, or the real `tally` binary as a child process.
 #![allow(dead_code)]
 
+pub mod scaleout;
+
 use reqwest::{Client, Response};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -43,7 +45,10 @@ impl TestServer {
             .expect("app builds");
         let base = format!("http://127.0.0.1:{}", app.port);
         let bootstrap = app.bootstrap.clone().expect("bootstrap");
-        let events = app.events.clone();
+        let events = app
+            .events
+            .clone()
+            .expect("an embedded app has its event store");
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             app.serve(async {

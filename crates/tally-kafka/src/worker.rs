@@ -1,0 +1,306 @@
+//! [`KafkaWorker`]: consumes the events topic as one member of the workers'
+//! consumer group, and runs each batch through the same stages as the embedded
+//! drain (`tally_pipeline::stages`: enrichment, persons, the store's
+//! preparation, the insert) into any [`EventStore`].
+//!
+//! Guarantees:
+//! - A partition's offset is committed only after every event before it was
+//!   stored and its persons saved (the stages retry until they are). A worker
+//!   killed at any moment, or a partition moved to another worker by a
+//!   rebalance, is re-read from the last commit: events stored since come again
+//!   and the store skips their uuids, so nothing is lost and nothing counted twice.
+//! - A record this build cannot read because a newer Tally wrote it stops the
+//!   worker (nothing after it is committed, `/ready` says why) rather than
+//!   dropping it; a damaged record is logged with its partition and offset and
+//!   skipped, since no version of Tally could store it.
+//! - Batches are as large as the embedded drain's (`max_batch` events, gathered
+//!   for up to `linger` after the first), and memory holds at most one batch plus
+//!   librdkafka's prefetch (`queued.max.messages.kbytes`).
+
+use crate::config::KafkaConfig;
+use crate::record::{self, RecordError};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tally_core::{Event, EventStore};
+use tally_pipeline::{stages, Processor};
+use tokio::sync::watch;
+
+/// How a worker cuts batches (the embedded drain's settings).
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    pub max_batch: usize,
+    pub linger: Duration,
+}
+
+/// What `/ready` and the logs say about a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerHealth {
+    /// Consuming; `lag` events behind the end of its partitions (`None`: not
+    /// measured yet).
+    Running { lag: Option<u64> },
+    /// Stopped for a reason an operator must act on.
+    Halted(String),
+}
+
+/// How often the lag is measured (and logged when large).
+const LAG_EVERY: Duration = Duration::from_secs(5);
+
+pub struct KafkaWorker {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    state: Arc<Shared>,
+}
+
+struct Shared {
+    lag: AtomicU64,
+    halted: Mutex<Option<String>>,
+    max_ready_lag: u64,
+}
+
+const LAG_UNKNOWN: u64 = u64::MAX;
+
+impl Shared {
+    fn health(&self) -> WorkerHealth {
+        if let Some(why) = self.halted.lock().expect("not poisoned").clone() {
+            return WorkerHealth::Halted(why);
+        }
+        let lag = self.lag.load(Ordering::Relaxed);
+        WorkerHealth::Running {
+            lag: (lag != LAG_UNKNOWN).then_some(lag),
+        }
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        match self.health() {
+            WorkerHealth::Halted(why) => Err(why),
+            WorkerHealth::Running { lag: Some(lag) } if lag > self.max_ready_lag => Err(format!(
+                "{lag} events behind (more than {})",
+                self.max_ready_lag
+            )),
+            WorkerHealth::Running { .. } => Ok(()),
+        }
+    }
+}
+
+impl KafkaWorker {
+    /// Joins the consumer group and starts consuming into `store`.
+    pub fn start(
+        config: &KafkaConfig,
+        store: Arc<dyn EventStore>,
+        processor: Option<Arc<Processor>>,
+        batching: Batching,
+    ) -> Result<Self, KafkaError> {
+        let mut client = config.client();
+        client
+            .set("group.id", &config.settings.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            // A partition's events are gathered from its prefetch; this bounds it.
+            .set("queued.max.messages.kbytes", "65536")
+            .set(
+                "fetch.message.max.bytes",
+                crate::sink::MAX_RECORD_BYTES.to_string(),
+            )
+            .set("partition.assignment.strategy", "cooperative-sticky");
+        let consumer: Arc<StreamConsumer> = Arc::new(client.create()?);
+        consumer.subscribe(&[&config.settings.topic])?;
+        let state = Arc::new(Shared {
+            lag: AtomicU64::new(LAG_UNKNOWN),
+            halted: Mutex::new(None),
+            max_ready_lag: config.settings.max_ready_lag,
+        });
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(measure_lag(
+            Arc::downgrade(&consumer),
+            config.settings.topic.clone(),
+            Arc::clone(&state),
+        ));
+        let task = tokio::spawn(consume_loop(
+            consumer,
+            config.settings.topic.clone(),
+            store,
+            processor,
+            batching,
+            stopped,
+            Arc::clone(&state),
+        ));
+        Ok(Self { stop, task, state })
+    }
+
+    pub fn health(&self) -> WorkerHealth {
+        self.state.health()
+    }
+
+    /// A check for `/ready`: `Ok` while consuming and at most `max_ready_lag`
+    /// events behind; `Err` says why not. It lives as long as whoever holds it.
+    pub fn readiness(&self) -> impl Fn() -> Result<(), String> + Send + Sync + 'static {
+        let state = Arc::clone(&self.state);
+        move || state.ready()
+    }
+
+    /// Stores and commits the batch in hand, then leaves the group.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Where each partition's next unstored record is: what a commit writes.
+#[derive(Default)]
+struct Positions(BTreeMap<i32, i64>);
+
+impl Positions {
+    fn consumed(&mut self, partition: i32, offset: i64) {
+        let next = self.0.entry(partition).or_insert(offset + 1);
+        *next = (*next).max(offset + 1);
+    }
+}
+
+async fn consume_loop(
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+    store: Arc<dyn EventStore>,
+    processor: Option<Arc<Processor>>,
+    Batching { max_batch, linger }: Batching,
+    mut stopped: watch::Receiver<bool>,
+    state: Arc<Shared>,
+) {
+    loop {
+        let mut events: Vec<Event> = Vec::new();
+        let mut positions = Positions::default();
+        let first = tokio::select! {
+            message = consumer.recv() => message,
+            _ = stopped.changed() => break,
+        };
+        let mut halt = take(first, &mut events, &mut positions);
+        let deadline = tokio::time::Instant::now() + linger;
+        while halt.is_none() && events.len() < max_batch && !*stopped.borrow() {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(message) => halt = take(message, &mut events, &mut positions),
+                Err(_) => break,
+            }
+        }
+        if !events.is_empty() {
+            let n = events.len();
+            let started = std::time::Instant::now();
+            let (rows, prepared) = stages::processed(&store, processor.as_ref(), events).await;
+            stages::store_until_done(store.as_ref(), rows, prepared).await;
+            tracing::debug!(
+                events = n,
+                ms = started.elapsed().as_millis() as u64,
+                "kafka batch stored"
+            );
+        }
+        commit(&consumer, &topic, positions).await;
+        if let Some(why) = halt {
+            tracing::error!(%why, "kafka worker stopped consuming");
+            *state.halted.lock().expect("not poisoned") = Some(why);
+            break;
+        }
+    }
+}
+
+/// Adds a received record's events to the batch; `Some(reason)` when the worker
+/// must stop before this record.
+fn take(
+    received: Result<rdkafka::message::BorrowedMessage<'_>, KafkaError>,
+    events: &mut Vec<Event>,
+    positions: &mut Positions,
+) -> Option<String> {
+    let message = match received {
+        Ok(message) => message,
+        Err(err) => {
+            // Broker and network errors: librdkafka reconnects by itself.
+            tracing::warn!(%err, "kafka consumer error");
+            return None;
+        }
+    };
+    let (partition, offset) = (message.partition(), message.offset());
+    match record::decode(message.payload().unwrap_or_default()) {
+        Ok(decoded) => events.extend(decoded),
+        Err(err @ RecordError::NewerVersion(_)) => {
+            return Some(format!("partition {partition} offset {offset}: {err}"));
+        }
+        Err(err) => {
+            tracing::error!(partition, offset, %err, "skipping an unreadable kafka record");
+        }
+    }
+    positions.consumed(partition, offset);
+    None
+}
+
+/// Commits `positions` (synchronously, so a clean stop leaves nothing to
+/// re-read). A failed commit — the partition moved to another worker meanwhile —
+/// only means its new owner stores some events again, which the store skips.
+async fn commit(consumer: &Arc<StreamConsumer>, topic: &str, positions: Positions) {
+    if positions.0.is_empty() {
+        return;
+    }
+    let mut list = TopicPartitionList::new();
+    for (&partition, &next) in &positions.0 {
+        if let Err(err) = list.add_partition_offset(topic, partition, Offset::Offset(next)) {
+            tracing::warn!(%err, partition, "kafka offset not committed");
+        }
+    }
+    let consumer = Arc::clone(consumer);
+    let committed =
+        tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync)).await;
+    match committed {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => {
+            tracing::warn!(%err, "kafka offsets not committed; another worker re-reads them")
+        }
+        Err(err) => tracing::warn!(%err, "kafka commit task failed"),
+    }
+}
+
+/// Every [`LAG_EVERY`]: events between the group's committed offsets and the
+/// end of each partition this worker holds, summed.
+async fn measure_lag(consumer: std::sync::Weak<StreamConsumer>, topic: String, state: Arc<Shared>) {
+    let mut logged_at = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(LAG_EVERY).await;
+        let Some(consumer) = consumer.upgrade() else {
+            break;
+        };
+        let topic = topic.clone();
+        let lag = tokio::task::spawn_blocking(move || lag_of(&consumer, &topic)).await;
+        match lag {
+            Ok(Ok(lag)) => {
+                state.lag.store(lag, Ordering::Relaxed);
+                if lag > 0 && logged_at.elapsed() >= Duration::from_secs(30) {
+                    tracing::info!(lag, "kafka worker is behind");
+                    logged_at = std::time::Instant::now();
+                }
+            }
+            Ok(Err(err)) => tracing::debug!(%err, "kafka lag not measured"),
+            Err(_) => break,
+        }
+    }
+}
+
+fn lag_of(consumer: &StreamConsumer, topic: &str) -> Result<u64, KafkaError> {
+    let timeout = Duration::from_secs(2);
+    let assigned = consumer.assignment()?;
+    if assigned.count() == 0 {
+        return Ok(0);
+    }
+    let committed = consumer.committed_offsets(assigned, timeout)?;
+    let mut lag = 0u64;
+    for element in committed.elements_for_topic(topic) {
+        let (low, high) = consumer.fetch_watermarks(topic, element.partition(), timeout)?;
+        let from = match element.offset() {
+            Offset::Offset(o) => o,
+            _ => low,
+        };
+        lag += u64::try_from(high - from).unwrap_or(0);
+    }
+    Ok(lag)
+}

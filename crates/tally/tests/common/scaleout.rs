@@ -1,0 +1,218 @@
+//! Scale-out test harness: a real Apache Kafka broker (the shared one that
+//! `scripts/test.sh` starts, or a test's own through `scripts/kafka/broker.sh`),
+//! a PostgreSQL database for the shared metadata, and the real `tally` binary in
+//! each role. Without the broker the tests fail with directions, never skip.
+
+use super::free_port;
+use reqwest::Client;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `host:port` of the broker `scripts/test.sh` started for the whole suite.
+pub fn shared_broker() -> String {
+    std::env::var("TALLY_TEST_KAFKA_BOOTSTRAP").expect(
+        "TALLY_TEST_KAFKA_BOOTSTRAP is not set: run the suite with `bash scripts/test.sh`, \
+         which fetches Apache Kafka and starts a broker",
+    )
+}
+
+fn broker_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka/broker.sh")
+}
+
+/// A broker of the test's own, which it may stop and start again (same data,
+/// same port). Stopped when dropped.
+pub struct OwnBroker {
+    dir: tempfile::TempDir,
+    pub bootstrap: String,
+}
+
+impl OwnBroker {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let bootstrap = run_broker_script("start", dir.path());
+        Self { dir, bootstrap }
+    }
+
+    pub fn stop(&self) {
+        run_broker_script("stop", self.dir.path());
+    }
+
+    pub fn start_again(&self) {
+        let again = run_broker_script("start", self.dir.path());
+        assert_eq!(again, self.bootstrap, "the broker keeps its port");
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(broker_script())
+            .args(["stop"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn run_broker_script(command: &str, dir: &Path) -> String {
+    let libs = std::env::var("TALLY_TEST_KAFKA_LIBS").expect(
+        "TALLY_TEST_KAFKA_LIBS is not set: run the suite with `bash scripts/test.sh`, \
+         which fetches Apache Kafka's jars",
+    );
+    let out = Command::new("bash")
+        .arg(broker_script())
+        .arg(command)
+        .arg(dir)
+        .env("KAFKA_LIBS", libs)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/kafka/broker.sh");
+    assert!(out.status.success(), "broker.sh {command} failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A deployment's shared parts: the queue URL (a fresh topic and consumer
+/// group on `broker`) and a fresh PostgreSQL metadata database.
+pub struct Deployment {
+    pub queue: String,
+    pub metadata: tally_meta::testing::TestDatabase,
+}
+
+impl Deployment {
+    pub async fn new(broker: &str) -> Self {
+        let name = format!("t{}", uuid::Uuid::new_v4().simple());
+        Self {
+            // Few partitions: two workers on two cores; four still splits them.
+            queue: format!("kafka://{broker}/{name}?group_id={name}&partitions=4"),
+            metadata: tally_meta::testing::TestDatabase::create().await,
+        }
+    }
+
+    /// Starts the real binary with `role` in this deployment.
+    pub async fn node(&self, role: &str, data_dir: Option<&Path>) -> Node {
+        self.node_with(role, data_dir, &[]).await
+    }
+
+    pub async fn node_with(
+        &self,
+        role: &str,
+        data_dir: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Node {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tally"));
+        command
+            .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--role", role, "--queue", &self.queue])
+            .env("TALLY_METADATA_URL", &self.metadata.url)
+            .env("TALLY_LOG", "warn,tally_kafka=info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        match data_dir {
+            Some(dir) => command.arg("--data-dir").arg(dir),
+            // A capture node must not need one: point it somewhere unwritable.
+            None => command.args(["--data-dir", "/nonexistent/tally-capture-node"]),
+        };
+        let child = command.spawn().expect("spawn tally");
+        let node = Node {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        node.wait_ready(Duration::from_secs(60)).await;
+        node
+    }
+}
+
+/// One `tally serve` process of a deployment; killed when dropped.
+pub struct Node {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Node {
+    pub async fn wait_ready(&self, within: Duration) {
+        let client = Client::new();
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(r) = client.get(format!("{}/ready", self.base)).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not become ready",
+                self.base
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How many times each uuid is stored in the project, read page by page
+/// through the events API of an API node.
+pub async fn stored_uuid_counts(base: &str, project: i64, token: &str) -> HashMap<String, usize> {
+    let client = Client::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/api/v1/projects/{project}/events?limit=1000");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for e in page["results"].as_array().expect("an events page") {
+            *seen
+                .entry(e["uuid"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+        match page["next"].as_str() {
+            Some(n) => cursor = Some(n.to_owned()),
+            None => return seen,
+        }
+    }
+}
+
+/// Polls until `expected` uuids are stored (or `within` passes), then returns
+/// the counts: the queue is asynchronous, so a test waits for the worker.
+pub async fn wait_stored(
+    base: &str,
+    project: i64,
+    token: &str,
+    expected: usize,
+    within: Duration,
+) -> HashMap<String, usize> {
+    let deadline = Instant::now() + within;
+    loop {
+        let counts = stored_uuid_counts(base, project, token).await;
+        if counts.len() >= expected || Instant::now() >= deadline {
+            return counts;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
