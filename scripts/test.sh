@@ -56,38 +56,16 @@ if [ "$(cat "$BROWSER_DIR/node_modules/.tally-lock-sum" 2>/dev/null)" != "$LOCK_
     echo "$LOCK_SUM" > "$BROWSER_DIR/node_modules/.tally-lock-sum"
 fi
 
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
-if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
-    apt_install postgresql
-    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
-fi
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then apt_install postgresql; fi
 PG_DIR=$(mktemp -d /tmp/tally-pg.XXXXXX)
-PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-# PostgreSQL refuses to run as root: the cluster then belongs to the postgres user.
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-if [ "$(id -u)" = 0 ]; then chown postgres "$PG_DIR"; fi
-as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U tally -A trust --no-sync >"$PG_DIR/initdb.log" 2>&1
-as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c fsync=off -c max_connections=300" \
-    start >/dev/null
-stop_postgres() {
-    as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$PG_DIR"
-}
+stop_postgres() { bash scripts/postgres.sh stop "$PG_DIR"; }
 trap stop_postgres EXIT
-export TALLY_TEST_POSTGRES_URL="postgres://tally@127.0.0.1:$PG_PORT/postgres"
+TALLY_TEST_POSTGRES_URL=$(bash scripts/postgres.sh start "$PG_DIR")
+export TALLY_TEST_POSTGRES_URL
 
 if ! command -v java >/dev/null 2>&1; then apt_install openjdk-17-jre-headless; fi
 if ! command -v mvn >/dev/null 2>&1; then apt_install maven; fi
-KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' scripts/kafka/pom.xml)
-KAFKA_LIBS="$HOME/.cache/tally-kafka/$KAFKA_VERSION/libs"
-if [ ! -f "$KAFKA_LIBS/.complete" ]; then
-    rm -rf "$KAFKA_LIBS"
-    mvn -q -B -f scripts/kafka/pom.xml dependency:copy-dependencies \
-        -Dmaven.repo.local="$HOME/.cache/tally-kafka/m2" \
-        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS"
-    touch "$KAFKA_LIBS/.complete"
-fi
+KAFKA_LIBS=$(bash scripts/kafka/fetch.sh)
 export KAFKA_LIBS TALLY_TEST_KAFKA_LIBS="$KAFKA_LIBS"
 KAFKA_DIR=$(mktemp -d /tmp/tally-kafka.XXXXXX)
 stop_services() {

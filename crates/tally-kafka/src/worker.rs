@@ -145,6 +145,13 @@ impl KafkaWorker {
         move || state.ready()
     }
 
+    /// Stops at once, storing and committing nothing more, as a crash would
+    /// (the consumer leaves the group when dropped). For tests of what a
+    /// crash leaves behind; a node stops with [`Self::stop`].
+    pub fn abort(self) {
+        self.task.abort();
+    }
+
     /// Stores and commits the batch in hand, then leaves the group.
     pub async fn stop(self) {
         let _ = self.stop.send(true);

@@ -371,6 +371,16 @@ impl Config {
                 self.role
             );
         }
+        if self.queue.is_some() && self.role.api && !self.role.worker {
+            // The DuckDB file is one process's: an API node reads what its own
+            // worker stored. API nodes apart from workers need a store they can
+            // share (ClickHouse, the next step of scale-out).
+            bail!(
+                "role {} serves the API without a worker: with the DuckDB event store, the \
+                 node that serves the API must also run the worker (--role worker,api)",
+                self.role
+            );
+        }
         self.kafka_config()?;
         Ok(())
     }
