@@ -6,8 +6,8 @@
 #      DuckDB; for both, the end-to-end rate (until every acknowledged event is
 #      queryable);
 #   2. end-to-end lag (acknowledged -> queryable) at a steady load, p50/p99, for both:
-#      bench/lag.py sends one probe event at a time beside a steady loadgen and polls
-#      for it.
+#      bench/lag.py sends one probe event at a time beside a steady open-loop load
+#      (LAG_RATE events/s, default 5000) and polls for it.
 # The broker, PostgreSQL (metadata), the load generator and Tally share the
 # machine's cores: the figures are for one 2-core machine, not a cluster.
 # Usage: bench/kafka.sh [seconds per run]   (needs a release build: cargo build --release)
@@ -17,19 +17,20 @@ SECS=${1:-15}
 BIN=${CARGO_TARGET_DIR:-target}/release/tally
 [ -x "$BIN" ] || { echo "no release build at $BIN: cargo build --release (with the same CARGO_TARGET_DIR)" >&2; exit 1; }
 WORK=$(mktemp -d)
+PG_DIR=$(mktemp -d /tmp/tally-bench-pg.XXXXXX)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   KAFKA_LIBS=${KAFKA_LIBS:-} bash scripts/kafka/broker.sh stop "$WORK/kafka" >/dev/null 2>&1 || true
-  bash scripts/postgres.sh stop "$WORK/pg" >/dev/null 2>&1 || true
+  bash scripts/postgres.sh stop "$PG_DIR" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 KAFKA_LIBS=$(bash scripts/kafka/fetch.sh)
 export KAFKA_LIBS
 BROKER=$(bash scripts/kafka/broker.sh start "$WORK/kafka")
-PG=$(bash scripts/postgres.sh start "$WORK/pg")
+PG=$(bash scripts/postgres.sh start "$PG_DIR")
 echo "host speed probe: $(bash bench/host-speed.sh) s (bench/host-speed.sh: larger = slower host right now)"
 
 # serve NAME PORT ARGS...: starts a node, waits for /ready.
@@ -68,13 +69,9 @@ print(f"{sys.argv[4]}, batch {r['events'] // max(r['requests'], 1)}: acknowledge
       f"all queryable {tail:.2f} s after -> end to end {r['events'] / (r['seconds'] + tail):.0f} events/s")
 EOF
   done
-  # Lag at a steady load: batch 10 from 2 clients (well below either ceiling).
-  "$BIN" loadgen --url "$capture" --api-key "$KEY" --batch 10 --concurrency 2 --duration "$SECS" --json >"$WORK/steady.json" &
-  local lg=$!
+  # Lag at the same steady load for both (open loop, well below either ceiling).
   python3 bench/lag.py --capture "$capture" --read "$read_base" --key "$KEY" --token "$TOKEN" \
-    --project "$PROJECT" --seconds $((SECS - 2)) --label "$label"
-  wait $lg
-  python3 -c "import json;r=json.load(open('$WORK/steady.json'));print(f\"  (steady load beside the probes: {r['events_per_sec']:.0f} events/s acknowledged)\")"
+    --project "$PROJECT" --seconds "$SECS" --rate "${LAG_RATE:-5000}" --label "$label"
 }
 
 # The embedded deployment.

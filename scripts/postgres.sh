@@ -17,10 +17,12 @@ start)
     mkdir -p "$dir"
     if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    as_pg "$PG_BIN/initdb" -D "$dir/data" -U tally -A trust --no-sync >"$dir/initdb.log" 2>&1
+    # The postgres user must reach DIR: a folder inside a root-only one will not do.
+    as_pg "$PG_BIN/initdb" -D "$dir/data" -U tally -A trust --no-sync >"$dir/initdb.log" 2>&1 \
+        || { echo "initdb failed:" >&2; cat "$dir/initdb.log" >&2; exit 1; }
     as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
         -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c max_connections=300" \
-        start >/dev/null
+        start >/dev/null || { echo "postgres did not start:" >&2; cat "$dir/server.log" >&2; exit 1; }
     echo "postgres://tally@127.0.0.1:$port/postgres"
     ;;
 stop)

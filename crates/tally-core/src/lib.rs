@@ -26,7 +26,7 @@ pub use event::{Event, EventBatch, ProjectId, RawEvent, RawProperties};
 pub use insight::{Dashboard, DashboardId, Insight, InsightDraft, InsightId};
 pub use person::{
     Person, PersonChanges, PersonId, PersonProperties, PersonSnapshot, PersonStore, PropertyWrite,
-    WriteKind,
+    ResolutionGuard, WriteKind,
 };
 pub use properties::{Properties, PropertiesError};
 pub use traits::{

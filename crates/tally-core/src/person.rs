@@ -151,10 +151,22 @@ impl PersonChanges {
     }
 }
 
+/// Held while one person resolution runs (see
+/// [`PersonStore::resolution_guard`]); dropping it lets the next one in.
+pub trait ResolutionGuard {}
+impl<T> ResolutionGuard for T {}
+
 /// Where persons live. Blocking (the processing stage runs on the blocking pool).
 /// Saving must be atomic, and applying the same changes twice must be harmless:
 /// a batch is processed again after a crash.
 pub trait PersonStore: Send + Sync + 'static {
+    /// Keeps every other resolution against this store waiting until the
+    /// returned guard is dropped. Resolution reads persons, decides and writes:
+    /// two resolvers deciding at once about the same ids (two Kafka workers, a
+    /// merge whose two ids are on partitions of different workers) could each
+    /// make a person for the same id, and the later save would win. Held from
+    /// before [`Self::load_persons`] until after [`Self::save_persons`].
+    fn resolution_guard(&self) -> Result<Box<dyn ResolutionGuard + '_>, StoreError>;
     /// The persons of these distinct ids (ids nobody has are left out).
     fn load_persons(&self, keys: &[(ProjectId, String)]) -> Result<PersonSnapshot, StoreError>;
     /// Reserves `count` new person ids and returns the first; the rest follow it.

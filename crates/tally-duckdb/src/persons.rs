@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use duckdb::Connection;
 use tally_core::{
     Person, PersonChanges, PersonId, PersonProperties, PersonSnapshot, PersonStore, ProjectId,
-    StoreError,
+    ResolutionGuard, StoreError,
 };
 
 /// One past the highest person id used anywhere.
@@ -50,6 +50,10 @@ pub(crate) fn create_staging(conn: &Connection) -> duckdb::Result<()> {
 }
 
 impl PersonStore for DuckDb {
+    fn resolution_guard(&self) -> Result<Box<dyn ResolutionGuard + '_>, StoreError> {
+        Ok(Box::new(lock(&self.inner.resolution)))
+    }
+
     fn load_persons(&self, keys: &[(ProjectId, String)]) -> Result<PersonSnapshot, StoreError> {
         let started = std::time::Instant::now();
         let mut snapshot = PersonSnapshot::default();

@@ -39,6 +39,10 @@ pub(crate) struct Inner {
     /// Person resolution's connection (see `persons`). Lock order: `writer`
     /// first when both are held.
     pub(crate) persons: Mutex<PersonsWriter>,
+    /// Held for a whole person resolution (read, decide, save), so resolvers
+    /// sharing this store (several Kafka workers in one process) take turns.
+    /// Taken before `persons`, never while holding it.
+    pub(crate) resolution: Mutex<()>,
     /// Idle reader connections; a query takes one or clones a new one.
     readers: Mutex<Vec<Connection>>,
     template: Mutex<Connection>,
@@ -126,6 +130,7 @@ impl DuckDb {
                     conn: persons_conn,
                     next_person_id,
                 }),
+                resolution: Mutex::new(()),
                 readers: Mutex::new(Vec::new()),
                 template: Mutex::new(template),
                 reads_rollups: std::sync::atomic::AtomicBool::new(true),

@@ -14,7 +14,8 @@
 //!   dropping it; a damaged record is logged with its partition and offset and
 //!   skipped, since no version of Tally could store it.
 //! - Batches are as large as the embedded drain's (`max_batch` events, gathered
-//!   for up to `linger` after the first), and memory holds at most one batch plus
+//!   for up to `linger` after the first), and memory holds at most three batches
+//!   (one being inserted, one processed and waiting, one being gathered) plus
 //!   librdkafka's prefetch (`queued.max.messages.kbytes`).
 
 use crate::config::KafkaConfig;
@@ -27,9 +28,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tally_core::{Event, EventStore};
+use tally_core::{Event, EventBatch, EventStore, PreparedBatch};
 use tally_pipeline::{stages, Processor};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// How a worker cuts batches (the embedded drain's settings).
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +48,9 @@ pub enum WorkerHealth {
     /// Stopped for a reason an operator must act on.
     Halted(String),
 }
+
+/// How long the worker waits after a consumer error before it asks again.
+const CONSUMER_ERROR_PAUSE: Duration = Duration::from_millis(200);
 
 /// How often the lag is measured (and logged when large).
 const LAG_EVERY: Duration = Duration::from_secs(5);
@@ -170,14 +174,51 @@ impl Positions {
     }
 }
 
+/// Gathers, processes and stores batches in two stages, as the embedded drain
+/// does: batch N+1 is gathered and processed (enrichment, persons, the store's
+/// prepare) while batch N is inserted. Both stages run in this one task, so
+/// aborting it stops both. Offsets are committed by the store stage, in order,
+/// after each batch's insert.
 async fn consume_loop(
     consumer: Arc<StreamConsumer>,
     topic: String,
     store: Arc<dyn EventStore>,
     processor: Option<Arc<Processor>>,
+    batching: Batching,
+    stopped: watch::Receiver<bool>,
+    state: Arc<Shared>,
+) {
+    let (processed_tx, processed_rx) = mpsc::channel::<Processed>(1);
+    tokio::join!(
+        gather_and_process(
+            &consumer,
+            &store,
+            processor.as_ref(),
+            batching,
+            stopped,
+            &state,
+            processed_tx
+        ),
+        store_and_commit(&consumer, &topic, &store, processed_rx),
+    );
+}
+
+/// A batch processed and waiting for its insert, with the offsets that insert
+/// lets the worker commit.
+struct Processed {
+    rows: EventBatch,
+    prepared: Option<PreparedBatch>,
+    positions: Positions,
+}
+
+async fn gather_and_process(
+    consumer: &StreamConsumer,
+    store: &Arc<dyn EventStore>,
+    processor: Option<&Arc<Processor>>,
     Batching { max_batch, linger }: Batching,
     mut stopped: watch::Receiver<bool>,
-    state: Arc<Shared>,
+    state: &Shared,
+    processed: mpsc::Sender<Processed>,
 ) {
     loop {
         let mut events: Vec<Event> = Vec::new();
@@ -186,6 +227,12 @@ async fn consume_loop(
             message = consumer.recv() => message,
             _ = stopped.changed() => break,
         };
+        if let Err(err) = &first {
+            // Broker and network errors: librdkafka reconnects by itself.
+            tracing::warn!(%err, "kafka consumer error");
+            tokio::time::sleep(CONSUMER_ERROR_PAUSE).await;
+            continue;
+        }
         let mut halt = take(first, &mut events, &mut positions);
         let deadline = tokio::time::Instant::now() + linger;
         while halt.is_none() && events.len() < max_batch && !*stopped.borrow() {
@@ -194,23 +241,45 @@ async fn consume_loop(
                 Err(_) => break,
             }
         }
-        if !events.is_empty() {
-            let n = events.len();
+        let (rows, prepared) = match events.is_empty() {
+            // Skipped records only: their offsets are still committed.
+            true => (EventBatch::default(), None),
+            false => stages::processed(store, processor, events).await,
+        };
+        let batch = Processed {
+            rows,
+            prepared,
+            positions,
+        };
+        if processed.send(batch).await.is_err() {
+            break;
+        }
+        if let Some(why) = halt {
+            tracing::error!(%why, "kafka worker stopped consuming");
+            *state.halted.lock().expect("not poisoned") = Some(why);
+            break;
+        }
+    }
+}
+
+async fn store_and_commit(
+    consumer: &Arc<StreamConsumer>,
+    topic: &str,
+    store: &Arc<dyn EventStore>,
+    mut processed: mpsc::Receiver<Processed>,
+) {
+    while let Some(batch) = processed.recv().await {
+        if !batch.rows.is_empty() {
             let started = std::time::Instant::now();
-            let (rows, prepared) = stages::processed(&store, processor.as_ref(), events).await;
-            stages::store_until_done(store.as_ref(), rows, prepared).await;
+            let n = batch.rows.len();
+            stages::store_until_done(store.as_ref(), batch.rows, batch.prepared).await;
             tracing::debug!(
                 events = n,
                 ms = started.elapsed().as_millis() as u64,
                 "kafka batch stored"
             );
         }
-        commit(&consumer, &topic, positions).await;
-        if let Some(why) = halt {
-            tracing::error!(%why, "kafka worker stopped consuming");
-            *state.halted.lock().expect("not poisoned") = Some(why);
-            break;
-        }
+        commit(consumer, topic, batch.positions).await;
     }
 }
 

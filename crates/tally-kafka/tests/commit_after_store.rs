@@ -3,6 +3,8 @@
 //! Real broker (`TALLY_TEST_KAFKA_BOOTSTRAP`, started by `scripts/test.sh`) and
 //! real DuckDB; the first worker's store is DuckDB behind a gate that never opens.
 
+mod common;
+
 use async_trait::async_trait;
 use chrono::Utc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tally_core::{Event, EventBatch, EventSink, EventStore, InsertOutcome, ProjectId, StoreError};
 use tally_duckdb::{DuckDb, DuckDbConfig};
-use tally_kafka::{Batching, KafkaConfig, KafkaSettings, KafkaSink, KafkaWorker};
+use tally_kafka::{Batching, KafkaSink, KafkaWorker};
 use tally_pipeline::QueueBudget;
 
 /// Inserts wait forever; `entered` says an insert has begun.
@@ -41,17 +43,7 @@ fn batching() -> Batching {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_that_dies_during_an_insert_leaves_its_batch_to_be_read_again() {
-    let broker = std::env::var("TALLY_TEST_KAFKA_BOOTSTRAP")
-        .expect("TALLY_TEST_KAFKA_BOOTSTRAP is not set: run the suite with `bash scripts/test.sh`");
-    let name = format!("t{}", uuid::Uuid::new_v4().simple());
-    let config = KafkaConfig::from_url(
-        &format!("kafka://{broker}/{name}?group_id={name}&partitions=2"),
-        &KafkaSettings::default(),
-    )
-    .unwrap();
-    tally_kafka::ensure_topic(&config, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let config = common::fresh_topic(2).await;
     let sink = KafkaSink::new(&config, QueueBudget::new(16 << 20, Duration::ZERO, 1)).unwrap();
     let events: Vec<Event> = (0..500)
         .map(|i| {

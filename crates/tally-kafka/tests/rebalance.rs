@@ -2,29 +2,15 @@
 //! (`TALLY_TEST_KAFKA_BOOTSTRAP`), storing into a real DuckDB: workers joining and
 //! leaving under load lose nothing and store nothing twice.
 
+mod common;
+
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tally_core::{Event, EventSink};
 use tally_duckdb::{DuckDb, DuckDbConfig};
-use tally_kafka::{Batching, KafkaConfig, KafkaSettings, KafkaSink, KafkaWorker};
+use tally_kafka::{Batching, KafkaConfig, KafkaSink, KafkaWorker};
 use tally_pipeline::{ProcessConfig, Processor, QueueBudget};
-
-fn broker() -> String {
-    std::env::var("TALLY_TEST_KAFKA_BOOTSTRAP").expect(
-        "TALLY_TEST_KAFKA_BOOTSTRAP is not set: run the suite with `bash scripts/test.sh`, \
-         which fetches Apache Kafka and starts a broker",
-    )
-}
-
-fn fresh_topic() -> KafkaConfig {
-    let name = format!("t{}", uuid::Uuid::new_v4().simple());
-    KafkaConfig::from_url(
-        &format!("kafka://{}/{name}?group_id={name}&partitions=6", broker()),
-        &KafkaSettings::default(),
-    )
-    .unwrap()
-}
 
 fn worker(config: &KafkaConfig, db: &DuckDb) -> KafkaWorker {
     let processor = Processor::new(ProcessConfig::default()).with_persons(Arc::new(db.clone()));
@@ -50,10 +36,7 @@ fn stored(db: &DuckDb) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn workers_joining_and_leaving_under_load_lose_and_double_nothing() {
-    let config = fresh_topic();
-    assert!(tally_kafka::ensure_topic(&config, Duration::from_secs(10))
-        .await
-        .unwrap());
+    let config = common::fresh_topic(6).await;
     let dir = tempfile::tempdir().unwrap();
     let db = DuckDb::open(&DuckDbConfig::in_dir(dir.path())).unwrap();
     let sink = Arc::new(

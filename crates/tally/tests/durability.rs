@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{read_bootstrap, Binary};
+use common::{read_bootstrap, stored_uuid_counts, Binary};
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -16,31 +16,11 @@ use uuid::Uuid;
 const ROUNDS: usize = 4;
 const CLIENTS: usize = 6;
 
-async fn stored_uuids(client: &Client, base: &str, project: i64, token: &str) -> HashSet<String> {
-    let mut seen = HashSet::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut url = format!("{base}/api/v1/projects/{project}/events?limit=1000");
-        if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
-        }
-        let page: Value = client
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for e in page["results"].as_array().unwrap() {
-            seen.insert(e["uuid"].as_str().unwrap().to_owned());
-        }
-        match page["next"].as_str() {
-            Some(n) => cursor = Some(n.to_owned()),
-            None => return seen,
-        }
-    }
+async fn stored_uuids(base: &str, project: i64, token: &str) -> HashSet<String> {
+    stored_uuid_counts(base, project, token)
+        .await
+        .into_keys()
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -88,8 +68,7 @@ async fn acknowledged_events_survive_kill_9() {
             w.await.unwrap();
         }
         let restarted = Binary::spawn(dir.path()).await;
-        let stored =
-            stored_uuids(&client, &restarted.base, boot.project_id, &boot.admin_token).await;
+        let stored = stored_uuids(&restarted.base, boot.project_id, &boot.admin_token).await;
         let acked = acked.lock().unwrap().clone();
         assert!(
             !acked.is_empty(),

@@ -102,6 +102,8 @@ pub fn resolve(events: &mut [Event], store: &dyn PersonStore) -> Result<PersonCh
         }
     }
     drop(seen);
+    // Until the changes are saved, no other resolver reads these persons.
+    let _turn = store.resolution_guard()?;
     let snapshot = store.load_persons(&keys)?;
     let mut work = Working::default();
     for (project, id, person) in snapshot.distinct_ids {
@@ -441,6 +443,12 @@ pub(crate) mod memory {
     }
 
     impl PersonStore for MemoryPersons {
+        fn resolution_guard(
+            &self,
+        ) -> Result<Box<dyn tally_core::ResolutionGuard + '_>, StoreError> {
+            Ok(Box::new(()))
+        }
+
         fn load_persons(&self, keys: &[Key]) -> Result<PersonSnapshot, StoreError> {
             let s = self.state.lock().unwrap();
             let mut snapshot = PersonSnapshot::default();

@@ -6,6 +6,7 @@ pub mod scaleout;
 
 use reqwest::{Client, Response};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -170,6 +171,53 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Waits until `{base}/ready` answers 200; fails the test after `within`.
+pub async fn wait_ready(base: &str, within: Duration) {
+    let client = Client::new();
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(r) = client.get(format!("{base}/ready")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{base} did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How many times each uuid is stored in the project, read page by page
+/// through the events API of an API node.
+pub async fn stored_uuid_counts(base: &str, project: i64, token: &str) -> HashMap<String, usize> {
+    let client = Client::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/api/v1/projects/{project}/events?limit=1000");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for e in page["results"].as_array().expect("an events page") {
+            *seen
+                .entry(e["uuid"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+        match page["next"].as_str() {
+            Some(n) => cursor = Some(n.to_owned()),
+            None => return seen,
+        }
+    }
+}
+
 /// The real binary, serving a data dir.
 pub struct Binary {
     pub child: Child,
@@ -195,17 +243,7 @@ impl Binary {
             .spawn()
             .expect("spawn tally");
         let base = format!("http://127.0.0.1:{port}");
-        let client = Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = client.get(format!("{base}/ready")).send().await {
-                if r.status() == 200 {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "tally did not become ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_ready(&base, Duration::from_secs(60)).await;
         Self { child, base }
     }
 

@@ -3,9 +3,7 @@
 //! a PostgreSQL database for the shared metadata, and the real `tally` binary in
 //! each role. Without the broker the tests fail with directions, never skip.
 
-use super::free_port;
-use reqwest::Client;
-use serde_json::Value;
+use super::{free_port, stored_uuid_counts, wait_ready};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -135,21 +133,7 @@ pub struct Node {
 
 impl Node {
     pub async fn wait_ready(&self, within: Duration) {
-        let client = Client::new();
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(r) = client.get(format!("{}/ready", self.base)).send().await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not become ready",
-                self.base
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_ready(&self.base, within).await;
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -163,38 +147,6 @@ impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// How many times each uuid is stored in the project, read page by page
-/// through the events API of an API node.
-pub async fn stored_uuid_counts(base: &str, project: i64, token: &str) -> HashMap<String, usize> {
-    let client = Client::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut url = format!("{base}/api/v1/projects/{project}/events?limit=1000");
-        if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
-        }
-        let page: Value = client
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for e in page["results"].as_array().expect("an events page") {
-            *seen
-                .entry(e["uuid"].as_str().unwrap().to_owned())
-                .or_default() += 1;
-        }
-        match page["next"].as_str() {
-            Some(n) => cursor = Some(n.to_owned()),
-            None => return seen,
-        }
     }
 }
 
