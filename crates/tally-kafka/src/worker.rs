@@ -56,6 +56,7 @@ const CONSUMER_ERROR_PAUSE: Duration = Duration::from_millis(200);
 const LAG_EVERY: Duration = Duration::from_secs(5);
 
 pub struct KafkaWorker {
+    consumer: Arc<StreamConsumer>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     state: Arc<Shared>,
@@ -127,7 +128,7 @@ impl KafkaWorker {
             Arc::clone(&state),
         ));
         let task = tokio::spawn(consume_loop(
-            consumer,
+            Arc::clone(&consumer),
             config.settings.topic.clone(),
             store,
             processor,
@@ -135,11 +136,24 @@ impl KafkaWorker {
             stopped,
             Arc::clone(&state),
         ));
-        Ok(Self { stop, task, state })
+        Ok(Self {
+            consumer,
+            stop,
+            task,
+            state,
+        })
     }
 
     pub fn health(&self) -> WorkerHealth {
         self.state.health()
+    }
+
+    /// Partitions the group has assigned to this worker now.
+    pub fn assigned_partitions(&self) -> usize {
+        self.consumer
+            .assignment()
+            .map(|list| list.count())
+            .unwrap_or(0)
     }
 
     /// A check for `/ready`: `Ok` while consuming and at most `max_ready_lag`
