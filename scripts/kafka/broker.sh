@@ -13,7 +13,6 @@
 set -euo pipefail
 cmd=${1:?start or stop}
 dir=${2:?a directory}
-: "${KAFKA_LIBS:?KAFKA_LIBS must name the broker jars (scripts/test.sh sets it)}"
 JAVA=${JAVA:-java}
 
 free_port() {
@@ -22,6 +21,7 @@ free_port() {
 
 case "$cmd" in
 start)
+    : "${KAFKA_LIBS:?KAFKA_LIBS must name the broker jars (scripts/test.sh sets it)}"
     mkdir -p "$dir"
     props="$dir/server.properties"
     if [ ! -f "$props" ]; then

@@ -89,6 +89,10 @@ pub enum MetaError {
     /// an insight of the project, say).
     #[error("{0}")]
     Invalid(String),
+    /// The store cannot be reached right now (its server is down, or no
+    /// connection came free in time): worth retrying.
+    #[error("metadata store unavailable: {0}")]
+    Unavailable(String),
     #[error("metadata store error: {0}")]
     Internal(String),
 }

@@ -153,7 +153,7 @@ async fn merges_resolved_by_two_workers_at_once_give_one_person_each() {
             KafkaWorker::start(
                 &config,
                 Arc::new(db.clone()),
-                Some(processor(&db)),
+                Some(slow_processor(&db)),
                 batching,
             )
             .unwrap()
@@ -184,7 +184,11 @@ async fn merges_resolved_by_two_workers_at_once_give_one_person_each() {
         expected,
         "the embedded default's answer"
     );
-    assert_eq!(funnel(&db).await, expected_funnel, "no visitor split in two");
+    assert_eq!(
+        funnel(&db).await,
+        expected_funnel,
+        "no visitor split in two"
+    );
     for worker in workers {
         worker.stop().await;
     }

@@ -7,6 +7,10 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 /// Arbitrary constant naming Tally's migration lock among the database's advisory locks.
 const MIGRATION_LOCK: i64 = 0x7461_6c6c_795f_6d31;
 
+/// How long a query waits for a pooled connection (or a new one) before it
+/// fails as unavailable.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Metadata in a PostgreSQL database.
 #[derive(Clone)]
 pub struct PostgresMeta {
@@ -18,6 +22,9 @@ impl PostgresMeta {
     pub async fn connect(url: &str) -> Result<Self, MetaError> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
+            // A request waiting for a connection to a server that is down is
+            // answered (503) after this, not after sqlx's default 30 s.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await
             .map_err(internal)?;

@@ -24,8 +24,25 @@ macro_rules! sql_metadata_store {
         /// How transactions that write begin.
         const WRITE_TRANSACTION: &str = $begin;
 
-        fn internal(e: impl std::fmt::Display) -> MetaError {
-            MetaError::Internal(e.to_string())
+        /// A failure as the metadata error it is: the database out of reach
+        /// (connection refused or lost, no connection free in time) is
+        /// `Unavailable`, answered 503 and worth retrying; anything else `Internal`.
+        fn internal(e: impl std::fmt::Display + 'static) -> MetaError {
+            let unreachable = (&e as &dyn std::any::Any)
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(|db| {
+                    matches!(
+                        db,
+                        sqlx::Error::Io(_)
+                            | sqlx::Error::Tls(_)
+                            | sqlx::Error::PoolTimedOut
+                            | sqlx::Error::PoolClosed
+                    )
+                });
+            match unreachable {
+                true => MetaError::Unavailable(e.to_string()),
+                false => MetaError::Internal(e.to_string()),
+            }
         }
 
         /// Maps a foreign-key violation (a missing project or user) to `NotFound`.

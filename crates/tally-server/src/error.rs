@@ -150,7 +150,9 @@ impl ApiError {
             Self::Sink(SinkError::Overloaded { .. }) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
             }
-            Self::Sink(_) | Self::Store(StoreError::Unavailable(_)) => {
+            Self::Sink(_)
+            | Self::Store(StoreError::Unavailable(_))
+            | Self::Meta(MetaError::Unavailable(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
             Self::Store(_) | Self::Meta(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -175,7 +177,9 @@ impl IntoResponse for ApiError {
             Self::RateLimited { retry_after_secs }
             | Self::AccountLocked { retry_after_secs }
             | Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
-            Self::Sink(_) | Self::Store(StoreError::Unavailable(_)) => Some(1),
+            Self::Sink(_)
+            | Self::Store(StoreError::Unavailable(_))
+            | Self::Meta(MetaError::Unavailable(_)) => Some(1),
             _ => None,
         };
         if let Some(secs) = retry_after {

@@ -363,3 +363,60 @@ async fn capture_sheds_while_the_broker_is_down_and_recovers_by_itself() {
     );
     assert_stored_once(&worker, boot.project_id, &boot.admin_token, &acked).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn capture_keeps_taking_known_keys_while_postgresql_is_down() {
+    let postgres = common::scaleout::OwnPostgres::start();
+    let deployment = Deployment::with_metadata(&shared_broker(), &postgres.url);
+    let data = tempfile::tempdir().unwrap();
+    let worker = deployment.node("worker,api", Some(data.path())).await;
+    let boot = read_bootstrap(data.path());
+    let capture = deployment.node("capture", None).await;
+    let client = Client::new();
+    let before = batch(20, "before");
+    assert_eq!(
+        send_native(&client, &capture, &boot.api_key, &before).await,
+        200
+    );
+
+    postgres.halt();
+    // The key was checked a moment ago: capture goes on without the database.
+    let during = batch(20, "during");
+    assert_eq!(
+        send_native(&client, &capture, &boot.api_key, &during).await,
+        200
+    );
+    // A key it has not checked cannot be: 503 with a Retry-After, soon, not 401
+    // (the key may be good) and not a hang.
+    let mut unchecked = boot.api_key.clone();
+    let last = unchecked.pop().unwrap();
+    unchecked.push(if last == 'a' { 'b' } else { 'a' });
+    let asked = std::time::Instant::now();
+    let r = client
+        .post(format!("{}/api/v1/capture", capture.base))
+        .header("X-API-Key", &unchecked)
+        .json(&json!({"event": "x", "distinct_id": "y"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(common::error_code(r, 503).await, "unavailable");
+
+    postgres.start_again();
+    let sent: HashSet<String> = uuids(&before).chain(uuids(&during)).collect();
+    let stored = wait_stored(
+        &worker.base,
+        boot.project_id,
+        &boot.admin_token,
+        sent.len(),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(stored.keys().cloned().collect::<HashSet<_>>(), sent);
+}

@@ -17,8 +17,33 @@ pub fn shared_broker() -> String {
     )
 }
 
+fn scripts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts")
+}
+
 fn broker_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka/broker.sh")
+    scripts_dir().join("kafka/broker.sh")
+}
+
+/// A fresh topic and consumer group on `broker`.
+fn fresh_queue(broker: &str) -> String {
+    let name = format!("t{}", uuid::Uuid::new_v4().simple());
+    // Few partitions: two workers on two cores; four still splits them.
+    format!("kafka://{broker}/{name}?group_id={name}&partitions=4")
+}
+
+/// Runs `scripts/<script> <command> <dir>` and returns what it printed.
+fn run_script(script: &str, command: &str, dir: &Path, env: &[(&str, String)]) -> String {
+    let out = Command::new("bash")
+        .arg(scripts_dir().join(script))
+        .arg(command)
+        .arg(dir)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run scripts/{script}: {e}"));
+    assert!(out.status.success(), "{script} {command} failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// A broker of the test's own, which it may stop and start again (same data,
@@ -60,32 +85,68 @@ fn run_broker_script(command: &str, dir: &Path) -> String {
         "TALLY_TEST_KAFKA_LIBS is not set: run the suite with `bash scripts/test.sh`, \
          which fetches Apache Kafka's jars",
     );
-    let out = Command::new("bash")
-        .arg(broker_script())
-        .arg(command)
-        .arg(dir)
-        .env("KAFKA_LIBS", libs)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/kafka/broker.sh");
-    assert!(out.status.success(), "broker.sh {command} failed");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    run_script("kafka/broker.sh", command, dir, &[("KAFKA_LIBS", libs)])
+}
+
+/// A PostgreSQL server of the test's own (`scripts/postgres.sh`), which it may
+/// halt and start again (same data, same port). Deleted when dropped.
+pub struct OwnPostgres {
+    dir: tempfile::TempDir,
+    pub url: String,
+}
+
+impl OwnPostgres {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = run_script("postgres.sh", "start", dir.path(), &[]);
+        Self { dir, url }
+    }
+
+    pub fn halt(&self) {
+        run_script("postgres.sh", "halt", self.dir.path(), &[]);
+    }
+
+    pub fn start_again(&self) {
+        let again = run_script("postgres.sh", "start", self.dir.path(), &[]);
+        assert_eq!(again, self.url, "the server keeps its port");
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(scripts_dir().join("postgres.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
 }
 
 /// A deployment's shared parts: the queue URL (a fresh topic and consumer
-/// group on `broker`) and a fresh PostgreSQL metadata database.
+/// group on `broker`) and the metadata database (a fresh one on the suite's
+/// PostgreSQL server, or a server of the test's own).
 pub struct Deployment {
     pub queue: String,
-    pub metadata: tally_meta::testing::TestDatabase,
+    pub metadata_url: String,
+    _metadata: Option<tally_meta::testing::TestDatabase>,
 }
 
 impl Deployment {
     pub async fn new(broker: &str) -> Self {
-        let name = format!("t{}", uuid::Uuid::new_v4().simple());
+        let database = tally_meta::testing::TestDatabase::create().await;
         Self {
-            // Few partitions: two workers on two cores; four still splits them.
-            queue: format!("kafka://{broker}/{name}?group_id={name}&partitions=4"),
-            metadata: tally_meta::testing::TestDatabase::create().await,
+            queue: fresh_queue(broker),
+            metadata_url: database.url.clone(),
+            _metadata: Some(database),
+        }
+    }
+
+    /// A deployment whose metadata lives at `metadata_url`.
+    pub fn with_metadata(broker: &str, metadata_url: &str) -> Self {
+        Self {
+            queue: fresh_queue(broker),
+            metadata_url: metadata_url.to_owned(),
+            _metadata: None,
         }
     }
 
@@ -105,7 +166,7 @@ impl Deployment {
         command
             .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--role", role, "--queue", &self.queue])
-            .env("TALLY_METADATA_URL", &self.metadata.url)
+            .env("TALLY_METADATA_URL", &self.metadata_url)
             .env("TALLY_LOG", "warn,tally_kafka=info")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
