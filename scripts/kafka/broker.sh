@@ -10,6 +10,9 @@
 #                               prints the bootstrap address. Pid in DIR/broker.pid,
 #                               log in DIR/broker.log.
 #   broker.sh stop DIR          SIGTERM, waits (SIGKILL after 30 s).
+#
+# With KAFKA_SASL_USERS="user:password[,user2:password2]" at the first start, the
+# client listener is SASL_PLAINTEXT with the PLAIN mechanism and those users.
 set -euo pipefail
 cmd=${1:?start or stop}
 dir=${2:?a directory}
@@ -27,13 +30,16 @@ start)
     if [ ! -f "$props" ]; then
         port=${3:-$(free_port)}
         controller=$(free_port)
+        protocol=PLAINTEXT
+        if [ -n "${KAFKA_SASL_USERS:-}" ]; then protocol=SASL_PLAINTEXT; fi
         cat >"$props" <<PROPS
 process.roles=broker,controller
 node.id=1
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$protocol://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=$protocol://127.0.0.1:$port
+inter.broker.listener.name=$protocol
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocol:$protocol,CONTROLLER:PLAINTEXT
 controller.quorum.bootstrap.servers=127.0.0.1:$controller
 log.dirs=$dir/logs
 num.partitions=4
@@ -46,11 +52,21 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 PROPS
+        if [ -n "${KAFKA_SASL_USERS:-}" ]; then
+            users=""
+            IFS=, read -ra pairs <<<"$KAFKA_SASL_USERS"
+            for pair in "${pairs[@]}"; do users="$users user_${pair%%:*}=\"${pair#*:}\""; done
+            cat >>"$props" <<PROPS
+sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="broker-secret" user_broker="broker-secret"$users;
+PROPS
+        fi
         cluster=$("$JAVA" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null)
         "$JAVA" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format -t "$cluster" \
             -c "$props" --standalone >"$dir/format.log" 2>&1
     fi
-    port=$(sed -n 's/^advertised.listeners=PLAINTEXT:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$props")
+    port=$(sed -n 's/^advertised.listeners=[A-Z_]*:\/\/127.0.0.1:\([0-9]*\)$/\1/p' "$props")
     # Only this start's lines count (a restart appends to the same log).
     log_from=$(( $(stat -c %s "$dir/broker.log" 2>/dev/null || echo 0) + 1 ))
     # Small heap, quick start: a test broker holds little.

@@ -420,3 +420,53 @@ async fn capture_keeps_taking_known_keys_while_postgresql_is_down() {
     .await;
     assert_eq!(stored.keys().cloned().collect::<HashSet<_>>(), sent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_log_in_to_a_sasl_broker_with_the_configured_user() {
+    let broker = common::scaleout::OwnBroker::start_with_sasl("tally:tally-secret");
+    let deployment = Deployment::new(&broker.bootstrap).await;
+    let login = |password: &'static str| {
+        [
+            ("TALLY_KAFKA_SECURITY_PROTOCOL", "sasl_plaintext"),
+            ("TALLY_KAFKA_SASL_MECHANISM", "PLAIN"),
+            ("TALLY_KAFKA_SASL_USERNAME", "tally"),
+            ("TALLY_KAFKA_SASL_PASSWORD", password),
+            ("TALLY_KAFKA_DELIVERY_TIMEOUT_MS", "3000"),
+        ]
+    };
+    let data = tempfile::tempdir().unwrap();
+    let worker = deployment
+        .node_with("worker,api", Some(data.path()), &login("tally-secret"))
+        .await;
+    let boot = read_bootstrap(data.path());
+    let capture = deployment
+        .node_with("capture", None, &login("tally-secret"))
+        .await;
+    let impostor = deployment.node_with("capture", None, &login("wrong")).await;
+    let client = Client::new();
+
+    let events = batch(20, "sasl");
+    assert_eq!(
+        send_native(&client, &capture, &boot.api_key, &events).await,
+        200
+    );
+    // A node the broker refuses acknowledges nothing.
+    let refused = batch(5, "refused");
+    assert_eq!(
+        send_native(&client, &impostor, &boot.api_key, &refused).await,
+        503
+    );
+
+    let stored = wait_stored(
+        &worker.base,
+        boot.project_id,
+        &boot.admin_token,
+        events.len(),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(
+        stored.keys().cloned().collect::<HashSet<_>>(),
+        uuids(&events).collect::<HashSet<_>>()
+    );
+}

@@ -55,17 +55,27 @@ pub struct OwnBroker {
 
 impl OwnBroker {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A broker whose client listener takes SASL PLAIN logins of `users`
+    /// (`user:password`) only.
+    pub fn start_with_sasl(users: &str) -> Self {
+        Self::start_with(&[("KAFKA_SASL_USERS", users.to_owned())])
+    }
+
+    fn start_with(env: &[(&str, String)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let bootstrap = run_broker_script("start", dir.path());
+        let bootstrap = run_broker_script("start", dir.path(), env);
         Self { dir, bootstrap }
     }
 
     pub fn stop(&self) {
-        run_broker_script("stop", self.dir.path());
+        run_broker_script("stop", self.dir.path(), &[]);
     }
 
     pub fn start_again(&self) {
-        let again = run_broker_script("start", self.dir.path());
+        let again = run_broker_script("start", self.dir.path(), &[]);
         assert_eq!(again, self.bootstrap, "the broker keeps its port");
     }
 }
@@ -80,12 +90,14 @@ impl Drop for OwnBroker {
     }
 }
 
-fn run_broker_script(command: &str, dir: &Path) -> String {
+fn run_broker_script(command: &str, dir: &Path, env: &[(&str, String)]) -> String {
     let libs = std::env::var("TALLY_TEST_KAFKA_LIBS").expect(
         "TALLY_TEST_KAFKA_LIBS is not set: run the suite with `bash scripts/test.sh`, \
          which fetches Apache Kafka's jars",
     );
-    run_script("kafka/broker.sh", command, dir, &[("KAFKA_LIBS", libs)])
+    let mut env = env.to_vec();
+    env.push(("KAFKA_LIBS", libs));
+    run_script("kafka/broker.sh", command, dir, &env)
 }
 
 /// A PostgreSQL server of the test's own (`scripts/postgres.sh`), which it may
