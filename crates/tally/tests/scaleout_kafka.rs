@@ -10,6 +10,7 @@ use reqwest::Client;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
+use tally::app::Bootstrap;
 use uuid::Uuid;
 
 /// One batch of `n` events for `distinct_id`, with fresh uuids.
@@ -77,6 +78,25 @@ async fn counted_events(client: &Client, node: &Node, project: i64, token: &str)
         .sum()
 }
 
+/// Waits until the worker has stored `sent`, then checks it stored exactly
+/// those events, each once.
+async fn assert_stored_exactly(worker: &Node, boot: &Bootstrap, sent: &HashSet<String>) {
+    let stored = wait_stored(
+        &worker.base,
+        boot.project_id,
+        &boot.admin_token,
+        sent.len(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let stored_set: HashSet<String> = stored.keys().cloned().collect();
+    assert_eq!(
+        &stored_set, sent,
+        "exactly the acknowledged events are stored"
+    );
+    assert!(stored.values().all(|&n| n == 1), "none is stored twice");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_capture_nodes_and_a_worker_store_every_event_once() {
     let deployment = Deployment::new(&shared_broker()).await;
@@ -117,17 +137,7 @@ async fn two_capture_nodes_and_a_worker_store_every_event_once() {
         200
     );
 
-    let stored = wait_stored(
-        &worker.base,
-        boot.project_id,
-        &boot.admin_token,
-        sent.len(),
-        Duration::from_secs(60),
-    )
-    .await;
-    let stored_set: HashSet<String> = stored.keys().cloned().collect();
-    assert_eq!(stored_set, sent, "every acknowledged event is stored");
-    assert!(stored.values().all(|&n| n == 1), "none is stored twice");
+    assert_stored_exactly(&worker, &boot, &sent).await;
     // Give a late duplicate delivery time to arrive, then count as the dashboard does.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
@@ -145,7 +155,7 @@ async fn two_capture_nodes_and_a_worker_store_every_event_once() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(common::error_code(r, 404).await, "not_found");
     // A wrong key is refused by a capture node as by the embedded one.
     assert_eq!(
         send_native(&client, &capture_a, "nope", &batch(1, "x")).await,
@@ -410,15 +420,7 @@ async fn capture_keeps_taking_known_keys_while_postgresql_is_down() {
 
     postgres.start_again();
     let sent: HashSet<String> = uuids(&before).chain(uuids(&during)).collect();
-    let stored = wait_stored(
-        &worker.base,
-        boot.project_id,
-        &boot.admin_token,
-        sent.len(),
-        Duration::from_secs(60),
-    )
-    .await;
-    assert_eq!(stored.keys().cloned().collect::<HashSet<_>>(), sent);
+    assert_stored_exactly(&worker, &boot, &sent).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -457,16 +459,5 @@ async fn nodes_log_in_to_a_sasl_broker_with_the_configured_user() {
         503
     );
 
-    let stored = wait_stored(
-        &worker.base,
-        boot.project_id,
-        &boot.admin_token,
-        events.len(),
-        Duration::from_secs(60),
-    )
-    .await;
-    assert_eq!(
-        stored.keys().cloned().collect::<HashSet<_>>(),
-        uuids(&events).collect::<HashSet<_>>()
-    );
+    assert_stored_exactly(&worker, &boot, &uuids(&events).collect()).await;
 }

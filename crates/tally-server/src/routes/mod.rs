@@ -39,9 +39,11 @@ pub fn router(state: AppState) -> Router {
     if node.capture {
         router = router.merge(sdk_routes());
     }
-    if node.api {
-        router = router.merge(api_routes(&state)).fallback(dashboard::serve);
-    }
+    router = match node.api {
+        true => router.merge(api_routes(&state)).fallback(dashboard::serve),
+        // Whatever this node does not serve gets the JSON `not_found` body.
+        false => router.fallback(|| async { ApiError::NotFound }),
+    };
     let router = router
         // Capture enforces its own size limits on the decompressed body.
         .layer(DefaultBodyLimit::disable())
