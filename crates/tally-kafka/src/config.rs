@@ -185,6 +185,8 @@ impl KafkaConfig {
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             settings.set(&name, &value)?;
         }
+        // A config file's value comes in as written: `SASL_SSL` is `sasl_ssl`.
+        settings.security_protocol = settings.security_protocol.to_ascii_lowercase();
         let config = Self { brokers, settings };
         config.validate()?;
         Ok(config)
@@ -305,6 +307,14 @@ mod tests {
             (c.settings.topic.as_str(), c.settings.partitions),
             ("from-url", 3)
         );
+        // As a config file writes it: upper case is the same protocol.
+        let file = KafkaSettings {
+            security_protocol: "SASL_SSL".into(),
+            sasl_mechanism: Some("PLAIN".into()),
+            ..KafkaSettings::default()
+        };
+        let c = KafkaConfig::from_url("kafka://k:1/t", &file).unwrap();
+        assert_eq!(c.settings.security_protocol, "sasl_ssl");
         let bad = s.apply_env(|name| (name == "TALLY_KAFKA_PARTITIONS").then(|| "many".into()));
         assert!(matches!(
             bad,

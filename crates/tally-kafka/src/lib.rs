@@ -11,7 +11,7 @@ mod worker;
 
 pub use config::{ConfigError, KafkaConfig, KafkaSettings};
 pub use sink::{KafkaSink, MAX_RECORD_BYTES};
-pub use worker::{Batching, KafkaWorker, WorkerHealth};
+pub use worker::{Batching, KafkaWorker};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;

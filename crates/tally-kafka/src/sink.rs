@@ -78,11 +78,6 @@ impl KafkaSink {
         }
     }
 
-    /// Bytes of budget currently free.
-    pub fn free_bytes(&self) -> usize {
-        self.budget.free_bytes()
-    }
-
     /// Waits up to `timeout` for what is queued to be delivered (at shutdown).
     pub fn flush(&self, timeout: Duration) {
         if let Err(err) = self.producer().flush(timeout) {
@@ -112,13 +107,10 @@ impl EventSink for KafkaSink {
                 producer.send_result(FutureRecord::to(&self.topic).key(&key).payload(&value));
             match produced {
                 Ok(delivery) => deliveries.push(delivery),
-                // The producer's own queue is full: the budget should bind first,
-                // but either way the client is told to come back.
-                Err((KafkaError::MessageProduction(code), _)) => {
-                    tracing::warn!(?code, "kafka producer refused a record");
-                    return Err(unavailable(format!("kafka producer: {code}")));
-                }
+                // Its queue full (the budget should bind first) or the producer
+                // failed: either way the client is told to come back.
                 Err((err, _)) => {
+                    tracing::warn!(%err, "kafka producer refused a record");
                     self.replace_if_fatal(&producer);
                     return Err(unavailable(format!("kafka producer: {err}")));
                 }

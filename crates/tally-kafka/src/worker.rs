@@ -39,16 +39,6 @@ pub struct Batching {
     pub linger: Duration,
 }
 
-/// What `/ready` and the logs say about a worker.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WorkerHealth {
-    /// Consuming; `lag` events behind the end of its partitions (`None`: not
-    /// measured yet).
-    Running { lag: Option<u64> },
-    /// Stopped for a reason an operator must act on.
-    Halted(String),
-}
-
 /// How long the worker waits after a consumer error before it asks again.
 const CONSUMER_ERROR_PAUSE: Duration = Duration::from_millis(200);
 
@@ -71,24 +61,18 @@ struct Shared {
 const LAG_UNKNOWN: u64 = u64::MAX;
 
 impl Shared {
-    fn health(&self) -> WorkerHealth {
-        if let Some(why) = self.halted.lock().expect("not poisoned").clone() {
-            return WorkerHealth::Halted(why);
-        }
-        let lag = self.lag.load(Ordering::Relaxed);
-        WorkerHealth::Running {
-            lag: (lag != LAG_UNKNOWN).then_some(lag),
-        }
-    }
-
+    /// `Err` (why) when halted, or measured more than `max_ready_lag` behind.
     fn ready(&self) -> Result<(), String> {
-        match self.health() {
-            WorkerHealth::Halted(why) => Err(why),
-            WorkerHealth::Running { lag: Some(lag) } if lag > self.max_ready_lag => Err(format!(
+        if let Some(why) = self.halted.lock().expect("not poisoned").clone() {
+            return Err(why);
+        }
+        match self.lag.load(Ordering::Relaxed) {
+            LAG_UNKNOWN => Ok(()),
+            lag if lag > self.max_ready_lag => Err(format!(
                 "{lag} events behind (more than {})",
                 self.max_ready_lag
             )),
-            WorkerHealth::Running { .. } => Ok(()),
+            _ => Ok(()),
         }
     }
 }
@@ -142,10 +126,6 @@ impl KafkaWorker {
             task,
             state,
         })
-    }
-
-    pub fn health(&self) -> WorkerHealth {
-        self.state.health()
     }
 
     /// Partitions the group has assigned to this worker now.
@@ -241,17 +221,26 @@ async fn gather_and_process(
             message = consumer.recv() => message,
             _ = stopped.changed() => break,
         };
-        if let Err(err) = &first {
-            // Broker and network errors: librdkafka reconnects by itself.
-            tracing::warn!(%err, "kafka consumer error");
-            tokio::time::sleep(CONSUMER_ERROR_PAUSE).await;
-            continue;
-        }
-        let mut halt = take(first, &mut events, &mut positions);
+        let first = match first {
+            Ok(message) => message,
+            Err(err) => {
+                // Broker and network errors: librdkafka reconnects by itself.
+                tracing::warn!(%err, "kafka consumer error");
+                tokio::time::sleep(CONSUMER_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        let mut halt = take(&first, &mut events, &mut positions);
+        drop(first);
         let deadline = tokio::time::Instant::now() + linger;
         while halt.is_none() && events.len() < max_batch && !*stopped.borrow() {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(message) => halt = take(message, &mut events, &mut positions),
+                Ok(Ok(message)) => halt = take(&message, &mut events, &mut positions),
+                // An error ends the batch early; the next one starts after a pause.
+                Ok(Err(err)) => {
+                    tracing::warn!(%err, "kafka consumer error");
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -300,18 +289,10 @@ async fn store_and_commit(
 /// Adds a received record's events to the batch; `Some(reason)` when the worker
 /// must stop before this record.
 fn take(
-    received: Result<rdkafka::message::BorrowedMessage<'_>, KafkaError>,
+    message: &rdkafka::message::BorrowedMessage<'_>,
     events: &mut Vec<Event>,
     positions: &mut Positions,
 ) -> Option<String> {
-    let message = match received {
-        Ok(message) => message,
-        Err(err) => {
-            // Broker and network errors: librdkafka reconnects by itself.
-            tracing::warn!(%err, "kafka consumer error");
-            return None;
-        }
-    };
     let (partition, offset) = (message.partition(), message.offset());
     match record::decode(message.payload().unwrap_or_default()) {
         Ok(decoded) => events.extend(decoded),

@@ -60,9 +60,4 @@ impl QueueBudget {
     pub fn free_bytes(&self) -> usize {
         self.permits.available_permits() * UNIT
     }
-
-    /// What `Retry-After` suggests when the budget is spent.
-    pub fn retry_after_secs(&self) -> u64 {
-        self.retry_after_secs
-    }
 }

@@ -12,7 +12,7 @@ pub mod stages;
 
 pub use budget::QueueBudget;
 pub use enrich::{ProcessConfig, Processor};
-pub use spool::{Recovery, SpoolConfig, SpoolError, SpooledSink};
+pub use spool::{Recovery, SpoolConfig, SpoolError, SpooledSink, DEFAULT_STORE_BATCH};
 
 /// The binary encoding of events that the spool's frames hold, shared with the
 /// Kafka records (`tally-kafka`), so both carry an event the same way.

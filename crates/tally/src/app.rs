@@ -16,7 +16,9 @@ use tally_duckdb::{DuckDb, DuckDbConfig};
 use tally_kafka::{Batching, KafkaSink, KafkaWorker};
 use tally_meta::{KeyCache, PostgresMeta, SettingsCache, SqliteMeta};
 use tally_pipeline::enrich::geo::GeoIp;
-use tally_pipeline::{ProcessConfig, Processor, QueueBudget, SpoolConfig, SpooledSink};
+use tally_pipeline::{
+    ProcessConfig, Processor, QueueBudget, SpoolConfig, SpooledSink, DEFAULT_STORE_BATCH,
+};
 use tally_server::client_ip::IpHasher;
 use tally_server::live::{LiveFeed, PublishingStore};
 use tally_server::rate_limit::AuthRateLimit;
@@ -390,7 +392,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
                     store,
                     Some(processor),
                     Batching {
-                        max_batch: SpoolConfig::in_dir("").max_store_batch,
+                        max_batch: DEFAULT_STORE_BATCH,
                         linger: Duration::from_millis(config.store_linger_ms),
                     },
                 )

@@ -71,13 +71,18 @@ pub struct SpoolConfig {
     pub processor: Option<Arc<Processor>>,
 }
 
+/// Events per store insert by default, for the spool's drain and a Kafka
+/// worker alike: a little over one DuckDB row group (122,880 rows), which DuckDB
+/// writes straight to the database file rather than to its WAL.
+pub const DEFAULT_STORE_BATCH: usize = 131_072;
+
 impl SpoolConfig {
     pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
             max_queued_bytes: 256 * 1024 * 1024,
             max_sync_events: 100_000,
-            max_store_batch: 131_072,
+            max_store_batch: DEFAULT_STORE_BATCH,
             store_linger: Duration::ZERO,
             max_segment_bytes: 64 * 1024 * 1024,
             retry_after_secs: 1,
