@@ -12,6 +12,7 @@ mod persons;
 mod query;
 mod rollup;
 mod schema;
+mod sql;
 mod store;
 mod timeline;
 mod timeline_cache;

@@ -1,24 +1,24 @@
-//! [`QueryEngine`] for DuckDB: runs the SQL from `tally_query::sql` on a reader
+//! [`QueryEngine`] for DuckDB: runs the SQL from `crate::sql` on a reader
 //! connection and shapes the rows into answers.
 
+use crate::sql::{self, rollup, timeline, Sql};
 use crate::store::{internal, DuckDb};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use duckdb::types::{ToSqlOutput, Value};
 use duckdb::ToSql;
+use rollup::Coverage;
 use serde_json::{Map, Value as Json};
 use tally_core::StoreError;
-use tally_query::activity::{self, ActivityQuery, LifecycleAnswer, StickinessAnswer};
-use tally_query::funnel::{self, FunnelAnswer, FunnelQuery, FunnelWalk};
+use tally_query::activity::{ActivityQuery, LifecycleAnswer, StickinessAnswer};
+use tally_query::funnel::{FunnelAnswer, FunnelQuery, FunnelWalk};
 use tally_query::paths::{self, PathRow, PathsAnswer, PathsQuery};
-use tally_query::persons::{self, PersonListItem, PersonsPage, PersonsQuery};
+use tally_query::persons::{PersonListItem, PersonsPage, PersonsQuery};
 use tally_query::realtime::{self, RealtimeAnswer, RealtimeQuery};
 use tally_query::retention::{self, CohortType, RetentionAnswer, RetentionQuery, RetentionRow};
-use tally_query::rollup::{self, Coverage};
 use tally_query::sessions::{self, SessionEventsQuery, SessionTimeline};
-use tally_query::sql::{self, Sql, SqlParam};
-use tally_query::timeline;
-use tally_query::top::{self, TopAnswer, TopQuery, TopRow};
+use tally_query::sql::SqlParam;
+use tally_query::top::{TopAnswer, TopQuery, TopRow};
 use tally_query::trends::{self, TrendRow, TrendsAnswer, TrendsPrevious, TrendsQuery};
 use tally_query::*;
 use uuid::Uuid;
@@ -121,7 +121,7 @@ fn retention_sql(db: &DuckDb, q: &RetentionQuery) -> Result<Sql, StoreError> {
             return Ok(rollup::retention_sql(q, &coverage, &before));
         }
     }
-    Ok(retention::retention_sql(q))
+    Ok(sql::retention::retention_sql(q))
 }
 
 /// The SQL of the overview: without filters, its event cards over rollups when
@@ -167,7 +167,7 @@ fn stickiness_sql(db: &DuckDb, q: &ActivityQuery) -> Result<Sql, StoreError> {
             return Ok(rollup::stickiness_sql(q, &coverage));
         }
     }
-    Ok(activity::stickiness_sql(q))
+    Ok(sql::activity::stickiness_sql(q))
 }
 
 /// The SQL of a lifecycle query, as [`stickiness_sql`] chooses (over the
@@ -182,7 +182,7 @@ fn lifecycle_sql(db: &DuckDb, q: &ActivityQuery) -> Result<Sql, StoreError> {
             return Ok(rollup::lifecycle_sql(q, &coverage, &before));
         }
     }
-    Ok(activity::lifecycle_sql(q))
+    Ok(sql::activity::lifecycle_sql(q))
 }
 
 /// An event row of `sql::EVENT_COLUMNS`.
@@ -404,7 +404,7 @@ impl QueryEngine for DuckDb {
 
     async fn persons(&self, q: PersonsQuery) -> Result<PersonsPage, StoreError> {
         self.blocking(move |db| {
-            let sql = persons::persons_sql(&q);
+            let sql = sql::persons::persons_sql(&q);
             let mut results = db.read(|c| {
                 run(c, &sql, |r| {
                     Ok(PersonListItem {
@@ -428,8 +428,8 @@ impl QueryEngine for DuckDb {
 
     async fn realtime(&self, q: RealtimeQuery) -> Result<RealtimeAnswer, StoreError> {
         self.blocking(move |db| {
-            let totals = realtime::totals_sql(&q);
-            let per_minute = realtime::per_minute_sql(&q);
+            let totals = sql::realtime::totals_sql(&q);
+            let per_minute = sql::realtime::per_minute_sql(&q);
             let (totals, per_minute) = db.read(|c| {
                 let totals = run(c, &totals, |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?]))?;
                 let per_minute = run(c, &per_minute, |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -449,12 +449,12 @@ impl QueryEngine for DuckDb {
         q: SessionEventsQuery,
     ) -> Result<Option<SessionTimeline>, StoreError> {
         self.blocking(move |db| {
-            let sdk = sessions::sdk_session_sql(&q);
+            let sdk = sql::sessions::sdk_session_sql(&q);
             let mut events = db.read(|c| run(c, &sdk, event_record))?;
             let mut truncated = events.len() > sessions::MAX_SESSION_EVENTS;
             if events.is_empty() {
                 if let Some((distinct_id, start)) = sessions::parse_derived(&q.id) {
-                    let sql = sessions::derived_session_sql(&q, &distinct_id, start);
+                    let sql = sql::sessions::derived_session_sql(&q, &distinct_id, start);
                     let rows = db.read(|c| run(c, &sql, event_record))?;
                     events = sessions::cut_derived(rows, start, q.inactivity);
                     truncated = events.len() > sessions::MAX_SESSION_EVENTS;
@@ -490,7 +490,7 @@ impl QueryEngine for DuckDb {
 
     async fn top(&self, q: TopQuery) -> Result<TopAnswer, StoreError> {
         self.blocking(move |db| {
-            let sql = top::top_sql(&q);
+            let sql = sql::top::top_sql(&q);
             let results = db.read(|c| {
                 run(c, &sql, |r| {
                     Ok(TopRow {
@@ -519,7 +519,7 @@ impl QueryEngine for DuckDb {
                 let mut coverage: Option<Coverage> = None;
                 for (i, series) in q.series.iter().enumerate() {
                     let sql = rollup_series_sql(&db, &q, series, range, plan, &mut coverage)?
-                        .unwrap_or_else(|| trends::series_sql(&q, series, range, plan));
+                        .unwrap_or_else(|| sql::trends::series_sql(&q, series, range, plan));
                     let rows = db.read(|c| {
                         run(c, &sql, |r| {
                             Ok(TrendRow {
@@ -698,7 +698,7 @@ fn funnel_on_timelines(db: &DuckDb, q: &FunnelQuery) -> Result<Option<FunnelAnsw
 
 /// A funnel over events: the rows of `funnel_sql`, streamed into the walk.
 pub(crate) fn funnel_raw(db: &DuckDb, q: &FunnelQuery) -> Result<FunnelAnswer, StoreError> {
-    let sql = funnel::funnel_sql(q);
+    let sql = sql::funnel::funnel_sql(q);
     let mut walk = FunnelWalk::new(q);
     db.read(|c| {
         let mut stmt = c.prepare(&sql.text).map_err(internal)?;
@@ -720,7 +720,7 @@ pub(crate) fn funnel_raw(db: &DuckDb, q: &FunnelQuery) -> Result<FunnelAnswer, S
 
 /// Paths over events: `paths_sql`.
 pub(crate) fn paths_raw(db: &DuckDb, q: &PathsQuery) -> Result<PathsAnswer, StoreError> {
-    let sql = paths::paths_sql(q);
+    let sql = sql::paths::paths_sql(q);
     let rows = db.read(|c| {
         run(c, &sql, |r| {
             Ok(PathRow {

@@ -1,4 +1,4 @@
-//! Keeps the hourly rollups (`tally_query::rollup`) exact.
+//! Keeps the hourly rollups (`crate::sql::rollup`) exact.
 //!
 //! Every hour of a project is either *dirty* — it has events not rolled up, and
 //! is listed in `rollup_dirty` — or rolled up: its rows in `rollup_hourly` are the
@@ -12,27 +12,27 @@
 //! The same pass rewrites the `rollup_sessions` row of every session (by
 //! `$session_id`) with an event in the hours it recomputes, from that session's
 //! events since the earliest one its row can need
-//! (`tally_query::rollup::session_rows_from_sql`): so a session's row is exact
+//! (`crate::sql::rollup::session_rows_from_sql`): so a session's row is exact
 //! unless one of its events lies in a dirty hour, which readers check.
 //!
 //! It also rewrites the hours' person timelines (`rollup_timeline`, numbering
-//! new names in `rollup_names` first: `tally_query::timeline`).
+//! new names in `rollup_names` first: `crate::sql::timeline`).
 //!
 //! The rows hold a person key made with DuckDB's `hash`; if a new DuckDB build
 //! hashed differently, rollup keys would no longer match the raw events' keys, so
 //! a fingerprint of the hash is kept and every rollup is rebuilt when it changes.
 
 use crate::query::Bound;
+use crate::sql::rollup::{
+    delete_session_rows_sql, hour_of, rollup_rows_sql, session_rows_from_sql, session_rows_sql,
+};
+use crate::sql::timeline;
+use crate::sql::Sql;
 use crate::store::internal;
 use chrono::{DateTime, Duration, Utc};
 use duckdb::Connection;
 use std::collections::BTreeSet;
 use tally_core::{Event, ProjectId, StoreError};
-use tally_query::rollup::{
-    delete_session_rows_sql, hour_of, rollup_rows_sql, session_rows_from_sql, session_rows_sql,
-};
-use tally_query::sql::Sql;
-use tally_query::timeline;
 use tally_query::TimeRange;
 
 /// A project's hour, by the hour's start in seconds since the epoch.

@@ -161,7 +161,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 8,
         name: "session rollups for the sessions list",
-        // Every fact the sessions list shows (`tally_query::sql::SESSION_LIST_FACTS`,
+        // Every fact the sessions list shows (`crate::sql::SESSION_LIST_FACTS`,
         // in that order); rebuilt by the next compaction, as in version 7.
         sql: "DROP TABLE rollup_sessions;
         CREATE TABLE rollup_sessions (
@@ -193,7 +193,7 @@ const MIGRATIONS: &[Migration] = &[
         version: 9,
         name: "person timelines",
         // One row per project, person key (before merges) and UTC hour with the
-        // hour's non-bot events in order, as lists (`tally_query::timeline`):
+        // hour's non-bot events in order, as lists (`crate::sql::timeline`):
         // what funnels and paths walk instead of sorting events by person per
         // query. `rollup_names` numbers event names and page paths per project
         // so the lists hold small integers. Both are written by compaction;

@@ -1,10 +1,11 @@
-//! Reads person timelines (`tally_query::timeline`) for funnels and paths: the
+//! Reads person timelines (`crate::sql::timeline`) for funnels and paths: the
 //! rows of a range's rolled-up hours from their in-memory copies
 //! (`timeline_cache`; hours without one read whole and kept first) or, with no
 //! cache, as Arrow batches thinned as they come in; the raw events of the rest
 //! row by row.
 
 use crate::query::{read_coverage, run, Bound};
+use crate::sql::timeline::{self, Item, Names, Step, Thin, TimelineRow, Timelines};
 use crate::store::{internal, DuckDb};
 use crate::timeline_cache::{HourRows, TimelineCache};
 use chrono::DateTime;
@@ -14,7 +15,6 @@ use foldhash::fast::RandomState as FoldHash;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tally_core::{ProjectId, StoreError};
-use tally_query::timeline::{self, Item, Names, Step, Thin, TimelineRow, Timelines};
 use tally_query::TimeRange;
 
 /// Calls `walk` with the timelines of `range`, thinned by what `thin` makes

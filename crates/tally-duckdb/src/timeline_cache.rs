@@ -9,10 +9,10 @@
 //! (recent hours are what dashboards ask for); an hour that would only fit by
 //! dropping newer ones is not kept (the query uses it once and lets it go).
 
+use crate::sql::timeline::Item;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tally_core::ProjectId;
-use tally_query::timeline::Item;
 
 /// One rolled-up hour's timeline rows, as stored at one stamp.
 #[derive(Debug, Default)]

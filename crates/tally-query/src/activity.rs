@@ -16,7 +16,6 @@ use crate::buckets::{utc_of_local, whole_periods, BucketPlan};
 use crate::error::QueryError;
 use crate::filters::FilterNode;
 use crate::scope::{EventMatch, Scope};
-use crate::sql::{local_time, Sql};
 use crate::types::{parse_tz, Interval, TimeRange};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -106,7 +105,8 @@ impl ActivityRequest {
 }
 
 impl ActivityQuery {
-    fn scope(&self, from: Option<DateTime<Utc>>, to: DateTime<Utc>) -> Scope<'_> {
+    /// The events this query reads between `from` and `to`.
+    pub fn scope(&self, from: Option<DateTime<Utc>>, to: DateTime<Utc>) -> Scope<'_> {
         Scope {
             project_id: self.project_id,
             from,
@@ -117,27 +117,6 @@ impl ActivityQuery {
             join_sessions: self.event.reads_sessions(),
         }
     }
-}
-
-/// The persons' intervals as stickiness counts them: `count(DISTINCT interval)`.
-pub(crate) fn push_active_intervals(s: &mut Sql, plan: &BucketPlan) {
-    s.push("count(DISTINCT date_trunc('")
-        .push(plan.interval.sql_unit())
-        .push("', ");
-    local_time(s, plan);
-    s.push(")) AS active");
-}
-
-/// Rows: number of intervals, persons who did the event in that many.
-pub fn stickiness_sql(q: &ActivityQuery) -> Sql {
-    let mut s = Sql::default();
-    s.push("SELECT active, count(*) FROM (SELECT ev.person, ");
-    push_active_intervals(&mut s, &q.plan);
-    q.scope(Some(q.range.from), q.range.to).push_from(&mut s);
-    s.push(" AND ");
-    q.event.push_condition(&mut s);
-    s.push(" GROUP BY ev.person) GROUP BY active");
-    s
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -183,54 +162,6 @@ pub fn stickiness_answer(q: &ActivityQuery, rows: &[(i64, i64)]) -> StickinessAn
             })
             .collect(),
     }
-}
-
-/// Rows: interval start (µs of naive local time), status (`new`, `returning`,
-/// `resurrecting`, `dormant`), persons. May hold the interval before the range
-/// and the one after it; [`lifecycle_answer`] drops those.
-pub fn lifecycle_sql(q: &ActivityQuery) -> Sql {
-    let (widened, plan) = &q.widened;
-    let mut s = Sql::default();
-    s.push("WITH active AS (SELECT DISTINCT ev.person, date_trunc('")
-        .push(plan.interval.sql_unit())
-        .push("', ");
-    local_time(&mut s, plan);
-    s.push(") AS bucket");
-    q.scope(Some(widened.from), widened.to).push_from(&mut s);
-    s.push(" AND ");
-    q.event.push_condition(&mut s);
-    s.push("), earlier AS (SELECT DISTINCT ev.person");
-    q.scope(None, widened.from).push_from(&mut s);
-    s.push(" AND ");
-    q.event.push_condition(&mut s);
-    s.push(")");
-    push_statuses(&mut s, plan.interval);
-    s
-}
-
-/// The statuses and the rows of [`lifecycle_sql`], from the CTEs `active`
-/// (person, bucket: each interval of the widened range a person was active in,
-/// bucket as a local timestamp) and `earlier` (the persons active before it).
-pub(crate) fn push_statuses(s: &mut Sql, interval: Interval) {
-    // `unit` is one of this crate's constants, never request text.
-    let unit = interval.sql_unit();
-    let next = format!("bucket + INTERVAL 1 {unit}");
-    s.push(
-        ", seq AS (SELECT person, bucket, lag(bucket) OVER w AS prev, lead(bucket) OVER w AS nxt \
-         FROM active WINDOW w AS (PARTITION BY person ORDER BY bucket)), \
-         statuses AS (SELECT bucket, CASE WHEN prev IS NULL \
-         AND person NOT IN (SELECT person FROM earlier) THEN 'new' \
-         WHEN prev + INTERVAL 1 ",
-    )
-    .push(unit)
-    .push(
-        " = bucket THEN 'returning' ELSE 'resurrecting' END AS status FROM seq \
-         UNION ALL SELECT ",
-    )
-    .push(&next)
-    .push(", 'dormant' FROM seq WHERE nxt IS NULL OR nxt <> ")
-    .push(&next)
-    .push(") SELECT epoch_us(bucket), status, count(*) FROM statuses GROUP BY ALL");
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, ToSchema)]

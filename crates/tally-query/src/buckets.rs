@@ -207,7 +207,7 @@ fn estimate_buckets(first: NaiveDateTime, last: NaiveDateTime, interval: Interva
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_time::{range, utc};
+    use crate::testing::{range, utc};
 
     #[test]
     fn whole_periods_end_with_the_period_holding_to() {

@@ -1,7 +1,7 @@
 //! Funnels: how many persons did step 1, then step 2, … within a conversion
 //! window, and how long each step took.
 //!
-//! The SQL ([`funnel_sql`]) marks each event of the range (plus one window after
+//! Each engine's SQL (DuckDB's `sql::funnel`) marks each event of the range (plus one window after
 //! it) with the steps it matches, one bit per step, ordered by person and time; the
 //! walk over those rows ([`FunnelWalk`]) is plain Rust shared by every engine:
 //!
@@ -23,8 +23,7 @@
 //!   on the event that started that attempt (first touch), as PostHog attributes.
 
 use crate::error::QueryError;
-use crate::filters::{check_property, push_property, FilterNode, PropertySource};
-use crate::sql::{push_events_with_sessions, Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
+use crate::filters::{check_property, FilterNode, PropertySource};
 use crate::trends::{BreakdownRequest, DEFAULT_BREAKDOWN_LIMIT, MAX_BREAKDOWN_LIMIT};
 use crate::types::{page_limit, parse_tz, PersonRecord, TimeRange};
 use chrono::{DateTime, Duration, Utc};
@@ -132,6 +131,35 @@ pub struct FunnelQuery {
     pub breakdown: Option<BreakdownRequest>,
 }
 
+impl FunnelQuery {
+    /// Whether some step, the shared filters or the breakdown read person
+    /// properties (the events then come with their persons).
+    pub fn reads_persons(&self) -> bool {
+        self.filter_nodes().any(FilterNode::reads_persons)
+            || self
+                .breakdown
+                .as_ref()
+                .is_some_and(|b| b.source == PropertySource::Person)
+    }
+
+    /// Whether some step, the shared filters or the breakdown read session
+    /// properties (the events then come with their sessions' facts).
+    pub fn reads_sessions(&self) -> bool {
+        self.filter_nodes().any(FilterNode::reads_sessions)
+            || self
+                .breakdown
+                .as_ref()
+                .is_some_and(|b| b.source == PropertySource::Session)
+    }
+
+    fn filter_nodes(&self) -> impl Iterator<Item = &FilterNode> {
+        self.steps
+            .iter()
+            .filter_map(|s| s.filters.as_ref())
+            .chain(self.filters.as_ref())
+    }
+}
+
 impl FunnelRequest {
     pub fn resolve(
         self,
@@ -209,118 +237,6 @@ impl FunnelRequest {
             breakdown: self.breakdown,
         })
     }
-}
-
-/// Rows: person, event time (µs), step bits (bit k: matches step k), breakdown
-/// value (text or NULL; NULL without a breakdown), ordered by person then time. In loose order only events matching a step are returned, and
-/// of a run of first-step-only events only the last (see the comment inside).
-pub fn funnel_sql(q: &FunnelQuery) -> Sql {
-    let reads_persons = q
-        .steps
-        .iter()
-        .filter_map(|s| s.filters.as_ref())
-        .chain(q.filters.as_ref())
-        .any(FilterNode::reads_persons)
-        || q.breakdown
-            .as_ref()
-            .is_some_and(|b| b.source == PropertySource::Person);
-    // Events of one instant are walked in step order (the first step's before
-    // the second's), so a step done at the same instant as the one before it
-    // counts, as PostHog and ClickHouse's `windowFunnel` count it; the
-    // breakdown value orders what is left, so the walk is the same every time.
-    // (Not the event's uuid: a 16-byte sort key on every row cost ~30 % of the
-    // query on 10M events.)
-    let order = if q.breakdown.is_some() {
-        "t_us, bits, bd"
-    } else {
-        "t_us, bits"
-    };
-    let mut s = Sql::default();
-    // `marked`: every event of the range (plus a window) with its step bits.
-    s.push("WITH marked AS (SELECT * FROM (SELECT ev.person, epoch_us(ev.timestamp) AS t_us, ");
-    for (k, step) in q.steps.iter().enumerate() {
-        if k > 0 {
-            s.push(" | ");
-        }
-        s.push("(CASE WHEN ev.event = ")
-            .bind(SqlParam::Text(step.event.clone()));
-        if let Some(f) = &step.filters {
-            s.push(" AND ");
-            f.push_sql(&mut s);
-        }
-        s.push(" THEN ")
-            .bind(SqlParam::Int(1i64 << k))
-            .push(" ELSE 0 END)");
-    }
-    s.push(" AS bits, ");
-    match &q.breakdown {
-        Some(b) => push_property(&mut s, &b.property, b.source),
-        None => {
-            s.push("NULL::VARCHAR");
-        }
-    }
-    let reads_sessions = q
-        .steps
-        .iter()
-        .filter_map(|s| s.filters.as_ref())
-        .chain(q.filters.as_ref())
-        .any(FilterNode::reads_sessions)
-        || q.breakdown
-            .as_ref()
-            .is_some_and(|b| b.source == PropertySource::Session);
-    s.push(" AS bd FROM ");
-    if reads_sessions {
-        push_events_with_sessions(
-            &mut s,
-            q.project_id,
-            Some(q.range.from),
-            q.range.to + q.window,
-            q.include_bots,
-        );
-    } else {
-        s.push(EVENTS_WITH_PERSON_SELECT);
-    }
-    s.push(" ev");
-    if reads_persons {
-        s.push(" LEFT JOIN persons pp ON pp.project_id = ev.project_id AND pp.id = ev.person");
-    }
-    s.push(" WHERE ev.project_id = ")
-        .bind(SqlParam::Int(q.project_id))
-        .push(" AND ev.timestamp >= ")
-        .bind(SqlParam::Time(q.range.from))
-        .push(" AND ev.timestamp < ")
-        .bind(SqlParam::Time(q.range.to + q.window));
-    if !q.include_bots {
-        s.push(" AND ev.is_bot IS NOT TRUE");
-    }
-    if let Some(f) = &q.filters {
-        s.push(" AND ");
-        f.push_sql(&mut s);
-    }
-    s.push(")");
-    match q.order {
-        StepOrder::Loose => {
-            // A first-step-only event followed (next among the person's matching
-            // events) by another first-step-only event inside the range can never
-            // start a better attempt than that later one: nothing between them can
-            // advance it, and the later start has more window left. Dropping those
-            // keeps one start per run of first-step events (most pageviews).
-            s.push(
-                " WHERE bits <> 0) SELECT person, t_us, bits, bd FROM (SELECT *, \
-                 lead(bits) OVER w AS next_bits, lead(t_us) OVER w AS next_t FROM marked \
-                 WINDOW w AS (PARTITION BY person ORDER BY ",
-            )
-            .push(order)
-            .push(")) WHERE NOT coalesce(bits = 1 AND next_bits = 1 AND next_t < ")
-            .bind(SqlParam::Int(q.range.to.timestamp_micros()))
-            .push(", false)");
-        }
-        StepOrder::Strict => {
-            s.push(") SELECT person, t_us, bits, bd FROM marked");
-        }
-    }
-    s.push(" ORDER BY person, ").push(order);
-    s
 }
 
 /// One attempt: its step times (µs), `times()[0]` the start, and the breakdown
@@ -439,7 +355,7 @@ impl Tally {
     }
 }
 
-/// Walks the rows of [`funnel_sql`] (one person after another) and counts.
+/// Walks the rows of an engine's funnel SQL (one person after another) and counts.
 pub struct FunnelWalk {
     steps: usize,
     order: StepOrder,
@@ -476,7 +392,7 @@ impl FunnelWalk {
         }
     }
 
-    /// One row of [`funnel_sql`]; `value` is its breakdown value (`None`
+    /// One row of an engine's funnel SQL; `value` is its breakdown value (`None`
     /// without a breakdown).
     pub fn push(&mut self, person: i64, at_us: i64, bits: i64, value: Option<String>) {
         if self.person != Some(person) {
@@ -725,35 +641,9 @@ pub struct FunnelPersons {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// A funnel of `steps` over the first 1,000 s of 1970, no persons list
-    /// (other modules' tests adjust the fields they need).
-    pub(crate) fn query(steps: &[&str], order: StepOrder, window_secs: i64) -> FunnelQuery {
-        FunnelQuery {
-            project_id: 1,
-            steps: steps
-                .iter()
-                .map(|e| StepRequest {
-                    event: (*e).into(),
-                    filters: None,
-                    name: None,
-                })
-                .collect(),
-            range: TimeRange {
-                from: DateTime::from_timestamp(0, 0).unwrap(),
-                to: DateTime::from_timestamp(1_000, 0).unwrap(),
-            },
-            tz: Tz::UTC,
-            window: Duration::seconds(window_secs),
-            order,
-            filters: None,
-            include_bots: false,
-            persons: None,
-            breakdown: None,
-        }
-    }
+    use crate::testing::funnel_query as query;
 
     fn walk(q: &FunnelQuery, rows: &[(i64, i64, i64)]) -> FunnelAnswer {
         let mut w = FunnelWalk::new(q);

@@ -1,7 +1,10 @@
-//! Query definitions shared by every query engine: the typed requests and answers
-//! of the query API, time bucketing in named time zones, opaque page cursors, and
-//! the SQL each request compiles to. Engines (DuckDB now, ClickHouse later) run the
-//! SQL and shape rows into these answers; the HTTP layer only sees [`QueryEngine`].
+//! What every query means, for every engine: the typed requests and answers of
+//! the query API, their validation, time bucketing in named time zones, filters,
+//! opaque page cursors, and the assembly of rows into answers (funnel walks,
+//! retention triangles, zero-filled series). Each engine crate (`tally-duckdb`,
+//! `tally-clickhouse`) says the queries in its own SQL with [`sql::Sql`] and
+//! hands its rows to this crate's assembly; the HTTP layer only sees
+//! [`QueryEngine`].
 
 pub mod activity;
 pub mod buckets;
@@ -16,13 +19,11 @@ pub mod paths;
 pub mod persons;
 pub mod realtime;
 pub mod retention;
-pub mod rollup;
 pub mod scope;
 pub mod sessions;
 pub mod sql;
-#[cfg(test)]
-mod test_time;
-pub mod timeline;
+#[cfg(any(test, feature = "conformance"))]
+pub mod testing;
 pub mod top;
 pub mod trends;
 pub mod types;

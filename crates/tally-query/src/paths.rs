@@ -15,7 +15,6 @@
 use crate::error::QueryError;
 use crate::filters::FilterNode;
 use crate::scope::Scope;
-use crate::sql::{Sql, SqlParam, STORED_PERSON_KEY_EV};
 use crate::types::{parse_tz, TimeRange};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -80,6 +79,21 @@ pub struct PathsQuery {
     pub include_bots: bool,
 }
 
+impl PathsQuery {
+    /// The events this query walks.
+    pub fn scope(&self) -> Scope<'_> {
+        Scope {
+            project_id: self.project_id,
+            from: Some(self.range.from),
+            to: self.range.to,
+            include_bots: self.include_bots,
+            filters: self.filters.as_ref(),
+            join_persons: false,
+            join_sessions: false,
+        }
+    }
+}
+
 impl PathsRequest {
     pub fn resolve(
         self,
@@ -140,65 +154,7 @@ impl PathsRequest {
     }
 }
 
-/// Rows: step, item, next item (NULL on node rows), persons. Node rows come
-/// first (every node), then the `limit` heaviest links.
-pub fn paths_sql(q: &PathsQuery) -> Sql {
-    let mut s = Sql::default();
-    // Same-instant items of one person are taken by person key before merges,
-    // then uuid: the order person timelines keep (`crate::timeline`).
-    s.push("WITH items AS (SELECT ev.person, ev.timestamp AS ts, ")
-        .push(STORED_PERSON_KEY_EV)
-        .push(" AS pkey, ev.uuid, ")
-        .push(match q.path_type {
-            PathType::Pages => "ev.path",
-            PathType::Events => "ev.event",
-        })
-        .push(" AS item");
-    Scope {
-        project_id: q.project_id,
-        from: Some(q.range.from),
-        to: q.range.to,
-        include_bots: q.include_bots,
-        filters: q.filters.as_ref(),
-        join_persons: false,
-        join_sessions: false,
-    }
-    .push_from(&mut s);
-    if q.path_type == PathType::Pages {
-        s.push(" AND ev.event = ")
-            .bind(SqlParam::Text("$pageview".into()))
-            .push(" AND ev.path IS NOT NULL");
-    }
-    s.push(
-        "), runs AS (SELECT *, lag(item) OVER (PARTITION BY person ORDER BY ts, pkey, uuid) AS prev \
-         FROM items), seq AS (SELECT person, item, \
-         row_number() OVER (PARTITION BY person ORDER BY ts, pkey, uuid) AS n FROM runs \
-         WHERE prev IS DISTINCT FROM item), anchor AS (SELECT person, min(n) AS n0 FROM seq",
-    );
-    if let Some(a) = &q.anchor {
-        s.push(" WHERE item = ").bind(SqlParam::Text(a.clone()));
-    }
-    let steps = i64::try_from(q.steps).unwrap_or(i64::MAX);
-    let (lo, hi) = if q.backward { (-steps, 0) } else { (0, steps) };
-    s.push(
-        " GROUP BY person), walk AS (SELECT s.person, s.n - a.n0 AS step, s.item FROM seq s \
-         JOIN anchor a ON a.person = s.person WHERE s.n - a.n0 BETWEEN ",
-    )
-    .bind(SqlParam::Int(lo))
-    .push(" AND ")
-    .bind(SqlParam::Int(hi))
-    .push(
-        ") SELECT step, item, NULL::VARCHAR, count(*) FROM walk GROUP BY step, item \
-         UNION ALL (SELECT a.step, a.item, b.item, count(*) AS persons FROM walk a JOIN walk b \
-         ON b.person = a.person AND b.step = a.step + 1 GROUP BY a.step, a.item, b.item \
-         ORDER BY persons DESC, a.step, a.item, b.item LIMIT ",
-    )
-    .bind(SqlParam::Int(i64::try_from(q.limit).unwrap_or(i64::MAX)))
-    .push(")");
-    s
-}
-
-/// One row of [`paths_sql`].
+/// One row of an engine's paths SQL.
 #[derive(Debug, Clone)]
 pub struct PathRow {
     pub step: i64,

@@ -3,7 +3,6 @@
 //! event time, bots left out.
 
 use crate::scope::Scope;
-use crate::sql::Sql;
 use crate::types::TimeRange;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::Serialize;
@@ -19,7 +18,8 @@ pub struct RealtimeQuery {
 }
 
 impl RealtimeQuery {
-    fn scope(&self) -> Scope<'static> {
+    /// The events this query reads.
+    pub fn scope(&self) -> Scope<'static> {
         Scope {
             project_id: self.project_id,
             from: Some(self.now - Duration::minutes(MINUTES)),
@@ -42,26 +42,6 @@ impl RealtimeQuery {
             .map(|k| current - Duration::minutes(k))
             .collect()
     }
-}
-
-/// One row: persons active in the last 5 minutes, in the last 30, events in the
-/// last 30.
-pub fn totals_sql(q: &RealtimeQuery) -> Sql {
-    let mut s = Sql::default();
-    s.push("SELECT count(DISTINCT ev.person) FILTER (WHERE ev.timestamp >= ")
-        .bind(crate::sql::SqlParam::Time(q.now - Duration::minutes(5)))
-        .push("), count(DISTINCT ev.person), count(*)");
-    q.scope().push_from(&mut s);
-    s
-}
-
-/// Rows: minute start (µs, UTC), events.
-pub fn per_minute_sql(q: &RealtimeQuery) -> Sql {
-    let mut s = Sql::default();
-    s.push("SELECT epoch_us(date_trunc('minute', ev.timestamp)) AS m, count(*)");
-    q.scope().push_from(&mut s);
-    s.push(" GROUP BY m");
-    s
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]

@@ -9,11 +9,10 @@
 //! of the sessions (under a dashboard filter: of the sessions with a matching
 //! event, their own entry or exit page, the matching events counted).
 //!
-//! Dimensions are a closed list, each mapped to a column or a fixed property path
-//! written by Tally, so nothing of the request reaches the SQL text.
+//! Dimensions are a closed list; each engine maps each one to a column or a fixed
+//! property path written by Tally, so nothing of the request reaches SQL text.
 
 use crate::error::QueryError;
-use crate::sql::{Sql, SqlParam, EVENTS_WITH_PERSON_SELECT};
 use crate::types::TimeRange;
 use serde::Serialize;
 use std::str::FromStr;
@@ -71,42 +70,6 @@ impl FromStr for Dimension {
     }
 }
 
-impl Dimension {
-    /// The SQL of the value: a column, or a constant path into the properties.
-    fn expression(self) -> &'static str {
-        match self {
-            Self::Page => "ev.path",
-            Self::EntryPage => {
-                "arg_min(ev.path, ev.timestamp) FILTER (WHERE ev.event = '$pageview')"
-            }
-            Self::ExitPage => {
-                "arg_max(ev.path, ev.timestamp) FILTER (WHERE ev.event = '$pageview')"
-            }
-            Self::Referrer => "json_extract_string(ev.properties, '$.\"$referring_domain\"')",
-            Self::Channel => "json_extract_string(ev.properties, '$.\"$channel_type\"')",
-            Self::UtmSource => "json_extract_string(ev.properties, '$.utm_source')",
-            Self::UtmMedium => "json_extract_string(ev.properties, '$.utm_medium')",
-            Self::UtmCampaign => "json_extract_string(ev.properties, '$.utm_campaign')",
-            Self::Country => "ev.country",
-            Self::Browser => "ev.browser",
-            Self::Os => "ev.os",
-            Self::Device => "ev.device",
-            Self::Event => "ev.event",
-        }
-    }
-
-    /// The SQL of the value a filter compares: an entry or exit page is a fact
-    /// of the event's session (a column of `sql::push_events_with_sessions`),
-    /// every other dimension the value of the event itself.
-    fn filter_expression(self) -> &'static str {
-        match self {
-            Self::EntryPage => "ev.s_entry_pathname",
-            Self::ExitPage => "ev.s_exit_pathname",
-            _ => self.expression(),
-        }
-    }
-}
-
 /// The dashboard's filter (`filter` of `/overview`, `/timeseries`, `/top`):
 /// only events whose dimension has the value shown in a table row —
 /// `{"browser": "Chrome", "referrer": null}` (`null`: events without one). All
@@ -155,23 +118,11 @@ impl DimensionFilters {
     }
 
     /// Whether a filter is on a session fact: the events must then be read
-    /// with their sessions' facts (`sql::push_events_with_sessions`).
-    pub(crate) fn needs_sessions(&self) -> bool {
+    /// with their sessions' facts (in DuckDB: `sql::push_events_with_sessions`).
+    pub fn needs_sessions(&self) -> bool {
         self.0
             .iter()
             .any(|(d, _)| matches!(d, Dimension::EntryPage | Dimension::ExitPage))
-    }
-
-    /// ` AND …` for each dimension, over the events relation aliased `ev`
-    /// (read with session facts when [`Self::needs_sessions`]).
-    pub(crate) fn push_sql(&self, s: &mut Sql) {
-        for (dimension, value) in &self.0 {
-            s.push(" AND ").push(dimension.filter_expression());
-            match value {
-                Some(v) => s.push(" = ").bind(SqlParam::Text(v.clone())),
-                None => s.push(" IS NULL"),
-            };
-        }
     }
 }
 
@@ -204,102 +155,4 @@ pub struct TopAnswer {
     pub dimension: Dimension,
     pub range: TimeRange,
     pub results: Vec<TopRow>,
-}
-
-/// Rows: value, visitors, pageviews, events, sessions (entry and exit pages;
-/// else NULL) — most visitors first, then most events (sessions), then by value.
-pub fn top_sql(q: &TopQuery) -> Sql {
-    if matches!(q.dimension, Dimension::EntryPage | Dimension::ExitPage) {
-        return session_pages_sql(q);
-    }
-    let mut s = Sql::default();
-    s.push("SELECT ").push(q.dimension.expression()).push(
-        " AS value, count(DISTINCT ev.person), \
-             count(*) FILTER (WHERE ev.event = '$pageview'), count(*), NULL::BIGINT FROM ",
-    );
-    if q.filters.needs_sessions() {
-        push_with_session_facts(&mut s, q);
-    } else {
-        s.push(EVENTS_WITH_PERSON_SELECT);
-    }
-    s.push(" ev WHERE ev.project_id = ")
-        .bind(SqlParam::Int(q.project_id))
-        .push(" AND ev.timestamp >= ")
-        .bind(SqlParam::Time(q.range.from))
-        .push(" AND ev.timestamp < ")
-        .bind(SqlParam::Time(q.range.to));
-    if q.dimension == Dimension::Page {
-        s.push(" AND ev.event = '$pageview'");
-    }
-    if !q.include_bots {
-        s.push(" AND ev.is_bot IS NOT TRUE");
-    }
-    q.filters.push_sql(&mut s);
-    s.push(" GROUP BY value ORDER BY 2 DESC, 4 DESC, value NULLS LAST LIMIT ")
-        .bind(SqlParam::Int(q.limit as i64));
-    s
-}
-
-/// The query's events with their sessions' facts (`s_entry_pathname`, …), for
-/// filters on, and tables of, whole sessions.
-fn push_with_session_facts(s: &mut Sql, q: &TopQuery) {
-    crate::sql::push_events_with_sessions(
-        s,
-        q.project_id,
-        Some(q.range.from),
-        q.range.to,
-        q.include_bots,
-    );
-}
-
-/// Entry or exit pages: one row per session (its first or last pageview's path,
-/// person, pageviews, events), then grouped by that path.
-///
-/// Under a dashboard filter the sessions are those with a matching event, and
-/// their entry and exit pages are the sessions' own (from all their events),
-/// not the first and last matching pageview: "where did the visits that saw
-/// /pricing come in" is the question. Their counts are of the matching events.
-fn session_pages_sql(q: &TopQuery) -> Sql {
-    let mut s = Sql::default();
-    let filtered = !q.filters.0.is_empty();
-    s.push("WITH ev AS ");
-    if filtered {
-        push_with_session_facts(&mut s, q);
-    } else {
-        crate::sql::push_sessionized(
-            &mut s,
-            q.project_id,
-            q.range,
-            crate::types::DEFAULT_INACTIVITY,
-            q.include_bots,
-        );
-    }
-    s.push(", sessions AS (SELECT ");
-    if filtered {
-        s.push("any_value(")
-            .push(q.dimension.filter_expression())
-            .push(
-                ") AS value, any_value(ev.s_start) AS started, \
-                 any_value(ev.s_pageviews) AS session_pageviews, ",
-            );
-    } else {
-        s.push(q.dimension.expression()).push(
-            " AS value, min(ev.timestamp) AS started, \
-             count(*) FILTER (WHERE ev.event = '$pageview') AS session_pageviews, ",
-        );
-    }
-    s.push(
-        "any_value(ev.person) AS person, count(*) FILTER (WHERE ev.event = '$pageview') \
-         AS pageviews, count(*) AS events FROM ev WHERE TRUE",
-    );
-    q.filters.push_sql(&mut s);
-    s.push(
-        " GROUP BY ev.session_key) \
-             SELECT value, count(DISTINCT person), sum(pageviews), sum(events), count(*) \
-             FROM sessions WHERE session_pageviews > 0 AND started >= ",
-    )
-    .bind(SqlParam::Time(q.range.from))
-    .push(" GROUP BY value ORDER BY 2 DESC, 5 DESC, value NULLS LAST LIMIT ")
-    .bind(SqlParam::Int(q.limit as i64));
-    s
 }

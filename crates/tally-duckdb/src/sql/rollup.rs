@@ -17,22 +17,28 @@
 //! SQL does. Its answer is therefore the raw answer; the DuckDB store's tests
 //! check exactly that, with the whole conformance suite run on compacted rollups.
 
-use crate::activity::{push_active_intervals, push_statuses, ActivityQuery};
-use crate::buckets::BucketPlan;
-use crate::filters::{pointer, PropertySource};
-use crate::retention::{push_triangle, CohortType, RetentionQuery};
-use crate::scope::EventMatch;
-use crate::sql::{
-    bucket_start, local_time, push_sessionized, Sql, SqlParam, EVENTS_WITH_PERSON_SELECT,
+use super::activity::{push_active_intervals, push_statuses};
+use super::filters::pointer;
+use super::retention::push_triangle;
+use super::scope::push_condition;
+use super::trends::push_ranked_values;
+use super::{
+    bucket_start, local_time, push_sessionized, Sql, EVENTS_WITH_PERSON_SELECT,
     SESSION_EVENT_COLUMNS, SESSION_FACTS, SESSION_LIST_FACTS, STORED_PERSON_KEY,
-};
-use crate::trends::{push_ranked_values, SeriesRequest, TrendMath, TrendsQuery};
-use crate::types::{
-    Interval, OverviewQuery, SessionsQuery, TimeRange, TopEventsQuery, DEFAULT_INACTIVITY,
-    SESSION_LOOKBACK,
 };
 use chrono::{DateTime, Duration, Utc};
 use tally_core::ProjectId;
+use tally_query::activity::ActivityQuery;
+use tally_query::buckets::BucketPlan;
+use tally_query::filters::PropertySource;
+use tally_query::retention::{CohortType, RetentionQuery};
+use tally_query::scope::EventMatch;
+use tally_query::sql::SqlParam;
+use tally_query::trends::{SeriesRequest, TrendMath, TrendsQuery};
+use tally_query::types::{
+    Interval, OverviewQuery, SessionsQuery, TimeRange, TopEventsQuery, DEFAULT_INACTIVITY,
+    SESSION_LOOKBACK,
+};
 
 /// The one event property rollup rows keep, for breakdowns.
 pub const ROLLUP_PROPERTY: &str = "$browser";
@@ -375,7 +381,7 @@ fn push_names(s: &mut Sql, column: &str, names: Option<&[&str]>) {
         .bind_list(names.iter().map(|n| SqlParam::Text((*n).to_owned())));
 }
 
-/// The rows of [`crate::trends::series_sql`] for a series that
+/// The rows of [`super::trends::series_sql`] for a series that
 /// [`series_reads_rollup`], read from rollups where `coverage` allows and from
 /// events elsewhere.
 pub fn series_sql(
@@ -406,7 +412,7 @@ pub fn series_sql(
     s
 }
 
-/// The rows of [`crate::sql::top_events`] (event, events, unique persons), read
+/// The rows of [`super::top_events`] (event, events, unique persons), read
 /// from rollups where `coverage` allows and from events elsewhere.
 pub fn top_events_sql(q: &TopEventsQuery, coverage: &Coverage) -> Sql {
     let mut s = Sql::default();
@@ -424,7 +430,7 @@ pub fn top_events_sql(q: &TopEventsQuery, coverage: &Coverage) -> Sql {
     s
 }
 
-/// The rows of [`crate::retention::retention_sql`] for a query that
+/// The rows of [`super::retention::retention_sql`] for a query that
 /// [`retention_reads_rollup`], read from rollups where the coverages allow and
 /// from events elsewhere: `coverage` is of the query's range, `before` of
 /// everything before it ([`since_ever`]; read for first-time cohorts only, whose
@@ -449,9 +455,9 @@ pub fn retention_sql(q: &RetentionQuery, coverage: &Coverage, before: &Coverage)
     s.push(", marked AS (SELECT person, bucket, bool_or(is_start) AS is_start, bool_or(is_return) AS is_return FROM (SELECT ev.person, ");
     bucket_start(&mut s, &q.plan);
     s.push(" AS bucket, ");
-    q.start_event.push_condition(&mut s);
+    push_condition(&mut s, &q.start_event);
     s.push(" AS is_start, ");
-    q.return_event.push_condition(&mut s);
+    push_condition(&mut s, &q.return_event);
     s.push(" AS is_return FROM src ev) GROUP BY person, bucket)");
     if q.cohort == CohortType::FirstTime {
         let started = Source {
@@ -466,7 +472,7 @@ pub fn retention_sql(q: &RetentionQuery, coverage: &Coverage, before: &Coverage)
     s
 }
 
-/// The overview ([`crate::sql::overview`]) with its event cards read from
+/// The overview ([`super::overview`]) with its event cards read from
 /// rollups where `cards` (the coverage of the previous and current ranges,
 /// built with [`Coverage::then`]) allows, and its session cards from
 /// `rollup_sessions` with `sessions` (the coverage of
@@ -495,7 +501,7 @@ pub fn overview_sql(
     });
     let sessions =
         sessions.map(|coverage| move |s: &mut Sql| push_overview_sessions(s, q, coverage));
-    crate::sql::overview_with(
+    super::overview_with(
         q,
         cards.as_ref().map(|f| f as &dyn Fn(&mut Sql)),
         sessions.as_ref().map(|f| f as &dyn Fn(&mut Sql)),
@@ -517,7 +523,7 @@ pub fn overview_sessions_range(q: &OverviewQuery) -> TimeRange {
     }
 }
 
-/// `…, sessions AS (…)` for [`crate::sql::overview_with`]: the facts of the
+/// `…, sessions AS (…)` for [`super::overview_with`]: the facts of the
 /// sessions the raw grouping finds in `coverage.range`, the sessions with a
 /// `$session_id` from `rollup_sessions` and the rest from the events.
 ///
@@ -694,7 +700,7 @@ pub fn sessions_range(q: &SessionsQuery) -> TimeRange {
     }
 }
 
-/// [`crate::sql::sessions`] with the sessions that have a `$session_id` read
+/// [`super::sessions`] with the sessions that have a `$session_id` read
 /// from `rollup_sessions` where `coverage` (of [`sessions_range`]) allows, as
 /// the overview's session cards are ([`push_overview_sessions`]).
 pub fn sessions_sql(q: &SessionsQuery, coverage: &Coverage) -> Sql {
@@ -725,7 +731,7 @@ pub fn sessions_sql(q: &SessionsQuery, coverage: &Coverage) -> Sql {
         }
         s.push(")");
     };
-    crate::sql::sessions_with(q, Some(&id_facts))
+    super::sessions_with(q, Some(&id_facts))
 }
 
 /// One row: the earliest instant (µs) an event of a project's sessions with
@@ -796,7 +802,7 @@ fn push_sessions_in(s: &mut Sql, project_id: ProjectId, hours: &[TimeRange]) {
     s.push(")");
 }
 
-/// The rows of [`crate::activity::stickiness_sql`] for a query that
+/// The rows of [`super::activity::stickiness_sql`] for a query that
 /// [`activity_reads_rollup`], read from rollups where `coverage` (of the
 /// query's range) allows and from events elsewhere.
 pub fn stickiness_sql(q: &ActivityQuery, coverage: &Coverage) -> Sql {
@@ -809,7 +815,7 @@ pub fn stickiness_sql(q: &ActivityQuery, coverage: &Coverage) -> Sql {
     s
 }
 
-/// The rows of [`crate::activity::lifecycle_sql`] for a query that
+/// The rows of [`super::activity::lifecycle_sql`] for a query that
 /// [`activity_reads_rollup`], read from rollups where the coverages allow and
 /// from events elsewhere: `coverage` is of the widened range, `before` of
 /// everything before it ([`since_ever`]: who was active earlier).
@@ -844,7 +850,7 @@ fn activity_source(q: &ActivityQuery) -> Source<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_time::{range as r, utc as t};
+    use tally_query::testing::{range as r, utc as t};
 
     #[test]
     fn coverage_is_the_whole_hours_inside_the_range_that_are_not_dirty() {

@@ -7,7 +7,7 @@
 //! name's number and the page path's number (0 unless a `$pageview` with a
 //! path). `rollup_names` numbers names and paths per project. Compaction writes
 //! both with the hourly rollups, so an hour's rows are exact unless it is
-//! dirty, as for every rollup (`crate::rollup`).
+//! dirty, as for every rollup (`super::rollup`).
 //!
 //! A query that qualifies ([`funnel_reads_timeline`], [`paths_reads_timeline`])
 //! reads the rows of the rolled-up hours of its range ([`rows_sql`]) and the raw
@@ -17,13 +17,14 @@
 //! merges, then uuid. The walk is then the one the raw query's rows get, so the
 //! answers are the raw answers (the DuckDB store's tests compare them).
 
-use crate::funnel::{FunnelAnswer, FunnelQuery, FunnelWalk, StepOrder};
-use crate::paths::{assemble, PathRow, PathType, PathsAnswer, PathsQuery};
-use crate::rollup::push_within;
-use crate::sql::{Sql, SqlParam, STORED_PERSON_KEY};
-use crate::types::TimeRange;
+use super::rollup::push_within;
+use super::{Sql, STORED_PERSON_KEY};
 use std::collections::HashMap;
 use tally_core::ProjectId;
+use tally_query::funnel::{FunnelAnswer, FunnelQuery, FunnelWalk, StepOrder};
+use tally_query::paths::{assemble, PathRow, PathType, PathsAnswer, PathsQuery};
+use tally_query::sql::SqlParam;
+use tally_query::types::TimeRange;
 
 /// The event whose page paths the lists number.
 pub const PAGEVIEW: &str = "$pageview";
@@ -291,8 +292,10 @@ fn whole_row<'a>(
 
 /// Keeps every event.
 #[derive(Debug, Clone, Copy, Default)]
+#[cfg(test)]
 pub struct Whole;
 
+#[cfg(test)]
 impl Thin for Whole {
     fn thin(&self, hour_us: i64, micros: &[u32], items: &[u32], out: &mut Vec<Step>) {
         out.extend(whole_row(hour_us, micros, items));
@@ -682,7 +685,7 @@ impl Kept {
     }
 }
 
-/// The funnel over timelines: the walk of [`crate::funnel::funnel_sql`]'s rows,
+/// The funnel over timelines: the walk of [`super::funnel::funnel_sql`]'s rows,
 /// built from each person's events.
 pub fn walk_funnel<T: Thin>(
     q: &FunnelQuery,
@@ -823,7 +826,7 @@ impl PathCounts {
     }
 }
 
-/// Counts the paths of each person (as [`crate::paths::paths_sql`] does):
+/// Counts the paths of each person (as [`super::paths::paths_sql`] does):
 /// items in order with repeats collapsed, from the first occurrence of the
 /// anchor (or the first item), `steps` items after it (or before, backward).
 pub fn count_paths<T: Thin>(
@@ -934,9 +937,9 @@ pub fn paths_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::funnel::{FunnelPersonStatus, FunnelPersonsQuery};
     use chrono::{DateTime, Duration};
     use proptest::prelude::*;
+    use tally_query::funnel::{FunnelPersonStatus, FunnelPersonsQuery};
 
     const HOUR_US: i64 = 3_600_000_000;
 
@@ -1039,7 +1042,7 @@ mod tests {
     }
 
     fn funnel(steps: &[&str], order: StepOrder, to_us: i64, window_us: i64) -> FunnelQuery {
-        let mut q = crate::funnel::tests::query(steps, order, 0);
+        let mut q = tally_query::testing::funnel_query(steps, order, 0);
         q.range.to = DateTime::from_timestamp_micros(to_us).unwrap();
         q.window = Duration::microseconds(window_us);
         q.persons = Some(FunnelPersonsQuery {
