@@ -1,0 +1,153 @@
+//! Where the ClickHouse store is: `clickhouse://[user[:password]@]host:8123/database`
+//! with optional `?user=…&password=…` (parameters win over the userinfo part).
+//! The port is ClickHouse's HTTP interface (8123 unless changed); the database
+//! is created by the first migration when missing, `default` when the path is
+//! empty.
+
+use std::fmt;
+use thiserror::Error;
+use url::Url;
+
+/// Settings of the ClickHouse store. The password never appears in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClickHouseConfig {
+    /// `http://host:port` of the HTTP interface.
+    pub http_url: String,
+    pub database: String,
+    pub user: String,
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("http_url", &self.http_url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("not a URL: {0}")]
+    NotAUrl(String),
+    #[error("a ClickHouse store URL starts with clickhouse:// (got {0}://)")]
+    WrongScheme(String),
+    #[error("the ClickHouse URL names no host")]
+    NoHost,
+    #[error(
+        "`{0}` is not a valid database name (letters, digits and _, not starting with a digit)"
+    )]
+    BadDatabase(String),
+    #[error("unknown parameter `{0}` in the ClickHouse URL (user and password are known)")]
+    UnknownParameter(String),
+}
+
+/// The port of ClickHouse's HTTP interface when the URL names none.
+pub const DEFAULT_HTTP_PORT: u16 = 8123;
+
+impl ClickHouseConfig {
+    /// Reads `clickhouse://…` (see the module documentation).
+    pub fn from_url(text: &str) -> Result<Self, ConfigError> {
+        let url = Url::parse(text).map_err(|e| ConfigError::NotAUrl(e.to_string()))?;
+        if url.scheme() != "clickhouse" {
+            return Err(ConfigError::WrongScheme(url.scheme().to_owned()));
+        }
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or(ConfigError::NoHost)?;
+        let port = url.port().unwrap_or(DEFAULT_HTTP_PORT);
+        let database = match url.path().trim_matches('/') {
+            "" => "default".to_owned(),
+            name => name.to_owned(),
+        };
+        if !valid_identifier(&database) {
+            return Err(ConfigError::BadDatabase(database));
+        }
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let mut user = match url.username() {
+            "" => "default".to_owned(),
+            u => decode(u),
+        };
+        let mut password = url.password().map(decode);
+        for (key, value) in url.query_pairs() {
+            match key.as_ref() {
+                "user" => user = value.into_owned(),
+                "password" => password = Some(value.into_owned()),
+                other => return Err(ConfigError::UnknownParameter(other.to_owned())),
+            }
+        }
+        Ok(Self {
+            http_url: format!("http://{host}:{port}"),
+            database,
+            user,
+            password,
+        })
+    }
+}
+
+/// Whether `name` may be written into SQL as a database or table name: only
+/// names made of `[A-Za-z0-9_]`, not starting with a digit, are accepted, so
+/// nothing from a URL or a setting is ever spliced into SQL raw.
+pub fn valid_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_give_host_database_and_credentials() {
+        let c = ClickHouseConfig::from_url(
+            "clickhouse://ch1.internal:8124/analytics?user=tally&password=s%26cret",
+        )
+        .unwrap();
+        assert_eq!(c.http_url, "http://ch1.internal:8124");
+        assert_eq!(c.database, "analytics");
+        assert_eq!(c.user, "tally");
+        assert_eq!(c.password.as_deref(), Some("s&cret"));
+        assert!(!format!("{c:?}").contains("s&cret"));
+
+        let c = ClickHouseConfig::from_url("clickhouse://bob:pw@127.0.0.1").unwrap();
+        assert_eq!(
+            (
+                c.http_url.as_str(),
+                c.database.as_str(),
+                c.user.as_str(),
+                c.password.as_deref()
+            ),
+            ("http://127.0.0.1:8123", "default", "bob", Some("pw"))
+        );
+    }
+
+    #[test]
+    fn bad_urls_are_refused_with_the_reason() {
+        assert!(matches!(
+            ClickHouseConfig::from_url("http://h:8123/db"),
+            Err(ConfigError::WrongScheme(_))
+        ));
+        assert_eq!(
+            ClickHouseConfig::from_url("clickhouse://h/db;DROP"),
+            Err(ConfigError::BadDatabase("db;DROP".into()))
+        );
+        assert_eq!(
+            ClickHouseConfig::from_url("clickhouse://h/db?compress=1"),
+            Err(ConfigError::UnknownParameter("compress".into()))
+        );
+        assert!(!valid_identifier("1abc"));
+        assert!(!valid_identifier("a b"));
+        assert!(valid_identifier("tally_events_2"));
+    }
+}

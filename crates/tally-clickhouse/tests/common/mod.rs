@@ -1,0 +1,22 @@
+//! Shared by the ClickHouse crate's tests: a fresh database on the throw-away
+//! server `scripts/test.sh` starts (`TALLY_TEST_CLICKHOUSE_URL`, its HTTP URL).
+
+use tally_clickhouse::{ClickHouse, ClickHouseConfig};
+
+/// The `clickhouse://` URL of a database no other test uses.
+pub fn fresh_url() -> String {
+    let http = std::env::var("TALLY_TEST_CLICKHOUSE_URL").expect(
+        "TALLY_TEST_CLICKHOUSE_URL is not set: run the tests with scripts/test.sh, which starts ClickHouse",
+    );
+    let authority = http.trim_start_matches("http://").trim_end_matches('/');
+    format!(
+        "clickhouse://{authority}/t_{}",
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// A store on a fresh, migrated database.
+pub async fn open() -> (ClickHouse, ()) {
+    let config = ClickHouseConfig::from_url(&fresh_url()).unwrap();
+    (ClickHouse::open(&config).await.unwrap(), ())
+}
