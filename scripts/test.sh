@@ -14,14 +14,17 @@
 # scripts/kafka/pom.xml, cached in ~/.cache/tally-kafka so later runs start
 # offline), starts one KRaft broker on 127.0.0.1 (stopped at exit) and passes its
 # address as TALLY_TEST_KAFKA_BOOTSTRAP, and the jars as TALLY_TEST_KAFKA_LIBS for
-# tests that start (and stop) brokers of their own.
+# tests that start (and stop) brokers of their own. The ClickHouse store's tests
+# need a ClickHouse server: this script installs Debian's clickhouse-server if
+# missing, starts a throw-away server on free 127.0.0.1 ports (stopped at exit)
+# and passes its HTTP URL as TALLY_TEST_CLICKHOUSE_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_UPDATED=
 apt_install() {
     if [ -z "$APT_UPDATED" ]; then apt-get update; APT_UPDATED=1; fi
-    apt-get install -y "$@"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
 }
 
 SDK_VENV="${TALLY_SDK_VENV:-$HOME/.cache/tally-sdk-venv}"
@@ -68,7 +71,9 @@ if ! command -v mvn >/dev/null 2>&1; then apt_install maven; fi
 KAFKA_LIBS=$(bash scripts/kafka/fetch.sh)
 export KAFKA_LIBS TALLY_TEST_KAFKA_LIBS="$KAFKA_LIBS"
 KAFKA_DIR=$(mktemp -d /tmp/tally-kafka.XXXXXX)
+CH_DIR=$(mktemp -d /tmp/tally-clickhouse.XXXXXX)
 stop_services() {
+    bash scripts/clickhouse.sh stop "$CH_DIR" || true
     bash scripts/kafka/broker.sh stop "$KAFKA_DIR" || true
     rm -rf "$KAFKA_DIR"
     stop_postgres
@@ -76,6 +81,10 @@ stop_services() {
 trap stop_services EXIT
 TALLY_TEST_KAFKA_BOOTSTRAP=$(bash scripts/kafka/broker.sh start "$KAFKA_DIR")
 export TALLY_TEST_KAFKA_BOOTSTRAP
+
+if ! command -v clickhouse-server >/dev/null 2>&1; then apt_install clickhouse-server; fi
+TALLY_TEST_CLICKHOUSE_URL=$(bash scripts/clickhouse.sh start "$CH_DIR")
+export TALLY_TEST_CLICKHOUSE_URL
 
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@"
