@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tally_clickhouse::ClickHouse;
 use tally_core::EventSink;
 use tally_core::{Clock, KeyScope, Limits, MetadataStore, NewUser, ProjectId};
 use tally_duckdb::{DuckDb, DuckDbConfig};
@@ -65,6 +66,98 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     let meta = open_metadata(config).await?;
     let events = open_events(config).await?;
     Ok(Stores { events, meta })
+}
+
+/// The event store a node opens: DuckDB in the data dir (the embedded
+/// default), or ClickHouse (`store`), which every worker and API node shares.
+#[derive(Clone)]
+pub enum EventBackend {
+    DuckDb(DuckDb),
+    ClickHouse(ClickHouse),
+}
+
+impl EventBackend {
+    fn store(&self) -> Arc<dyn tally_core::EventStore> {
+        match self {
+            Self::DuckDb(db) => Arc::new(db.clone()),
+            Self::ClickHouse(db) => Arc::new(db.clone()),
+        }
+    }
+
+    fn query(&self) -> Arc<dyn tally_query::QueryEngine> {
+        match self {
+            Self::DuckDb(db) => Arc::new(db.clone()),
+            Self::ClickHouse(db) => Arc::new(db.clone()),
+        }
+    }
+
+    fn persons(&self) -> Arc<dyn tally_core::PersonStore> {
+        match self {
+            Self::DuckDb(db) => Arc::new(db.clone()),
+            Self::ClickHouse(db) => Arc::new(db.clone()),
+        }
+    }
+
+    fn duckdb(&self) -> Option<&DuckDb> {
+        match self {
+            Self::DuckDb(db) => Some(db),
+            Self::ClickHouse(_) => None,
+        }
+    }
+}
+
+/// The node's event store: ClickHouse when `store` is set (migrated at
+/// start-up), else DuckDB in the data dir (which must exist).
+async fn open_backend(config: &Config) -> anyhow::Result<EventBackend> {
+    match config.clickhouse_config()? {
+        Some(ch) => {
+            tracing::info!(url = %ch.http_url, database = %ch.database, "event store: ClickHouse");
+            Ok(EventBackend::ClickHouse(
+                ClickHouse::open(&ch)
+                    .await
+                    .context("opening the ClickHouse event store (store)")?,
+            ))
+        }
+        None => Ok(EventBackend::DuckDb(open_events(config).await?)),
+    }
+}
+
+/// `tally migrate`: applies the migrations of the event store and the metadata
+/// store; says what it did.
+pub async fn migrate(config: &Config) -> anyhow::Result<String> {
+    let events = match config.clickhouse_config()? {
+        Some(ch) => {
+            let applied = ClickHouse::migrate(&ch)
+                .await
+                .context("migrating the ClickHouse event store (store)")?;
+            format!(
+                "ClickHouse {} database {}: schema version {}{}",
+                ch.http_url,
+                ch.database,
+                tally_clickhouse::latest_version(),
+                match applied.as_slice() {
+                    [] => " (nothing to apply)".to_owned(),
+                    versions => format!(" (applied {versions:?})"),
+                }
+            )
+        }
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+            open_events(config).await?;
+            format!("DuckDB in {}: migrated", config.data_dir.display())
+        }
+    };
+    if config.metadata_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    }
+    open_metadata(config).await?;
+    let meta = match config.metadata_url {
+        Some(_) => "PostgreSQL metadata: migrated",
+        None => "SQLite metadata: migrated",
+    };
+    Ok(format!("{events}\n{meta}"))
 }
 
 /// The DuckDB event store in the data dir (which must exist).
@@ -201,7 +294,8 @@ pub struct App {
     pub port: u16,
     pub bootstrap: Option<Bootstrap>,
     pub data_dir: PathBuf,
-    /// The event store, on nodes that open one (not `--role capture`).
+    /// The DuckDB event store, on nodes that open one (not `--role capture`,
+    /// not with ClickHouse as the store).
     pub events: Option<DuckDb>,
     /// The embedded spool (no queue configured).
     pub spool: Option<Arc<SpooledSink>>,
@@ -309,7 +403,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
     }
     let meta = open_metadata(config).await?;
     let events = match roles.opens_event_store() {
-        true => Some(open_events(config).await?),
+        true => Some(open_backend(config).await?),
         false => None,
     };
     let bootstrap = match roles.api {
@@ -328,19 +422,19 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
             .context("loading project settings")?,
     );
     spawn_settings_refresh(Arc::downgrade(&settings));
-    if let Some(events) = &events {
-        spawn_rollup_compaction(events.downgrade(), clock.clone());
+    if let Some(duck) = events.as_ref().and_then(EventBackend::duckdb) {
+        spawn_rollup_compaction(duck.downgrade(), clock.clone());
     }
     let live = Arc::new(LiveFeed::default());
     // Stored batches reach this node's live feed; persons live in the same database.
-    let processing = |events: &DuckDb| {
+    let processing = |events: &EventBackend| {
         let store: Arc<dyn tally_core::EventStore> =
-            Arc::new(PublishingStore::new(Arc::new(events.clone()), live.clone()));
+            Arc::new(PublishingStore::new(events.store(), live.clone()));
         let processor = Arc::new(
             Processor::new(ProcessConfig {
                 sensitive_params: config.sensitive_url_params.clone(),
             })
-            .with_persons(Arc::new(events.clone()))
+            .with_persons(events.persons())
             .with_switches(settings.clone()),
         );
         (store, processor)
@@ -420,7 +514,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         Arc<dyn tally_core::EventStore>,
         Arc<dyn tally_query::QueryEngine>,
     ) = match &events {
-        Some(events) => (Arc::new(events.clone()), Arc::new(events.clone())),
+        Some(events) => (events.store(), events.query()),
         None => (Arc::new(NoEventStore), Arc::new(NoEventStore)),
     };
     let state = AppState {
@@ -472,7 +566,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         port,
         bootstrap,
         data_dir: config.data_dir.clone(),
-        events,
+        events: events.as_ref().and_then(EventBackend::duckdb).cloned(),
         spool,
         kafka_sink,
         worker,

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use tally_clickhouse::ClickHouseConfig;
 use tally_core::OutOfRange;
 use tally_kafka::{KafkaConfig, KafkaSettings};
 use tally_pipeline::ProcessConfig;
@@ -92,6 +93,10 @@ pub struct Config {
     pub queue: Option<String>,
     /// Kafka settings beside the queue URL (`[kafka]` table, `TALLY_KAFKA_*`).
     pub kafka: KafkaSettings,
+    /// `clickhouse://host:8123/database?user=…&password=…`: events and persons
+    /// in ClickHouse, shared by every worker and API node; unset: DuckDB in the
+    /// data dir.
+    pub store: Option<String>,
 }
 
 impl Default for Config {
@@ -131,6 +136,7 @@ impl Default for Config {
             ingest_key_grace_secs: 86_400,
             role: Roles::ALL,
             queue: None,
+            store: None,
             kafka: KafkaSettings::default(),
         }
     }
@@ -146,6 +152,7 @@ pub struct Overrides {
     pub geoip_db: Option<PathBuf>,
     pub role: Option<Roles>,
     pub queue: Option<String>,
+    pub store: Option<String>,
 }
 
 fn parse_bool(name: &str, v: &str) -> anyhow::Result<bool> {
@@ -314,6 +321,9 @@ impl Config {
         if let Some(v) = var("TALLY_QUEUE") {
             config.queue = Some(v.clone());
         }
+        if let Some(v) = var("TALLY_STORE") {
+            config.store = Some(v.clone());
+        }
         config
             .kafka
             .apply_env(|name| var(name).cloned())
@@ -338,6 +348,9 @@ impl Config {
         }
         if let Some(v) = &flags.queue {
             config.queue = Some(v.clone());
+        }
+        if let Some(v) = &flags.store {
+            config.store = Some(v.clone());
         }
         config.validate()?;
         Ok(config)
@@ -371,18 +384,28 @@ impl Config {
                 self.role
             );
         }
-        if self.queue.is_some() && self.role.api && !self.role.worker {
+        if self.queue.is_some() && self.role.api && !self.role.worker && self.store.is_none() {
             // The DuckDB file is one process's: an API node reads what its own
-            // worker stored. API nodes apart from workers need a store they can
-            // share (ClickHouse, the next step of scale-out).
+            // worker stored. API nodes apart from workers share ClickHouse.
             bail!(
                 "role {} serves the API without a worker: with the DuckDB event store, the \
-                 node that serves the API must also run the worker (--role worker,api)",
+                 node that serves the API must also run the worker (--role worker,api), or \
+                 set store (TALLY_STORE clickhouse://host:8123/db) for a shared store",
                 self.role
             );
         }
         self.kafka_config()?;
+        self.clickhouse_config()?;
         Ok(())
+    }
+
+    /// The parsed ClickHouse store, when one is configured.
+    pub fn clickhouse_config(&self) -> anyhow::Result<Option<ClickHouseConfig>> {
+        self.store
+            .as_deref()
+            .map(ClickHouseConfig::from_url)
+            .transpose()
+            .context("store (TALLY_STORE)")
     }
 
     /// The parsed queue, when one is configured.

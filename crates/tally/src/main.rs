@@ -47,6 +47,10 @@ struct ServeArgs {
     /// TALLY_QUEUE; default: the embedded spool). See docs/DEPLOY.md.
     #[arg(long)]
     queue: Option<String>,
+    /// clickhouse://host:8123/database?user=… as the event store (env
+    /// TALLY_STORE; default: DuckDB in the data dir). See docs/DEPLOY.md.
+    #[arg(long)]
+    store: Option<String>,
     /// TOML config file (env TALLY_CONFIG).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -66,6 +70,10 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Serve a demo site that sends events to a running Tally (default :3000).
     Demo(demo::DemoArgs),
+    /// Apply the schema migrations of the configured stores and exit (they also
+    /// run at start-up): the event store (ClickHouse with --store, else DuckDB
+    /// in the data dir) and the metadata store.
+    Migrate(ServeArgs),
 }
 
 fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
@@ -78,6 +86,7 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
         geoip_db: args.geoip_db.clone(),
         role: args.role,
         queue: args.queue.clone(),
+        store: args.store.clone(),
     };
     Config::load(args.config.as_deref(), &env, &flags)
 }
@@ -121,6 +130,11 @@ async fn main() -> anyhow::Result<()> {
                 ..Default::default()
             })?;
             demo::run(&args, config.data_dir).await
+        }
+        Command::Migrate(args) => {
+            let config = load_config(&args)?;
+            println!("{}", app::migrate(&config).await?);
+            Ok(())
         }
         Command::Admin(args) => {
             let admin::AdminCommand::CreateUser { data_dir, .. } = &args.command;
