@@ -1,0 +1,124 @@
+//! Scale-out onto ClickHouse: capture nodes produce to the real Apache Kafka
+//! broker, a worker node stores into a real ClickHouse server, and an API node
+//! apart from the worker serves what the worker stored. Metadata is shared
+//! through PostgreSQL; every node is the real binary.
+
+mod common;
+
+use common::read_bootstrap;
+use common::scaleout::{shared_broker, wait_stored, Deployment};
+use reqwest::Client;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A `clickhouse://` URL of a database no other test uses, on the server
+/// `scripts/test.sh` starts.
+fn fresh_store() -> String {
+    let http = std::env::var("TALLY_TEST_CLICKHOUSE_URL").expect(
+        "TALLY_TEST_CLICKHOUSE_URL is not set: run the suite with scripts/test.sh, which starts ClickHouse",
+    );
+    format!(
+        "clickhouse://{}/scaleout_{}",
+        http.trim_start_matches("http://").trim_end_matches('/'),
+        Uuid::new_v4().simple()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_stores_into_clickhouse_and_an_api_node_apart_serves_it() {
+    let deployment = Deployment::new(&shared_broker()).await;
+    let store = fresh_store();
+    let env = [("TALLY_STORE", store.as_str())];
+    let api_dir = tempfile::tempdir().unwrap();
+    let worker_dir = tempfile::tempdir().unwrap();
+    // The API node bootstraps the first project (and migrates ClickHouse).
+    let api = deployment
+        .node_with("api", Some(api_dir.path()), &env)
+        .await;
+    let boot = read_bootstrap(api_dir.path());
+    let worker = deployment
+        .node_with("worker", Some(worker_dir.path()), &env)
+        .await;
+    let capture = deployment.node("capture", None).await;
+    let client = Client::new();
+
+    let mut sent = HashSet::new();
+    let mut batches = Vec::new();
+    for round in 0..4 {
+        let events: Vec<Value> = (0..30)
+            .map(|i| {
+                json!({
+                    "event": if i % 3 == 0 { "$pageview" } else { "click" },
+                    "distinct_id": format!("user-{}", i % 7),
+                    "uuid": Uuid::new_v4().to_string(),
+                    "properties": {"round": round, "$current_url": "https://shop.example/a"},
+                })
+            })
+            .collect();
+        sent.extend(
+            events
+                .iter()
+                .map(|e| e["uuid"].as_str().unwrap().to_owned()),
+        );
+        batches.push(events);
+    }
+    // The first batch twice: an SDK retrying after a lost answer.
+    batches.push(batches[0].clone());
+    for events in &batches {
+        let status = client
+            .post(format!("{}/api/v1/capture", capture.base))
+            .header("X-API-Key", &boot.api_key)
+            .json(&json!({ "batch": events }))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+
+    let stored = wait_stored(
+        &api.base,
+        boot.project_id,
+        &boot.admin_token,
+        sent.len(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let stored_set: HashSet<String> = stored.keys().cloned().collect();
+    assert_eq!(
+        stored_set, sent,
+        "the API node serves exactly what was sent"
+    );
+    assert!(
+        stored.values().all(|&n| n == 1),
+        "a re-sent event is stored once"
+    );
+
+    // The worker resolved persons into ClickHouse: one distinct id's events
+    // are found through its person.
+    let page: Value = client
+        .get(format!(
+            "{}/api/v1/projects/{}/events?person=user-3&limit=1000",
+            api.base, boot.project_id
+        ))
+        .bearer_auth(&boot.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let expected = batches[..4]
+        .iter()
+        .flatten()
+        .filter(|e| e["distinct_id"] == "user-3")
+        .count();
+    assert_eq!(
+        page["results"].as_array().unwrap().len(),
+        expected,
+        "{page}"
+    );
+    drop(worker);
+}
