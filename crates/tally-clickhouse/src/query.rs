@@ -99,11 +99,27 @@ impl QueryEngine for ClickHouse {
         Ok(n.first().copied().unwrap_or(0))
     }
 
-    async fn timeseries(&self, _q: TimeseriesQuery) -> Result<Timeseries, StoreError> {
-        not_yet("timeseries")
+    async fn timeseries(&self, q: TimeseriesQuery) -> Result<Timeseries, StoreError> {
+        let Some(sql) = sql::timeseries(&q) else {
+            return not_yet("timeseries filtered by entry or exit page");
+        };
+        let rows: Vec<(i64, u64)> = self.db().fetch_all(&sql).await?;
+        Ok(q.answer(rows))
     }
-    async fn top_events(&self, _q: TopEventsQuery) -> Result<TopEvents, StoreError> {
-        not_yet("top events")
+
+    async fn top_events(&self, q: TopEventsQuery) -> Result<TopEvents, StoreError> {
+        let rows: Vec<(String, u64, u64)> = self.db().fetch_all(&sql::top_events(&q)).await?;
+        Ok(TopEvents {
+            range: q.range,
+            results: rows
+                .into_iter()
+                .map(|(event, count, unique_users)| TopEvent {
+                    event,
+                    count,
+                    unique_users,
+                })
+                .collect(),
+        })
     }
     async fn overview(&self, _q: OverviewQuery) -> Result<Overview, StoreError> {
         not_yet("overview")
@@ -111,8 +127,22 @@ impl QueryEngine for ClickHouse {
     async fn sessions(&self, _q: SessionsQuery) -> Result<SessionsPage, StoreError> {
         not_yet("sessions")
     }
-    async fn definitions(&self, _q: DefinitionsQuery) -> Result<Definitions, StoreError> {
-        not_yet("definitions")
+    async fn definitions(&self, q: DefinitionsQuery) -> Result<Definitions, StoreError> {
+        let rows: Vec<(String, String, i64, i64, u64)> =
+            self.db().fetch_all(&sql::definitions(&q)).await?;
+        Ok(Definitions {
+            kind: q.kind,
+            results: rows
+                .into_iter()
+                .map(|(name, property_type, first, last, count)| Definition {
+                    name,
+                    property_type: (!property_type.is_empty()).then_some(property_type),
+                    first_seen: time(first),
+                    last_seen: time(last),
+                    count,
+                })
+                .collect(),
+        })
     }
     async fn person(&self, _q: PersonQuery) -> Result<Option<PersonRecord>, StoreError> {
         not_yet("person")

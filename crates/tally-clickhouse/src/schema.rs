@@ -23,9 +23,11 @@
 //!   past the check: two writers storing it at once) collapse at merge time. The
 //!   check at insert keeps them out to begin with (`store.rs`).
 //! - `uuid` as text: its order is the uuid text's, as on DuckDB (the events page
-//!   breaks timestamp ties by uuid). `prop_keys` / `prop_values`: the top-level
-//!   properties and their values as text (what DuckDB's `json_extract_string`
-//!   gives), for filters and breakdowns without JSON functions.
+//!   breaks timestamp ties by uuid). `prop_keys` / `prop_values` / `prop_types`:
+//!   every top-level property, its value as text (what DuckDB's
+//!   `json_extract_string` gives) and its type as definitions name it (`''` for
+//!   JSON null, which reads as absent), for filters, breakdowns and definitions
+//!   without JSON functions.
 //!
 //! Persons (`persons`, `person_distinct_ids`, `person_overrides`) are
 //! `ReplacingMergeTree(version)`: every change inserts a row with a higher
@@ -69,6 +71,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
                 properties String,
                 prop_keys Array(String),
                 prop_values Array(String),
+                prop_types Array(String),
                 is_bot UInt8,
                 day Date MATERIALIZED toDate(toDateTime(intDiv(timestamp, 1000000), 'UTC'))
             ) ENGINE = ReplacingMergeTree

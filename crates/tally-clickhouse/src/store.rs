@@ -19,6 +19,7 @@ use clickhouse::Row;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::Arc;
+use tally_core::properties::type_of;
 use tally_core::{Event, EventBatch, EventStore, InsertOutcome, ProjectId, StoreError};
 use tally_query::sql::SqlParam;
 
@@ -39,7 +40,7 @@ pub(crate) struct Inner {
 /// The columns a batch is written with, in `events`' order (`day` is computed).
 const EVENT_COLUMNS: &str = "project_id, timestamp, event, distinct_id, uuid, received_at, \
      session_id, person_id, url, path, referrer, browser, os, device, country, properties, \
-     prop_keys, prop_values, is_bot";
+     prop_keys, prop_values, prop_types, is_bot";
 
 /// One stored event, as RowBinary writes it.
 #[derive(Row, Serialize)]
@@ -62,6 +63,7 @@ struct EventRow {
     properties: String,
     prop_keys: Vec<String>,
     prop_values: Vec<String>,
+    prop_types: Vec<String>,
     is_bot: u8,
 }
 
@@ -80,11 +82,17 @@ pub(crate) fn value_text(json: &str) -> Option<String> {
 
 impl EventRow {
     fn of(e: &Event) -> Self {
-        let (prop_keys, prop_values) = e
-            .properties
-            .iter()
-            .filter_map(|(k, v)| value_text(v).map(|v| (k.into_owned(), v)))
-            .unzip();
+        let n = e.properties.len();
+        let (mut prop_keys, mut prop_values, mut prop_types) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (key, json) in e.properties.iter() {
+            prop_keys.push(key.into_owned());
+            prop_values.push(value_text(json).unwrap_or_default());
+            prop_types.push(type_of(json).unwrap_or_default().to_owned());
+        }
         Self {
             project_id: e.project_id,
             timestamp: e.timestamp.timestamp_micros(),
@@ -104,6 +112,7 @@ impl EventRow {
             properties: e.properties.json().to_owned(),
             prop_keys,
             prop_values,
+            prop_types,
             is_bot: u8::from(e.is_bot),
         }
     }
@@ -193,7 +202,8 @@ impl EventStore for ClickHouse {
                     person_id Nullable(Int64), url Nullable(String), path Nullable(String),
                     referrer Nullable(String), browser Nullable(String), os Nullable(String),
                     device Nullable(String), country Nullable(String), properties String,
-                    prop_keys Array(String), prop_values Array(String), is_bot UInt8)",
+                    prop_keys Array(String), prop_values Array(String),
+                    prop_types Array(String), is_bot UInt8)",
             ))
             .await?;
         let mut insert = writer

@@ -8,4 +8,6 @@ tally_query::conformance_suite!(@tests common::open().await;
     duplicates_are_stored_once,
     events_pages_are_newest_first_without_skips,
     events_filters_apply,
-    offset_pages_and_counts_agree);
+    offset_pages_and_counts_agree,
+    timeseries_zero_fills_in_the_requested_zone,
+    definitions_count_stored_events_once);

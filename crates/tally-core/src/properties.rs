@@ -427,6 +427,23 @@ fn needs_escaping(s: &str) -> bool {
     s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
 }
 
+/// The type of a property value given as its JSON text (as [`Properties`]
+/// holds it), as definitions show it: `String`, `Numeric`, `Boolean`,
+/// `DateTime` (RFC 3339 text), `Object` or `Array`; `None` for null.
+pub fn type_of(json: &str) -> Option<&'static str> {
+    Some(match json.as_bytes().first()? {
+        b'n' => return None,
+        b't' | b'f' => "Boolean",
+        b'"' => match string_of(json) {
+            Some(s) if chrono::DateTime::parse_from_rfc3339(&s).is_ok() => "DateTime",
+            _ => "String",
+        },
+        b'[' => "Array",
+        b'{' => "Object",
+        _ => "Numeric",
+    })
+}
+
 /// The string a JSON value's text holds, if it is a string.
 pub fn string_of(json: &str) -> Option<Cow<'_, str>> {
     let inner = json.strip_prefix('"')?.strip_suffix('"')?;

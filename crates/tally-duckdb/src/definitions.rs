@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use foldhash::fast::RandomState as FoldHash;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use tally_core::properties::string_of;
+use tally_core::properties::type_of;
 use tally_core::{Event, ProjectId, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,22 +35,6 @@ struct Seen {
     first: DateTime<Utc>,
     last: DateTime<Utc>,
     count: i64,
-}
-
-/// The type name of a property value; `None` for null.
-/// The type of a value given as its JSON text (as [`tally_core::Properties`] holds it).
-pub fn type_of(json: &str) -> Option<&'static str> {
-    Some(match json.as_bytes().first()? {
-        b'n' => return None,
-        b't' | b'f' => "Boolean",
-        b'"' => match string_of(json) {
-            Some(s) if DateTime::parse_from_rfc3339(&s).is_ok() => "DateTime",
-            _ => "String",
-        },
-        b'[' => "Array",
-        b'{' => "Object",
-        _ => "Numeric",
-    })
 }
 
 /// A name as counted: its project, kind and text (borrowed from the event unless

@@ -584,29 +584,7 @@ impl QueryEngine for DuckDb {
                     })
                 })?,
             };
-            let mut values = vec![0u64; q.plan.starts.len()];
-            for (bucket, n) in rows {
-                let local = time(bucket).naive_utc();
-                if let Some(v) = values.get_mut(q.plan.index_of(local)) {
-                    *v += count(n);
-                }
-            }
-            let results = values
-                .into_iter()
-                .enumerate()
-                .map(|(i, value)| TimeseriesPoint {
-                    bucket: q.plan.label(i),
-                    value,
-                })
-                .collect();
-            Ok(Timeseries {
-                event: q.event,
-                interval: q.plan.interval,
-                math: q.math,
-                tz: q.plan.tz.name().to_owned(),
-                range: q.range,
-                results,
-            })
+            Ok(q.answer(rows.into_iter().map(|(bucket, n)| (bucket, count(n)))))
         })
         .await
     }

@@ -350,6 +350,39 @@ pub struct Timeseries {
     pub results: Vec<TimeseriesPoint>,
 }
 
+impl TimeseriesQuery {
+    /// The answer from an engine's rows of (bucket start as µs of the naive
+    /// local time, value), in any order: each lands in its bucket of the plan,
+    /// buckets without a row are 0.
+    pub fn answer(self, rows: impl IntoIterator<Item = (i64, u64)>) -> Timeseries {
+        let mut values = vec![0u64; self.plan.starts.len()];
+        for (bucket, n) in rows {
+            let local = DateTime::from_timestamp_micros(bucket)
+                .unwrap_or_default()
+                .naive_utc();
+            if let Some(v) = values.get_mut(self.plan.index_of(local)) {
+                *v += n;
+            }
+        }
+        let results = values
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| TimeseriesPoint {
+                bucket: self.plan.label(i),
+                value,
+            })
+            .collect();
+        Timeseries {
+            event: self.event,
+            interval: self.plan.interval,
+            math: self.math,
+            tz: self.plan.tz.name().to_owned(),
+            range: self.range,
+            results,
+        }
+    }
+}
+
 /// `GET /top-events`.
 #[derive(Debug, Clone)]
 pub struct TopEventsQuery {

@@ -3,9 +3,15 @@
 //! identifiers and keywords this module chooses reach the SQL text. Mirrors
 //! `tally-duckdb`'s `sql` module, one kind at a time.
 
+pub(crate) mod top;
+
 use crate::client::Sql;
+use tally_query::buckets::BucketPlan;
 use tally_query::sql::SqlParam;
-use tally_query::types::EventsQuery;
+use tally_query::types::{
+    DefinitionKind, DefinitionsQuery, EventsQuery, Interval, Math, TimeRange, TimeseriesQuery,
+    TopEventsQuery,
+};
 
 /// The columns of an event page row, in [`crate::query::EventRow`]'s order.
 pub(crate) const EVENT_COLUMNS: &str = "SELECT uuid, event, distinct_id, timestamp, received_at, \
@@ -101,4 +107,191 @@ pub(crate) fn person_of(s: &mut Sql, project_id: i64, distinct_id: &str) {
     .push(" AND distinct_id = ")
     .bind(SqlParam::Text(distinct_id.to_owned()))
     .push(")) AS o)");
+}
+
+/// The events of one project with `person`, the person each one counts as
+/// now: the person stamped at ingest followed through an override, or, for an
+/// event stored without one, a negative key from its distinct id (never equal
+/// to a person id, which is positive). Named `ev`.
+pub(crate) fn push_events_with_person(s: &mut Sql, project_id: i64) {
+    s.push(
+        "(SELECT project_id, timestamp, event, distinct_id, uuid, session_id, person_id, url, \
+         path, referrer, browser, os, device, country, properties, prop_keys, prop_values, \
+         prop_types, is_bot, if(isNull(person_id), ",
+    )
+    .push(STORED_PERSON_KEY)
+    .push(
+        ", if(now != 0, now, assumeNotNull(person_id))) AS person FROM events AS e \
+         ANY LEFT JOIN (SELECT old_person_id, argMax(person_id, version) AS now \
+         FROM person_overrides WHERE project_id = ",
+    )
+    .bind(SqlParam::Int(project_id))
+    .push(" GROUP BY old_person_id) AS po ON po.old_person_id = e.person_id WHERE project_id = ")
+    .bind(SqlParam::Int(project_id))
+    .push(") AS ev");
+}
+
+/// The key an event stored without a person counts by (its distinct id's).
+pub(crate) const STORED_PERSON_KEY: &str = "-1 - toInt64(intDiv(cityHash64(distinct_id), 4))";
+
+/// A property of the row as text: NULL when absent or JSON null.
+pub(crate) fn push_property_of(s: &mut Sql, key: SqlParam) {
+    s.push("if(prop_types[indexOf(prop_keys, ")
+        .bind(key.clone())
+        .push(")] = '', NULL, prop_values[indexOf(prop_keys, ")
+        .bind(key)
+        .push(")])");
+}
+
+/// `timestamp` shifted to local time (µs) with the offset in force then.
+pub(crate) fn local_time(s: &mut Sql, plan: &BucketPlan) {
+    match plan.segments.as_slice() {
+        [only] if only.offset_secs == 0 => {
+            s.push("timestamp");
+        }
+        [only] => {
+            s.push("(timestamp + 1000000 * ")
+                .bind(SqlParam::Int(only.offset_secs))
+                .push(")");
+        }
+        [first, rest @ ..] => {
+            s.push("(timestamp + 1000000 * multiIf(");
+            let mut offset = first.offset_secs;
+            for seg in rest {
+                s.push("timestamp < ")
+                    .bind(SqlParam::Time(seg.starts_at))
+                    .push(", ")
+                    .bind(SqlParam::Int(offset))
+                    .push(", ");
+                offset = seg.offset_secs;
+            }
+            s.push("").bind(SqlParam::Int(offset)).push("))");
+        }
+        [] => unreachable!("a plan always has one segment"),
+    }
+}
+
+/// The start of the bucket holding `timestamp`, as µs of the naive local time
+/// ([`BucketPlan::index_of`] reads it). Plain integer arithmetic on the local
+/// microseconds (weeks start on Monday, as DuckDB's `date_trunc('week')`);
+/// months through `toStartOfMonth` in UTC, which the local time is written in.
+pub(crate) fn bucket_start(s: &mut Sql, plan: &BucketPlan) {
+    const DAY: &str = "86400000000";
+    match plan.interval {
+        Interval::Minute | Interval::Hour | Interval::Day => {
+            let unit = match plan.interval {
+                Interval::Minute => "60000000",
+                Interval::Hour => "3600000000",
+                _ => DAY,
+            };
+            s.push("intDiv(");
+            local_time(s, plan);
+            s.push(", ").push(unit).push(") * ").push(unit);
+        }
+        Interval::Week => {
+            s.push("(intDiv(");
+            local_time(s, plan);
+            s.push(", ").push(DAY).push(") - (intDiv(");
+            local_time(s, plan);
+            s.push(", ").push(DAY).push(") + 3) % 7) * ").push(DAY);
+        }
+        Interval::Month => {
+            s.push("dateDiff('day', toDate('1970-01-01'), toStartOfMonth(toDateTime(intDiv(");
+            local_time(s, plan);
+            s.push(", 1000000), 'UTC'))) * ").push(DAY);
+        }
+    }
+}
+
+fn bots(s: &mut Sql, include: bool) {
+    if !include {
+        s.push(" AND is_bot = 0");
+    }
+}
+
+fn in_range(s: &mut Sql, range: TimeRange) {
+    s.push(" AND timestamp >= ")
+        .bind(SqlParam::Time(range.from))
+        .push(" AND timestamp < ")
+        .bind(SqlParam::Time(range.to));
+}
+
+/// Rows: (local bucket start as µs of the naive local time, value).
+/// `None` when a dashboard filter reads sessions (not said on ClickHouse yet).
+pub(crate) fn timeseries(q: &TimeseriesQuery) -> Option<Sql> {
+    if q.filters.needs_sessions() {
+        return None;
+    }
+    let mut s = Sql::default();
+    s.push("SELECT ");
+    bucket_start(&mut s, &q.plan);
+    s.push(" AS bucket, ").push(match q.math {
+        Math::Total => "count()",
+        Math::UniqueUsers => "uniqExact(person)",
+    });
+    s.push(" FROM ");
+    match q.math {
+        Math::UniqueUsers => push_events_with_person(&mut s, q.project_id),
+        Math::Total => {
+            s.push("events AS ev");
+        }
+    }
+    s.push(" WHERE project_id = ")
+        .bind(SqlParam::Int(q.project_id));
+    in_range(&mut s, q.range);
+    if let Some(event) = &q.event {
+        s.push(" AND event = ").bind(SqlParam::Text(event.clone()));
+    }
+    bots(&mut s, q.include_bots);
+    top::push_dimension_filters(&mut s, &q.filters)?;
+    s.push(" GROUP BY bucket");
+    Some(s)
+}
+
+/// Rows: (event, count, unique persons), most frequent first, then by name.
+pub(crate) fn top_events(q: &TopEventsQuery) -> Sql {
+    let mut s = Sql::default();
+    s.push("SELECT event, count() AS n, uniqExact(person) FROM ");
+    push_events_with_person(&mut s, q.project_id);
+    s.push(" WHERE project_id = ")
+        .bind(SqlParam::Int(q.project_id));
+    in_range(&mut s, q.range);
+    bots(&mut s, q.include_bots);
+    s.push(" GROUP BY event ORDER BY n DESC, event LIMIT ")
+        .bind(SqlParam::Int(q.limit as i64));
+    s
+}
+
+/// Rows: (name, type or '', first seen µs, last seen µs, events), most used
+/// first, then by name. Computed from the stored events, so a duplicate that
+/// was not stored is not counted. A property's type is the one of its
+/// earliest non-null value (DuckDB keeps the first one stored; the same but
+/// for events stored out of time order).
+pub(crate) fn definitions(q: &DefinitionsQuery) -> Sql {
+    let mut s = Sql::default();
+    match q.kind {
+        DefinitionKind::Event => {
+            s.push(
+                "SELECT event AS name, '' AS type, min(timestamp), max(timestamp), count() AS n \
+                 FROM events WHERE project_id = ",
+            )
+            .bind(SqlParam::Int(q.project_id));
+        }
+        DefinitionKind::Property => {
+            s.push(
+                "SELECT key AS name, argMinIf(ptype, timestamp, ptype != ''), min(timestamp), \
+                 max(timestamp), count() AS n FROM events ARRAY JOIN prop_keys AS key, \
+                 prop_types AS ptype WHERE project_id = ",
+            )
+            .bind(SqlParam::Int(q.project_id));
+        }
+    }
+    if let Some(search) = &q.search {
+        s.push(" AND positionCaseInsensitiveUTF8(name, ")
+            .bind(SqlParam::Text(search.clone()))
+            .push(") > 0");
+    }
+    s.push(" GROUP BY name ORDER BY n DESC, name LIMIT ")
+        .bind(SqlParam::Int(q.limit as i64));
+    s
 }
