@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
+use tally_core::properties::type_of;
 use tally_core::{
     Person, PersonChanges, PersonId, PersonProperties, PersonSnapshot, PersonStore, ProjectId,
     ResolutionGuard, StoreError,
@@ -287,7 +288,8 @@ async fn save(db: Db, changes: PersonChanges, first_version: u64) -> Result<(), 
         let mut s = Sql::default();
         s.push(
             "INSERT INTO persons (project_id, id, is_identified, first_seen, last_seen, \
-             properties, prop_keys, prop_values, property_writes, is_deleted, version) VALUES ",
+             properties, prop_keys, prop_values, prop_types, property_writes, is_deleted, \
+             version) VALUES ",
         );
         for (i, &(project, from, _)) in changes.merges.iter().enumerate() {
             if i > 0 {
@@ -297,7 +299,7 @@ async fn save(db: Db, changes: PersonChanges, first_version: u64) -> Result<(), 
                 .bind(SqlParam::Int(project))
                 .push(", ")
                 .bind(SqlParam::Int(from))
-                .push(", 0, 0, 0, '{}', [], [], '{}', 1, ")
+                .push(", 0, 0, 0, '{}', [], [], [], '{}', 1, ")
                 .bind(SqlParam::Int(next_version() as i64))
                 .push(")");
         }
@@ -328,14 +330,20 @@ async fn save(db: Db, changes: PersonChanges, first_version: u64) -> Result<(), 
         let mut s = Sql::default();
         s.push(
             "INSERT INTO persons (project_id, id, is_identified, first_seen, last_seen, \
-             properties, prop_keys, prop_values, property_writes, is_deleted, version) VALUES ",
+             properties, prop_keys, prop_values, prop_types, property_writes, is_deleted, \
+             version) VALUES ",
         );
         for (i, p) in changes.persons.iter().enumerate() {
             let values = p.properties.values();
             let writes = serde_json::to_string(&p.properties).map_err(internal)?;
-            let texts: Vec<(String, String)> = values
+            // (key, value as text, type) of every property that is not null.
+            let texts: Vec<(String, String, String)> = values
                 .iter()
-                .filter_map(|(k, v)| value_text(&v.to_string()).map(|t| (k.clone(), t)))
+                .filter_map(|(k, v)| {
+                    let json = v.to_string();
+                    let text = value_text(&json)?;
+                    Some((k.clone(), text, type_of(&json)?.to_owned()))
+                })
                 .collect();
             if i > 0 {
                 s.push(", ");
@@ -355,9 +363,11 @@ async fn save(db: Db, changes: PersonChanges, first_version: u64) -> Result<(), 
                     serde_json::Value::Object(values.clone()).to_string(),
                 ))
                 .push(", ");
-            push_text_array(&mut s, texts.iter().map(|(k, _)| k));
+            push_text_array(&mut s, texts.iter().map(|(k, _, _)| k));
             s.push(", ");
-            push_text_array(&mut s, texts.iter().map(|(_, v)| v));
+            push_text_array(&mut s, texts.iter().map(|(_, v, _)| v));
+            s.push(", ");
+            push_text_array(&mut s, texts.iter().map(|(_, _, t)| t));
             s.push(", ")
                 .bind(SqlParam::Text(writes))
                 .push(", 0, ")

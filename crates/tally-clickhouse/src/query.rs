@@ -9,11 +9,12 @@ use chrono::{DateTime, Utc};
 use clickhouse::Row;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use tally_core::StoreError;
 use tally_query::activity::{ActivityQuery, LifecycleAnswer, StickinessAnswer};
 use tally_query::funnel::{FunnelAnswer, FunnelQuery};
 use tally_query::paths::{PathsAnswer, PathsQuery};
-use tally_query::persons::{PersonsPage, PersonsQuery};
+use tally_query::persons::{PersonListItem, PersonsPage, PersonsQuery};
 use tally_query::realtime::{RealtimeAnswer, RealtimeQuery};
 use tally_query::retention::{RetentionAnswer, RetentionQuery};
 use tally_query::sessions::{SessionEventsQuery, SessionTimeline};
@@ -60,6 +61,47 @@ impl EventRow {
             properties: serde_json::from_str::<Map<String, Value>>(&self.properties)
                 .unwrap_or_default(),
         }
+    }
+}
+
+/// A row of `sql::persons`' person columns: id, identified, first and last
+/// seen µs, properties JSON.
+type PersonRow = (i64, u8, i64, i64, String);
+
+impl ClickHouse {
+    /// The persons of these rows with their distinct ids, in the rows' order.
+    async fn person_records(
+        &self,
+        project_id: i64,
+        rows: Vec<PersonRow>,
+    ) -> Result<Vec<PersonRecord>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let owned: Vec<(i64, String)> = self
+            .db()
+            .fetch_all(&sql::persons::distinct_ids_of(project_id, &ids))
+            .await?;
+        let mut by_person: HashMap<i64, Vec<String>> = HashMap::new();
+        for (owner, distinct_id) in owned {
+            by_person.entry(owner).or_default().push(distinct_id);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|(id, identified, first, last, properties)| {
+                let mut distinct_ids = by_person.remove(&id).unwrap_or_default();
+                distinct_ids.sort();
+                PersonRecord {
+                    id,
+                    distinct_ids,
+                    is_identified: identified == 1,
+                    first_seen: time(first),
+                    last_seen: time(last),
+                    properties: serde_json::from_str(&properties).unwrap_or_default(),
+                }
+            })
+            .collect())
     }
 }
 
@@ -144,8 +186,16 @@ impl QueryEngine for ClickHouse {
                 .collect(),
         })
     }
-    async fn person(&self, _q: PersonQuery) -> Result<Option<PersonRecord>, StoreError> {
-        not_yet("person")
+    async fn person(&self, q: PersonQuery) -> Result<Option<PersonRecord>, StoreError> {
+        let rows: Vec<PersonRow> = self
+            .db()
+            .fetch_all(&sql::persons::person(q.project_id, &q.distinct_id))
+            .await?;
+        Ok(self
+            .person_records(q.project_id, rows)
+            .await?
+            .into_iter()
+            .next())
     }
     async fn funnel(&self, _q: FunnelQuery) -> Result<FunnelAnswer, StoreError> {
         not_yet("funnel")
@@ -165,8 +215,39 @@ impl QueryEngine for ClickHouse {
     async fn lifecycle(&self, _q: ActivityQuery) -> Result<LifecycleAnswer, StoreError> {
         not_yet("lifecycle")
     }
-    async fn persons(&self, _q: PersonsQuery) -> Result<PersonsPage, StoreError> {
-        not_yet("persons")
+    async fn persons(&self, q: PersonsQuery) -> Result<PersonsPage, StoreError> {
+        let Some(page) = sql::persons::persons_page(&q) else {
+            return not_yet("persons filtered by session properties");
+        };
+        let mut rows: Vec<PersonRow> = self.db().fetch_all(&page).await?;
+        let next_offset = (rows.len() > q.limit).then(|| {
+            rows.truncate(q.limit);
+            q.offset + q.limit
+        });
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let counts: HashMap<i64, u64> = match ids.is_empty() {
+            true => HashMap::new(),
+            false => self
+                .db()
+                .fetch_all::<(i64, u64)>(&sql::persons::event_counts_of(q.project_id, &ids))
+                .await?
+                .into_iter()
+                .collect(),
+        };
+        let results = self
+            .person_records(q.project_id, rows)
+            .await?
+            .into_iter()
+            .map(|person| PersonListItem {
+                events: counts.get(&person.id).copied().unwrap_or(0),
+                person,
+            })
+            .collect();
+        Ok(PersonsPage {
+            kind: "persons",
+            results,
+            next_offset,
+        })
     }
     async fn realtime(&self, _q: RealtimeQuery) -> Result<RealtimeAnswer, StoreError> {
         not_yet("realtime")

@@ -86,6 +86,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
                 properties String,
                 prop_keys Array(String),
                 prop_values Array(String),
+                prop_types Array(String),
                 property_writes String,
                 is_deleted UInt8,
                 version UInt64

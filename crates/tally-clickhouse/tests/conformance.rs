@@ -10,4 +10,5 @@ tally_query::conformance_suite!(@tests common::open().await;
     events_filters_apply,
     offset_pages_and_counts_agree,
     timeseries_zero_fills_in_the_requested_zone,
-    definitions_count_stored_events_once);
+    definitions_count_stored_events_once,
+    persons_list_search_and_timeline_across_ids);

@@ -3,6 +3,8 @@
 //! identifiers and keywords this module chooses reach the SQL text. Mirrors
 //! `tally-duckdb`'s `sql` module, one kind at a time.
 
+pub(crate) mod filters;
+pub(crate) mod persons;
 pub(crate) mod top;
 
 use crate::client::Sql;
@@ -134,11 +136,20 @@ pub(crate) fn push_events_with_person(s: &mut Sql, project_id: i64) {
 /// The key an event stored without a person counts by (its distinct id's).
 pub(crate) const STORED_PERSON_KEY: &str = "-1 - toInt64(intDiv(cityHash64(distinct_id), 4))";
 
-/// A property of the row as text: NULL when absent or JSON null.
-pub(crate) fn push_property_of(s: &mut Sql, key: SqlParam) {
-    s.push("if(prop_types[indexOf(prop_keys, ")
+/// A property of the row (`prefix` names its relation: `ev.`, `pp.` or
+/// nothing) as text: NULL when absent or JSON null.
+pub(crate) fn push_property_of(s: &mut Sql, prefix: &str, key: SqlParam) {
+    s.push("if(")
+        .push(prefix)
+        .push("prop_types[indexOf(")
+        .push(prefix)
+        .push("prop_keys, ")
         .bind(key.clone())
-        .push(")] = '', NULL, prop_values[indexOf(prop_keys, ")
+        .push(")] = '', NULL, ")
+        .push(prefix)
+        .push("prop_values[indexOf(")
+        .push(prefix)
+        .push("prop_keys, ")
         .bind(key)
         .push(")])");
 }

@@ -28,7 +28,7 @@ pub(crate) fn push_expression(s: &mut Sql, dimension: Dimension) -> Option<()> {
 }
 
 fn property(s: &mut Sql, key: &str) -> Option<()> {
-    push_property_of(s, SqlParam::Text(key.to_owned()));
+    push_property_of(s, "", SqlParam::Text(key.to_owned()));
     Some(())
 }
 
