@@ -120,20 +120,10 @@ fn not_yet<T>(kind: &str) -> Result<T, StoreError> {
 impl QueryEngine for ClickHouse {
     async fn events(&self, q: EventsQuery) -> Result<EventsPage, StoreError> {
         let rows: Vec<EventRow> = self.db().fetch_all(&sql::events_page(&q)).await?;
-        let mut results: Vec<EventRecord> = rows.into_iter().map(EventRow::record).collect();
-        let next = if results.len() > q.limit {
-            results.truncate(q.limit);
-            results.last().map(|last| {
-                Cursor {
-                    timestamp: last.timestamp,
-                    uuid: last.uuid,
-                }
-                .encode()
-            })
-        } else {
-            None
-        };
-        Ok(EventsPage { results, next })
+        Ok(EventsPage::from_rows(
+            rows.into_iter().map(EventRow::record).collect(),
+            q.limit,
+        ))
     }
 
     async fn count_events(&self, q: EventsQuery) -> Result<u64, StoreError> {

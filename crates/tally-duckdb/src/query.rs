@@ -240,20 +240,8 @@ impl QueryEngine for DuckDb {
     async fn events(&self, q: EventsQuery) -> Result<EventsPage, StoreError> {
         self.blocking(move |db| {
             let sql = sql::events_page(&q);
-            let mut results = db.read(|c| run(c, &sql, event_record))?;
-            let next = if results.len() > q.limit {
-                results.truncate(q.limit);
-                results.last().map(|last| {
-                    Cursor {
-                        timestamp: last.timestamp,
-                        uuid: last.uuid,
-                    }
-                    .encode()
-                })
-            } else {
-                None
-            };
-            Ok(EventsPage { results, next })
+            let rows = db.read(|c| run(c, &sql, event_record))?;
+            Ok(EventsPage::from_rows(rows, q.limit))
         })
         .await
     }

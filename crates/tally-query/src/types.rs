@@ -272,6 +272,27 @@ pub struct EventsPage {
     pub next: Option<String>,
 }
 
+impl EventsPage {
+    /// A page from an engine's rows (newest first, up to one past `limit`):
+    /// the extra row only tells that there is a next page, whose cursor points
+    /// after the page's last event.
+    pub fn from_rows(mut results: Vec<EventRecord>, limit: usize) -> Self {
+        let next = if results.len() > limit {
+            results.truncate(limit);
+            results.last().map(|last| {
+                crate::Cursor {
+                    timestamp: last.timestamp,
+                    uuid: last.uuid,
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        Self { results, next }
+    }
+}
+
 /// `GET /timeseries`. Built through [`TimeseriesQuery::new`], which checks the
 /// range and plans its buckets, so an engine never sees an invalid one.
 #[derive(Debug, Clone)]

@@ -6,11 +6,10 @@
 mod common;
 
 use common::read_bootstrap;
-use common::scaleout::{shared_broker, wait_stored, Deployment};
+use common::scaleout::{assert_stored_exactly, shared_broker, Deployment};
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::time::Duration;
 use uuid::Uuid;
 
 /// A `clickhouse://` URL of a database no other test uses, on the server
@@ -78,23 +77,8 @@ async fn a_worker_stores_into_clickhouse_and_an_api_node_apart_serves_it() {
         assert_eq!(status, 200);
     }
 
-    let stored = wait_stored(
-        &api.base,
-        boot.project_id,
-        &boot.admin_token,
-        sent.len(),
-        Duration::from_secs(60),
-    )
-    .await;
-    let stored_set: HashSet<String> = stored.keys().cloned().collect();
-    assert_eq!(
-        stored_set, sent,
-        "the API node serves exactly what was sent"
-    );
-    assert!(
-        stored.values().all(|&n| n == 1),
-        "a re-sent event is stored once"
-    );
+    // Exactly what was sent, a re-sent event once.
+    assert_stored_exactly(&api, &boot, &sent).await;
 
     // The worker resolved persons into ClickHouse: one distinct id's events
     // are found through its person.

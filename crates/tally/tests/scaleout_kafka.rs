@@ -5,12 +5,11 @@
 mod common;
 
 use common::read_bootstrap;
-use common::scaleout::{shared_broker, wait_stored, Deployment, Node};
+use common::scaleout::{assert_stored_exactly, shared_broker, wait_stored, Deployment, Node};
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
-use tally::app::Bootstrap;
 use uuid::Uuid;
 
 /// One batch of `n` events for `distinct_id`, with fresh uuids.
@@ -76,25 +75,6 @@ async fn counted_events(client: &Client, node: &Node, project: i64, token: &str)
         .iter()
         .map(|r| r["count"].as_u64().unwrap())
         .sum()
-}
-
-/// Waits until the worker has stored `sent`, then checks it stored exactly
-/// those events, each once.
-async fn assert_stored_exactly(worker: &Node, boot: &Bootstrap, sent: &HashSet<String>) {
-    let stored = wait_stored(
-        &worker.base,
-        boot.project_id,
-        &boot.admin_token,
-        sent.len(),
-        Duration::from_secs(60),
-    )
-    .await;
-    let stored_set: HashSet<String> = stored.keys().cloned().collect();
-    assert_eq!(
-        &stored_set, sent,
-        "exactly the acknowledged events are stored"
-    );
-    assert!(stored.values().all(|&n| n == 1), "none is stored twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

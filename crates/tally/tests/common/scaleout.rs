@@ -241,3 +241,26 @@ pub async fn wait_stored(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Waits until the node serving the API shows `sent`, then checks it shows
+/// exactly those events, each once.
+pub async fn assert_stored_exactly(
+    api: &Node,
+    boot: &tally::app::Bootstrap,
+    sent: &std::collections::HashSet<String>,
+) {
+    let stored = wait_stored(
+        &api.base,
+        boot.project_id,
+        &boot.admin_token,
+        sent.len(),
+        Duration::from_secs(60),
+    )
+    .await;
+    let stored_set: std::collections::HashSet<String> = stored.keys().cloned().collect();
+    assert_eq!(
+        &stored_set, sent,
+        "exactly the acknowledged events are stored"
+    );
+    assert!(stored.values().all(|&n| n == 1), "none is stored twice");
+}
