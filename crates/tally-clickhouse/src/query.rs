@@ -15,11 +15,11 @@ use tally_query::activity::{ActivityQuery, LifecycleAnswer, StickinessAnswer};
 use tally_query::funnel::{FunnelAnswer, FunnelQuery};
 use tally_query::paths::{PathsAnswer, PathsQuery};
 use tally_query::persons::{PersonListItem, PersonsPage, PersonsQuery};
-use tally_query::realtime::{RealtimeAnswer, RealtimeQuery};
+use tally_query::realtime::{self, RealtimeAnswer, RealtimeQuery};
 use tally_query::retention::{RetentionAnswer, RetentionQuery};
 use tally_query::sessions::{SessionEventsQuery, SessionTimeline};
-use tally_query::top::{TopAnswer, TopQuery};
-use tally_query::trends::{TrendsAnswer, TrendsQuery};
+use tally_query::top::{TopAnswer, TopQuery, TopRow};
+use tally_query::trends::{self, TrendRow, TrendsAnswer, TrendsPrevious, TrendsQuery};
 use tally_query::*;
 use uuid::Uuid;
 
@@ -190,8 +190,25 @@ impl QueryEngine for ClickHouse {
     async fn funnel(&self, _q: FunnelQuery) -> Result<FunnelAnswer, StoreError> {
         not_yet("funnel")
     }
-    async fn top(&self, _q: TopQuery) -> Result<TopAnswer, StoreError> {
-        not_yet("top")
+    async fn top(&self, q: TopQuery) -> Result<TopAnswer, StoreError> {
+        let Some(sql) = sql::top::top(&q) else {
+            return not_yet("entry and exit page");
+        };
+        let rows: Vec<(Option<String>, u64, u64, u64)> = self.db().fetch_all(&sql).await?;
+        Ok(TopAnswer {
+            dimension: q.dimension,
+            range: q.range,
+            results: rows
+                .into_iter()
+                .map(|(value, visitors, pageviews, events)| TopRow {
+                    value,
+                    visitors,
+                    pageviews,
+                    events,
+                    sessions: None,
+                })
+                .collect(),
+        })
     }
     async fn retention(&self, _q: RetentionQuery) -> Result<RetentionAnswer, StoreError> {
         not_yet("retention")
@@ -239,8 +256,19 @@ impl QueryEngine for ClickHouse {
             next_offset,
         })
     }
-    async fn realtime(&self, _q: RealtimeQuery) -> Result<RealtimeAnswer, StoreError> {
-        not_yet("realtime")
+    async fn realtime(&self, q: RealtimeQuery) -> Result<RealtimeAnswer, StoreError> {
+        let totals: Vec<(u64, u64, u64)> = self.db().fetch_all(&sql::realtime::totals(&q)).await?;
+        let per_minute: Vec<(i64, u64)> =
+            self.db().fetch_all(&sql::realtime::per_minute(&q)).await?;
+        let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let totals = totals
+            .first()
+            .map_or([0; 3], |&(a, b, c)| [signed(a), signed(b), signed(c)]);
+        let per_minute: Vec<(i64, i64)> = per_minute
+            .into_iter()
+            .map(|(m, n)| (m, signed(n)))
+            .collect();
+        Ok(realtime::assemble(&q, totals, &per_minute))
     }
     async fn session_events(
         &self,
@@ -248,7 +276,46 @@ impl QueryEngine for ClickHouse {
     ) -> Result<Option<SessionTimeline>, StoreError> {
         not_yet("session timeline")
     }
-    async fn trends(&self, _q: TrendsQuery) -> Result<TrendsAnswer, StoreError> {
-        not_yet("trends")
+    async fn trends(&self, q: TrendsQuery) -> Result<TrendsAnswer, StoreError> {
+        let run_range = |range: TimeRange, plan: BucketPlan| {
+            let q = &q;
+            async move {
+                let mut results = Vec::new();
+                for (i, series) in q.series.iter().enumerate() {
+                    let Some(sql) = sql::trends::series_sql(q, series, range, &plan) else {
+                        return not_yet("trends over sessions");
+                    };
+                    let rows: Vec<(i64, u8, Option<String>, Option<f64>)> =
+                        self.db().fetch_all(&sql).await?;
+                    let rows = rows
+                        .into_iter()
+                        .map(|(bucket_local_us, other, breakdown, value)| TrendRow {
+                            bucket_local_us,
+                            other: other == 1,
+                            breakdown,
+                            value,
+                        })
+                        .collect();
+                    results.extend(trends::assemble(q, i, &plan, rows));
+                }
+                Ok(results)
+            }
+        };
+        let results = run_range(q.range, q.plan.clone()).await?;
+        let previous = match &q.previous {
+            Some((range, plan)) => Some(TrendsPrevious {
+                range: *range,
+                results: run_range(*range, plan.clone()).await?,
+            }),
+            None => None,
+        };
+        Ok(TrendsAnswer {
+            kind: "trends",
+            range: q.range,
+            interval: q.plan.interval,
+            tz: q.plan.tz.name().to_owned(),
+            results,
+            previous,
+        })
     }
 }

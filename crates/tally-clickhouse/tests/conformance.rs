@@ -11,4 +11,7 @@ tally_query::conformance_suite!(@tests common::open().await;
     offset_pages_and_counts_agree,
     timeseries_zero_fills_in_the_requested_zone,
     definitions_count_stored_events_once,
-    persons_list_search_and_timeline_across_ids);
+    persons_list_search_and_timeline_across_ids,
+    realtime_counts_the_last_minutes,
+    top_tables_count_visitors_pageviews_and_events,
+    trends_answer_series_math_breakdowns_filters_compare_and_cumulative);

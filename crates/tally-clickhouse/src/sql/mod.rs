@@ -5,7 +5,10 @@
 
 pub(crate) mod filters;
 pub(crate) mod persons;
+pub(crate) mod realtime;
+pub(crate) mod scope;
 pub(crate) mod top;
+pub(crate) mod trends;
 
 use crate::client::Sql;
 use tally_query::buckets::BucketPlan;
@@ -188,6 +191,7 @@ pub(crate) fn local_time(s: &mut Sql, plan: &BucketPlan) {
 /// months through `toStartOfMonth` in UTC, which the local time is written in.
 pub(crate) fn bucket_start(s: &mut Sql, plan: &BucketPlan) {
     const DAY: &str = "86400000000";
+    s.push("toInt64(");
     match plan.interval {
         Interval::Minute | Interval::Hour | Interval::Day => {
             let unit = match plan.interval {
@@ -212,6 +216,7 @@ pub(crate) fn bucket_start(s: &mut Sql, plan: &BucketPlan) {
             s.push(", 1000000), 'UTC'))) * ").push(DAY);
         }
     }
+    s.push(")");
 }
 
 fn bots(s: &mut Sql, include: bool) {

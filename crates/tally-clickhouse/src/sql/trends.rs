@@ -1,0 +1,137 @@
+//! ClickHouse's SQL for one trends series over one range: rows
+//! `tally_query::trends::assemble` shapes (bucket, is other, breakdown value,
+//! value), as DuckDB's. Without CTEs on ClickHouse 18.16 the matched events
+//! are a subquery, read twice under a breakdown (once to rank its values).
+
+use super::filters::{push_filter, push_property};
+use super::persons::push_current_persons;
+use super::{bucket_start, push_events_with_person, push_property_of};
+use crate::client::Sql;
+use tally_query::buckets::BucketPlan;
+use tally_query::sql::SqlParam;
+use tally_query::trends::{SeriesRequest, TrendMath, TrendsQuery, DEFAULT_BREAKDOWN_LIMIT};
+use tally_query::types::TimeRange;
+
+/// `None` where the series reads sessions (not said on ClickHouse yet).
+pub(crate) fn series_sql(
+    q: &TrendsQuery,
+    series: &SeriesRequest,
+    range: TimeRange,
+    plan: &BucketPlan,
+) -> Option<Sql> {
+    if q.reads_sessions(series) || series.math == TrendMath::UniqueSessions {
+        return None;
+    }
+    let mut matched = Sql::default();
+    matched.push("(SELECT ev.person AS person, ");
+    bucket_start(&mut matched, plan);
+    matched.push(" AS bucket, ");
+    match &q.breakdown {
+        Some(b) => push_property(&mut matched, &b.property, b.source)?,
+        None => {
+            matched.push("CAST(NULL AS Nullable(String))");
+        }
+    };
+    matched.push(" AS bd, toFloat64OrNull(");
+    push_property_of(
+        &mut matched,
+        "ev.",
+        SqlParam::Text(series.math_property.clone().unwrap_or_default()),
+    );
+    matched.push(") AS num FROM ");
+    push_events_with_person(&mut matched, q.project_id);
+    if q.reads_persons(series) {
+        matched.push(" ANY LEFT JOIN ");
+        push_current_persons(&mut matched, q.project_id);
+        matched.push(" ON pp.id = ev.person");
+    }
+    matched
+        .push(" WHERE ev.project_id = ")
+        .bind(SqlParam::Int(q.project_id))
+        .push(" AND ev.timestamp >= ")
+        .bind(SqlParam::Time(range.from))
+        .push(" AND ev.timestamp < ")
+        .bind(SqlParam::Time(range.to));
+    if let Some(event) = &series.event {
+        matched
+            .push(" AND ev.event = ")
+            .bind(SqlParam::Text(event.clone()));
+    }
+    if !q.include_bots {
+        matched.push(" AND ev.is_bot = 0");
+    }
+    for f in [&q.filters, &series.filters].into_iter().flatten() {
+        matched.push(" AND ");
+        push_filter(&mut matched, f)?;
+    }
+    matched.push(")");
+
+    let mut s = Sql::default();
+    match q
+        .breakdown
+        .as_ref()
+        .map(|b| b.limit.unwrap_or(DEFAULT_BREAKDOWN_LIMIT))
+    {
+        None => {
+            s.push(
+                "SELECT bucket, toUInt8(0) AS other, CAST(NULL AS Nullable(String)) AS value_of, ",
+            );
+            push_math(&mut s, series);
+            s.push(" FROM ");
+            append(&mut s, &matched);
+            s.push(" GROUP BY bucket");
+        }
+        Some(limit) => {
+            // The top values by events over the whole range, ties by value;
+            // NULL is a value of its own (a pair keeps it comparable in IN).
+            s.push("SELECT bucket, other, if(other = 1, NULL, bd) AS value_of, ");
+            push_math(&mut s, series);
+            s.push(" FROM (SELECT person, bucket, bd, num, toUInt8((isNull(bd), ifNull(bd, '')) NOT IN (SELECT isNull(bd), ifNull(bd, '') FROM ");
+            append(&mut s, &matched);
+            s.push(" GROUP BY bd ORDER BY count() DESC, bd ASC NULLS LAST LIMIT ")
+                .bind(SqlParam::Int(limit as i64))
+                .push(")) AS other FROM ");
+            append(&mut s, &matched);
+            s.push(") GROUP BY bucket, other, value_of");
+        }
+    }
+    Some(s)
+}
+
+/// Appends another statement's text and values.
+fn append(s: &mut Sql, part: &Sql) {
+    s.text.push_str(&part.text);
+    s.params.extend(part.params.iter().cloned());
+}
+
+/// The series' math over a group's rows, as Nullable(Float64).
+fn push_math(s: &mut Sql, series: &SeriesRequest) {
+    let quantile = |p: &str| {
+        // Linear interpolation between the two nearest values, as DuckDB's
+        // `quantile_cont` (ClickHouse's `quantileExact` does not interpolate).
+        format!(
+            "if(length(arraySort(groupArray(num))) = 0, NULL, \
+             arraySort(groupArray(num))[toUInt64(floor((length(arraySort(groupArray(num))) - 1) * {p})) + 1] + \
+             (arraySort(groupArray(num))[toUInt64(least(floor((length(arraySort(groupArray(num))) - 1) * {p})) + 2, \
+             length(arraySort(groupArray(num)))))] - \
+             arraySort(groupArray(num))[toUInt64(floor((length(arraySort(groupArray(num))) - 1) * {p})) + 1]) * \
+             ((length(arraySort(groupArray(num))) - 1) * {p} - floor((length(arraySort(groupArray(num))) - 1) * {p})))"
+        )
+    };
+    let math = match series.math {
+        TrendMath::Total => "count()".to_owned(),
+        TrendMath::UniquePersons => "uniqExact(person)".to_owned(),
+        TrendMath::UniqueSessions => unreachable!("refused in series_sql"),
+        TrendMath::PerPersonAvg => "count() / uniqExact(person)".to_owned(),
+        TrendMath::Sum => "sum(num)".to_owned(),
+        TrendMath::Avg => "avg(num)".to_owned(),
+        TrendMath::Min => "min(num)".to_owned(),
+        TrendMath::Max => "max(num)".to_owned(),
+        TrendMath::P50 => quantile("0.5"),
+        TrendMath::P90 => quantile("0.9"),
+        TrendMath::P99 => quantile("0.99"),
+    };
+    s.push("CAST(")
+        .push(&math)
+        .push(" AS Nullable(Float64)) AS value");
+}
