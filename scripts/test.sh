@@ -17,7 +17,9 @@
 # tests that start (and stop) brokers of their own. The ClickHouse store's tests
 # need a ClickHouse server: this script installs Debian's clickhouse-server if
 # missing, starts a throw-away server on free 127.0.0.1 ports (stopped at exit)
-# and passes its HTTP URL as TALLY_TEST_CLICKHOUSE_URL.
+# and passes its HTTP URL as TALLY_TEST_CLICKHOUSE_URL; the statements the
+# store sends are replayed on ClickHouse 26 in process: PyPI's chdb-core
+# (pinned) in a venv of its own, passed as TALLY_TEST_CHDB_PYTHON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +51,14 @@ if [ "$("$ST_VENV/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, ve
     "$ST_VENV/bin/pip" install --quiet "schemathesis==$ST_VERSION"
 fi
 export TALLY_SCHEMATHESIS="$ST_VENV/bin/schemathesis"
+
+CHDB_VENV="${TALLY_CHDB_VENV:-$HOME/.cache/tally-chdb-venv}"
+CHDB_VERSION=26.9.0
+if [ "$("$CHDB_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("chdb-core"))' 2>/dev/null)" != "$CHDB_VERSION" ]; then
+    python3 -m venv "$CHDB_VENV"
+    "$CHDB_VENV/bin/pip" install --quiet "chdb-core==$CHDB_VERSION"
+fi
+export TALLY_TEST_CHDB_PYTHON="$CHDB_VENV/bin/python"
 
 if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
 if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi

@@ -5,7 +5,11 @@
 //! the client, which escapes them, and errors mapped to [`StoreError`].
 
 use crate::config::ClickHouseConfig;
-use clickhouse::{Client, RowOwned, RowRead};
+use clickhouse::{Client, RowOwned, RowRead, RowWrite};
+use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use tally_core::StoreError;
 use tally_query::sql::{Dialect, SqlParam};
 
@@ -27,6 +31,38 @@ pub(crate) struct Db {
     client: Client,
     /// The same server without a database, for creating it.
     server: Client,
+    database: String,
+    session: Option<String>,
+    recorder: Option<Arc<Recorder>>,
+}
+
+/// Writes every statement sent (with its bound values, the rows of inserts and
+/// the answers of queries) as JSON lines, for replaying them on another
+/// ClickHouse version (`scripts/clickhouse/replay.py`). Test instrumentation:
+/// on only when [`ClickHouseConfig::record_to`] names a file.
+pub(crate) struct Recorder {
+    file: Mutex<std::fs::File>,
+}
+
+impl Recorder {
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| StoreError::Internal(format!("{}: {e}", path.display())))?;
+        Ok(Self {
+            file: Mutex::new(file),
+        })
+    }
+
+    fn write(&self, entry: serde_json::Value) {
+        let mut line = entry.to_string();
+        line.push('\n');
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        // One write per line: appends from several stores stay whole lines.
+        let _ = file.write_all(line.as_bytes());
+    }
 }
 
 impl Db {
@@ -39,7 +75,30 @@ impl Db {
             server = server.with_option("password", password);
         }
         let client = server.clone().with_option("database", &config.database);
-        Self { client, server }
+        let recorder = config
+            .record_to
+            .as_deref()
+            .map(Recorder::open)
+            .transpose()
+            .unwrap_or_else(|e| panic!("the statement record cannot be opened: {e}"))
+            .map(Arc::new);
+        Self {
+            client,
+            server,
+            database: config.database.clone(),
+            session: None,
+            recorder,
+        }
+    }
+
+    fn record(&self, database: Option<&str>, fields: serde_json::Value) {
+        if let Some(r) = &self.recorder {
+            let mut entry = serde_json::json!({"db": database, "session": self.session});
+            if let (Some(e), serde_json::Value::Object(f)) = (entry.as_object_mut(), fields) {
+                e.extend(f);
+            }
+            r.write(entry);
+        }
     }
 
     /// A client of its own HTTP session (`session_id`): temporary tables live
@@ -47,12 +106,9 @@ impl Db {
     pub(crate) fn in_session(&self, session_id: &str) -> Self {
         Self {
             client: self.client.clone().with_option("session_id", session_id),
-            server: self.server.clone(),
+            session: Some(session_id.to_owned()),
+            ..self.clone()
         }
-    }
-
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
     }
 
     fn bound(client: &Client, sql: &Sql) -> clickhouse::query::Query {
@@ -70,19 +126,21 @@ impl Db {
 
     /// Runs a statement that returns no rows.
     pub(crate) async fn execute(&self, sql: &Sql) -> Result<(), StoreError> {
-        Self::bound(&self.client, sql)
-            .execute()
-            .await
-            .map_err(error)
+        let q = Self::bound(&self.client, sql);
+        let text = q.sql_display().to_string();
+        q.execute().await.map_err(error)?;
+        self.record(Some(&self.database), serde_json::json!({ "sql": text }));
+        Ok(())
     }
 
     /// Runs a statement against the server, outside the database (DDL of the
     /// database itself).
     pub(crate) async fn execute_on_server(&self, sql: &Sql) -> Result<(), StoreError> {
-        Self::bound(&self.server, sql)
-            .execute()
-            .await
-            .map_err(error)
+        let q = Self::bound(&self.server, sql);
+        let text = q.sql_display().to_string();
+        q.execute().await.map_err(error)?;
+        self.record(None, serde_json::json!({ "sql": text }));
+        Ok(())
     }
 
     /// Runs a query and reads every row.
@@ -90,10 +148,55 @@ impl Db {
     where
         T: RowOwned + RowRead,
     {
-        Self::bound(&self.client, sql)
+        let rows = Self::bound(&self.client, sql)
             .fetch_all::<T>()
             .await
-            .map_err(error)
+            .map_err(error)?;
+        if self.recorder.is_some() {
+            // The same query again, its answer as JSON, for the replay to
+            // compare with (the store is not written between the two).
+            let q = Self::bound(&self.client, sql);
+            let text = q.sql_display().to_string();
+            let answer = q
+                .fetch_bytes("JSONCompact")
+                .map_err(error)?
+                .collect()
+                .await
+                .map_err(error)?;
+            let answer: serde_json::Value =
+                serde_json::from_slice(&answer).map_err(|e| StoreError::Internal(e.to_string()))?;
+            self.record(
+                Some(&self.database),
+                serde_json::json!({ "sql": text, "rows": answer["data"] }),
+            );
+        }
+        Ok(rows)
+    }
+
+    /// Writes `rows` into `table` (RowBinary).
+    pub(crate) async fn insert_rows<T>(&self, table: &str, rows: &[T]) -> Result<(), StoreError>
+    where
+        T: RowOwned + RowWrite + Serialize,
+    {
+        let mut insert = self.client.insert::<T>(table).await.map_err(error)?;
+        for row in rows {
+            insert.write(row).await.map_err(error)?;
+        }
+        insert.end().await.map_err(error)?;
+        if self.recorder.is_some() {
+            let data: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| serde_json::to_value(r).unwrap_or_default())
+                .collect();
+            self.record(
+                Some(&self.database),
+                serde_json::json!({
+                    "sql": format!("INSERT INTO {table} FORMAT JSONEachRow"),
+                    "data": data,
+                }),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -16,6 +16,10 @@ pub struct ClickHouseConfig {
     pub database: String,
     pub user: String,
     pub password: Option<String>,
+    /// Test instrumentation: append every statement sent, with its data and
+    /// answers, to this file as JSON lines (`scripts/clickhouse/replay.py`
+    /// replays them on another ClickHouse version). Never set by a URL.
+    pub record_to: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for ClickHouseConfig {
@@ -25,6 +29,7 @@ impl fmt::Debug for ClickHouseConfig {
             .field("database", &self.database)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "…"))
+            .field("record_to", &self.record_to)
             .finish()
     }
 }
@@ -90,6 +95,7 @@ impl ClickHouseConfig {
             database,
             user,
             password,
+            record_to: None,
         })
     }
 }

@@ -11,7 +11,7 @@
 //! stalled worker) could both pass the check; `ReplacingMergeTree` collapses
 //! those rows at the next merge.
 
-use crate::client::{error, plain, Db, Sql};
+use crate::client::{plain, Db, Sql};
 use crate::config::ClickHouseConfig;
 use crate::schema::{self, DAY_OF_TIMESTAMP};
 use async_trait::async_trait;
@@ -206,15 +206,7 @@ impl EventStore for ClickHouse {
                     prop_types Array(String), is_bot UInt8)",
             ))
             .await?;
-        let mut insert = writer
-            .client()
-            .insert::<EventRow>("incoming")
-            .await
-            .map_err(error)?;
-        for row in &rows {
-            insert.write(row).await.map_err(error)?;
-        }
-        insert.end().await.map_err(error)?;
+        writer.insert_rows("incoming", &rows).await?;
         let stored_keys = format!(
             "(SELECT {events_key} FROM events WHERE ({events_key}) IN (SELECT {incoming_key} FROM incoming))",
             events_key = key("day"),

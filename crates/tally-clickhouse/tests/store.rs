@@ -44,8 +44,7 @@ async fn a_batch_of_stored_and_new_events_stores_only_the_new_ones() {
 /// keeps the data.
 #[tokio::test]
 async fn reopening_a_migrated_database_keeps_its_events() {
-    let url = common::fresh_url();
-    let config = tally_clickhouse::ClickHouseConfig::from_url(&url).unwrap();
+    let config = common::fresh_config();
     assert_eq!(
         tally_clickhouse::ClickHouse::migrate(&config)
             .await
@@ -71,8 +70,7 @@ async fn reopening_a_migrated_database_keeps_its_events() {
 /// chain saved twice (a replay) ends at the survivor.
 #[tokio::test]
 async fn person_ids_continue_and_merge_chains_resolve_after_a_reopen() {
-    let url = common::fresh_url();
-    let config = tally_clickhouse::ClickHouseConfig::from_url(&url).unwrap();
+    let config = common::fresh_config();
     let db = tally_clickhouse::ClickHouse::open(&config).await.unwrap();
     let first = db.allocate_person_ids(3).unwrap();
     assert_eq!(first, 1);
