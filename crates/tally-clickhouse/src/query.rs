@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use tally_core::StoreError;
 use tally_query::activity::{ActivityQuery, LifecycleAnswer, StickinessAnswer};
-use tally_query::funnel::{FunnelAnswer, FunnelQuery};
+use tally_query::funnel::{FunnelAnswer, FunnelQuery, FunnelWalk};
 use tally_query::paths::{PathsAnswer, PathsQuery};
 use tally_query::persons::{PersonListItem, PersonsPage, PersonsQuery};
 use tally_query::realtime::{self, RealtimeAnswer, RealtimeQuery};
@@ -187,8 +187,24 @@ impl QueryEngine for ClickHouse {
             .into_iter()
             .next())
     }
-    async fn funnel(&self, _q: FunnelQuery) -> Result<FunnelAnswer, StoreError> {
-        not_yet("funnel")
+    async fn funnel(&self, q: FunnelQuery) -> Result<FunnelAnswer, StoreError> {
+        let Some(sql) = sql::funnel::funnel_sql(&q) else {
+            return not_yet("funnels over session properties");
+        };
+        let rows: Vec<(i64, i64, i64, Option<String>)> = self.db().fetch_all(&sql).await?;
+        let mut walk = FunnelWalk::new(&q);
+        for (person, at, bits, value) in rows {
+            walk.push(person, at, bits, value);
+        }
+        let mut answer = walk.finish(&q);
+        if let Some(list) = answer.persons.as_mut().filter(|l| !l.person_ids.is_empty()) {
+            let rows: Vec<PersonRow> = self
+                .db()
+                .fetch_all(&sql::persons::persons_by_id(q.project_id, &list.person_ids))
+                .await?;
+            list.results = self.person_records(q.project_id, rows).await?;
+        }
+        Ok(answer)
     }
     async fn top(&self, q: TopQuery) -> Result<TopAnswer, StoreError> {
         let Some(sql) = sql::top::top(&q) else {

@@ -4,6 +4,7 @@
 //! `tally-duckdb`'s `sql` module, one kind at a time.
 
 pub(crate) mod filters;
+pub(crate) mod funnel;
 pub(crate) mod persons;
 pub(crate) mod realtime;
 pub(crate) mod scope;

@@ -54,6 +54,17 @@ pub(crate) fn person(project_id: i64, distinct_id: &str) -> Sql {
     s
 }
 
+/// The persons with these ids, by ascending id.
+pub(crate) fn persons_by_id(project_id: i64, ids: &[i64]) -> Sql {
+    let mut s = Sql::default();
+    s.push(PERSON_COLUMNS).push(" FROM ");
+    push_current_persons(&mut s, project_id);
+    s.push(" WHERE pp.id IN ")
+        .bind_list(ids.iter().map(|id| SqlParam::Int(*id)))
+        .push(" ORDER BY pp.id");
+    s
+}
+
 /// One page of the persons list (one row past the limit when there is more).
 pub(crate) fn persons_page(q: &PersonsQuery) -> Option<Sql> {
     let order = match q.order_by {

@@ -20,7 +20,10 @@ macro_rules! said_on_clickhouse {
             persons_list_search_and_timeline_across_ids,
             realtime_counts_the_last_minutes,
             top_tables_count_visitors_pageviews_and_events,
-            trends_answer_series_math_breakdowns_filters_compare_and_cumulative
+            trends_answer_series_math_breakdowns_filters_compare_and_cumulative,
+            funnels_count_persons_per_step_loose_and_strict,
+            funnels_break_down_by_the_starting_events_property,
+            funnels_take_events_of_one_instant_in_step_order
         );
     };
 }
