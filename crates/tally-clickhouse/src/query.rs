@@ -11,12 +11,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use tally_core::StoreError;
-use tally_query::activity::{ActivityQuery, LifecycleAnswer, StickinessAnswer};
+use tally_query::activity::{self, ActivityQuery, LifecycleAnswer, StickinessAnswer};
 use tally_query::funnel::{FunnelAnswer, FunnelQuery, FunnelWalk};
 use tally_query::paths::{PathsAnswer, PathsQuery};
 use tally_query::persons::{PersonListItem, PersonsPage, PersonsQuery};
 use tally_query::realtime::{self, RealtimeAnswer, RealtimeQuery};
-use tally_query::retention::{RetentionAnswer, RetentionQuery};
+use tally_query::retention::{self, RetentionAnswer, RetentionQuery, RetentionRow};
 use tally_query::sessions::{SessionEventsQuery, SessionTimeline};
 use tally_query::top::{TopAnswer, TopQuery, TopRow};
 use tally_query::trends::{self, TrendRow, TrendsAnswer, TrendsPrevious, TrendsQuery};
@@ -226,14 +226,35 @@ impl QueryEngine for ClickHouse {
                 .collect(),
         })
     }
-    async fn retention(&self, _q: RetentionQuery) -> Result<RetentionAnswer, StoreError> {
-        not_yet("retention")
+    async fn retention(&self, q: RetentionQuery) -> Result<RetentionAnswer, StoreError> {
+        let Some(sql) = sql::retention::retention_sql(&q) else {
+            return not_yet("retention over session properties");
+        };
+        let rows: Vec<(i64, Option<i64>, u64)> = self.db().fetch_all(&sql).await?;
+        let rows: Vec<RetentionRow> = rows
+            .into_iter()
+            .map(|(cohort, returned, persons)| RetentionRow {
+                cohort_local_us: cohort,
+                return_local_us: returned,
+                persons: i64::try_from(persons).unwrap_or(i64::MAX),
+            })
+            .collect();
+        Ok(retention::assemble(&q, &rows))
     }
     async fn paths(&self, _q: PathsQuery) -> Result<PathsAnswer, StoreError> {
         not_yet("paths")
     }
-    async fn stickiness(&self, _q: ActivityQuery) -> Result<StickinessAnswer, StoreError> {
-        not_yet("stickiness")
+    async fn stickiness(&self, q: ActivityQuery) -> Result<StickinessAnswer, StoreError> {
+        let Some(sql) = sql::activity::stickiness_sql(&q) else {
+            return not_yet("stickiness over session properties");
+        };
+        let rows: Vec<(u64, u64)> = self.db().fetch_all(&sql).await?;
+        let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, i64)> = rows
+            .into_iter()
+            .map(|(a, n)| (signed(a), signed(n)))
+            .collect();
+        Ok(activity::stickiness_answer(&q, &rows))
     }
     async fn lifecycle(&self, _q: ActivityQuery) -> Result<LifecycleAnswer, StoreError> {
         not_yet("lifecycle")

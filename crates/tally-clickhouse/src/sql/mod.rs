@@ -3,10 +3,12 @@
 //! identifiers and keywords this module chooses reach the SQL text. Mirrors
 //! `tally-duckdb`'s `sql` module, one kind at a time.
 
+pub(crate) mod activity;
 pub(crate) mod filters;
 pub(crate) mod funnel;
 pub(crate) mod persons;
 pub(crate) mod realtime;
+pub(crate) mod retention;
 pub(crate) mod scope;
 pub(crate) mod top;
 pub(crate) mod trends;

@@ -1,15 +1,35 @@
 //! What the analytics kinds' SQL shares on ClickHouse: the relation a
 //! [`Scope`] reads (each event with the person it counts as, that person's
-//! current properties joined as `pp` when a filter reads them). `None` where a
-//! session property is read (not said on ClickHouse yet).
+//! current properties joined as `pp` when a filter reads them) and an
+//! [`EventMatch`]'s condition. `None` where a session property is read (not
+//! said on ClickHouse yet).
 
 use super::filters::push_filter;
 use super::persons::push_current_persons;
 use super::push_events_with_person;
 use crate::client::Sql;
 use tally_query::filters::FilterNode;
-use tally_query::scope::Scope;
+use tally_query::scope::{EventMatch, Scope};
 use tally_query::sql::SqlParam;
+
+/// A boolean condition on `ev` (and `pp`) for `m`.
+pub(crate) fn push_condition(s: &mut Sql, m: &EventMatch) -> Option<()> {
+    s.push("(");
+    match &m.event {
+        Some(e) => {
+            s.push("ev.event = ").bind(SqlParam::Text(e.clone()));
+        }
+        None => {
+            s.push("1");
+        }
+    }
+    if let Some(f) = &m.filters {
+        s.push(" AND ");
+        push_filter(s, f)?;
+    }
+    s.push(")");
+    Some(())
+}
 
 /// ` FROM … ev [ANY LEFT JOIN … pp] WHERE …` for `scope`.
 pub(crate) fn push_from(s: &mut Sql, scope: &Scope<'_>) -> Option<()> {

@@ -5,6 +5,7 @@
 
 use super::filters::{push_filter, push_property};
 use super::persons::push_current_persons;
+use super::retention::append;
 use super::{bucket_start, push_events_with_person, push_property_of};
 use crate::client::Sql;
 use tally_query::buckets::BucketPlan;
@@ -96,12 +97,6 @@ pub(crate) fn series_sql(
         }
     }
     Some(s)
-}
-
-/// Appends another statement's text and values.
-fn append(s: &mut Sql, part: &Sql) {
-    s.text.push_str(&part.text);
-    s.params.extend(part.params.iter().cloned());
 }
 
 /// The series' math over a group's rows, as Nullable(Float64).
