@@ -256,8 +256,16 @@ impl QueryEngine for ClickHouse {
             .collect();
         Ok(activity::stickiness_answer(&q, &rows))
     }
-    async fn lifecycle(&self, _q: ActivityQuery) -> Result<LifecycleAnswer, StoreError> {
-        not_yet("lifecycle")
+    async fn lifecycle(&self, q: ActivityQuery) -> Result<LifecycleAnswer, StoreError> {
+        let Some(sql) = sql::activity::lifecycle_sql(&q) else {
+            return not_yet("lifecycle over session properties");
+        };
+        let rows: Vec<(i64, String, u64)> = self.db().fetch_all(&sql).await?;
+        let rows: Vec<(i64, String, i64)> = rows
+            .into_iter()
+            .map(|(b, status, n)| (b, status, i64::try_from(n).unwrap_or(i64::MAX)))
+            .collect();
+        Ok(activity::lifecycle_answer(&q, &rows))
     }
     async fn persons(&self, q: PersonsQuery) -> Result<PersonsPage, StoreError> {
         let Some(page) = sql::persons::persons_page(&q) else {

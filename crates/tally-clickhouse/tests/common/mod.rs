@@ -24,7 +24,8 @@ macro_rules! said_on_clickhouse {
             funnels_count_persons_per_step_loose_and_strict,
             funnels_break_down_by_the_starting_events_property,
             funnels_take_events_of_one_instant_in_step_order,
-            retention_counts_cohorts_first_time_and_recurring
+            retention_counts_cohorts_first_time_and_recurring,
+            stickiness_and_lifecycle_follow_persons_across_days
         );
     };
 }
