@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use tally_core::StoreError;
 use tally_query::activity::{self, ActivityQuery, LifecycleAnswer, StickinessAnswer};
 use tally_query::funnel::{FunnelAnswer, FunnelQuery, FunnelWalk};
-use tally_query::paths::{PathsAnswer, PathsQuery};
+use tally_query::paths::{self, PathRow, PathsAnswer, PathsQuery};
 use tally_query::persons::{PersonListItem, PersonsPage, PersonsQuery};
 use tally_query::realtime::{self, RealtimeAnswer, RealtimeQuery};
 use tally_query::retention::{self, RetentionAnswer, RetentionQuery, RetentionRow};
@@ -241,8 +241,21 @@ impl QueryEngine for ClickHouse {
             .collect();
         Ok(retention::assemble(&q, &rows))
     }
-    async fn paths(&self, _q: PathsQuery) -> Result<PathsAnswer, StoreError> {
-        not_yet("paths")
+    async fn paths(&self, q: PathsQuery) -> Result<PathsAnswer, StoreError> {
+        let Some(sql) = sql::paths::paths_sql(&q) else {
+            return not_yet("paths over session properties");
+        };
+        let rows: Vec<(i64, String, Option<String>, u64)> = self.db().fetch_all(&sql).await?;
+        let rows = rows
+            .into_iter()
+            .map(|(step, item, next, persons)| PathRow {
+                step,
+                item,
+                next,
+                persons: i64::try_from(persons).unwrap_or(i64::MAX),
+            })
+            .collect();
+        Ok(paths::assemble(&q, rows))
     }
     async fn stickiness(&self, q: ActivityQuery) -> Result<StickinessAnswer, StoreError> {
         let Some(sql) = sql::activity::stickiness_sql(&q) else {

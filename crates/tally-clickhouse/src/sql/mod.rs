@@ -6,6 +6,7 @@
 pub(crate) mod activity;
 pub(crate) mod filters;
 pub(crate) mod funnel;
+pub(crate) mod paths;
 pub(crate) mod persons;
 pub(crate) mod realtime;
 pub(crate) mod retention;

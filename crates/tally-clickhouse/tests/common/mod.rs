@@ -25,7 +25,8 @@ macro_rules! said_on_clickhouse {
             funnels_break_down_by_the_starting_events_property,
             funnels_take_events_of_one_instant_in_step_order,
             retention_counts_cohorts_first_time_and_recurring,
-            stickiness_and_lifecycle_follow_persons_across_days
+            stickiness_and_lifecycle_follow_persons_across_days,
+            paths_follow_pages_from_a_start_or_to_an_end
         );
     };
 }
