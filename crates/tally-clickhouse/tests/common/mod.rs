@@ -26,7 +26,9 @@ macro_rules! said_on_clickhouse {
             funnels_take_events_of_one_instant_in_step_order,
             retention_counts_cohorts_first_time_and_recurring,
             stickiness_and_lifecycle_follow_persons_across_days,
-            paths_follow_pages_from_a_start_or_to_an_end
+            paths_follow_pages_from_a_start_or_to_an_end,
+            bare_dates_are_days_of_the_querys_zone,
+            deleting_a_project_removes_its_events_persons_and_definitions
         );
     };
 }
