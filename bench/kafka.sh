@@ -5,7 +5,10 @@
 #      Apache Kafka (idempotent, acks=all) with a worker,api node consuming into
 #      DuckDB; for both, the end-to-end rate (until every acknowledged event is
 #      queryable);
-#   2. end-to-end lag (acknowledged -> queryable) at a steady load, p50/p99, for both:
+#      Then the same with the worker storing into ClickHouse (Debian's
+#      clickhouse-server, a throw-away one) and an API node apart reading it;
+#      and the bytes on disk per stored event of both stores.
+#   2. end-to-end lag (acknowledged -> queryable) at a steady load, p50/p99, for each:
 #      bench/lag.py sends one probe event at a time beside a steady open-loop load
 #      (LAG_RATE events/s, default 5000) and polls for it.
 # The broker, PostgreSQL (metadata), the load generator and Tally share the
@@ -18,12 +21,14 @@ BIN=${CARGO_TARGET_DIR:-target}/release/tally
 [ -x "$BIN" ] || { echo "no release build at $BIN: cargo build --release (with the same CARGO_TARGET_DIR)" >&2; exit 1; }
 WORK=$(mktemp -d)
 PG_DIR=$(mktemp -d /tmp/tally-bench-pg.XXXXXX)
+CH_DIR=$(mktemp -d /tmp/tally-bench-ch.XXXXXX)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   KAFKA_LIBS=${KAFKA_LIBS:-} bash scripts/kafka/broker.sh stop "$WORK/kafka" >/dev/null 2>&1 || true
   bash scripts/postgres.sh stop "$PG_DIR" >/dev/null 2>&1 || true
+  bash scripts/clickhouse.sh stop "$CH_DIR" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -31,6 +36,7 @@ KAFKA_LIBS=$(bash scripts/kafka/fetch.sh)
 export KAFKA_LIBS
 BROKER=$(bash scripts/kafka/broker.sh start "$WORK/kafka")
 PG=$(bash scripts/postgres.sh start "$PG_DIR")
+CH=$(bash scripts/clickhouse.sh start "$CH_DIR")
 echo "host speed probe: $(bash bench/host-speed.sh) s (bench/host-speed.sh: larger = slower host right now)"
 
 # serve NAME PORT ARGS...: starts a node, waits for /ready.
@@ -85,4 +91,20 @@ QUEUE="kafka://$BROKER/bench-events?partitions=4"
 serve worker 18202 --role worker,api --queue "$QUEUE" --data-dir "$WORK/worker"
 serve capture 18203 --role capture --queue "$QUEUE"
 run "kafka (capture node)" http://127.0.0.1:18203 http://127.0.0.1:18202 "$WORK/worker"
+events=$(BASE=http://127.0.0.1:18202; . bench/lib.sh; stored)
+echo "DuckDB: $(python3 -c "import os;print(round(os.path.getsize('$WORK/worker/events.duckdb') / $events, 1))") bytes on disk per event ($events events, events.duckdb after the runs, WAL not counted)"
+kill "${PIDS[-1]}" "${PIDS[-2]}"; wait "${PIDS[-1]}" "${PIDS[-2]}" 2>/dev/null || true
+
+# Scale-out onto ClickHouse: capture node, a worker storing into ClickHouse, an
+# API node apart from it.
+export TALLY_STORE="clickhouse://${CH#http://}/bench"
+QUEUE="kafka://$BROKER/bench-ch-events?partitions=4"
+serve api 18204 --role api --queue "$QUEUE" --data-dir "$WORK/api"
+serve chworker 18205 --role worker --queue "$QUEUE" --data-dir "$WORK/chworker"
+serve chcapture 18206 --role capture --queue "$QUEUE"
+# Same PostgreSQL: the project and keys the first worker bootstrapped.
+run "kafka -> ClickHouse (capture node, API node apart)" http://127.0.0.1:18206 http://127.0.0.1:18204 "$WORK/worker"
+curl -s "$CH/?database=bench" --data-binary \
+  "SELECT sum(rows), sum(bytes_on_disk), round(sum(bytes_on_disk) / sum(rows), 1) FROM system.parts WHERE database = 'bench' AND table = 'events' AND active FORMAT TSV" \
+  | awk '{print "ClickHouse: " $3 " bytes on disk per event (" $1 " events, active parts of events; merges still running may shrink it)"}'
 echo "host speed probe: $(bash bench/host-speed.sh) s"
