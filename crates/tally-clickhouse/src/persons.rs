@@ -23,6 +23,8 @@
 use crate::client::{Db, Sql};
 use crate::store::{value_text, ClickHouse};
 use chrono::{DateTime, Utc};
+use clickhouse::Row;
+use serde::Serialize;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
@@ -39,7 +41,9 @@ pub(crate) struct PersonsState {
     runtime: Option<tokio::runtime::Runtime>,
     /// A client of its own (its own connection pool): a pooled connection is
     /// driven by the runtime that opened it, and the caller of a blocking
-    /// method may be that runtime's only thread, waiting.
+    /// method may be that runtime's only thread, waiting. In an HTTP session of
+    /// its own, for the lookups' temporary tables (one resolution at a time
+    /// holds the resolution lock, so the session is never used twice at once).
     db: Db,
     /// Held by a resolution from load to save.
     resolution: Mutex<()>,
@@ -87,7 +91,7 @@ impl PersonsState {
             .map_err(internal)?;
         Ok(Self {
             runtime: Some(runtime),
-            db: Db::new(config),
+            db: Db::new(config).in_session(&format!("tally-persons-{}", uuid::Uuid::new_v4())),
             resolution: Mutex::new(()),
             saving: tokio::sync::Mutex::new(()),
             counters: Mutex::new(Counters {
@@ -133,22 +137,6 @@ fn from_micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
-/// `((?, ?), …)` of (project, text) pairs.
-fn bind_pairs<'a>(s: &mut Sql, pairs: impl Iterator<Item = (ProjectId, &'a str)>) {
-    s.push("(");
-    for (i, (p, t)) in pairs.enumerate() {
-        if i > 0 {
-            s.push(", ");
-        }
-        s.push("(")
-            .bind(SqlParam::Int(p))
-            .push(", ")
-            .bind(SqlParam::Text(t.to_owned()))
-            .push(")");
-    }
-    s.push(")");
-}
-
 /// `((?, ?), …)` of (project, id) pairs.
 fn bind_id_pairs(s: &mut Sql, pairs: impl Iterator<Item = (ProjectId, i64)>) {
     s.push("(");
@@ -165,43 +153,83 @@ fn bind_id_pairs(s: &mut Sql, pairs: impl Iterator<Item = (ProjectId, i64)>) {
     s.push(")");
 }
 
-/// The current overrides of the persons in `ids`: (project, old id, person now).
-async fn overrides_of(
-    db: &Db,
-    ids: &[(ProjectId, i64)],
-) -> Result<HashMap<(ProjectId, i64), i64>, StoreError> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut s = Sql::default();
-    s.push(
-        "SELECT project_id, old_person_id, argMax(person_id, version) FROM person_overrides \
-         WHERE (project_id, old_person_id) IN ",
-    );
-    bind_id_pairs(&mut s, ids.iter().copied());
-    s.push(" GROUP BY project_id, old_person_id");
-    let rows: Vec<(i64, i64, i64)> = db.fetch_all(&s).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(p, old, now)| ((p, old), now))
-        .collect())
+/// A distinct id to look up, as the session's `person_keys` table holds it.
+#[derive(Row, Serialize)]
+struct KeyRow {
+    project_id: i64,
+    distinct_id: String,
+}
+
+/// A person id to look up, as the session's `person_ids` table holds it.
+#[derive(Row, Serialize)]
+struct IdRow {
+    project_id: i64,
+    id: i64,
+}
+
+/// Fills the persons session's temporary table `table` (made anew) with `rows`:
+/// the lookups below read it with `IN (SELECT …)`, so a batch of any size is
+/// one small query (as literals, 40,000 ids took ClickHouse 25 s to parse, past
+/// its default limits).
+async fn stage<T>(db: &Db, table: &str, columns: &str, rows: &[T]) -> Result<(), StoreError>
+where
+    T: clickhouse::RowOwned + clickhouse::RowWrite + Serialize,
+{
+    db.execute(&crate::client::plain(&format!(
+        "DROP TEMPORARY TABLE IF EXISTS {table}"
+    )))
+    .await?;
+    db.execute(&crate::client::plain(&format!(
+        "CREATE TEMPORARY TABLE {table} ({columns})"
+    )))
+    .await?;
+    db.insert_rows(table, rows).await
+}
+
+async fn stage_ids(db: &Db, ids: impl Iterator<Item = (ProjectId, i64)>) -> Result<(), StoreError> {
+    let rows: Vec<IdRow> = ids
+        .map(|(project_id, id)| IdRow { project_id, id })
+        .collect();
+    stage(db, "person_ids", "project_id Int64, id Int64", &rows).await
 }
 
 async fn load(db: Db, keys: Vec<(ProjectId, String)>) -> Result<PersonSnapshot, StoreError> {
     let mut snapshot = PersonSnapshot::default();
-    let mut s = Sql::default();
-    s.push(
-        "SELECT project_id, distinct_id, argMax(person_id, version) FROM person_distinct_ids \
-         WHERE (project_id, distinct_id) IN ",
-    );
-    bind_pairs(&mut s, keys.iter().map(|(p, d)| (*p, d.as_str())));
-    s.push(" GROUP BY project_id, distinct_id");
-    let linked: Vec<(i64, String, i64)> = db.fetch_all(&s).await?;
+    let rows: Vec<KeyRow> = keys
+        .into_iter()
+        .map(|(project_id, distinct_id)| KeyRow {
+            project_id,
+            distinct_id,
+        })
+        .collect();
+    stage(
+        &db,
+        "person_keys",
+        "project_id Int64, distinct_id String",
+        &rows,
+    )
+    .await?;
+    let linked: Vec<(i64, String, i64)> = db
+        .fetch_all(&crate::client::plain(
+            "SELECT project_id, distinct_id, argMax(person_id, version) FROM person_distinct_ids \
+             WHERE (project_id, distinct_id) IN (SELECT project_id, distinct_id FROM person_keys) \
+             GROUP BY project_id, distinct_id",
+        ))
+        .await?;
     if linked.is_empty() {
         return Ok(snapshot);
     }
-    let ids: Vec<(ProjectId, i64)> = linked.iter().map(|(p, _, id)| (*p, *id)).collect();
-    let overrides = overrides_of(&db, &ids).await?;
+    stage_ids(&db, linked.iter().map(|(p, _, id)| (*p, *id))).await?;
+    let overrides: HashMap<(ProjectId, i64), i64> = db
+        .fetch_all::<(i64, i64, i64)>(&crate::client::plain(
+            "SELECT project_id, old_person_id, argMax(person_id, version) FROM person_overrides \
+             WHERE (project_id, old_person_id) IN (SELECT project_id, id FROM person_ids) \
+             GROUP BY project_id, old_person_id",
+        ))
+        .await?
+        .into_iter()
+        .map(|(p, old, now)| ((p, old), now))
+        .collect();
     for (p, d, id) in linked {
         let now = overrides.get(&(p, id)).copied().unwrap_or(id);
         snapshot.distinct_ids.push((p, d, now));
@@ -213,15 +241,16 @@ async fn load(db: Db, keys: Vec<(ProjectId, String)>) -> Result<PersonSnapshot, 
         .collect();
     persons.sort_unstable();
     persons.dedup();
-    let mut s = Sql::default();
-    s.push(
-        "SELECT project_id, id, argMax(is_identified, version), argMax(first_seen, version), \
-         argMax(last_seen, version), argMax(property_writes, version), \
-         argMax(is_deleted, version) AS deleted FROM persons WHERE (project_id, id) IN ",
-    );
-    bind_id_pairs(&mut s, persons.into_iter());
-    s.push(" GROUP BY project_id, id HAVING deleted = 0");
-    let rows: Vec<(i64, i64, u8, i64, i64, String, u8)> = db.fetch_all(&s).await?;
+    stage_ids(&db, persons.into_iter()).await?;
+    let rows: Vec<(i64, i64, u8, i64, i64, String, u8)> = db
+        .fetch_all(&crate::client::plain(
+            "SELECT project_id, id, argMax(is_identified, version), argMax(first_seen, version), \
+             argMax(last_seen, version), argMax(property_writes, version), \
+             argMax(is_deleted, version) AS deleted FROM persons \
+             WHERE (project_id, id) IN (SELECT project_id, id FROM person_ids) \
+             GROUP BY project_id, id HAVING deleted = 0",
+        ))
+        .await?;
     for (project_id, id, identified, first, last, writes, _) in rows {
         let properties: PersonProperties = serde_json::from_str(&writes)
             .map_err(|e| StoreError::Internal(format!("person {id}: {e}")))?;

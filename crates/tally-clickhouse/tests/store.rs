@@ -115,3 +115,21 @@ async fn person_ids_continue_and_merge_chains_resolve_after_a_reopen() {
     );
     assert_eq!(db.allocate_person_ids(1).unwrap(), 4);
 }
+
+/// A batch with tens of thousands of distinct ids looks all of them up at
+/// once: the query text is past ClickHouse's default 256 KiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persons_of_a_batch_with_many_distinct_ids_load_at_once() {
+    let (db, _) = common::open().await;
+    let keys: Vec<(i64, String)> = (0..40_000)
+        .map(|i| (1, format!("visitor-{i:08}-0123456789")))
+        .collect();
+    db.save_persons(&PersonChanges {
+        merges: vec![],
+        links: vec![(1, keys[39_999].1.clone(), 7)],
+        persons: vec![],
+    })
+    .unwrap();
+    let snap = db.load_persons(&keys).unwrap();
+    assert_eq!(snap.distinct_ids, vec![(1, keys[39_999].1.clone(), 7)]);
+}
