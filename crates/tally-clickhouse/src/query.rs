@@ -19,7 +19,7 @@ use tally_query::realtime::{self, RealtimeAnswer, RealtimeQuery};
 use tally_query::retention::{self, RetentionAnswer, RetentionQuery, RetentionRow};
 use tally_query::sessions::{SessionEventsQuery, SessionTimeline};
 use tally_query::top::{TopAnswer, TopQuery, TopRow};
-use tally_query::trends::{self, TrendRow, TrendsAnswer, TrendsPrevious, TrendsQuery};
+use tally_query::trends::{self, TrendRow, TrendsAnswer, TrendsQuery};
 use tally_query::*;
 use uuid::Uuid;
 
@@ -361,19 +361,9 @@ impl QueryEngine for ClickHouse {
         };
         let results = run_range(q.range, q.plan.clone()).await?;
         let previous = match &q.previous {
-            Some((range, plan)) => Some(TrendsPrevious {
-                range: *range,
-                results: run_range(*range, plan.clone()).await?,
-            }),
+            Some((range, plan)) => Some(run_range(*range, plan.clone()).await?),
             None => None,
         };
-        Ok(TrendsAnswer {
-            kind: "trends",
-            range: q.range,
-            interval: q.plan.interval,
-            tz: q.plan.tz.name().to_owned(),
-            results,
-            previous,
-        })
+        Ok(q.answer(results, previous))
     }
 }

@@ -19,7 +19,7 @@ use tally_query::retention::{self, CohortType, RetentionAnswer, RetentionQuery, 
 use tally_query::sessions::{self, SessionEventsQuery, SessionTimeline};
 use tally_query::sql::SqlParam;
 use tally_query::top::{TopAnswer, TopQuery, TopRow};
-use tally_query::trends::{self, TrendRow, TrendsAnswer, TrendsPrevious, TrendsQuery};
+use tally_query::trends::{self, TrendRow, TrendsAnswer, TrendsQuery};
 use tally_query::*;
 use uuid::Uuid;
 
@@ -524,20 +524,10 @@ impl QueryEngine for DuckDb {
             };
             let results = run_range(q.range, &q.plan)?;
             let previous = match &q.previous {
-                Some((range, plan)) => Some(TrendsPrevious {
-                    range: *range,
-                    results: run_range(*range, plan)?,
-                }),
+                Some((range, plan)) => Some(run_range(*range, plan)?),
                 None => None,
             };
-            Ok(TrendsAnswer {
-                kind: "trends",
-                range: q.range,
-                interval: q.plan.interval,
-                tz: q.plan.tz.name().to_owned(),
-                results,
-                previous,
-            })
+            Ok(q.answer(results, previous))
         })
         .await
     }

@@ -237,6 +237,32 @@ impl TrendsQuery {
     }
 }
 
+impl TrendsQuery {
+    /// The answer from the series of the range and, with `compare`, of the
+    /// previous period (each as [`assemble`] gives them).
+    pub fn answer(
+        &self,
+        results: Vec<TrendSeries>,
+        previous: Option<Vec<TrendSeries>>,
+    ) -> TrendsAnswer {
+        TrendsAnswer {
+            kind: "trends",
+            range: self.range,
+            interval: self.plan.interval,
+            tz: self.plan.tz.name().to_owned(),
+            results,
+            previous: self
+                .previous
+                .as_ref()
+                .zip(previous)
+                .map(|((range, _), results)| TrendsPrevious {
+                    range: *range,
+                    results,
+                }),
+        }
+    }
+}
+
 /// One row of an engine's SQL for one series over one range.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrendRow {
