@@ -82,6 +82,9 @@
     if (sending) return sending;
     if (!cfg || !queue.length) return Promise.resolve(true);
     if (navigator.onLine === false || Date.now() < retryAt) { schedule(1000); return Promise.resolve(false); }
+    // This request takes what a pending interval would have sent; what is
+    // captured meanwhile waits a whole interval after it (rescheduled below).
+    if (timer) { clearTimeout(timer); timer = 0; }
     var batch = queue.slice(0, 100), b = body(batch);
     sending = fetch(cfg.host + "/api/v1/capture", {
       // keepalive (delivery even if the page goes) is limited to 64 KB bodies.
