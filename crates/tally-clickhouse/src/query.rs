@@ -1,6 +1,6 @@
 //! [`QueryEngine`] for ClickHouse: runs the SQL of `crate::sql` and hands the
-//! rows to `tally_query`'s assembly, as the DuckDB engine does. Kinds not yet
-//! said in ClickHouse's SQL answer an error naming them.
+//! rows to `tally_query`'s assembly, as the DuckDB engine does: every kind of
+//! query, with the same answers.
 
 use crate::sql;
 use crate::store::ClickHouse;
@@ -17,7 +17,7 @@ use tally_query::paths::{self, PathRow, PathsAnswer, PathsQuery};
 use tally_query::persons::{PersonListItem, PersonsPage, PersonsQuery};
 use tally_query::realtime::{self, RealtimeAnswer, RealtimeQuery};
 use tally_query::retention::{self, RetentionAnswer, RetentionQuery, RetentionRow};
-use tally_query::sessions::{SessionEventsQuery, SessionTimeline};
+use tally_query::sessions::{self, SessionEventsQuery, SessionTimeline};
 use tally_query::top::{TopAnswer, TopQuery, TopRow};
 use tally_query::trends::{self, TrendRow, TrendsAnswer, TrendsQuery};
 use tally_query::*;
@@ -60,6 +60,63 @@ impl EventRow {
             is_bot: self.is_bot == 1,
             properties: serde_json::from_str::<Map<String, Value>>(&self.properties)
                 .unwrap_or_default(),
+        }
+    }
+}
+
+/// The overview's event cards (`sql::overview::event_cards`).
+type EventCards = (u64, u64, u64, u64, u64, u64);
+
+/// The overview's session cards (`sql::overview::session_cards`).
+type SessionCards = (u64, u64, u64, f64, u64, u64, u64, f64);
+
+/// A row of `sql::sessions::sessions_list`.
+#[derive(Row, Deserialize)]
+pub(crate) struct SessionRow {
+    id: String,
+    distinct_id: String,
+    person: i64,
+    start: i64,
+    end: i64,
+    events: u64,
+    pageviews: u64,
+    entry_path: Option<String>,
+    exit_path: Option<String>,
+    bounce: u8,
+    referrer: Option<String>,
+    channel: Option<String>,
+    utm_source: Option<String>,
+    utm_medium: Option<String>,
+    utm_campaign: Option<String>,
+    device: Option<String>,
+    browser: Option<String>,
+    country: Option<String>,
+}
+
+impl SessionRow {
+    fn record(self) -> SessionRecord {
+        let (start, end) = (time(self.start), time(self.end));
+        SessionRecord {
+            id: self.id,
+            distinct_id: self.distinct_id,
+            // Keys of events stored without a person are negative.
+            person_id: Some(self.person).filter(|&p| p > 0),
+            start,
+            end,
+            duration_secs: (self.end - self.start) as f64 / 1e6,
+            events: self.events,
+            pageviews: self.pageviews,
+            entry_path: self.entry_path,
+            exit_path: self.exit_path,
+            bounce: self.bounce == 1,
+            referrer: self.referrer,
+            channel: self.channel,
+            utm_source: self.utm_source,
+            utm_medium: self.utm_medium,
+            utm_campaign: self.utm_campaign,
+            device: self.device,
+            browser: self.browser,
+            country: self.country,
         }
     }
 }
@@ -109,13 +166,6 @@ fn time(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
-/// The answer of a kind the ClickHouse engine does not say yet.
-fn not_yet<T>(kind: &str) -> Result<T, StoreError> {
-    Err(StoreError::Internal(format!(
-        "{kind} queries are not answered on ClickHouse yet"
-    )))
-}
-
 #[async_trait]
 impl QueryEngine for ClickHouse {
     async fn events(&self, q: EventsQuery) -> Result<EventsPage, StoreError> {
@@ -132,10 +182,7 @@ impl QueryEngine for ClickHouse {
     }
 
     async fn timeseries(&self, q: TimeseriesQuery) -> Result<Timeseries, StoreError> {
-        let Some(sql) = sql::timeseries(&q) else {
-            return not_yet("timeseries filtered by entry or exit page");
-        };
-        let rows: Vec<(i64, u64)> = self.db().fetch_all(&sql).await?;
+        let rows: Vec<(i64, u64)> = self.db().fetch_all(&sql::timeseries(&q)).await?;
         Ok(q.answer(rows))
     }
 
@@ -153,11 +200,46 @@ impl QueryEngine for ClickHouse {
                 .collect(),
         })
     }
-    async fn overview(&self, _q: OverviewQuery) -> Result<Overview, StoreError> {
-        not_yet("overview")
+    async fn overview(&self, q: OverviewQuery) -> Result<Overview, StoreError> {
+        let event_cards = sql::overview::event_cards(&q);
+        let session_cards = sql::overview::session_cards(&q);
+        let (events, sessions) = tokio::try_join!(
+            self.db().fetch_all::<EventCards>(&event_cards),
+            self.db().fetch_all::<SessionCards>(&session_cards),
+        )?;
+        let (e, s) = (
+            events.into_iter().next().unwrap_or_default(),
+            sessions.into_iter().next().unwrap_or_default(),
+        );
+        let stats =
+            |(events, persons, pageviews): (u64, u64, u64),
+             (sessions, with_pageviews, bounced, length): (u64, u64, u64, f64)| {
+                OverviewStats {
+                    events,
+                    unique_users: persons,
+                    pageviews,
+                    sessions,
+                    bounce_rate: (with_pageviews > 0)
+                        .then(|| bounced as f64 / with_pageviews as f64),
+                    avg_session_secs: (sessions > 0).then_some(length / 1e6),
+                }
+            };
+        Ok(Overview {
+            range: q.range,
+            previous_range: q.range.previous(),
+            current: stats((e.0, e.1, e.2), (s.0, s.1, s.2, s.3)),
+            previous: stats((e.3, e.4, e.5), (s.4, s.5, s.6, s.7)),
+        })
     }
-    async fn sessions(&self, _q: SessionsQuery) -> Result<SessionsPage, StoreError> {
-        not_yet("sessions")
+    async fn sessions(&self, q: SessionsQuery) -> Result<SessionsPage, StoreError> {
+        let rows: Vec<SessionRow> = self
+            .db()
+            .fetch_all(&sql::sessions::sessions_list(&q))
+            .await?;
+        Ok(SessionsPage {
+            range: q.range,
+            results: rows.into_iter().map(SessionRow::record).collect(),
+        })
     }
     async fn definitions(&self, q: DefinitionsQuery) -> Result<Definitions, StoreError> {
         let rows: Vec<(String, String, i64, i64, u64)> =
@@ -188,9 +270,7 @@ impl QueryEngine for ClickHouse {
             .next())
     }
     async fn funnel(&self, q: FunnelQuery) -> Result<FunnelAnswer, StoreError> {
-        let Some(sql) = sql::funnel::funnel_sql(&q) else {
-            return not_yet("funnels over session properties");
-        };
+        let sql = sql::funnel::funnel_sql(&q);
         let rows: Vec<(i64, i64, i64, Option<String>)> = self.db().fetch_all(&sql).await?;
         let mut walk = FunnelWalk::new(&q);
         for (person, at, bits, value) in rows {
@@ -207,29 +287,26 @@ impl QueryEngine for ClickHouse {
         Ok(answer)
     }
     async fn top(&self, q: TopQuery) -> Result<TopAnswer, StoreError> {
-        let Some(sql) = sql::top::top(&q) else {
-            return not_yet("entry and exit page");
-        };
-        let rows: Vec<(Option<String>, u64, u64, u64)> = self.db().fetch_all(&sql).await?;
+        let sql = sql::top::top(&q);
+        let rows: Vec<(Option<String>, u64, u64, u64, Option<u64>)> =
+            self.db().fetch_all(&sql).await?;
         Ok(TopAnswer {
             dimension: q.dimension,
             range: q.range,
             results: rows
                 .into_iter()
-                .map(|(value, visitors, pageviews, events)| TopRow {
+                .map(|(value, visitors, pageviews, events, sessions)| TopRow {
                     value,
                     visitors,
                     pageviews,
                     events,
-                    sessions: None,
+                    sessions,
                 })
                 .collect(),
         })
     }
     async fn retention(&self, q: RetentionQuery) -> Result<RetentionAnswer, StoreError> {
-        let Some(sql) = sql::retention::retention_sql(&q) else {
-            return not_yet("retention over session properties");
-        };
+        let sql = sql::retention::retention_sql(&q);
         let rows: Vec<(i64, Option<i64>, u64)> = self.db().fetch_all(&sql).await?;
         let rows: Vec<RetentionRow> = rows
             .into_iter()
@@ -242,9 +319,7 @@ impl QueryEngine for ClickHouse {
         Ok(retention::assemble(&q, &rows))
     }
     async fn paths(&self, q: PathsQuery) -> Result<PathsAnswer, StoreError> {
-        let Some(sql) = sql::paths::paths_sql(&q) else {
-            return not_yet("paths over session properties");
-        };
+        let sql = sql::paths::paths_sql(&q);
         let rows: Vec<(i64, String, Option<String>, u64)> = self.db().fetch_all(&sql).await?;
         let rows = rows
             .into_iter()
@@ -258,9 +333,7 @@ impl QueryEngine for ClickHouse {
         Ok(paths::assemble(&q, rows))
     }
     async fn stickiness(&self, q: ActivityQuery) -> Result<StickinessAnswer, StoreError> {
-        let Some(sql) = sql::activity::stickiness_sql(&q) else {
-            return not_yet("stickiness over session properties");
-        };
+        let sql = sql::activity::stickiness_sql(&q);
         let rows: Vec<(u64, u64)> = self.db().fetch_all(&sql).await?;
         let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let rows: Vec<(i64, i64)> = rows
@@ -270,9 +343,7 @@ impl QueryEngine for ClickHouse {
         Ok(activity::stickiness_answer(&q, &rows))
     }
     async fn lifecycle(&self, q: ActivityQuery) -> Result<LifecycleAnswer, StoreError> {
-        let Some(sql) = sql::activity::lifecycle_sql(&q) else {
-            return not_yet("lifecycle over session properties");
-        };
+        let sql = sql::activity::lifecycle_sql(&q);
         let rows: Vec<(i64, String, u64)> = self.db().fetch_all(&sql).await?;
         let rows: Vec<(i64, String, i64)> = rows
             .into_iter()
@@ -281,9 +352,7 @@ impl QueryEngine for ClickHouse {
         Ok(activity::lifecycle_answer(&q, &rows))
     }
     async fn persons(&self, q: PersonsQuery) -> Result<PersonsPage, StoreError> {
-        let Some(page) = sql::persons::persons_page(&q) else {
-            return not_yet("persons filtered by session properties");
-        };
+        let page = sql::persons::persons_page(&q);
         let mut rows: Vec<PersonRow> = self.db().fetch_all(&page).await?;
         let next_offset = (rows.len() > q.limit).then(|| {
             rows.truncate(q.limit);
@@ -330,9 +399,28 @@ impl QueryEngine for ClickHouse {
     }
     async fn session_events(
         &self,
-        _q: SessionEventsQuery,
+        q: SessionEventsQuery,
     ) -> Result<Option<SessionTimeline>, StoreError> {
-        not_yet("session timeline")
+        let rows: Vec<EventRow> = self.db().fetch_all(&sql::sessions::sdk_session(&q)).await?;
+        let mut events: Vec<EventRecord> = rows.into_iter().map(EventRow::record).collect();
+        if events.is_empty() {
+            if let Some((distinct_id, start)) = sessions::parse_derived(&q.id) {
+                let sql = sql::sessions::derived_session(&q, &distinct_id, start);
+                let rows: Vec<EventRow> = self.db().fetch_all(&sql).await?;
+                let rows = rows.into_iter().map(EventRow::record).collect();
+                events = sessions::cut_derived(rows, start, q.inactivity);
+            }
+        }
+        if events.is_empty() {
+            return Ok(None);
+        }
+        let truncated = events.len() > sessions::MAX_SESSION_EVENTS;
+        events.truncate(sessions::MAX_SESSION_EVENTS);
+        Ok(Some(SessionTimeline {
+            id: q.id,
+            events,
+            truncated,
+        }))
     }
     async fn trends(&self, q: TrendsQuery) -> Result<TrendsAnswer, StoreError> {
         let run_range = |range: TimeRange, plan: BucketPlan| {
@@ -340,9 +428,7 @@ impl QueryEngine for ClickHouse {
             async move {
                 let mut results = Vec::new();
                 for (i, series) in q.series.iter().enumerate() {
-                    let Some(sql) = sql::trends::series_sql(q, series, range, &plan) else {
-                        return not_yet("trends over sessions");
-                    };
+                    let sql = sql::trends::series_sql(q, series, range, &plan);
                     let rows: Vec<(i64, u8, Option<String>, Option<f64>)> =
                         self.db().fetch_all(&sql).await?;
                     let rows = rows

@@ -1,11 +1,9 @@
 //! The SQL is valid on both ClickHouse versions Tally supports and means the
-//! same on both: the conformance checks said on ClickHouse run against the
-//! server (18.16, Debian's), every statement the store sends is recorded with
+//! same on both: every conformance check runs against the server (18.16, Debian's), every statement the store sends is recorded with
 //! its answer, and `scripts/clickhouse/replay.py` replays them in order on
 //! ClickHouse 26.9 in process (PyPI's chdb-core, in the venv `scripts/test.sh`
 //! makes: `TALLY_TEST_CHDB_PYTHON`), where every answer must be the same.
 
-#[macro_use]
 mod common;
 
 use std::path::PathBuf;
@@ -28,7 +26,7 @@ async fn every_statement_answers_the_same_on_clickhouse_26() {
             })+
         };
     }
-    said_on_clickhouse!(run_all);
+    tally_query::conformance_checks!([run_all]);
     let script: PathBuf = [
         env!("CARGO_MANIFEST_DIR"),
         "../../scripts/clickhouse/replay.py",

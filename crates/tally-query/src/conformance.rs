@@ -37,12 +37,14 @@ fn all_events(project_id: i64, limit: usize) -> EventsQuery {
     EventsQuery::all(project_id, limit)
 }
 
-/// Runs every check of the suite as its own `#[tokio::test]`.
+/// `conformance_checks!([m] tokens…)` calls `m!(tokens… check, check, …)`
+/// with the name of every check of the suite: one list for
+/// [`conformance_suite!`] and for whatever else runs the checks one by one
+/// (ClickHouse's replay on a newer engine).
 #[macro_export]
-macro_rules! conformance_suite {
-    ($open:expr) => {
-        $crate::conformance_suite!(@tests $open;
-            duplicates_are_stored_once,
+macro_rules! conformance_checks {
+    ([$($m:tt)*] $($pre:tt)*) => {
+        $($m)*!($($pre)* duplicates_are_stored_once,
             duplicates_count_once_in_the_overview,
             events_pages_are_newest_first_without_skips,
             events_filters_apply,
@@ -71,6 +73,14 @@ macro_rules! conformance_suite {
             sessions_sort_and_show_one_timeline,
             trends_count_unique_sessions,
             deleting_a_project_removes_its_events_persons_and_definitions);
+    };
+}
+
+/// Runs every check of the suite as its own `#[tokio::test]`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($open:expr) => {
+        $crate::conformance_checks!([$crate::conformance_suite] @tests $open;);
     };
     (@tests $open:expr; $($name:ident),+) => {
         $(

@@ -10,16 +10,16 @@ use tally_query::types::Interval;
 
 /// Rows: number of intervals, persons who did the event in that many. `None`
 /// where a session property is read.
-pub(crate) fn stickiness_sql(q: &ActivityQuery) -> Option<Sql> {
+pub(crate) fn stickiness_sql(q: &ActivityQuery) -> Sql {
     let mut s = Sql::default();
     s.push("SELECT active, count() FROM (SELECT ev.person AS person, uniqExact(");
     bucket_start(&mut s, &q.plan);
     s.push(") AS active");
-    push_from(&mut s, &q.scope(Some(q.range.from), q.range.to))?;
+    push_from(&mut s, &q.scope(Some(q.range.from), q.range.to));
     s.push(" AND ");
-    push_condition(&mut s, &q.event)?;
+    push_condition(&mut s, &q.event);
     s.push(" GROUP BY person) GROUP BY active");
-    Some(s)
+    s
 }
 
 /// The start of the interval after the one starting at `bucket` (an SQL
@@ -44,7 +44,7 @@ fn next_bucket(bucket: &str, interval: Interval) -> String {
 /// sorted array (no window functions on ClickHouse 18.16). May hold the
 /// interval before the range and the one after it; `lifecycle_answer` drops
 /// those. `None` where a session property is read.
-pub(crate) fn lifecycle_sql(q: &ActivityQuery) -> Option<Sql> {
+pub(crate) fn lifecycle_sql(q: &ActivityQuery) -> Sql {
     let (widened, plan) = &q.widened;
     let interval = plan.interval;
     let mut s = Sql::default();
@@ -69,15 +69,15 @@ pub(crate) fn lifecycle_sql(q: &ActivityQuery) -> Option<Sql> {
         ", arrayEnumerate(bs)))) AS statuses FROM (SELECT person, bs, \
          person IN (SELECT DISTINCT ev.person",
     );
-    push_from(&mut s, &q.scope(None, widened.from))?;
+    push_from(&mut s, &q.scope(None, widened.from));
     s.push(" AND ");
-    push_condition(&mut s, &q.event)?;
+    push_condition(&mut s, &q.event);
     s.push(") AS in_earlier FROM (SELECT ev.person AS person, arraySort(groupUniqArray(");
     bucket_start(&mut s, plan);
     s.push(")) AS bs");
-    push_from(&mut s, &q.scope(Some(widened.from), widened.to))?;
+    push_from(&mut s, &q.scope(Some(widened.from), widened.to));
     s.push(" AND ");
-    push_condition(&mut s, &q.event)?;
+    push_condition(&mut s, &q.event);
     s.push(" GROUP BY person))) ARRAY JOIN statuses AS t GROUP BY bucket, status");
-    Some(s)
+    s
 }

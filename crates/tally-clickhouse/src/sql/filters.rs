@@ -9,20 +9,19 @@ use crate::client::Sql;
 use tally_query::filters::{FilterNode, FilterOperator, GroupOp, PropertyFilter, PropertySource};
 use tally_query::sql::SqlParam;
 
-/// A property as text (NULL when absent or JSON null); `None` for session
-/// properties, not said on ClickHouse yet.
-pub(crate) fn push_property(s: &mut Sql, key: &str, source: PropertySource) -> Option<()> {
+/// A property as text (NULL when absent or JSON null); a session property
+/// is a fact of the event's session (`super::sessions::push_fact`).
+pub(crate) fn push_property(s: &mut Sql, key: &str, source: PropertySource) {
     let prefix = match source {
         PropertySource::Event => "ev.",
         PropertySource::Person => "pp.",
-        PropertySource::Session => return None,
+        PropertySource::Session => return super::sessions::push_fact(s, key),
     };
     push_property_of(s, prefix, SqlParam::Text(key.to_owned()));
-    Some(())
 }
 
 /// Appends the condition (always parenthesised; an empty group is true).
-pub(crate) fn push_filter(s: &mut Sql, node: &FilterNode) -> Option<()> {
+pub(crate) fn push_filter(s: &mut Sql, node: &FilterNode) {
     match node {
         FilterNode::Group(g) if g.filters.is_empty() => {
             s.push("1");
@@ -36,32 +35,31 @@ pub(crate) fn push_filter(s: &mut Sql, node: &FilterNode) -> Option<()> {
                         GroupOp::Or => " OR ",
                     });
                 }
-                push_filter(s, f)?;
+                push_filter(s, f);
             }
             s.push(")");
         }
-        FilterNode::Filter(f) => push_leaf(s, f)?,
+        FilterNode::Filter(f) => push_leaf(s, f),
     }
-    Some(())
 }
 
 /// One filter. NULL (absent) never matches `eq`, `contains`, `regex`, `gt`,
 /// `lt` or `in`, and always matches `neq` and `not_contains`, as on DuckDB.
-fn push_leaf(s: &mut Sql, f: &PropertyFilter) -> Option<()> {
+fn push_leaf(s: &mut Sql, f: &PropertyFilter) {
     use FilterOperator::*;
     let prop = |s: &mut Sql| push_property(s, &f.key, f.source);
     s.push("(");
     match f.operator {
         Eq => {
             s.push("ifNull(");
-            prop(s)?;
+            prop(s);
             s.push(" = ")
                 .bind(SqlParam::Text(f.text_value()))
                 .push(", 0)");
         }
         Neq => {
             s.push("ifNull(");
-            prop(s)?;
+            prop(s);
             s.push(" != ")
                 .bind(SqlParam::Text(f.text_value()))
                 .push(", 1)");
@@ -73,43 +71,42 @@ fn push_leaf(s: &mut Sql, f: &PropertyFilter) -> Option<()> {
                 "NOT ifNull("
             });
             s.push("positionCaseInsensitiveUTF8(");
-            prop(s)?;
+            prop(s);
             s.push(", ")
                 .bind(SqlParam::Text(f.text_value()))
                 .push(") > 0, 0)");
         }
         Regex => {
             s.push("ifNull(match(");
-            prop(s)?;
+            prop(s);
             s.push(", ")
                 .bind(SqlParam::Text(f.text_value()))
                 .push("), 0)");
         }
         Gt | Lt => {
             s.push("ifNull(toFloat64OrNull(");
-            prop(s)?;
+            prop(s);
             s.push(if f.operator == Gt { ") > " } else { ") < " })
                 .bind(SqlParam::Float(f.number_value()))
                 .push(", 0)");
         }
         IsSet => {
             s.push("isNotNull(");
-            prop(s)?;
+            prop(s);
             s.push(")");
         }
         IsNotSet => {
             s.push("isNull(");
-            prop(s)?;
+            prop(s);
             s.push(")");
         }
         In => {
             s.push("ifNull(");
-            prop(s)?;
+            prop(s);
             s.push(" IN ")
                 .bind_list(f.text_values().into_iter().map(SqlParam::Text))
                 .push(", 0)");
         }
     }
     s.push(")");
-    Some(())
 }

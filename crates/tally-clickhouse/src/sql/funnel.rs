@@ -7,17 +7,14 @@
 
 use super::filters::{push_filter, push_property};
 use super::persons::push_current_persons;
-use super::push_events_with_person;
+use super::scope::push_events;
 use crate::client::Sql;
 use tally_query::funnel::{FunnelQuery, StepOrder};
 use tally_query::sql::SqlParam;
 
 /// Rows: person, event time (µs), step bits (bit k: matches step k), breakdown
-/// value. `None` where a session property is read (not said on ClickHouse yet).
-pub(crate) fn funnel_sql(q: &FunnelQuery) -> Option<Sql> {
-    if q.reads_sessions() {
-        return None;
-    }
+/// value.
+pub(crate) fn funnel_sql(q: &FunnelQuery) -> Sql {
     let mut s = Sql::default();
     s.push("SELECT person, t_us, bits, bd FROM (SELECT ev.person AS person, ev.timestamp AS t_us, toInt64(");
     for (k, step) in q.steps.iter().enumerate() {
@@ -28,19 +25,25 @@ pub(crate) fn funnel_sql(q: &FunnelQuery) -> Option<Sql> {
             .bind(SqlParam::Text(step.event.clone()));
         if let Some(f) = &step.filters {
             s.push(" AND ");
-            push_filter(&mut s, f)?;
+            push_filter(&mut s, f);
         }
         s.push(", ").bind(SqlParam::Int(1i64 << k)).push(", 0)");
     }
     s.push(") AS bits, ");
     match &q.breakdown {
-        Some(b) => push_property(&mut s, &b.property, b.source)?,
+        Some(b) => push_property(&mut s, &b.property, b.source),
         None => {
             s.push("CAST(NULL AS Nullable(String))");
         }
     }
     s.push(" AS bd FROM ");
-    push_events_with_person(&mut s, q.project_id);
+    push_events(
+        &mut s,
+        q.project_id,
+        (Some(q.range.from), q.range.to + q.window),
+        q.include_bots,
+        q.reads_sessions(),
+    );
     if q.reads_persons() {
         s.push(" ANY LEFT JOIN ");
         push_current_persons(&mut s, q.project_id);
@@ -57,7 +60,7 @@ pub(crate) fn funnel_sql(q: &FunnelQuery) -> Option<Sql> {
     }
     if let Some(f) = &q.filters {
         s.push(" AND ");
-        push_filter(&mut s, f)?;
+        push_filter(&mut s, f);
     }
     s.push(")");
     if q.order == StepOrder::Loose {
@@ -68,5 +71,5 @@ pub(crate) fn funnel_sql(q: &FunnelQuery) -> Option<Sql> {
     if q.breakdown.is_some() {
         s.push(", bd");
     }
-    Some(s)
+    s
 }

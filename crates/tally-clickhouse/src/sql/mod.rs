@@ -6,11 +6,13 @@
 pub(crate) mod activity;
 pub(crate) mod filters;
 pub(crate) mod funnel;
+pub(crate) mod overview;
 pub(crate) mod paths;
 pub(crate) mod persons;
 pub(crate) mod realtime;
 pub(crate) mod retention;
 pub(crate) mod scope;
+pub(crate) mod sessions;
 pub(crate) mod top;
 pub(crate) mod trends;
 
@@ -61,7 +63,7 @@ pub(crate) fn events_count(q: &EventsQuery) -> Sql {
     s
 }
 
-fn event_filters(s: &mut Sql, q: &EventsQuery) {
+pub(crate) fn event_filters(s: &mut Sql, q: &EventsQuery) {
     if let Some(event) = &q.event {
         s.push(" AND event = ").bind(SqlParam::Text(event.clone()));
     }
@@ -237,11 +239,7 @@ fn in_range(s: &mut Sql, range: TimeRange) {
 }
 
 /// Rows: (local bucket start as µs of the naive local time, value).
-/// `None` when a dashboard filter reads sessions (not said on ClickHouse yet).
-pub(crate) fn timeseries(q: &TimeseriesQuery) -> Option<Sql> {
-    if q.filters.needs_sessions() {
-        return None;
-    }
+pub(crate) fn timeseries(q: &TimeseriesQuery) -> Sql {
     let mut s = Sql::default();
     s.push("SELECT ");
     bucket_start(&mut s, &q.plan);
@@ -250,11 +248,21 @@ pub(crate) fn timeseries(q: &TimeseriesQuery) -> Option<Sql> {
         Math::UniqueUsers => "uniqExact(person)",
     });
     s.push(" FROM ");
-    match q.math {
-        Math::UniqueUsers => push_events_with_person(&mut s, q.project_id),
-        Math::Total => {
-            s.push("events AS ev");
-        }
+    if q.filters.needs_sessions() {
+        sessions::push_with_facts(
+            &mut s,
+            sessions::Window {
+                project_id: q.project_id,
+                from: Some(q.range.from),
+                to: q.range.to,
+                include_bots: q.include_bots,
+            },
+        );
+        s.push(" AS ev");
+    } else if q.math == Math::UniqueUsers {
+        push_events_with_person(&mut s, q.project_id);
+    } else {
+        s.push("events AS ev");
     }
     s.push(" WHERE project_id = ")
         .bind(SqlParam::Int(q.project_id));
@@ -263,9 +271,9 @@ pub(crate) fn timeseries(q: &TimeseriesQuery) -> Option<Sql> {
         s.push(" AND event = ").bind(SqlParam::Text(event.clone()));
     }
     bots(&mut s, q.include_bots);
-    top::push_dimension_filters(&mut s, &q.filters)?;
+    top::push_dimension_filters(&mut s, &q.filters);
     s.push(" GROUP BY bucket");
-    Some(s)
+    s
 }
 
 /// Rows: (event, count, unique persons), most frequent first, then by name.

@@ -14,7 +14,7 @@ use tally_query::sql::SqlParam;
 /// Rows: step, item, next item (NULL on node rows), persons. Node rows come
 /// first (every node), then the `limit` heaviest links. `None` where a session
 /// property is read.
-pub(crate) fn paths_sql(q: &PathsQuery) -> Option<Sql> {
+pub(crate) fn paths_sql(q: &PathsQuery) -> Sql {
     let steps = i64::try_from(q.steps).unwrap_or(i64::MAX);
     // Per person: the walked items `w` and the step of its first one.
     let mut walk = Sql::default();
@@ -54,7 +54,7 @@ pub(crate) fn paths_sql(q: &PathsQuery) -> Option<Sql> {
         PathType::Events => "ev.event",
     })
     .push(")))) AS items");
-    push_from(&mut walk, &q.scope())?;
+    push_from(&mut walk, &q.scope());
     if q.path_type == PathType::Pages {
         walk.push(" AND ev.event = ")
             .bind(SqlParam::Text("$pageview".into()))
@@ -80,5 +80,5 @@ pub(crate) fn paths_sql(q: &PathsQuery) -> Option<Sql> {
     )
     .bind(SqlParam::Int(i64::try_from(q.limit).unwrap_or(i64::MAX)))
     .push(")");
-    Some(s)
+    s
 }

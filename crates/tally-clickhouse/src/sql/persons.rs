@@ -66,7 +66,7 @@ pub(crate) fn persons_by_id(project_id: i64, ids: &[i64]) -> Sql {
 }
 
 /// One page of the persons list (one row past the limit when there is more).
-pub(crate) fn persons_page(q: &PersonsQuery) -> Option<Sql> {
+pub(crate) fn persons_page(q: &PersonsQuery) -> Sql {
     let order = match q.order_by {
         PersonOrder::LastSeen => "pp.last_seen DESC, pp.id DESC",
         PersonOrder::FirstSeen => "pp.first_seen DESC, pp.id DESC",
@@ -90,7 +90,7 @@ pub(crate) fn persons_page(q: &PersonsQuery) -> Option<Sql> {
     }
     if let Some(f) = &q.filters {
         s.push(" AND ");
-        push_filter(&mut s, f)?;
+        push_filter(&mut s, f);
     }
     s.push(" ORDER BY ")
         .push(order)
@@ -98,7 +98,7 @@ pub(crate) fn persons_page(q: &PersonsQuery) -> Option<Sql> {
         .bind(SqlParam::Int(q.limit as i64 + 1))
         .push(" OFFSET ")
         .bind(SqlParam::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
-    Some(s)
+    s
 }
 
 /// Rows `(owner, distinct_id)` of the distinct ids of these persons.

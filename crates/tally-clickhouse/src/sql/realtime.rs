@@ -13,7 +13,7 @@ pub(crate) fn totals(q: &RealtimeQuery) -> Sql {
     s.push("SELECT uniqExactIf(ev.person, ev.timestamp >= ")
         .bind(SqlParam::Time(q.now - Duration::minutes(5)))
         .push("), uniqExact(ev.person), count()");
-    push_from(&mut s, &q.scope()).expect("the realtime scope reads no session");
+    push_from(&mut s, &q.scope());
     s
 }
 
@@ -21,7 +21,7 @@ pub(crate) fn totals(q: &RealtimeQuery) -> Sql {
 pub(crate) fn per_minute(q: &RealtimeQuery) -> Sql {
     let mut s = Sql::default();
     s.push("SELECT intDiv(ev.timestamp, 60000000) * 60000000 AS m, count()");
-    push_from(&mut s, &q.scope()).expect("the realtime scope reads no session");
+    push_from(&mut s, &q.scope());
     s.push(" GROUP BY m");
     s
 }

@@ -10,7 +10,7 @@ use tally_query::retention::{CohortType, RetentionQuery};
 /// Rows: cohort period start (µs of naive local time), return period start
 /// (same; NULL on the row of the cohort's size), persons. `None` where a
 /// session property is read.
-pub(crate) fn retention_sql(q: &RetentionQuery) -> Option<Sql> {
+pub(crate) fn retention_sql(q: &RetentionQuery) -> Sql {
     // One row per person and period: did they do the start event, the return
     // event in it.
     let mut marked = Sql::default();
@@ -20,11 +20,11 @@ pub(crate) fn retention_sql(q: &RetentionQuery) -> Option<Sql> {
     );
     bucket_start(&mut marked, &q.plan);
     marked.push(" AS bucket, ");
-    push_condition(&mut marked, &q.start_event)?;
+    push_condition(&mut marked, &q.start_event);
     marked.push(" AS is_start, ");
-    push_condition(&mut marked, &q.return_event)?;
+    push_condition(&mut marked, &q.return_event);
     marked.push(" AS is_return");
-    push_from(&mut marked, &q.scope(Some(q.range.from), q.range.to))?;
+    push_from(&mut marked, &q.scope(Some(q.range.from), q.range.to));
     marked.push(") GROUP BY person, bucket)");
 
     let mut s = Sql::default();
@@ -36,9 +36,9 @@ pub(crate) fn retention_sql(q: &RetentionQuery) -> Option<Sql> {
             s.push("SELECT person AS member, min(bucket) AS cohort FROM ");
             append(&mut s, &marked);
             s.push(" WHERE is_start = 1 AND person NOT IN (SELECT DISTINCT ev.person");
-            push_from(&mut s, &q.scope(None, q.range.from))?;
+            push_from(&mut s, &q.scope(None, q.range.from));
             s.push(" AND ");
-            push_condition(&mut s, &q.start_event)?;
+            push_condition(&mut s, &q.start_event);
             s.push(") GROUP BY person");
         }
         CohortType::Recurring => {
@@ -55,7 +55,7 @@ pub(crate) fn retention_sql(q: &RetentionQuery) -> Option<Sql> {
         " AS m ON m.person = c.member WHERE m.bucket = c.cohort \
          OR (m.bucket > c.cohort AND m.is_return = 1) GROUP BY c.cohort, returned",
     );
-    Some(s)
+    s
 }
 
 /// Appends another statement's text and values.

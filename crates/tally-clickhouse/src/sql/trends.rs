@@ -6,29 +6,29 @@
 use super::filters::{push_filter, push_property};
 use super::persons::push_current_persons;
 use super::retention::append;
+use super::scope::push_events;
+use super::sessions::{push_sessionized, Window};
 use super::{bucket_start, push_events_with_person, push_property_of};
 use crate::client::Sql;
 use tally_query::buckets::BucketPlan;
 use tally_query::sql::SqlParam;
 use tally_query::trends::{SeriesRequest, TrendMath, TrendsQuery, DEFAULT_BREAKDOWN_LIMIT};
-use tally_query::types::TimeRange;
+use tally_query::types::{TimeRange, DEFAULT_INACTIVITY};
 
-/// `None` where the series reads sessions (not said on ClickHouse yet).
+/// Rows: local bucket start (µs of naive local time), is "other", breakdown
+/// value (NULL without a breakdown), value.
 pub(crate) fn series_sql(
     q: &TrendsQuery,
     series: &SeriesRequest,
     range: TimeRange,
     plan: &BucketPlan,
-) -> Option<Sql> {
-    if q.reads_sessions(series) || series.math == TrendMath::UniqueSessions {
-        return None;
-    }
+) -> Sql {
     let mut matched = Sql::default();
     matched.push("(SELECT ev.person AS person, ");
     bucket_start(&mut matched, plan);
     matched.push(" AS bucket, ");
     match &q.breakdown {
-        Some(b) => push_property(&mut matched, &b.property, b.source)?,
+        Some(b) => push_property(&mut matched, &b.property, b.source),
         None => {
             matched.push("CAST(NULL AS Nullable(String))");
         }
@@ -39,8 +39,35 @@ pub(crate) fn series_sql(
         "ev.",
         SqlParam::Text(series.math_property.clone().unwrap_or_default()),
     );
-    matched.push(") AS num FROM ");
-    push_events_with_person(&mut matched, q.project_id);
+    matched.push(") AS num");
+    let reads_sessions = q.reads_sessions(series);
+    if reads_sessions || series.math == TrendMath::UniqueSessions {
+        matched.push(", ev.session_key AS session");
+    }
+    matched.push(" FROM ");
+    if reads_sessions {
+        push_events(
+            &mut matched,
+            q.project_id,
+            (Some(range.from), range.to),
+            q.include_bots,
+            true,
+        );
+    } else if series.math == TrendMath::UniqueSessions {
+        push_sessionized(
+            &mut matched,
+            Window {
+                project_id: q.project_id,
+                from: Some(range.from),
+                to: range.to,
+                include_bots: q.include_bots,
+            },
+            DEFAULT_INACTIVITY,
+        );
+        matched.push(" AS ev");
+    } else {
+        push_events_with_person(&mut matched, q.project_id);
+    }
     if q.reads_persons(series) {
         matched.push(" ANY LEFT JOIN ");
         push_current_persons(&mut matched, q.project_id);
@@ -63,7 +90,7 @@ pub(crate) fn series_sql(
     }
     for f in [&q.filters, &series.filters].into_iter().flatten() {
         matched.push(" AND ");
-        push_filter(&mut matched, f)?;
+        push_filter(&mut matched, f);
     }
     matched.push(")");
 
@@ -87,7 +114,7 @@ pub(crate) fn series_sql(
             // NULL is a value of its own (a pair keeps it comparable in IN).
             s.push("SELECT bucket, other, if(other = 1, NULL, bd) AS value_of, ");
             push_math(&mut s, series);
-            s.push(" FROM (SELECT person, bucket, bd, num, toUInt8((isNull(bd), ifNull(bd, '')) NOT IN (SELECT isNull(bd), ifNull(bd, '') FROM ");
+            s.push(" FROM (SELECT *, toUInt8((isNull(bd), ifNull(bd, '')) NOT IN (SELECT isNull(bd), ifNull(bd, '') FROM ");
             append(&mut s, &matched);
             s.push(" GROUP BY bd ORDER BY count() DESC, bd ASC NULLS LAST LIMIT ")
                 .bind(SqlParam::Int(limit as i64))
@@ -96,7 +123,7 @@ pub(crate) fn series_sql(
             s.push(") GROUP BY bucket, other, value_of");
         }
     }
-    Some(s)
+    s
 }
 
 /// The series' math over a group's rows, as Nullable(Float64).
@@ -116,7 +143,7 @@ fn push_math(s: &mut Sql, series: &SeriesRequest) {
     let math = match series.math {
         TrendMath::Total => "count()".to_owned(),
         TrendMath::UniquePersons => "uniqExact(person)".to_owned(),
-        TrendMath::UniqueSessions => unreachable!("refused in series_sql"),
+        TrendMath::UniqueSessions => "uniqExact(session)".to_owned(),
         TrendMath::PerPersonAvg => "count() / uniqExact(person)".to_owned(),
         TrendMath::Sum => "sum(num)".to_owned(),
         TrendMath::Avg => "avg(num)".to_owned(),

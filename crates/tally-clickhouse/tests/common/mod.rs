@@ -2,36 +2,9 @@
 //! server `scripts/test.sh` starts (`TALLY_TEST_CLICKHOUSE_URL`, its HTTP URL).
 
 // Each test file uses part of these.
-#![allow(dead_code, unused_macros)]
+#![allow(dead_code)]
 
 use tally_clickhouse::{ClickHouse, ClickHouseConfig};
-
-/// Calls `$m!` with the query conformance suite's checks whose kinds the
-/// ClickHouse engine says so far; the others join as they land.
-macro_rules! said_on_clickhouse {
-    ($m:ident) => {
-        $m!(
-            duplicates_are_stored_once,
-            events_pages_are_newest_first_without_skips,
-            events_filters_apply,
-            offset_pages_and_counts_agree,
-            timeseries_zero_fills_in_the_requested_zone,
-            definitions_count_stored_events_once,
-            persons_list_search_and_timeline_across_ids,
-            realtime_counts_the_last_minutes,
-            top_tables_count_visitors_pageviews_and_events,
-            trends_answer_series_math_breakdowns_filters_compare_and_cumulative,
-            funnels_count_persons_per_step_loose_and_strict,
-            funnels_break_down_by_the_starting_events_property,
-            funnels_take_events_of_one_instant_in_step_order,
-            retention_counts_cohorts_first_time_and_recurring,
-            stickiness_and_lifecycle_follow_persons_across_days,
-            paths_follow_pages_from_a_start_or_to_an_end,
-            bare_dates_are_days_of_the_querys_zone,
-            deleting_a_project_removes_its_events_persons_and_definitions
-        );
-    };
-}
 
 /// The `clickhouse://` URL of a database no other test uses.
 pub fn fresh_url() -> String {
