@@ -985,6 +985,37 @@ pub async fn trends_answer_series_math_breakdowns_filters_compare_and_cumulative
     assert_eq!(a.results[0].points[0].bucket, "2026-11-01T00:00:00+00:00");
     assert_eq!(a.range.from, at("2026-11-01T00:00:00Z"));
 
+    // The spread of a property over any event (amounts 10 and 30 on 11-01,
+    // 50 and "70" on 11-02): percentiles interpolate between the two nearest
+    // values; one value is its own percentile.
+    let spread = run(with(json!({"series": [
+        {"math": "min", "math_property": "amount"},
+        {"math": "max", "math_property": "amount"},
+        {"math": "p50", "math_property": "amount"},
+        {"math": "p90", "math_property": "amount"},
+        {"math": "p99", "math_property": "amount"},
+        {"event": "purchase", "math": "p90", "math_property": "amount"},
+    ]})))
+    .await;
+    let rounded = |s: &crate::trends::TrendSeries| -> Vec<Option<f64>> {
+        values(s)
+            .into_iter()
+            .map(|v| v.map(|x| (x * 1e6).round() / 1e6))
+            .collect()
+    };
+    let got: Vec<Vec<Option<f64>>> = spread.results.iter().map(rounded).collect();
+    assert_eq!(
+        got,
+        vec![
+            vec![Some(10.0), Some(50.0), None],
+            vec![Some(30.0), Some(70.0), None],
+            vec![Some(20.0), Some(60.0), None],
+            vec![Some(28.0), Some(68.0), None],
+            vec![Some(29.8), Some(69.8), None],
+            vec![Some(30.0), Some(68.0), None],
+        ]
+    );
+
     // Breakdown by an event property, top 1 + other.
     let b = run(with(json!({"series": [{"event": "$pageview"}],
         "breakdown": {"property": "$browser", "limit": 1}})))

@@ -130,14 +130,18 @@ pub(crate) fn series_sql(
 fn push_math(s: &mut Sql, series: &SeriesRequest) {
     let quantile = |p: &str| {
         // Linear interpolation between the two nearest values, as DuckDB's
-        // `quantile_cont` (ClickHouse's `quantileExact` does not interpolate).
+        // `quantile_cont` (ClickHouse's `quantileExact` does not interpolate):
+        // position (n - 1) * p in the sorted values, from index `lo` (1-based
+        // `lo + 1`) toward the next one.
+        const SORTED: &str = "arraySort(groupArray(num))";
+        let n = format!("length({SORTED})");
+        let pos = format!("(({n} - 1) * {p})");
+        let lo = format!("floor({pos})");
+        let at = |index: &str| format!("{SORTED}[toUInt64({index}) + 1]");
         format!(
-            "if(length(arraySort(groupArray(num))) = 0, NULL, \
-             arraySort(groupArray(num))[toUInt64(floor((length(arraySort(groupArray(num))) - 1) * {p})) + 1] + \
-             (arraySort(groupArray(num))[toUInt64(least(floor((length(arraySort(groupArray(num))) - 1) * {p})) + 2, \
-             length(arraySort(groupArray(num)))))] - \
-             arraySort(groupArray(num))[toUInt64(floor((length(arraySort(groupArray(num))) - 1) * {p})) + 1]) * \
-             ((length(arraySort(groupArray(num))) - 1) * {p} - floor((length(arraySort(groupArray(num))) - 1) * {p})))"
+            "if({n} = 0, NULL, {low} + ({high} - {low}) * ({pos} - {lo}))",
+            low = at(&lo),
+            high = at(&format!("least({lo} + 1, toFloat64({n} - 1))")),
         )
     };
     let math = match series.math {
