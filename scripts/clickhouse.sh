@@ -7,6 +7,12 @@
 #                             Prints the HTTP URL once the server answers /ping.
 #   clickhouse.sh halt DIR    stop it (SIGTERM), keeping DIR for a later start
 #   clickhouse.sh stop DIR    stop it and delete DIR
+#   clickhouse.sh cluster-start DIR N
+#                             N servers (DIR/shard1…N) as the N shards of a
+#                             cluster named `tally`; prints their HTTP URLs,
+#                             space-separated, once all answer
+#   clickhouse.sh cluster-stop DIR
+#                             stop them and delete DIR
 #
 # CLICKHOUSE_SHARDS="127.0.0.1:9001 127.0.0.1:9002" (native ports, one per shard)
 # adds a cluster named `tally` of those shards to the config, for the sharded
@@ -89,6 +95,26 @@ start)
     tail -n 30 "$dir/stdout.log" "$dir/server.err.log" >&2 2>/dev/null || true
     exit 1
     ;;
+cluster-start)
+    n=${3:-2}
+    mkdir -p "$dir"
+    tcp=() http=() shards="" urls=()
+    for i in $(seq 1 "$n"); do
+        tcp[$i]=$(free_port); http[$i]=$(free_port)
+        shards+="127.0.0.1:${tcp[$i]} "
+    done
+    for i in $(seq 1 "$n"); do
+        urls+=("$(CLICKHOUSE_SHARDS="$shards" CLICKHOUSE_TCP_PORT=${tcp[$i]} CLICKHOUSE_HTTP_PORT=${http[$i]} \
+            bash "$0" start "$dir/shard$i")")
+    done
+    echo "${urls[*]}"
+    ;;
+cluster-stop)
+    for shard in "$dir"/shard*; do
+        [ -d "$shard" ] && bash "$0" stop "$shard"
+    done
+    rm -rf "$dir"
+    ;;
 halt|stop)
     if [ -f "$dir/pid" ]; then
         pid=$(cat "$dir/pid")
@@ -101,7 +127,7 @@ halt|stop)
     true
     ;;
 *)
-    echo "usage: clickhouse.sh start DIR | halt DIR | stop DIR" >&2
+    echo "usage: clickhouse.sh start DIR | halt DIR | stop DIR | cluster-start DIR N | cluster-stop DIR" >&2
     exit 2
     ;;
 esac

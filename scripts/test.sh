@@ -19,7 +19,9 @@
 # missing, starts a throw-away server on free 127.0.0.1 ports (stopped at exit)
 # and passes its HTTP URL as TALLY_TEST_CLICKHOUSE_URL; the statements the
 # store sends are replayed on ClickHouse 26 in process: PyPI's chdb-core
-# (pinned) in a venv of its own, passed as TALLY_TEST_CHDB_PYTHON.
+# (pinned) in a venv of its own, passed as TALLY_TEST_CHDB_PYTHON. Two more
+# servers run as the two shards of a cluster (TALLY_TEST_CLICKHOUSE_CLUSTER,
+# their HTTP URLs) for the sharded store's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,8 +84,10 @@ KAFKA_LIBS=$(bash scripts/kafka/fetch.sh)
 export KAFKA_LIBS TALLY_TEST_KAFKA_LIBS="$KAFKA_LIBS"
 KAFKA_DIR=$(mktemp -d /tmp/tally-kafka.XXXXXX)
 CH_DIR=$(mktemp -d /tmp/tally-clickhouse.XXXXXX)
+CH_CLUSTER_DIR=$(mktemp -d /tmp/tally-clickhouse-cluster.XXXXXX)
 stop_services() {
     bash scripts/clickhouse.sh stop "$CH_DIR" || true
+    bash scripts/clickhouse.sh cluster-stop "$CH_CLUSTER_DIR" || true
     bash scripts/kafka/broker.sh stop "$KAFKA_DIR" || true
     rm -rf "$KAFKA_DIR"
     stop_postgres
@@ -95,6 +99,9 @@ export TALLY_TEST_KAFKA_BOOTSTRAP
 if ! command -v clickhouse-server >/dev/null 2>&1; then apt_install clickhouse-server; fi
 TALLY_TEST_CLICKHOUSE_URL=$(bash scripts/clickhouse.sh start "$CH_DIR")
 export TALLY_TEST_CLICKHOUSE_URL
+# Two more servers as the two shards of a cluster, for the sharded store.
+TALLY_TEST_CLICKHOUSE_CLUSTER=$(bash scripts/clickhouse.sh cluster-start "$CH_CLUSTER_DIR" 2)
+export TALLY_TEST_CLICKHOUSE_CLUSTER
 
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@"

@@ -111,6 +111,14 @@ impl Db {
         }
     }
 
+    /// The same client with a ClickHouse setting on every request.
+    pub(crate) fn with_setting(&self, name: &str, value: &str) -> Self {
+        Self {
+            client: self.client.clone().with_option(name, value),
+            ..self.clone()
+        }
+    }
+
     fn bound(client: &Client, sql: &Sql) -> clickhouse::query::Query {
         let mut q = client.query(&sql.text);
         for p in &sql.params {

@@ -3,6 +3,12 @@
 //! The port is ClickHouse's HTTP interface (8123 unless changed); the database
 //! is created by the first migration when missing, `default` when the path is
 //! empty.
+//!
+//! A sharded cluster adds `cluster=NAME&shards=host1:8123,host2:8123`: the
+//! cluster's name in the servers' `remote_servers` configuration, and the HTTP
+//! address of each of its shards (one server per shard), the URL's own server
+//! among them. Events are spread over the shards; the URL's server holds the
+//! persons and is the one queries go through (`schema.rs`).
 
 use std::fmt;
 use thiserror::Error;
@@ -20,6 +26,17 @@ pub struct ClickHouseConfig {
     /// answers, to this file as JSON lines (`scripts/clickhouse/replay.py`
     /// replays them on another ClickHouse version). Never set by a URL.
     pub record_to: Option<std::path::PathBuf>,
+    /// The cluster the events are sharded over; `None`: one server.
+    pub cluster: Option<Cluster>,
+}
+
+/// A sharded ClickHouse cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// Its name in the servers' `remote_servers` configuration.
+    pub name: String,
+    /// `http://host:port` of each shard's server, the store URL's among them.
+    pub shards: Vec<String>,
 }
 
 impl fmt::Debug for ClickHouseConfig {
@@ -30,6 +47,7 @@ impl fmt::Debug for ClickHouseConfig {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "…"))
             .field("record_to", &self.record_to)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -46,8 +64,20 @@ pub enum ConfigError {
         "`{0}` is not a valid database name (letters, digits and _, not starting with a digit)"
     )]
     BadDatabase(String),
-    #[error("unknown parameter `{0}` in the ClickHouse URL (user and password are known)")]
+    #[error(
+        "unknown parameter `{0}` in the ClickHouse URL (user, password, cluster and shards are known)"
+    )]
     UnknownParameter(String),
+    #[error("a cluster needs both `cluster` (its name) and `shards` (host:port of each shard)")]
+    IncompleteCluster,
+    #[error(
+        "`{0}` is not a valid cluster name (letters, digits and _, not starting with a digit)"
+    )]
+    BadCluster(String),
+    #[error("`{0}` is not a shard address (host:port of its HTTP interface)")]
+    BadShard(String),
+    #[error("the URL's server {0} is not one of the shards: it must be, as it holds the persons")]
+    EntryNotAShard(String),
 }
 
 /// The port of ClickHouse's HTTP interface when the URL names none.
@@ -83,20 +113,65 @@ impl ClickHouseConfig {
             u => decode(u),
         };
         let mut password = url.password().map(decode);
+        let (mut cluster, mut shards) = (None, None);
         for (key, value) in url.query_pairs() {
             match key.as_ref() {
                 "user" => user = value.into_owned(),
                 "password" => password = Some(value.into_owned()),
+                "cluster" => cluster = Some(value.into_owned()),
+                "shards" => shards = Some(value.into_owned()),
                 other => return Err(ConfigError::UnknownParameter(other.to_owned())),
             }
         }
+        let http_url = format!("http://{host}:{port}");
+        let cluster = match (cluster, shards) {
+            (None, None) => None,
+            (Some(name), Some(shards)) => Some(Cluster::new(name, &shards, &http_url)?),
+            _ => return Err(ConfigError::IncompleteCluster),
+        };
         Ok(Self {
-            http_url: format!("http://{host}:{port}"),
+            http_url,
             database,
             user,
             password,
             record_to: None,
+            cluster,
         })
+    }
+
+    /// The same settings for another server (a shard of the cluster).
+    pub fn for_server(&self, http_url: &str) -> Self {
+        Self {
+            http_url: http_url.to_owned(),
+            ..self.clone()
+        }
+    }
+}
+
+impl Cluster {
+    fn new(name: String, shards: &str, entry: &str) -> Result<Self, ConfigError> {
+        if !valid_identifier(&name) {
+            return Err(ConfigError::BadCluster(name));
+        }
+        let shards = shards
+            .split(',')
+            .map(|s| {
+                let s = s.trim();
+                let url = Url::parse(&format!("http://{s}"))
+                    .map_err(|_| ConfigError::BadShard(s.to_owned()))?;
+                match (url.host_str(), url.path()) {
+                    (Some(host), "/") if !host.is_empty() => Ok(format!(
+                        "http://{host}:{}",
+                        url.port().unwrap_or(DEFAULT_HTTP_PORT)
+                    )),
+                    _ => Err(ConfigError::BadShard(s.to_owned())),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !shards.iter().any(|s| s == entry) {
+            return Err(ConfigError::EntryNotAShard(entry.to_owned()));
+        }
+        Ok(Self { name, shards })
     }
 }
 
@@ -136,6 +211,19 @@ mod tests {
             ),
             ("http://127.0.0.1:8123", "default", "bob", Some("pw"))
         );
+        assert_eq!(c.cluster, None);
+
+        let c = ClickHouseConfig::from_url(
+            "clickhouse://ch1:8124/db?cluster=tally&shards=ch1:8124, ch2",
+        )
+        .unwrap();
+        assert_eq!(
+            c.cluster,
+            Some(Cluster {
+                name: "tally".into(),
+                shards: vec!["http://ch1:8124".into(), "http://ch2:8123".into()]
+            })
+        );
     }
 
     #[test]
@@ -151,6 +239,22 @@ mod tests {
         assert_eq!(
             ClickHouseConfig::from_url("clickhouse://h/db?compress=1"),
             Err(ConfigError::UnknownParameter("compress".into()))
+        );
+        assert_eq!(
+            ClickHouseConfig::from_url("clickhouse://h/db?cluster=c"),
+            Err(ConfigError::IncompleteCluster)
+        );
+        assert_eq!(
+            ClickHouseConfig::from_url("clickhouse://h/db?cluster=c;x&shards=h:8123"),
+            Err(ConfigError::BadCluster("c;x".into()))
+        );
+        assert_eq!(
+            ClickHouseConfig::from_url("clickhouse://h/db?cluster=c&shards=h:8123,g/x"),
+            Err(ConfigError::BadShard("g/x".into()))
+        );
+        assert_eq!(
+            ClickHouseConfig::from_url("clickhouse://h/db?cluster=c&shards=g:8123"),
+            Err(ConfigError::EntryNotAShard("http://h:8123".into()))
         );
         assert!(!valid_identifier("1abc"));
         assert!(!valid_identifier("a b"));

@@ -12,6 +12,6 @@ mod schema;
 mod sql;
 mod store;
 
-pub use config::{valid_identifier, ClickHouseConfig, ConfigError, DEFAULT_HTTP_PORT};
+pub use config::{valid_identifier, ClickHouseConfig, Cluster, ConfigError, DEFAULT_HTTP_PORT};
 pub use schema::latest_version;
 pub use store::ClickHouse;

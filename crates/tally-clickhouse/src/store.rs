@@ -10,10 +10,16 @@
 //! storing the same event at the very same moment (a Kafka rebalance with a
 //! stalled worker) could both pass the check; `ReplacingMergeTree` collapses
 //! those rows at the next merge.
+//!
+//! On a sharded cluster the same statements go through the `Distributed`
+//! table (`schema.rs`), with `insert_distributed_sync` so an insert is answered
+//! once every shard stored its rows, and the stored-key lookup as a `GLOBAL IN`
+//! (the batch's temporary table exists only in the writer's session on the
+//! URL's server). A deletion runs on every shard's own table.
 
 use crate::client::{plain, Db, Sql};
 use crate::config::ClickHouseConfig;
-use crate::schema::{self, DAY_OF_TIMESTAMP};
+use crate::schema::{self, Layout, DAY_OF_TIMESTAMP};
 use async_trait::async_trait;
 use clickhouse::Row;
 use serde::Serialize;
@@ -31,6 +37,9 @@ pub struct ClickHouse {
 
 pub(crate) struct Inner {
     pub(crate) db: Db,
+    /// Every server holding events, with the table that holds them there:
+    /// the URL's alone, or each shard of the cluster.
+    servers: Vec<(Db, &'static str)>,
     pub(crate) config: ClickHouseConfig,
     /// The writer's session (its temporary table); one batch at a time.
     writer: tokio::sync::Mutex<Db>,
@@ -122,13 +131,21 @@ impl ClickHouse {
     /// Connects, applies the migrations this build has, and reads what the
     /// persons need to go on (the next person id).
     pub async fn open(config: &ClickHouseConfig) -> Result<Self, StoreError> {
+        Self::migrate(config).await?;
         let db = Db::new(config);
-        schema::migrate(&db, &config.database).await?;
-        let writer = db.in_session(&format!("tally-writer-{}", uuid::Uuid::new_v4()));
+        let mut writer = db.in_session(&format!("tally-writer-{}", uuid::Uuid::new_v4()));
+        if config.cluster.is_some() {
+            writer = writer.with_setting("insert_distributed_sync", "1");
+        }
         let persons = crate::persons::PersonsState::open(&db, config).await?;
+        let servers = servers(config)
+            .into_iter()
+            .map(|(server, layout)| (Db::new(&server), layout.local_events()))
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
+                servers,
                 config: config.clone(),
                 writer: tokio::sync::Mutex::new(writer),
                 persons,
@@ -139,7 +156,14 @@ impl ClickHouse {
     /// Applies the migrations without opening a store (`tally migrate`);
     /// returns the versions applied now.
     pub async fn migrate(config: &ClickHouseConfig) -> Result<Vec<u32>, StoreError> {
-        schema::migrate(&Db::new(config), &config.database).await
+        let mut applied = Vec::new();
+        for (server, layout) in servers(config) {
+            let done = schema::migrate(&Db::new(&server), &config.database, layout).await?;
+            if layout.keeps_persons() {
+                applied = done;
+            }
+        }
+        Ok(applied)
     }
 
     pub fn config(&self) -> &ClickHouseConfig {
@@ -150,17 +174,17 @@ impl ClickHouse {
         &self.inner.db
     }
 
-    /// Waits until no mutation (`ALTER … DELETE`) of this database is running:
-    /// ClickHouse applies them in the background, and a deletion is answered
-    /// only once it is done.
-    async fn await_mutations(&self) -> Result<(), StoreError> {
+    /// Waits until no mutation (`ALTER … DELETE`) of this database is running
+    /// on `db`'s server: ClickHouse applies them in the background, and a
+    /// deletion is answered only once it is done.
+    async fn await_mutations(&self, db: &Db) -> Result<(), StoreError> {
         let mut pending = Sql::default();
         pending
             .push("SELECT count() FROM system.mutations WHERE database = ")
             .bind(SqlParam::Text(self.inner.config.database.clone()))
             .push(" AND is_done = 0");
         for _ in 0..6000 {
-            let n: Vec<u64> = self.db().fetch_all(&pending).await?;
+            let n: Vec<u64> = db.fetch_all(&pending).await?;
             if n.first().copied().unwrap_or(0) == 0 {
                 return Ok(());
             }
@@ -169,6 +193,26 @@ impl ClickHouse {
         Err(StoreError::Internal(
             "ClickHouse did not finish deleting within 60 s".into(),
         ))
+    }
+}
+
+/// Each server of the store with its layout: the URL's alone, or every shard
+/// of the cluster (the URL's own being the entry).
+fn servers(config: &ClickHouseConfig) -> Vec<(ClickHouseConfig, Layout<'_>)> {
+    match &config.cluster {
+        None => vec![(config.clone(), Layout::Single)],
+        Some(cluster) => cluster
+            .shards
+            .iter()
+            .map(|shard| {
+                let layout = Layout::Shard {
+                    cluster: &cluster.name,
+                    database: &config.database,
+                    entry: *shard == config.http_url,
+                };
+                (config.for_server(shard), layout)
+            })
+            .collect(),
     }
 }
 
@@ -208,7 +252,7 @@ impl EventStore for ClickHouse {
             .await?;
         writer.insert_rows("incoming", &rows).await?;
         let stored_keys = format!(
-            "(SELECT {events_key} FROM events WHERE ({events_key}) IN (SELECT {incoming_key} FROM incoming))",
+            "(SELECT {events_key} FROM events WHERE ({events_key}) GLOBAL IN (SELECT {incoming_key} FROM incoming))",
             events_key = key("day"),
             incoming_key = key(DAY_OF_TIMESTAMP),
         );
@@ -253,21 +297,24 @@ impl EventStore for ClickHouse {
             .push("SELECT count() FROM events WHERE project_id = ")
             .bind(SqlParam::Int(project_id));
         let events: Vec<u64> = self.db().fetch_all(&count).await?;
-        for table in [
-            "events",
-            "persons",
-            "person_distinct_ids",
-            "person_overrides",
-        ] {
+        let delete = |table: &str| {
             let mut delete = Sql::default();
             delete
                 .push("ALTER TABLE ")
                 .push(table)
                 .push(" DELETE WHERE project_id = ")
                 .bind(SqlParam::Int(project_id));
-            self.db().execute(&delete).await?;
+            delete
+        };
+        for (db, events) in &self.inner.servers {
+            db.execute(&delete(events)).await?;
         }
-        self.await_mutations().await?;
+        for table in ["persons", "person_distinct_ids", "person_overrides"] {
+            self.db().execute(&delete(table)).await?;
+        }
+        for (db, _) in &self.inner.servers {
+            self.await_mutations(db).await?;
+        }
         Ok(events.first().copied().unwrap_or(0))
     }
 }

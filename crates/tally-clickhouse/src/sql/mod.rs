@@ -1,7 +1,14 @@
 //! ClickHouse's SQL for the queries `tally_query` defines, valid on 18.16 and
 //! current releases, with every value bound through the client: only
 //! identifiers and keywords this module chooses reach the SQL text. Mirrors
-//! `tally-duckdb`'s `sql` module, one kind at a time.
+//! `tally-duckdb`'s `sql` module.
+//!
+//! Every JOIN and IN whose query reads `events` itself is `GLOBAL`: on a
+//! sharded cluster `events` is a `Distributed` table, and the right side (the
+//! persons, kept on the URL's server only) is computed there and sent to the
+//! shards with the query; on one server `GLOBAL` changes nothing. Queries over
+//! a subquery of `events` run where the store connects, so their joins need
+//! nothing.
 
 pub(crate) mod activity;
 pub(crate) mod filters;
@@ -77,7 +84,7 @@ pub(crate) fn event_filters(s: &mut Sql, q: &EventsQuery) {
         s.push(" AND (distinct_id = ")
             .bind(SqlParam::Text(d.clone()))
             .push(
-                " OR person_id IN (SELECT old_person_id FROM (SELECT old_person_id, \
+                " OR person_id GLOBAL IN (SELECT old_person_id FROM (SELECT old_person_id, \
                    argMax(person_id, version) AS now FROM person_overrides WHERE project_id = ",
             )
             .bind(SqlParam::Int(q.project_id))
@@ -131,15 +138,25 @@ pub(crate) fn push_events_with_person(s: &mut Sql, project_id: i64) {
          prop_types, is_bot, if(isNull(person_id), ",
     )
     .push(STORED_PERSON_KEY)
-    .push(
-        ", if(now != 0, now, assumeNotNull(person_id))) AS person FROM events AS e \
-         ANY LEFT JOIN (SELECT old_person_id, argMax(person_id, version) AS now \
-         FROM person_overrides WHERE project_id = ",
+    .push(", if(now != 0, now, assumeNotNull(person_id))) AS person FROM events AS e");
+    push_overrides_join(s, project_id);
+    s.push(" WHERE project_id = ")
+        .bind(SqlParam::Int(project_id))
+        .push(") AS ev");
+}
+
+/// ` GLOBAL ANY LEFT JOIN …` giving each row of `events` `now`: the person its
+/// stored `person_id` was merged into (0 when none). Joined `USING
+/// (person_id)`: a `GLOBAL` join's right side reaches the shards as a table
+/// without its alias, so `ON` could not name it.
+pub(crate) fn push_overrides_join(s: &mut Sql, project_id: i64) {
+    s.push(
+        " GLOBAL ANY LEFT JOIN (SELECT toNullable(old_person_id) AS person_id, now FROM \
+         (SELECT old_person_id, argMax(person_id, version) AS now FROM person_overrides \
+         WHERE project_id = ",
     )
     .bind(SqlParam::Int(project_id))
-    .push(" GROUP BY old_person_id) AS po ON po.old_person_id = e.person_id WHERE project_id = ")
-    .bind(SqlParam::Int(project_id))
-    .push(") AS ev");
+    .push(" GROUP BY old_person_id)) AS po USING (person_id)");
 }
 
 /// The key an event stored without a person counts by (its distinct id's).

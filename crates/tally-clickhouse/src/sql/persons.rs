@@ -116,23 +116,19 @@ pub(crate) fn distinct_ids_of(project_id: i64, ids: &[i64]) -> Sql {
 pub(crate) fn event_counts_of(project_id: i64, ids: &[i64]) -> Sql {
     let list = || ids.iter().map(|id| SqlParam::Int(*id));
     let mut s = Sql::default();
-    s.push(
-        "SELECT if(now != 0, now, assumeNotNull(person_id)) AS owner, count() FROM events AS e \
-         ANY LEFT JOIN (SELECT old_person_id, argMax(person_id, version) AS now \
-         FROM person_overrides WHERE project_id = ",
-    )
-    .bind(SqlParam::Int(project_id))
-    .push(" GROUP BY old_person_id) AS po ON po.old_person_id = e.person_id WHERE project_id = ")
-    .bind(SqlParam::Int(project_id))
-    .push(" AND (person_id IN ")
-    .bind_list(list())
-    .push(
-        " OR person_id IN (SELECT old_person_id FROM (SELECT old_person_id, \
+    s.push("SELECT if(now != 0, now, assumeNotNull(person_id)) AS owner, count() FROM events AS e");
+    super::push_overrides_join(&mut s, project_id);
+    s.push(" WHERE project_id = ")
+        .bind(SqlParam::Int(project_id))
+        .push(" AND (person_id IN ")
+        .bind_list(list())
+        .push(
+            " OR person_id GLOBAL IN (SELECT old_person_id FROM (SELECT old_person_id, \
            argMax(person_id, version) AS merged_into FROM person_overrides WHERE project_id = ",
-    )
-    .bind(SqlParam::Int(project_id))
-    .push(" GROUP BY old_person_id) WHERE merged_into IN ")
-    .bind_list(list())
-    .push(")) GROUP BY owner");
+        )
+        .bind(SqlParam::Int(project_id))
+        .push(" GROUP BY old_person_id) WHERE merged_into IN ")
+        .bind_list(list())
+        .push(")) GROUP BY owner");
     s
 }
