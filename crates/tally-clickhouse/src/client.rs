@@ -181,6 +181,25 @@ impl Db {
         Ok(rows)
     }
 
+    /// Runs a query and reads every column of every row as a number (NaN
+    /// where it is not one).
+    pub(crate) async fn fetch_numbers(&self, sql: &Sql) -> Result<Vec<Vec<f64>>, StoreError> {
+        let text = Self::bound(&self.client, sql)
+            .fetch_bytes("TabSeparated")
+            .map_err(error)?
+            .collect()
+            .await
+            .map_err(error)?;
+        Ok(String::from_utf8_lossy(&text)
+            .lines()
+            .map(|line| {
+                line.split('\t')
+                    .map(|v| v.parse().unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .collect())
+    }
+
     /// Writes `rows` into `table` (RowBinary).
     pub(crate) async fn insert_rows<T>(&self, table: &str, rows: &[T]) -> Result<(), StoreError>
     where

@@ -170,6 +170,14 @@ impl ClickHouse {
         &self.inner.config
     }
 
+    /// Runs a read-only statement and returns its rows, every column read as
+    /// a number (NaN where it is not one). Only for SQL this program wrote
+    /// itself, never text from a request: `tally querybench` times
+    /// hand-written SQL with it beside the generated queries.
+    pub async fn read_numbers(&self, sql: &str) -> Result<Vec<Vec<f64>>, StoreError> {
+        self.db().fetch_numbers(&plain(sql)).await
+    }
+
     pub(crate) fn db(&self) -> &Db {
         &self.inner.db
     }

@@ -186,7 +186,7 @@ fn lifecycle_sql(db: &DuckDb, q: &ActivityQuery) -> Result<Sql, StoreError> {
 }
 
 /// An event row of `sql::EVENT_COLUMNS`.
-fn event_record(r: &duckdb::Row<'_>) -> duckdb::Result<EventRecord> {
+pub(crate) fn event_record(r: &duckdb::Row<'_>) -> duckdb::Result<EventRecord> {
     let uuid: String = r.get(0)?;
     let props: Option<String> = r.get(9)?;
     Ok(EventRecord {

@@ -193,6 +193,46 @@ impl DuckDb {
         })
     }
 
+    /// A project's stored events, oldest first (ties by uuid), `limit` at a
+    /// time after `after` (the previous page's last event): for copying them
+    /// into another store (`tally querybench --clickhouse`).
+    pub fn events_in_order(
+        &self,
+        project_id: tally_core::ProjectId,
+        after: Option<&Event>,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let sql =
+            crate::sql::events_in_order(project_id, after.map(|e| (e.timestamp, e.uuid)), limit);
+        self.read(|c| {
+            crate::query::run(c, &sql, |r| {
+                let record = crate::query::event_record(r)?;
+                let properties: Option<String> = r.get(9)?;
+                Ok(Event {
+                    uuid: record.uuid,
+                    project_id,
+                    event: record.event,
+                    distinct_id: record.distinct_id,
+                    timestamp: record.timestamp,
+                    received_at: record.received_at,
+                    url: record.url,
+                    path: record.path,
+                    referrer: record.referrer,
+                    session_id: record.session_id,
+                    browser: record.browser,
+                    os: record.os,
+                    device: record.device,
+                    is_bot: record.is_bot,
+                    country: r.get(14)?,
+                    person_id: r.get(15)?,
+                    properties: properties
+                        .and_then(|p| tally_core::Properties::from_json(&p).ok())
+                        .unwrap_or_default(),
+                })
+            })
+        })
+    }
+
     /// Runs a read-only statement and returns its rows, every column read as a
     /// number (NULL as NaN). Only for SQL this program wrote itself, never text
     /// from a request: `tally querybench` times hand-written SQL with it beside

@@ -287,7 +287,8 @@ fn urlencode(s: &str) -> String {
 
 /// The answer without what is not the data's: receive times, the numbers a
 /// store gives persons, and client address hashes (each deployment keys them
-/// with a secret of its own).
+/// with a secret of its own). Lists of persons ordered by their numbers (a
+/// funnel's) are put in the order of their distinct ids.
 fn comparable(v: Value) -> Value {
     match v {
         Value::Object(map) => Value::Object(
@@ -300,7 +301,13 @@ fn comparable(v: Value) -> Value {
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.into_iter().map(comparable).collect()),
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items.into_iter().map(comparable).collect();
+            if items.iter().all(|i| i.get("distinct_ids").is_some()) {
+                items.sort_by_key(|i| i["distinct_ids"].to_string());
+            }
+            Value::Array(items)
+        }
         other => other,
     }
 }

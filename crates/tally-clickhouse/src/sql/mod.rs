@@ -24,6 +24,7 @@ pub(crate) mod top;
 pub(crate) mod trends;
 
 use crate::client::Sql;
+use chrono::{DateTime, Utc};
 use tally_query::buckets::BucketPlan;
 use tally_query::sql::SqlParam;
 use tally_query::types::{
@@ -130,8 +131,17 @@ pub(crate) fn person_of(s: &mut Sql, project_id: i64, distinct_id: &str) {
 /// The events of one project with `person`, the person each one counts as
 /// now: the person stamped at ingest followed through an override, or, for an
 /// event stored without one, a negative key from its distinct id (never equal
-/// to a person id, which is positive). Named `ev`.
-pub(crate) fn push_events_with_person(s: &mut Sql, project_id: i64) {
+/// to a person id, which is positive). Named `ev`. Only those from `from`
+/// (when given) until `to`: ClickHouse 18.16 does not push a condition of
+/// the outer query into the subquery (`enable_optimize_predicate_expression`
+/// is off), so without the range here every query would read the project's
+/// whole history. Callers keep their own range condition too.
+pub(crate) fn push_events_with_person(
+    s: &mut Sql,
+    project_id: i64,
+    from: Option<DateTime<Utc>>,
+    to: DateTime<Utc>,
+) {
     s.push(
         "(SELECT project_id, timestamp, event, distinct_id, uuid, session_id, person_id, url, \
          path, referrer, browser, os, device, country, properties, prop_keys, prop_values, \
@@ -141,7 +151,12 @@ pub(crate) fn push_events_with_person(s: &mut Sql, project_id: i64) {
     .push(", if(now != 0, now, assumeNotNull(person_id))) AS person FROM events AS e");
     push_overrides_join(s, project_id);
     s.push(" WHERE project_id = ")
-        .bind(SqlParam::Int(project_id))
+        .bind(SqlParam::Int(project_id));
+    if let Some(from) = from {
+        s.push(" AND timestamp >= ").bind(SqlParam::Time(from));
+    }
+    s.push(" AND timestamp < ")
+        .bind(SqlParam::Time(to))
         .push(") AS ev");
 }
 
@@ -277,7 +292,7 @@ pub(crate) fn timeseries(q: &TimeseriesQuery) -> Sql {
         );
         s.push(" AS ev");
     } else if q.math == Math::UniqueUsers {
-        push_events_with_person(&mut s, q.project_id);
+        push_events_with_person(&mut s, q.project_id, Some(q.range.from), q.range.to);
     } else {
         s.push("events AS ev");
     }
@@ -297,7 +312,7 @@ pub(crate) fn timeseries(q: &TimeseriesQuery) -> Sql {
 pub(crate) fn top_events(q: &TopEventsQuery) -> Sql {
     let mut s = Sql::default();
     s.push("SELECT event, count() AS n, uniqExact(person) FROM ");
-    push_events_with_person(&mut s, q.project_id);
+    push_events_with_person(&mut s, q.project_id, Some(q.range.from), q.range.to);
     s.push(" WHERE project_id = ")
         .bind(SqlParam::Int(q.project_id));
     in_range(&mut s, q.range);

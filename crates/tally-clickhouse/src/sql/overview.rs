@@ -28,7 +28,7 @@ fn push_source(s: &mut Sql, q: &OverviewQuery, sessions: bool) {
         push_sessionized(s, window, DEFAULT_INACTIVITY);
         s.push(" AS ev");
     } else {
-        push_events_with_person(s, q.project_id);
+        push_events_with_person(s, q.project_id, window.from, window.to);
     }
 }
 

@@ -55,7 +55,7 @@ pub(crate) fn push_events(
         );
         s.push(" AS ev");
     } else {
-        push_events_with_person(s, project_id);
+        push_events_with_person(s, project_id, from, to);
     }
 }
 

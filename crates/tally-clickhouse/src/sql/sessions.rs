@@ -55,7 +55,7 @@ const FACT_COLUMNS: &str = "s_start, s_duration, s_pageviews, s_entry_pathname, 
 
 fn push_window(s: &mut Sql, w: Window) {
     s.push("(SELECT * FROM ");
-    push_events_with_person(s, w.project_id);
+    push_events_with_person(s, w.project_id, w.from.map(|f| f - SESSION_LOOKBACK), w.to);
     s.push(" WHERE ");
     if let Some(from) = w.from {
         s.push("timestamp >= ")

@@ -83,7 +83,7 @@ pub(crate) fn top(q: &TopQuery) -> Sql {
     if q.filters.needs_sessions() {
         push_with_session_facts(&mut s, q);
     } else {
-        push_events_with_person(&mut s, q.project_id);
+        push_events_with_person(&mut s, q.project_id, Some(q.range.from), q.range.to);
     }
     s.push(" WHERE project_id = ")
         .bind(SqlParam::Int(q.project_id))

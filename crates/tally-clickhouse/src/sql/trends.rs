@@ -66,7 +66,7 @@ pub(crate) fn series_sql(
         );
         matched.push(" AS ev");
     } else {
-        push_events_with_person(&mut matched, q.project_id);
+        push_events_with_person(&mut matched, q.project_id, Some(range.from), range.to);
     }
     if q.reads_persons(series) {
         matched.push(" ANY LEFT JOIN ");

@@ -109,6 +109,33 @@ pub fn events_page(q: &EventsQuery) -> Sql {
     s
 }
 
+/// Whole stored events of a project, oldest first (ties by uuid), `limit` of
+/// them after the event `after` (time µs, uuid): uuid, event, distinct id,
+/// timestamp µs, received_at µs, url, path, referrer, session id, properties
+/// JSON, browser, os, device, is_bot, country, person id.
+pub fn events_in_order(
+    project_id: i64,
+    after: Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>,
+    limit: usize,
+) -> Sql {
+    let mut s = Sql::default();
+    s.push(EVENT_COLUMNS)
+        .push(", country, person_id FROM events WHERE project_id = ")
+        .bind(SqlParam::Int(project_id));
+    if let Some((at, uuid)) = after {
+        s.push(" AND (timestamp > ")
+            .bind(SqlParam::Time(at))
+            .push(" OR (timestamp = ")
+            .bind(SqlParam::Time(at))
+            .push(" AND uuid > ")
+            .bind(SqlParam::Text(uuid.to_string()))
+            .push("::UUID))");
+    }
+    s.push(" ORDER BY timestamp, uuid LIMIT ")
+        .bind(SqlParam::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+    s
+}
+
 /// One row, one column: how many events match the query's filters (its limit,
 /// offset and cursor are ignored).
 pub fn events_count(q: &EventsQuery) -> Sql {

@@ -8,6 +8,11 @@
 //! hand-written query that answers another question is seen at once. The engine
 //! side includes what a request pays besides SQL (planning, the funnel walk,
 //! assembling the answer), not HTTP.
+//!
+//! With `--clickhouse URL` the same events are timed on DuckDB and on
+//! ClickHouse side by side, beside hand-written ClickHouse SQL (`clickhouse`).
+
+mod clickhouse;
 
 use crate::app;
 use crate::config::Config;
@@ -47,6 +52,12 @@ pub struct QueryBenchArgs {
     /// Time the engine alone, without the hand-written SQL (to profile it).
     #[arg(long)]
     pub engine_only: bool,
+    /// Also put every query kind to this ClickHouse database
+    /// (`clickhouse://host:8123/db`), filled from the DuckDB events first
+    /// when empty: both engines side by side, ClickHouse beside hand-written
+    /// ClickHouse SQL.
+    #[arg(long)]
+    pub clickhouse: Option<String>,
 }
 
 /// The events with the person each counts as, written out as a person writing
@@ -62,7 +73,7 @@ fn at(t: DateTime<Utc>) -> String {
     format!("make_timestamp({})", t.timestamp_micros())
 }
 
-fn median_and_max(mut v: Vec<f64>) -> (f64, f64) {
+pub(crate) fn median_and_max(mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     let median = if n % 2 == 1 {
@@ -165,6 +176,9 @@ pub async fn run(config: &Config, args: &QueryBenchArgs) -> anyhow::Result<()> {
         rolled.elapsed().as_secs_f64()
     );
     let now = Utc::now();
+    if let Some(url) = &args.clickhouse {
+        return clickhouse::run(args, url, &db, project, now).await;
+    }
     let from = (now - chrono::Duration::days(args.days)).to_rfc3339();
     let to = now.to_rfc3339();
     println!(
