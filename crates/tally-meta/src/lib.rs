@@ -13,6 +13,7 @@ mod keys;
 mod migrations;
 mod postgres;
 mod settings;
+mod shared_persons;
 mod sql_store;
 mod sqlite;
 pub mod testing;
@@ -21,6 +22,7 @@ pub use cache::KeyCache;
 pub use keys::{parse_key, ParsedKey};
 pub use postgres::PostgresMeta;
 pub use settings::SettingsCache;
+pub use shared_persons::SharedPersons;
 pub use sqlite::SqliteMeta;
 
 /// Hashes a password with argon2id (PHC string), off the async threads.

@@ -147,6 +147,15 @@ pub const SQLITE: &[(i64, &str)] = &[
             value BLOB NOT NULL
         );",
     ),
+    (
+        7,
+        // The next person id of a deployment whose workers share persons
+        // (`shared_persons.rs`); one row.
+        "CREATE TABLE person_id_counter (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            next BIGINT NOT NULL
+        );",
+    ),
 ];
 
 /// PostgreSQL: identity `BIGINT` ids, `TIMESTAMPTZ`, `BOOLEAN`.
@@ -271,6 +280,13 @@ pub const POSTGRES: &[(i64, &str)] = &[
         "CREATE TABLE instance_secrets (
             name TEXT PRIMARY KEY,
             value BYTEA NOT NULL
+        );",
+    ),
+    (
+        5,
+        "CREATE TABLE person_id_counter (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            next BIGINT NOT NULL
         );",
     ),
 ];

@@ -426,7 +426,22 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         spawn_rollup_compaction(duck.downgrade(), clock.clone());
     }
     let live = Arc::new(LiveFeed::default());
-    // Stored batches reach this node's live feed; persons live in the same database.
+    // A worker writing persons into ClickHouse may be one of several: its
+    // resolutions take turns through PostgreSQL, and person ids come from
+    // there (`SharedPersons`). One DuckDB file has one worker by nature.
+    let shared_persons: Option<Arc<dyn tally_core::PersonStore>> =
+        match (&kafka, &events, &config.metadata_url) {
+            (Some(_), Some(EventBackend::ClickHouse(ch)), Some(url)) if roles.worker => {
+                Some(Arc::new(
+                    tally_meta::SharedPersons::connect(url, Arc::new(ch.clone()))
+                        .await
+                        .context("sharing person resolution through PostgreSQL")?,
+                ))
+            }
+            _ => None,
+        };
+    // Stored batches reach this node's live feed; persons live in the same
+    // database (resolved in turns with other workers when shared).
     let processing = |events: &EventBackend| {
         let store: Arc<dyn tally_core::EventStore> =
             Arc::new(PublishingStore::new(events.store(), live.clone()));
@@ -434,7 +449,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
             Processor::new(ProcessConfig {
                 sensitive_params: config.sensitive_url_params.clone(),
             })
-            .with_persons(events.persons())
+            .with_persons(shared_persons.clone().unwrap_or_else(|| events.persons()))
             .with_switches(settings.clone()),
         );
         (store, processor)

@@ -106,3 +106,102 @@ async fn a_worker_stores_into_clickhouse_and_an_api_node_apart_serves_it() {
     );
     drop(worker);
 }
+
+/// Two worker processes on one ClickHouse database, the topic's partitions
+/// split between them: each of 60 visitors browses anonymously, logs in
+/// (`$identify`) and goes on — the anonymous and the known id hash to
+/// partitions that are often different workers'. Every visitor ends as one
+/// person holding both ids (as the embedded default resolves them), and no
+/// two visitors share a person: resolutions take turns through PostgreSQL and
+/// person ids come from one counter there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_resolve_merges_across_partitions_into_one_person_each() {
+    let deployment = Deployment::new(&shared_broker()).await;
+    let store = fresh_store();
+    let env = [("TALLY_STORE", store.as_str())];
+    let (api_dir, one_dir, two_dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let api = deployment
+        .node_with("api", Some(api_dir.path()), &env)
+        .await;
+    let boot = read_bootstrap(api_dir.path());
+    let _one = deployment
+        .node_with("worker", Some(one_dir.path()), &env)
+        .await;
+    let _two = deployment
+        .node_with("worker", Some(two_dir.path()), &env)
+        .await;
+    let capture = deployment.node("capture", None).await;
+    let client = Client::new();
+
+    let people = 60;
+    let start = chrono::Utc::now() - chrono::Duration::hours(1);
+    let at = |i: usize, step: i64| {
+        (start + chrono::Duration::seconds(i as i64 * 10 + step))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let mut sent = HashSet::new();
+    let mut event = |e: Value| {
+        let uuid = Uuid::new_v4().to_string();
+        sent.insert(uuid.clone());
+        let mut e = e;
+        e["uuid"] = json!(uuid);
+        e
+    };
+    // Ten requests of six visitors each, so both workers resolve at once.
+    let mut requests = Vec::new();
+    for chunk in (0..people).collect::<Vec<_>>().chunks(6) {
+        let mut batch = Vec::new();
+        for &i in chunk {
+            let (anon, known) = (format!("anon-{i}"), format!("user-{i}"));
+            batch.push(event(json!({"event": "$pageview", "distinct_id": anon,
+                "timestamp": at(i, 0), "properties": {"$current_url": "https://shop.example/"}})));
+            batch.push(event(json!({"event": "$identify", "distinct_id": known,
+                "timestamp": at(i, 1), "properties": {"$anon_distinct_id": anon}})));
+            batch.push(event(json!({"event": "purchase", "distinct_id": known,
+                "timestamp": at(i, 2)})));
+        }
+        requests.push(batch);
+    }
+    let sends = requests.iter().map(|batch| {
+        client
+            .post(format!("{}/api/v1/capture", capture.base))
+            .header("X-API-Key", &boot.api_key)
+            .json(&json!({ "batch": batch }))
+            .send()
+    });
+    for response in futures_util::future::join_all(sends).await {
+        assert_eq!(response.unwrap().status(), 200);
+    }
+    assert_stored_exactly(&api, &boot, &sent).await;
+
+    let mut persons = HashSet::new();
+    for i in 0..people {
+        let mut ids = Vec::new();
+        for id in [format!("anon-{i}"), format!("user-{i}")] {
+            let person: Value = client
+                .get(format!(
+                    "{}/api/v1/projects/{}/persons/{id}",
+                    api.base, boot.project_id
+                ))
+                .bearer_auth(&boot.admin_token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(
+                person["distinct_ids"],
+                json!([format!("anon-{i}"), format!("user-{i}")]),
+                "{id}: {person}"
+            );
+            ids.push(person["id"].as_i64().unwrap());
+        }
+        assert_eq!(ids[0], ids[1], "visitor {i} is one person");
+        assert!(persons.insert(ids[0]), "person {} is two visitors", ids[0]);
+    }
+}
