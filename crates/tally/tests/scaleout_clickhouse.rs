@@ -10,6 +10,7 @@ use common::scaleout::{assert_stored_exactly, shared_broker, Deployment};
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::collections::HashSet;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// A `clickhouse://` URL of a database no other test uses, on the server
@@ -134,6 +135,7 @@ async fn two_workers_resolve_merges_across_partitions_into_one_person_each() {
     let _two = deployment
         .node_with("worker", Some(two_dir.path()), &env)
         .await;
+    deployment.wait_workers(2, Duration::from_secs(60)).await;
     let capture = deployment.node("capture", None).await;
     let client = Client::new();
 

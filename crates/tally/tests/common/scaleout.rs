@@ -162,6 +162,47 @@ impl Deployment {
         }
     }
 
+    /// Waits until the deployment's consumer group is stable with `members`
+    /// workers, each of which then holds partitions (the group's assignor
+    /// gives every member some while there are as many partitions), asking
+    /// the broker itself.
+    pub async fn wait_workers(&self, members: usize, within: Duration) {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let (bootstrap, rest) = self
+            .queue
+            .trim_start_matches("kafka://")
+            .split_once('/')
+            .expect("kafka://host/topic?…");
+        let group = rest
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("group_id="))
+            .expect("the queue names its group")
+            .to_owned();
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()
+            .expect("a client of the broker");
+        let deadline = Instant::now() + within;
+        loop {
+            let groups = tokio::task::block_in_place(|| {
+                consumer.fetch_group_list(Some(&group), Duration::from_secs(5))
+            })
+            .expect("the broker lists its groups");
+            let stable = groups
+                .groups()
+                .iter()
+                .any(|g| g.state() == "Stable" && g.members().len() == members);
+            if stable {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the consumer group did not settle on {members} workers in {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Starts the real binary with `role` in this deployment.
     pub async fn node(&self, role: &str, data_dir: Option<&Path>) -> Node {
         self.node_with(role, data_dir, &[]).await
