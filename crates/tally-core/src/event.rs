@@ -3,7 +3,7 @@
 
 use crate::properties::Properties;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -69,8 +69,9 @@ impl From<Value> for RawProperties {
 
 /// A validated event. The typed columns are copied out of well-known properties
 /// (`$current_url`, `$pathname`, `$referrer`) so queries need not parse JSON; the
-/// enrichment columns stay empty until the pipeline fills them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// enrichment columns stay empty until the pipeline fills them. Serialized
+/// as the live feed shows it, and read back from the live topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub uuid: Uuid,
     pub project_id: ProjectId,

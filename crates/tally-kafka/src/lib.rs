@@ -2,14 +2,17 @@
 //! Kafka topic ([`KafkaSink`], an `EventSink` that answers only after the
 //! broker's acknowledgement) and worker nodes consume them into the event store
 //! through the embedded drain's stages ([`KafkaWorker`]). The record layout is in
-//! [`record`]; settings and the `kafka://` URL in [`config`].
+//! [`record`]; settings and the `kafka://` URL in [`config`]; the live feed
+//! across nodes (a second topic of stored events) in [`live`].
 
 pub mod config;
+pub mod live;
 pub mod record;
 mod sink;
 mod worker;
 
 pub use config::{ConfigError, KafkaConfig, KafkaSettings};
+pub use live::{ensure_live_topic, LivePublisher, LiveSubscriber};
 pub use sink::{KafkaSink, MAX_RECORD_BYTES};
 pub use worker::{Batching, KafkaWorker};
 

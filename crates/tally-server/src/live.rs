@@ -3,7 +3,9 @@
 //!
 //! - [`LiveFeed`] is an in-process broadcast. [`PublishingStore`] wraps the event
 //!   store and publishes each batch once it is stored — after processing, so a
-//!   viewer sees events enriched, and only what a query would also find.
+//!   viewer sees events enriched, and only what a query would also find. In a
+//!   scale-out deployment a worker publishes to a topic instead, which every
+//!   API node reads into its feed (`tally_kafka::live`).
 //! - A WebSocket cannot carry cookies' CSRF protection or an `Authorization`
 //!   header from a browser, and a token in its URL would land in logs. So a
 //!   member first asks for a **ticket** (`POST …/live/ticket`, authenticated as
@@ -108,12 +110,22 @@ impl LiveFeed {
 /// An event store that publishes each stored batch to the live feed.
 pub struct PublishingStore {
     inner: Arc<dyn EventStore>,
-    feed: Arc<LiveFeed>,
+    publish: Publish,
 }
 
+/// Where a stored batch goes: this process's feed, or (scale-out) the live
+/// topic every API node reads.
+pub type Publish = Arc<dyn Fn(EventBatch) + Send + Sync>;
+
 impl PublishingStore {
+    /// Publishes into this process's feed.
     pub fn new(inner: Arc<dyn EventStore>, feed: Arc<LiveFeed>) -> Self {
-        Self { inner, feed }
+        Self::to(inner, Arc::new(move |batch| feed.publish(batch)))
+    }
+
+    /// Publishes through `publish`.
+    pub fn to(inner: Arc<dyn EventStore>, publish: Publish) -> Self {
+        Self { inner, publish }
     }
 }
 
@@ -121,7 +133,7 @@ impl PublishingStore {
 impl EventStore for PublishingStore {
     async fn insert_batch(&self, events: EventBatch) -> Result<InsertOutcome, StoreError> {
         let outcome = self.inner.insert_batch(Arc::clone(&events)).await?;
-        self.feed.publish(events);
+        (self.publish)(events);
         Ok(outcome)
     }
 
@@ -138,7 +150,7 @@ impl EventStore for PublishingStore {
             .inner
             .insert_prepared(Arc::clone(&events), prepared)
             .await?;
-        self.feed.publish(events);
+        (self.publish)(events);
         Ok(outcome)
     }
 

@@ -21,7 +21,7 @@ use tally_pipeline::{
     ProcessConfig, Processor, QueueBudget, SpoolConfig, SpooledSink, DEFAULT_STORE_BATCH,
 };
 use tally_server::client_ip::IpHasher;
-use tally_server::live::{LiveFeed, PublishingStore};
+use tally_server::live::{LiveFeed, Publish, PublishingStore};
 use tally_server::rate_limit::AuthRateLimit;
 use tally_server::rate_limit::CaptureRateLimit;
 use tally_server::{AccountSettings, AppState, BodyBudget, EdgeSettings, NoEventStore, NodeRoles};
@@ -303,6 +303,8 @@ pub struct App {
     pub kafka_sink: Option<Arc<KafkaSink>>,
     /// The Kafka consumer of a worker node.
     pub worker: Option<KafkaWorker>,
+    /// What feeds the live stream of a scale-out API node (the live topic).
+    pub live_subscriber: Option<tally_kafka::LiveSubscriber>,
 }
 
 /// Where the capture spool lives inside the data dir.
@@ -440,11 +442,25 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
             }
             _ => None,
         };
-    // Stored batches reach this node's live feed; persons live in the same
-    // database (resolved in turns with other workers when shared).
+    // Stored batches reach the live feed: this node's (embedded), or the live
+    // topic every scale-out API node reads (`tally_kafka::live`).
+    let publish: Publish = match &kafka {
+        Some(kafka) if roles.worker => {
+            let topic = Arc::new(
+                tally_kafka::LivePublisher::new(kafka).context("creating the live producer")?,
+            );
+            Arc::new(move |batch: tally_core::EventBatch| topic.publish(&batch))
+        }
+        _ => {
+            let live = live.clone();
+            Arc::new(move |batch| live.publish(batch))
+        }
+    };
+    // Persons live in the same database (resolved in turns with other workers
+    // when shared).
     let processing = |events: &EventBackend| {
         let store: Arc<dyn tally_core::EventStore> =
-            Arc::new(PublishingStore::new(events.store(), live.clone()));
+            Arc::new(PublishingStore::to(events.store(), publish.clone()));
         let processor = Arc::new(
             Processor::new(ProcessConfig {
                 sensitive_params: config.sensitive_url_params.clone(),
@@ -460,7 +476,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         event_store: events.is_some(),
         checks: Vec::new(),
     };
-    let (mut spool, mut kafka_sink, mut worker) = (None, None, None);
+    let (mut spool, mut kafka_sink, mut worker, mut live_subscriber) = (None, None, None, None);
     let sink: Arc<dyn EventSink> = match (&kafka, &events) {
         (None, Some(events)) => {
             // Before serving: whatever an earlier run acknowledged but did not
@@ -493,6 +509,21 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
                     Ok(false) => {}
                     Err(err) => tracing::warn!(%err, "could not check the kafka topic; going on"),
                 }
+            }
+            if roles.worker || roles.api {
+                match tally_kafka::ensure_live_topic(kafka, TOPIC_CHECK_WAIT).await {
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(%err, "could not check the live topic; going on"),
+                }
+            }
+            if roles.api {
+                let live = live.clone();
+                live_subscriber = Some(
+                    tally_kafka::LiveSubscriber::start(kafka, move |events| {
+                        live.publish(Arc::new(events))
+                    })
+                    .context("reading the live topic")?,
+                );
             }
             if let (true, Some(events)) = (roles.worker, &events) {
                 let (store, processor) = processing(events);
@@ -585,6 +616,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         spool,
         kafka_sink,
         worker,
+        live_subscriber,
     })
 }
 

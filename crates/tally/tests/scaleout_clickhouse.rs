@@ -7,6 +7,7 @@ mod common;
 
 use common::read_bootstrap;
 use common::scaleout::{assert_stored_exactly, shared_broker, Deployment};
+use futures_util::StreamExt;
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -44,6 +45,28 @@ async fn a_worker_stores_into_clickhouse_and_an_api_node_apart_serves_it() {
     let capture = deployment.node("capture", None).await;
     let client = Client::new();
 
+    // A viewer of the API node's live stream, open before anything is sent.
+    let ticket: Value = client
+        .post(format!(
+            "{}/api/v1/projects/{}/live/ticket",
+            api.base, boot.project_id
+        ))
+        .bearer_auth(&boot.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (mut viewer, _) = tokio_tungstenite::connect_async(format!(
+        "{}/api/v1/projects/{}/live?ticket={}",
+        api.base.replacen("http://", "ws://", 1),
+        boot.project_id,
+        ticket["ticket"].as_str().unwrap()
+    ))
+    .await
+    .expect("the API node opens its live stream");
+
     let mut sent = HashSet::new();
     let mut batches = Vec::new();
     for round in 0..4 {
@@ -80,6 +103,25 @@ async fn a_worker_stores_into_clickhouse_and_an_api_node_apart_serves_it() {
 
     // Exactly what was sent, a re-sent event once.
     assert_stored_exactly(&api, &boot, &sent).await;
+
+    // The viewer on the API node saw every event the worker (another
+    // process) stored, enriched and with its person, through the live topic.
+    let mut seen = HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while seen.len() < sent.len() {
+        let message = tokio::time::timeout_at(deadline, viewer.next())
+            .await
+            .unwrap_or_else(|_| panic!("the live stream showed {} of {}", seen.len(), sent.len()))
+            .expect("the stream stays open")
+            .unwrap();
+        let text = message.into_text().unwrap();
+        let m: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(m["type"], "event", "{m}");
+        assert!(m["event"]["person_id"].is_i64(), "{m}");
+        assert_eq!(m["event"]["path"], "/a", "{m}");
+        seen.insert(m["event"]["uuid"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen, sent);
 
     // The worker resolved persons into ClickHouse: one distinct id's events
     // are found through its person.

@@ -386,11 +386,14 @@ pub(super) async fn run(
             async move { Ok(steps(ch.funnel(q).await?)) }
         },
         Some(format!(
+            // 18.16's windowFunnel takes UInt32 times: milliseconds since the
+            // range's start (31 days fit).
             "SELECT countIf(level >= 1), countIf(level >= 2), countIf(level >= 3), countIf(level >= 4) \
-             FROM (SELECT person, windowFunnel({w})(toUInt64(timestamp), \
+             FROM (SELECT person, windowFunnel({w})(toUInt32(intDiv(timestamp - {from}, 1000)), \
              event = '$pageview' AND timestamp < {to}, event = 'signup_started', \
              event = 'signup_completed', event = 'purchase') AS level FROM {fev} GROUP BY person)",
-            w = window * 1_000_000,
+            w = window * 1_000,
+            from = fr.from.timestamp_micros(),
             to = fr.to.timestamp_micros(),
             fev = events_with_person(
                 project,
