@@ -215,7 +215,7 @@ mod tests {
             chrono::Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap(),
         );
         e.person_id = Some(7);
-        e.is_bot = n % 2 == 0;
+        e.is_bot = n.is_multiple_of(2);
         e.properties
             .insert("pad".into(), serde_json::json!("x".repeat(size)));
         e
