@@ -105,13 +105,32 @@ where
     C: Fn() -> CF,
     CF: Future<Output = anyhow::Result<Vec<f64>>>,
 {
-    if args
-        .only
-        .as_ref()
-        .is_some_and(|only| !name.contains(only.as_str()))
-    {
+    if !args.wants(name) {
         return Ok(());
     }
+    match measure(args, ch, duck, click, sql, hand).await {
+        Ok(line) => println!("{name:38} {line}"),
+        // One query failing (a server's memory limit, say) is a result too.
+        Err(err) => println!("{name:38} FAILED: {err:#}"),
+    }
+    Ok(())
+}
+
+/// The timings and answers of [`side_by_side`], as its line.
+async fn measure<D, DF, C, CF>(
+    args: &QueryBenchArgs,
+    ch: &ClickHouse,
+    duck: D,
+    click: C,
+    sql: Option<String>,
+    hand: impl Fn(&[Vec<f64>]) -> Vec<f64>,
+) -> anyhow::Result<String>
+where
+    D: Fn() -> DF,
+    DF: Future<Output = anyhow::Result<Vec<f64>>>,
+    C: Fn() -> CF,
+    CF: Future<Output = anyhow::Result<Vec<f64>>>,
+{
     let (mut duck_ms, mut ch_ms, mut hand_ms) = (Vec::new(), Vec::new(), Vec::new());
     let (mut duck_answer, mut ch_answer, mut hand_answer) = (Vec::new(), Vec::new(), None);
     let timed = |ms: &mut Vec<f64>, run: usize, started: Instant| {
@@ -147,10 +166,9 @@ where
         Some(h) if *h != ch_answer => format!("HAND-WRITTEN DIFFERS: {h:?}"),
         _ => "same answer".to_owned(),
     };
-    println!(
-        "{name:38} DuckDB {d:8.1} ms   ClickHouse {c:8.1} ms (max {c_max:8.1})   {hand_part}   {same}   {duck_answer:?}"
-    );
-    Ok(())
+    Ok(format!(
+        "DuckDB {d:8.1} ms   ClickHouse {c:8.1} ms (max {c_max:8.1})   {hand_part}   {same}   {duck_answer:?}"
+    ))
 }
 
 /// Rounds a fingerprint's values to 6 digits after the point: the engines

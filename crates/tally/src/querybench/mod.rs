@@ -46,7 +46,8 @@ pub struct QueryBenchArgs {
     /// Untimed runs first, to make the query hot.
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
-    /// Only the queries whose name contains this (e.g. `funnel`).
+    /// Only the queries whose name contains this, or one of these
+    /// comma-separated words (e.g. `funnel`, `paths,lifecycle`).
     #[arg(long)]
     pub only: Option<String>,
     /// Time the engine alone, without the hand-written SQL (to profile it).
@@ -58,6 +59,15 @@ pub struct QueryBenchArgs {
     /// ClickHouse SQL.
     #[arg(long)]
     pub clickhouse: Option<String>,
+}
+
+impl QueryBenchArgs {
+    /// Whether `--only` lets the query called `name` run.
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.split(',').any(|o| name.contains(o.trim())))
+    }
 }
 
 /// The events with the person each counts as, written out as a person writing
@@ -99,11 +109,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = anyhow::Result<Vec<f64>>>,
 {
-    if args
-        .only
-        .as_ref()
-        .is_some_and(|only| !name.contains(only.as_str()))
-    {
+    if !args.wants(name) {
         return Ok(());
     }
     let (mut engine_ms, mut hand_ms) = (Vec::new(), Vec::new());
