@@ -330,7 +330,7 @@ impl QueryEngine for ClickHouse {
                 persons: i64::try_from(persons).unwrap_or(i64::MAX),
             })
             .collect();
-        Ok(paths::assemble(&q, rows))
+        Ok(paths::assemble(&q, paths::heaviest_links(rows, q.limit)))
     }
     async fn stickiness(&self, q: ActivityQuery) -> Result<StickinessAnswer, StoreError> {
         let sql = sql::activity::stickiness_sql(&q);

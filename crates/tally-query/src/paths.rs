@@ -198,6 +198,24 @@ fn node_id(step: i64, name: &str) -> String {
 
 /// Links as the SQL ordered them; nodes that a kept link joins, plus the anchor
 /// (so a start point nobody went on from still shows).
+/// Node rows as they are, and of the link rows the `limit` heaviest (most
+/// persons, then by step, item and next), as an engine whose SQL returns
+/// every link hands them to [`assemble`].
+pub fn heaviest_links(rows: Vec<PathRow>, limit: usize) -> Vec<PathRow> {
+    let (mut links, mut kept): (Vec<PathRow>, Vec<PathRow>) =
+        rows.into_iter().partition(|r| r.next.is_some());
+    links.sort_by(|a, b| {
+        b.persons
+            .cmp(&a.persons)
+            .then(a.step.cmp(&b.step))
+            .then_with(|| a.item.cmp(&b.item))
+            .then_with(|| a.next.cmp(&b.next))
+    });
+    links.truncate(limit);
+    kept.extend(links);
+    kept
+}
+
 pub fn assemble(q: &PathsQuery, rows: Vec<PathRow>) -> PathsAnswer {
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     let mut links = Vec::new();
