@@ -13,6 +13,9 @@
 #
 # With KAFKA_SASL_USERS="user:password[,user2:password2]" at the first start, the
 # client listener is SASL_PLAINTEXT with the PLAIN mechanism and those users.
+# With KAFKA_TLS=1 at the first start, it is SSL: a throw-away CA and a
+# certificate for 127.0.0.1 are made with openssl in DIR/tls (clients trust
+# DIR/tls/ca.pem).
 set -euo pipefail
 cmd=${1:?start or stop}
 dir=${2:?a directory}
@@ -32,6 +35,7 @@ start)
         controller=$(free_port)
         protocol=PLAINTEXT
         if [ -n "${KAFKA_SASL_USERS:-}" ]; then protocol=SASL_PLAINTEXT; fi
+        if [ -n "${KAFKA_TLS:-}" ]; then protocol=SSL; fi
         cat >"$props" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -60,6 +64,26 @@ PROPS
 sasl.enabled.mechanisms=PLAIN
 sasl.mechanism.inter.broker.protocol=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="broker-secret" user_broker="broker-secret"$users;
+PROPS
+        fi
+        if [ -n "${KAFKA_TLS:-}" ]; then
+            tls="$dir/tls"
+            mkdir -p "$tls"
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tally test CA" \
+                -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+                -keyout "$tls/broker.key" -out "$tls/broker.csr" 2>/dev/null
+            printf 'subjectAltName=IP:127.0.0.1\n' >"$tls/san.ext"
+            openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+                -CAcreateserial -days 2 -extfile "$tls/san.ext" -out "$tls/broker.pem" 2>/dev/null
+            # Kafka's PEM key store: the PKCS#8 key, then the certificate chain.
+            openssl pkcs8 -topk8 -nocrypt -in "$tls/broker.key" >"$tls/keystore.pem"
+            cat "$tls/broker.pem" "$tls/ca.pem" >>"$tls/keystore.pem"
+            cat >>"$props" <<PROPS
+ssl.keystore.type=PEM
+ssl.keystore.location=$tls/keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$tls/ca.pem
 PROPS
         fi
         cluster=$("$JAVA" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null)

@@ -441,3 +441,43 @@ async fn nodes_log_in_to_a_sasl_broker_with_the_configured_user() {
 
     assert_stored_exactly(&worker, &boot, &uuids(&events).collect()).await;
 }
+
+/// TLS to the broker: nodes that trust its CA (`ssl_ca_location`) produce and
+/// consume; a node that does not trust it acknowledges nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_talk_tls_to_a_broker_whose_ca_they_trust() {
+    let broker = common::scaleout::OwnBroker::start_with_tls();
+    let deployment = Deployment::new(&broker.bootstrap).await;
+    fn tls(ca: &str) -> [(&'static str, &str); 3] {
+        [
+            ("TALLY_KAFKA_SECURITY_PROTOCOL", "ssl"),
+            ("TALLY_KAFKA_SSL_CA_LOCATION", ca),
+            ("TALLY_KAFKA_DELIVERY_TIMEOUT_MS", "3000"),
+        ]
+    }
+    let ca = broker.tls_ca();
+    let ca = ca.to_str().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let worker = deployment
+        .node_with("worker,api", Some(data.path()), &tls(ca))
+        .await;
+    let boot = read_bootstrap(data.path());
+    let capture = deployment.node_with("capture", None, &tls(ca)).await;
+    // The system's CAs do not know the broker's.
+    let distrustful = deployment
+        .node_with("capture", None, &tls("/etc/ssl/certs/ca-certificates.crt"))
+        .await;
+    let client = Client::new();
+
+    let events = batch(20, "tls");
+    assert_eq!(
+        send_native(&client, &capture, &boot.api_key, &events).await,
+        200
+    );
+    assert_eq!(
+        send_native(&client, &distrustful, &boot.api_key, &batch(5, "refused")).await,
+        503
+    );
+    let sent: HashSet<String> = uuids(&events).collect();
+    assert_stored_exactly(&worker, &boot, &sent).await;
+}

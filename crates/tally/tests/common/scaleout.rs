@@ -64,6 +64,17 @@ impl OwnBroker {
         Self::start_with(&[("KAFKA_SASL_USERS", users.to_owned())])
     }
 
+    /// A broker whose client listener speaks TLS only, with a certificate
+    /// for 127.0.0.1 signed by a throw-away CA ([`Self::tls_ca`]).
+    pub fn start_with_tls() -> Self {
+        Self::start_with(&[("KAFKA_TLS", "1".to_owned())])
+    }
+
+    /// The PEM file of the CA that signed a TLS broker's certificate.
+    pub fn tls_ca(&self) -> PathBuf {
+        self.dir.path().join("tls/ca.pem")
+    }
+
     fn start_with(env: &[(&str, String)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let bootstrap = run_broker_script("start", dir.path(), env);
