@@ -6,7 +6,10 @@
 //! Every JOIN and IN whose query reads `events` itself is `GLOBAL`: on a
 //! sharded cluster `events` is a `Distributed` table, and the right side (the
 //! persons, kept on the URL's server only) is computed there and sent to the
-//! shards with the query; on one server `GLOBAL` changes nothing. Queries over
+//! shards with the query; on one server `GLOBAL` changes no answer (18.16's
+//! `GLOBAL IN` does skip the primary index, so these conditions are all on
+//! `person_id`, which no index covers; the insert's key check stays a plain
+//! `IN` on one server, `store.rs`). Queries over
 //! a subquery of `events` run where the store connects, so their joins need
 //! nothing.
 
